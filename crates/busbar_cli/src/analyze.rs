@@ -1,0 +1,176 @@
+//! `busbar analyze`.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use busbar_diagnostics::{
+    Counts, Diagnostic, HumanOptions, Settings, SourceDb, SuppressedBy, apply_settings, codes,
+    render_human, render_human_one,
+};
+use busbar_graph::PermissionGraph;
+use busbar_model::{AppModel, JsonOptions, to_json};
+
+use crate::{
+    AnalyzeArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format, Terminal, display_dir, summary,
+    use_color,
+};
+
+pub(crate) fn run(
+    args: &AnalyzeArgs,
+    cwd: &Path,
+    terminal: Terminal,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let started = Instant::now();
+    let shown_root = display_dir(&args.dir);
+    let dir = cwd.join(&args.dir);
+    let color = use_color(args.color, terminal);
+    if !dir.is_dir() {
+        let what = if dir.exists() { "is not a directory" } else { "does not exist" };
+        let d = Diagnostic::new(&codes::DIRECTORY_NOT_FOUND, format!("`{shown_root}` {what}"))
+            .with_help("pass the directory of the app: `busbar analyze path/to/app`");
+        return environment_error(args.format, &shown_root, d, color, out, err);
+    }
+    let (config, config_diagnostics) = match busbar_config::load(&dir) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            let d = Diagnostic::new(&codes::INVALID_CONFIG, e.to_string())
+                .with_help("make busbar.toml readable, or remove it");
+            return environment_error(args.format, &shown_root, d, color, out, err);
+        }
+    };
+    if args.progress {
+        let _ = writeln!(err, "busbar: analyzing {shown_root}");
+    }
+    let options = busbar_ts::Options { threads: args.threads.unwrap_or(0) };
+    let analysis = busbar_ts::analyze(&dir, &config, &options);
+    let graph = PermissionGraph::build(&analysis.model);
+    let mut diagnostics = config_diagnostics;
+    diagnostics.extend(analysis.diagnostics);
+    diagnostics.extend(busbar_graph::lints(&analysis.model, &graph));
+    let settings = Settings {
+        overrides: config.severities.clone(),
+        suppressions: analysis.suppressions,
+        strict: args.strict,
+    };
+    let triaged = apply_settings(diagnostics, &settings);
+    if args.progress {
+        let _ = writeln!(
+            err,
+            "busbar: analyzed {} files ({} KiB) in {} ms",
+            analysis.stats.files,
+            analysis.stats.bytes / 1024,
+            started.elapsed().as_millis()
+        );
+    }
+    let counts = Counts::of(&triaged.shown);
+    match args.format {
+        Format::Json => {
+            let suppressed = args.show_suppressed.then_some(triaged.suppressed.as_slice());
+            let json =
+                to_json(&analysis.model, &shown_root, &triaged.shown, JsonOptions { suppressed });
+            let _ = out.write_all(json.as_bytes());
+        }
+        Format::Human => {
+            let _ = out.write_all(summary::render(&analysis.model, &graph).as_bytes());
+            let options = HumanOptions { color };
+            let _ =
+                err.write_all(render_human(&triaged.shown, &analysis.sources, options).as_bytes());
+            if args.show_suppressed {
+                let _ = err.write_all(
+                    render_suppressed(&triaged.suppressed, &analysis.sources, options).as_bytes(),
+                );
+            }
+            let line = counts_line(counts, triaged.suppressed.len(), args.show_suppressed);
+            if !line.is_empty() {
+                let _ = writeln!(err, "{line}");
+            }
+        }
+    }
+    let _ = out.flush();
+    if counts.errors > 0 { EXIT_FAILED } else { EXIT_OK }
+}
+
+fn environment_error(
+    format: Format,
+    root: &str,
+    d: Diagnostic,
+    color: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    match format {
+        Format::Json => {
+            let json = to_json(
+                &AppModel::default(),
+                root,
+                std::slice::from_ref(&d),
+                JsonOptions::default(),
+            );
+            let _ = out.write_all(json.as_bytes());
+        }
+        Format::Human => {
+            let _ = err.write_all(
+                render_human_one(&d, &SourceDb::new(), HumanOptions { color }).as_bytes(),
+            );
+        }
+    }
+    EXIT_USAGE
+}
+
+fn render_suppressed(
+    list: &[busbar_diagnostics::Suppressed],
+    sources: &SourceDb,
+    options: HumanOptions,
+) -> String {
+    let mut out = String::new();
+    for s in list {
+        let why = match &s.by {
+            SuppressedBy::Comment { span, reason } => {
+                format!("suppressed by the comment at {}: {reason}", span.location())
+            }
+            SuppressedBy::Config { span } => {
+                format!("suppressed by busbar.toml at {}", span.location())
+            }
+        };
+        let d = s.diagnostic.clone();
+        let help = d.help.clone();
+        let d = Diagnostic {
+            help: Some(match help {
+                Some(h) => format!("{h}\n{why}"),
+                None => why,
+            }),
+            ..d
+        };
+        out.push_str(&render_human_one(&d, sources, options));
+        out.push('\n');
+    }
+    out
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+fn counts_line(counts: Counts, suppressed: usize, shown_suppressed: bool) -> String {
+    let mut parts = Vec::new();
+    if counts.errors > 0 {
+        parts.push(plural(counts.errors, "error"));
+    }
+    if counts.warnings > 0 {
+        parts.push(plural(counts.warnings, "warning"));
+    }
+    if counts.notes > 0 {
+        parts.push(plural(counts.notes, "note"));
+    }
+    if suppressed > 0 {
+        parts.push(if shown_suppressed {
+            format!("{suppressed} suppressed")
+        } else {
+            format!("{suppressed} suppressed (--show-suppressed lists them)")
+        });
+    }
+    parts.join(", ")
+}

@@ -1,0 +1,134 @@
+//! The busbar command line as a library: [`run`] takes the arguments, the working directory
+//! and the output streams, and returns the exit code. `main.rs` only wires it to the process.
+//!
+//! Exit codes (every command): 0 success (warnings and notes allowed), 1 the input has errors
+//! or a check failed, 2 usage or environment error.
+
+mod analyze;
+mod summary;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+/// What the caller knows about the terminal.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Terminal {
+    /// Colour diagnostics on stderr.
+    pub color: bool,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "busbar",
+    version,
+    about = "An infrastructure compiler for pub/sub: reads your services' code, emits least-privilege infrastructure."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Analyze an app: services, topics, publishers, subscriptions, and diagnostics.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Args, Debug)]
+struct AnalyzeArgs {
+    /// The app directory.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Output format: a readable summary, or the versioned JSON model.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Treat every warning as an error.
+    #[arg(long)]
+    strict: bool,
+    /// Also list diagnostics silenced by `busbar-ignore` comments or busbar.toml.
+    #[arg(long)]
+    show_suppressed: bool,
+    /// Worker threads (default: RAYON_NUM_THREADS, else one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Report progress on stderr.
+    #[arg(long)]
+    progress: bool,
+    /// Colour diagnostics.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+/// Runs busbar with `args` (including the program name) and returns the exit code.
+pub fn run<I, T>(
+    args: I,
+    cwd: &Path,
+    terminal: Terminal,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let text =
+                if terminal.color { e.render().ansi().to_string() } else { e.render().to_string() };
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = write!(out, "{text}");
+                    EXIT_OK
+                }
+                _ => {
+                    let _ = write!(err, "{text}");
+                    EXIT_USAGE
+                }
+            };
+        }
+    };
+    match cli.command {
+        Command::Analyze(args) => analyze::run(&args, cwd, terminal, out, err),
+    }
+}
+
+fn use_color(choice: ColorChoice, terminal: Terminal) -> bool {
+    match choice {
+        ColorChoice::Auto => terminal.color,
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+    }
+}
+
+/// The directory argument as the user wrote it, with `/` separators, for output.
+fn display_dir(dir: &Path) -> String {
+    let s = dir.to_string_lossy().replace('\\', "/");
+    let trimmed = s.trim_end_matches('/');
+    if trimmed.is_empty() {
+        if s.is_empty() { ".".into() } else { "/".into() }
+    } else {
+        trimmed.to_string()
+    }
+}

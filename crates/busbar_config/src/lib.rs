@@ -1,0 +1,226 @@
+//! `busbar.toml`: the optional project configuration at the app root.
+//!
+//! Read strictly: an unknown key, a value of the wrong type or a bad glob is an
+//! [`codes::INVALID_CONFIG`] diagnostic pointing at the line in busbar.toml. A file that exists
+//! but cannot be read is an environment error ([`ConfigError`]), exit 2.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use busbar_diagnostics::{Diagnostic, Level, SeverityOverride, SourceFile, Span, codes};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The file name, at the app root.
+pub const FILE_NAME: &str = "busbar.toml";
+
+/// The parsed configuration. Everything has a default, so an app without busbar.toml works.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Services mapped to directories or globs, for repos without Encore markers.
+    pub services: Vec<ServiceMapping>,
+    /// `[diagnostics]`: per-code severities.
+    pub severities: Vec<SeverityOverride>,
+    /// The file's text, for rendering diagnostics that point into it.
+    pub source: Option<SourceFile>,
+}
+
+/// `[services] name = "dir"` or `name = ["glob", ...]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceMapping {
+    pub name: String,
+    /// Globs over paths relative to the app root; a plain directory `d` becomes `d/**`.
+    pub patterns: Vec<String>,
+    /// The service's root directory: the directory itself, or the longest directory prefix
+    /// of the first glob without glob characters.
+    pub root: String,
+    pub span: Span,
+}
+
+/// busbar.toml exists but cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Unreadable { path: String, source: std::io::Error },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    services: BTreeMap<Spanned<String>, Spanned<RawPaths>>,
+    #[serde(default)]
+    diagnostics: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawPaths {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Reads `root/busbar.toml` if there is one.
+pub fn load(root: &Path) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
+    let path = root.join(FILE_NAME);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((Config::default(), Vec::new()));
+        }
+        Err(source) => {
+            return Err(ConfigError::Unreadable { path: path.display().to_string(), source });
+        }
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to() as u32;
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let file = SourceFile::new(FILE_NAME.into(), lossy.into());
+            let d = Diagnostic::new(&codes::INVALID_CONFIG, "busbar.toml is not valid UTF-8")
+                .at(file.span(valid, valid + 1))
+                .with_help("save busbar.toml as UTF-8");
+            return Ok((Config { source: Some(file), ..Config::default() }, vec![d]));
+        }
+    };
+    Ok(parse(&text))
+}
+
+/// Parses busbar.toml text.
+pub fn parse(text: &str) -> (Config, Vec<Diagnostic>) {
+    let file = SourceFile::new(FILE_NAME.into(), Arc::from(text));
+    let mut diagnostics = Vec::new();
+    let mut config = Config::default();
+    match toml::from_str::<RawConfig>(text) {
+        Ok(raw) => {
+            for (name, paths) in raw.services {
+                let span = file.span(name.span().start as u32, paths.span().end as u32);
+                let patterns_raw = match paths.into_inner() {
+                    RawPaths::One(p) => vec![p],
+                    RawPaths::Many(ps) => ps,
+                };
+                match service_patterns(&patterns_raw) {
+                    Ok((patterns, root)) => config.services.push(ServiceMapping {
+                        name: name.into_inner(),
+                        patterns,
+                        root,
+                        span,
+                    }),
+                    Err(message) => diagnostics.push(
+                        Diagnostic::new(&codes::INVALID_CONFIG, message)
+                            .at(span)
+                            .with_help("give a directory relative to the app root (`services/billing`) or globs (`libs/mail/**`)"),
+                    ),
+                }
+            }
+            for (code, level) in raw.diagnostics {
+                let span = file.span(code.span().start as u32, level.span().end as u32);
+                match Level::parse(level.get_ref()) {
+                    Some(level) => config.severities.push(SeverityOverride {
+                        code: code.into_inner(),
+                        level,
+                        span,
+                    }),
+                    None => diagnostics.push(
+                        Diagnostic::new(
+                            &codes::INVALID_CONFIG,
+                            format!("`{}` is not a severity", level.get_ref()),
+                        )
+                        .at_labelled(
+                            file.span(level.span().start as u32, level.span().end as u32),
+                            "unknown severity",
+                        )
+                        .with_help("use \"error\", \"warning\", \"note\" or \"off\""),
+                    ),
+                }
+            }
+        }
+        Err(e) => {
+            let range = e.span().unwrap_or(0..0);
+            let message = e.message().trim().to_string();
+            let help = if message.starts_with("unknown field") {
+                "remove the key or fix its spelling; busbar.toml knows `[services]` and `[diagnostics]`"
+            } else {
+                "see the busbar.toml section of README.md for the format"
+            };
+            diagnostics.push(
+                Diagnostic::new(&codes::INVALID_CONFIG, format!("busbar.toml: {message}"))
+                    .at(file.span(range.start as u32, range.end as u32))
+                    .with_help(help),
+            );
+        }
+    }
+    config.source = Some(file);
+    (config, diagnostics)
+}
+
+fn service_patterns(raw: &[String]) -> Result<(Vec<String>, String), String> {
+    if raw.is_empty() {
+        return Err("a service mapping needs at least one directory or glob".to_string());
+    }
+    let mut patterns = Vec::new();
+    let mut root = None;
+    for p in raw {
+        let p = p.trim().trim_start_matches("./").trim_end_matches('/');
+        if p.is_empty() || p.starts_with('/') || p.split('/').any(|seg| seg == "..") {
+            return Err(format!("`{p}` is not a path inside the app root"));
+        }
+        let is_glob = p.contains(['*', '?', '[', '{']);
+        let pattern = if is_glob { p.to_string() } else { format!("{p}/**") };
+        if let Err(e) = globset::Glob::new(&pattern) {
+            return Err(format!("`{p}` is not a valid glob: {e}"));
+        }
+        if root.is_none() {
+            root = Some(if is_glob {
+                let literal: Vec<&str> =
+                    p.split('/').take_while(|seg| !seg.contains(['*', '?', '[', '{'])).collect();
+                if literal.is_empty() { ".".to_string() } else { literal.join("/") }
+            } else {
+                p.to_string()
+            });
+        }
+        patterns.push(pattern);
+    }
+    Ok((patterns, root.unwrap_or_else(|| ".".to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_services_and_severities() {
+        let (config, diags) = parse(
+            "[services]\nbilling = \"services/billing\"\nemail = [\"mail/**/*.ts\", \"libs/mail\"]\n\n[diagnostics]\nBB0104 = \"error\"\n",
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(config.services[0].patterns, ["services/billing/**"]);
+        assert_eq!(config.services[0].root, "services/billing");
+        assert_eq!(config.services[1].patterns, ["mail/**/*.ts", "libs/mail/**"]);
+        assert_eq!(config.services[1].root, "mail");
+        assert_eq!(config.services[1].span.line, 3);
+        assert_eq!(config.severities[0].level, Level::Error);
+    }
+
+    #[test]
+    fn unknown_key_points_at_its_line() {
+        let (_, diags) = parse("[services]\na = \"a\"\n\n[servics]\nb = \"b\"\n");
+        assert_eq!(diags.len(), 1);
+        let span = diags[0].span.as_ref().unwrap();
+        assert_eq!(span.line, 4, "{:?}", diags[0]);
+        assert!(diags[0].message.contains("unknown field `servics`"), "{}", diags[0].message);
+    }
+
+    #[test]
+    fn bad_values_are_diagnostics() {
+        let (_, diags) =
+            parse("[services]\na = \"../x\"\nb = \"[\"\n[diagnostics]\nBB0104 = \"loud\"\n");
+        let lines: Vec<_> = diags.iter().map(|d| d.span.as_ref().unwrap().line).collect();
+        assert_eq!(lines, [2, 3, 5]);
+        let (_, diags) = parse("[services]\na = 3\n");
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].span.as_ref().unwrap().line, 2);
+    }
+}

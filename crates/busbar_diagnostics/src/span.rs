@@ -1,0 +1,163 @@
+//! Source files and spans.
+//!
+//! A [`Span`] is resolved at creation time: it carries the byte range (for renderers) and the
+//! 1-based line and character column of both ends (for the JSON contract), so downstream stages
+//! never need the source text to say where something is.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// A path relative to the app root, with `/` separators (`../` when it leads outside the root).
+pub type FilePath = Arc<str>;
+
+/// A region of a source file. `end_line`/`end_column` point just past the last character, as in
+/// LSP and SARIF. Columns count Unicode characters, starting at 1.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Span {
+    pub file: FilePath,
+    pub line: u32,
+    pub column: u32,
+    pub end_line: u32,
+    pub end_column: u32,
+    /// Byte offset of the start in the file.
+    #[serde(skip)]
+    pub start: u32,
+    /// Byte offset just past the end in the file.
+    #[serde(skip)]
+    pub end: u32,
+}
+
+impl Span {
+    /// `file:line:column`, the form editors and terminals turn into links.
+    pub fn location(&self) -> String {
+        format!("{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// A source file's text with a line index, used to turn byte offsets into spans and to render
+/// snippets.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    path: FilePath,
+    text: Arc<str>,
+    line_starts: Vec<u32>,
+    /// Length in bytes of a leading byte-order mark, which editors do not show as a column.
+    bom: u32,
+}
+
+impl SourceFile {
+    pub fn new(path: FilePath, text: Arc<str>) -> Self {
+        let mut line_starts = Vec::with_capacity(text.len() / 32 + 1);
+        line_starts.push(0);
+        line_starts.extend(
+            text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| (i + 1) as u32),
+        );
+        let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
+        SourceFile { path, text, line_starts, bom }
+    }
+
+    pub fn path(&self) -> &FilePath {
+        &self.path
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn text_arc(&self) -> &Arc<str> {
+        &self.text
+    }
+
+    pub fn line_starts(&self) -> &[u32] {
+        &self.line_starts
+    }
+
+    /// Line (1-based) and character column (1-based) of a byte offset. Offsets inside a
+    /// multi-byte character or past the end are clamped.
+    pub fn line_column(&self, offset: u32) -> (u32, u32) {
+        let offset = offset.min(self.text.len() as u32);
+        let line_index = match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let line_start = self.line_starts[line_index] as usize;
+        let mut prefix_start = line_start;
+        if line_index == 0 {
+            prefix_start += self.bom as usize;
+        }
+        let mut end = offset as usize;
+        while end > prefix_start && !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let column =
+            if end <= prefix_start { 0 } else { self.text[prefix_start..end].chars().count() };
+        (line_index as u32 + 1, column as u32 + 1)
+    }
+
+    /// The span of the byte range `start..end`.
+    pub fn span(&self, start: u32, end: u32) -> Span {
+        let end = end.max(start);
+        let (line, column) = self.line_column(start);
+        let (end_line, end_column) = self.line_column(end);
+        Span { file: self.path.clone(), line, column, end_line, end_column, start, end }
+    }
+
+    /// The span of a whole 1-based line, without its line terminator.
+    pub fn line_span(&self, line: u32) -> Span {
+        let index = (line.max(1) - 1) as usize;
+        let start = self.line_starts.get(index).copied().unwrap_or(self.text.len() as u32);
+        let mut end =
+            self.line_starts.get(index + 1).map(|&s| s - 1).unwrap_or(self.text.len() as u32);
+        if end > start && self.text.as_bytes()[end as usize - 1] == b'\r' {
+            end -= 1;
+        }
+        self.span(start, end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> SourceFile {
+        SourceFile::new("a.ts".into(), text.into())
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        let f = file("const é = 1;\nlet ünïcode = \"x\";\n");
+        let span = f.span(14, 17);
+        assert_eq!((span.line, span.column, span.end_line, span.end_column), (2, 1, 2, 4));
+        // "é" is two bytes: the `=` after it is at byte 9 but column 9 (character 9).
+        assert_eq!(f.line_column(9), (1, 9));
+    }
+
+    #[test]
+    fn byte_order_mark_is_not_a_column() {
+        let f = file("\u{feff}abc\n");
+        assert_eq!(f.line_column(3), (1, 1));
+        assert_eq!(f.line_column(4), (1, 2));
+    }
+
+    #[test]
+    fn line_span_drops_carriage_return() {
+        let f = file("one\r\ntwo\r\n");
+        let span = f.line_span(2);
+        assert_eq!((span.start, span.end, span.column, span.end_column), (5, 8, 1, 4));
+    }
+
+    #[test]
+    fn offsets_past_the_end_are_clamped() {
+        let f = file("ab");
+        assert_eq!(f.line_column(99), (1, 3));
+    }
+}

@@ -1,0 +1,37 @@
+//! Checks over the whole graph: topics nobody publishes to, topics nobody subscribes to.
+
+use busbar_diagnostics::{Diagnostic, codes};
+use busbar_model::AppModel;
+
+use crate::PermissionGraph;
+
+/// Diagnostics about the shape of the graph.
+pub fn lints(model: &AppModel, graph: &PermissionGraph) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for topic in &model.topics {
+        if graph.publishers_of(&topic.name).is_empty() {
+            out.push(
+                Diagnostic::new(
+                    &codes::TOPIC_WITHOUT_PUBLISHERS,
+                    format!("no service publishes to topic `{}`", topic.name),
+                )
+                .at_labelled(topic.span.clone(), "declared here, never published to")
+                .with_help(
+                    "publish with `topic.publish(...)` or take `topic.ref<Publisher>()` in the \
+                     service that sends these messages, or remove the topic",
+                ),
+            );
+        }
+        if graph.subscriptions_of(&topic.name).is_empty() {
+            out.push(
+                Diagnostic::new(
+                    &codes::TOPIC_WITHOUT_SUBSCRIPTIONS,
+                    format!("topic `{}` has no subscriptions, so its messages are not delivered", topic.name),
+                )
+                .at(topic.span.clone())
+                .with_help("add `new Subscription(topic, \"name\", { handler })` in the service that consumes them"),
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,466 @@
+//! Assembling the app model from every file's facts: services, topics with their message
+//! types, subscriptions with their topics, and publishers with every code location that
+//! needs the permission, including publishes in shared files reached through imports.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use busbar_diagnostics::{Diagnostic, FilePath, Span, codes};
+use busbar_model::{Access, AccessKind, AppModel, ModelBuilder, Service, Subscription, Topic};
+
+use crate::diagnostics as diag;
+use crate::facts::{Field, FileFacts, RefPermission, TypeDef, TypeExpr, UseKind};
+use crate::link::{Linker, Value};
+use crate::resolve::Target;
+use crate::services::Services;
+
+/// Attributes of a topic as far as they could be read, for checking filters.
+struct TopicInfo {
+    message_type: String,
+    /// `None` when the message type could not be resolved (already reported).
+    fields: Option<Vec<Field>>,
+}
+
+impl TopicInfo {
+    fn attributes(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .fields
+            .iter()
+            .flatten()
+            .filter(|f| f.attribute.is_some())
+            .map(|f| f.name.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+pub(crate) fn build(
+    files: &[FileFacts],
+    paths: &[FilePath],
+    targets: &[Vec<Target>],
+    services: &Services,
+) -> (AppModel, Vec<Diagnostic>) {
+    let index: HashMap<FilePath, usize> =
+        paths.iter().enumerate().map(|(i, p)| (p.clone(), i)).collect();
+    let linker = Linker::new(files, targets, &index);
+    let mut builder = ModelBuilder::new();
+    let mut diagnostics = Vec::new();
+
+    let mut order: Vec<usize> = (0..services.services.len()).collect();
+    order.sort_by(|&a, &b| services.services[a].root.cmp(&services.services[b].root));
+    for s in order {
+        let info = &services.services[s];
+        builder.add_service(Service {
+            name: info.name.clone(),
+            root: info.root.clone(),
+            origin: info.origin,
+            span: info.span.clone(),
+        });
+    }
+
+    // Topics, in path order so the first declaration of a name wins.
+    let mut topic_names: HashMap<(usize, usize), String> = HashMap::new();
+    let mut topic_info: BTreeMap<String, TopicInfo> = BTreeMap::new();
+    for (f, facts) in files.iter().enumerate() {
+        for (t, decl) in facts.topics.iter().enumerate() {
+            let Some((name, _)) = &decl.name else { continue };
+            topic_names.insert((f, t), name.clone());
+            let fields = match &decl.message_type {
+                Some(ty) => match message_fields(&linker, f, ty, 0) {
+                    Ok(fields) => Some(fields),
+                    Err((why, span)) => {
+                        let span = span.unwrap_or_else(|| decl.span.clone());
+                        diagnostics.push(diag::unresolved_message_type(
+                            &decl.message_type_text,
+                            span,
+                            &why,
+                        ));
+                        None
+                    }
+                },
+                None => None,
+            };
+            let info = TopicInfo { message_type: decl.message_type_text.clone(), fields };
+            let attributes = info.attributes();
+            let mut attribute_types = BTreeMap::new();
+            for field in info.fields.iter().flatten() {
+                if let Some(kind) = field.attribute {
+                    attribute_types.insert(field.name.clone(), kind);
+                    let lower = field.name.to_ascii_lowercase();
+                    if lower.starts_with("encore") || lower.starts_with("busbar") {
+                        diagnostics.push(diag::reserved_attribute_prefix(
+                            &field.name,
+                            field.span.clone(),
+                            decl.span.clone(),
+                        ));
+                    }
+                }
+            }
+            if let (Some((attr, span)), Some(fields)) = (&decl.ordering_attribute, &info.fields)
+                && !attribute_types.contains_key(attr)
+            {
+                let field_span = fields.iter().find(|f| &f.name == attr).map(|f| f.span.clone());
+                diagnostics.push(diag::not_an_attribute(
+                    &codes::ORDERING_ATTRIBUTE_NOT_ATTRIBUTE,
+                    "`orderingAttribute`",
+                    attr,
+                    &info.message_type,
+                    span.clone(),
+                    field_span,
+                    &attributes,
+                ));
+            }
+            let added = builder.add_topic(Topic {
+                name: name.clone(),
+                service: services.name_of(f).map(str::to_string),
+                message_type: decl.message_type_text.clone(),
+                attributes,
+                attribute_types,
+                delivery_guarantee: decl.delivery,
+                ordering_attribute: decl.ordering_attribute.as_ref().map(|(a, _)| a.clone()),
+                span: decl.span.clone(),
+                doc: decl.doc.clone(),
+                publishers: Vec::new(),
+                subscriptions: Vec::new(),
+            });
+            if added {
+                topic_info.insert(name.clone(), info);
+            }
+        }
+    }
+
+    // Subscriptions.
+    for (f, facts) in files.iter().enumerate() {
+        for sub in &facts.subscriptions {
+            let topic = match sub.topic_use {
+                Some(u) => {
+                    let use_ = &facts.uses[u];
+                    let (value, used) = linker.follow(linker.local(f, &use_.name), &use_.path);
+                    match value {
+                        Value::Topic { file, topic } if used == use_.path.len() => {
+                            topic_names.get(&(file, topic)).cloned()
+                        }
+                        other => {
+                            diagnostics.push(unresolved_topic(
+                                &linker,
+                                f,
+                                &use_.name,
+                                &use_.path[..used],
+                                other,
+                                sub.topic_span.clone(),
+                            ));
+                            None
+                        }
+                    }
+                }
+                None => {
+                    diagnostics.push(diag::unresolved_subscription_topic(
+                        sub.topic_span.clone(),
+                        "it is not the name of a topic declared at module level or imported",
+                    ));
+                    None
+                }
+            };
+            let (Some(topic), Some((name, _)), Some(service)) =
+                (topic, &sub.name, services.name_of(f))
+            else {
+                continue;
+            };
+            let mut filter = None;
+            if let Some(entries) = &sub.filter {
+                let info = topic_info.get(&topic);
+                let mut map = BTreeMap::new();
+                for entry in entries {
+                    if let Some(info) = info
+                        && let Some(fields) = &info.fields
+                        && !fields.iter().any(|fl| fl.name == entry.key && fl.attribute.is_some())
+                    {
+                        let field_span =
+                            fields.iter().find(|fl| fl.name == entry.key).map(|fl| fl.span.clone());
+                        diagnostics.push(diag::not_an_attribute(
+                            &codes::FILTER_KEY_NOT_ATTRIBUTE,
+                            "`filter` key",
+                            &entry.key,
+                            &info.message_type,
+                            entry.key_span.clone(),
+                            field_span,
+                            &info.attributes(),
+                        ));
+                        continue;
+                    }
+                    map.insert(entry.key.clone(), entry.values.clone());
+                }
+                filter = Some(map);
+            }
+            builder.add_subscription(
+                &topic,
+                Subscription {
+                    name: name.clone(),
+                    service: service.to_string(),
+                    handler: sub.handler.clone(),
+                    ack_deadline_ms: sub.ack_deadline_ms,
+                    message_retention_ms: sub.message_retention_ms,
+                    retry_policy: sub.retry_policy,
+                    max_concurrency: sub.max_concurrency,
+                    filter,
+                    span: sub.span.clone(),
+                    explicit: sub.explicit.clone(),
+                },
+            );
+        }
+    }
+
+    // Publishes, refs and escapes.
+    let importers = importers(files, targets, &index);
+    let mut reach_cache: HashMap<usize, Vec<(String, Vec<Span>)>> = HashMap::new();
+    let mut reported_escapes: HashSet<(usize, Span)> = HashSet::new();
+    for (f, facts) in files.iter().enumerate() {
+        for use_ in &facts.uses {
+            if matches!(use_.kind, UseKind::SubscriptionTopic(_)) {
+                continue;
+            }
+            let (value, used) = linker.follow(linker.local(f, &use_.name), &use_.path);
+            let rest = &use_.path[used..];
+            match value {
+                Value::Topic { file, topic } => {
+                    let Some(name) = topic_names.get(&(file, topic)) else { continue };
+                    let declared = files[file].topics[topic].span.clone();
+                    let kind = match (&use_.kind, rest) {
+                        (UseKind::Publish, []) => AccessKind::Publish,
+                        (UseKind::Ref(RefPermission::Publisher), []) => AccessKind::Ref,
+                        (UseKind::Ref(other), []) => {
+                            let got = match other {
+                                RefPermission::Other(t) => Some(t.as_str()),
+                                _ => None,
+                            };
+                            diagnostics.push(diag::invalid_ref_permission(use_.span.clone(), got));
+                            continue;
+                        }
+                        (UseKind::Other, [n]) if n == "name" => continue,
+                        _ => {
+                            if reported_escapes.insert((file, use_.span.clone())) {
+                                diagnostics.push(diag::invalid_topic_usage(
+                                    name,
+                                    use_.span.clone(),
+                                    declared,
+                                ));
+                            }
+                            continue;
+                        }
+                    };
+                    let access = |imported_at: Vec<Span>| Access {
+                        kind,
+                        span: use_.span.clone(),
+                        imported_at,
+                    };
+                    match services.name_of(f) {
+                        Some(service) => builder.add_access(name, service, access(Vec::new())),
+                        None => {
+                            let reached = reach_cache
+                                .entry(f)
+                                .or_insert_with(|| reaching_services(f, &importers, services));
+                            if reached.is_empty() {
+                                diagnostics.push(diag::unreached_publish(name, use_.span.clone()));
+                            }
+                            for (service, chain) in reached.iter() {
+                                builder.add_access(name, service, access(chain.clone()));
+                            }
+                        }
+                    }
+                }
+                Value::Namespace(ns) if rest.is_empty() && use_.kind == UseKind::Other => {
+                    if let Some((file, topic)) = linker.some_topic(ns)
+                        && let Some(name) = topic_names.get(&(file, topic))
+                    {
+                        let declared = files[file].topics[topic].span.clone();
+                        diagnostics.push(diag::invalid_topic_usage(
+                            name,
+                            use_.span.clone(),
+                            declared,
+                        ));
+                    }
+                }
+                Value::Unresolved { file, module, reason }
+                    if matches!(use_.kind, UseKind::Publish | UseKind::Ref(_)) =>
+                {
+                    let m = &files[file].module_refs[module];
+                    diagnostics.push(diag::unresolved_import(
+                        &m.specifier,
+                        m.span.clone(),
+                        use_.span.clone(),
+                        &reason,
+                    ));
+                }
+                Value::External { file, module }
+                    if use_.kind == UseKind::Ref(RefPermission::Publisher) =>
+                {
+                    let m = &files[file].module_refs[module];
+                    diagnostics.push(diag::unresolved_import(
+                        &m.specifier,
+                        m.span.clone(),
+                        use_.span.clone(),
+                        "it is a third-party module, and busbar reads only the app's own source",
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    let (model, mut found) = builder.finish();
+    diagnostics.append(&mut found);
+    (model, diagnostics)
+}
+
+/// The fields of a message type, following references across files.
+fn message_fields(
+    linker: &Linker<'_>,
+    file: usize,
+    ty: &TypeExpr,
+    depth: usize,
+) -> Result<Vec<Field>, (String, Option<Span>)> {
+    if depth > 32 {
+        return Err(("the type refers to itself".into(), None));
+    }
+    match ty {
+        TypeExpr::Literal(fields) => Ok(fields.clone()),
+        TypeExpr::Intersection(parts) => {
+            let mut all = Vec::new();
+            for part in parts {
+                merge(&mut all, message_fields(linker, file, part, depth + 1)?);
+            }
+            Ok(all)
+        }
+        TypeExpr::Unsupported { span } => Err((
+            "busbar reads interfaces, object type aliases and intersections of them".into(),
+            Some(span.clone()),
+        )),
+        TypeExpr::Ref { path, span } => {
+            if let [only] = path.as_slice()
+                && ["Partial", "Required", "Readonly", "Pick", "Omit", "Record"]
+                    .contains(&only.as_str())
+                && !linker.files[file].types.contains_key(only)
+            {
+                return Err((
+                    format!(
+                        "`{only}<...>` is a type operator busbar does not evaluate; declare the message type as an interface"
+                    ),
+                    Some(span.clone()),
+                ));
+            }
+            let (def_file, def) =
+                linker.type_def(file, path).map_err(|why| (why, Some(span.clone())))?;
+            match def {
+                TypeDef::Alias(inner) => message_fields(linker, def_file, inner, depth + 1),
+                TypeDef::Interface { fields, extends } => {
+                    let mut all = Vec::new();
+                    for parent in extends {
+                        merge(&mut all, message_fields(linker, def_file, parent, depth + 1)?);
+                    }
+                    merge(&mut all, fields.clone());
+                    Ok(all)
+                }
+            }
+        }
+    }
+}
+
+/// Adds fields, a later declaration of a name replacing an earlier one.
+fn merge(all: &mut Vec<Field>, more: Vec<Field>) {
+    for field in more {
+        all.retain(|f| f.name != field.name);
+        all.push(field);
+    }
+}
+
+fn unresolved_topic(
+    linker: &Linker<'_>,
+    file: usize,
+    name: &str,
+    path: &[String],
+    value: Value,
+    span: Span,
+) -> Diagnostic {
+    let shown =
+        std::iter::once(name).chain(path.iter().map(String::as_str)).collect::<Vec<_>>().join(".");
+    let why = match value {
+        Value::Unresolved { file, module, reason } => {
+            let m = &linker.files[file].module_refs[module];
+            return diag::unresolved_import(&m.specifier, m.span.clone(), span, &reason);
+        }
+        Value::External { file, module } => {
+            format!(
+                "`{shown}` comes from the third-party module `{}`",
+                linker.files[file].module_refs[module].specifier
+            )
+        }
+        Value::Missing { file: f, name: missing } => {
+            format!("`{}` does not export `{missing}`", linker.files[f].source.path())
+        }
+        Value::Namespace(_) => format!("`{shown}` is a module, not a topic"),
+        Value::Topic { .. } => format!("`{shown}` is a topic followed by a property"),
+        Value::Other => format!("`{shown}` is not a topic"),
+    };
+    let _ = file;
+    diag::unresolved_subscription_topic(span, &why)
+}
+
+/// For each file, the files that import it (code-carrying imports only), with the import's
+/// span, sorted.
+fn importers(
+    files: &[FileFacts],
+    targets: &[Vec<Target>],
+    index: &HashMap<FilePath, usize>,
+) -> Vec<Vec<(usize, Span)>> {
+    let mut importers: Vec<Vec<(usize, Span)>> = vec![Vec::new(); files.len()];
+    for (f, facts) in files.iter().enumerate() {
+        for (m, module) in facts.module_refs.iter().enumerate() {
+            if module.type_only {
+                continue;
+            }
+            if let Target::File(path) = &targets[f][m]
+                && let Some(&t) = index.get(path)
+                && t != f
+            {
+                importers[t].push((f, module.span.clone()));
+            }
+        }
+    }
+    for list in &mut importers {
+        list.sort_by(|a, b| a.1.cmp(&b.1));
+        list.dedup_by(|a, b| a.0 == b.0);
+    }
+    importers
+}
+
+/// The services whose files import a shared file, directly or through other shared files,
+/// each with the chain of imports from the service's file to it (shortest first found).
+fn reaching_services(
+    shared: usize,
+    importers: &[Vec<(usize, Span)>],
+    services: &Services,
+) -> Vec<(String, Vec<Span>)> {
+    let mut found: BTreeMap<String, Vec<Span>> = BTreeMap::new();
+    let mut visited = vec![false; importers.len()];
+    visited[shared] = true;
+    let mut queue = VecDeque::from([(shared, Vec::<Span>::new())]);
+    while let Some((file, chain)) = queue.pop_front() {
+        for (importer, span) in &importers[file] {
+            let mut next = Vec::with_capacity(chain.len() + 1);
+            next.push(span.clone());
+            next.extend(chain.iter().cloned());
+            match services.name_of(*importer) {
+                Some(service) => {
+                    found.entry(service.to_string()).or_insert(next);
+                }
+                None if !visited[*importer] => {
+                    visited[*importer] = true;
+                    queue.push_back((*importer, next));
+                }
+                None => {}
+            }
+        }
+    }
+    found.into_iter().collect()
+}

@@ -1,0 +1,443 @@
+//! Named constructors for the diagnostics of the TypeScript frontend. Messages say what is
+//! wrong and why it matters; the help line says what to do.
+
+use busbar_diagnostics::{Diagnostic, Span, codes};
+
+/// What kind of declaration a message is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DeclKind {
+    Topic,
+    Subscription,
+    Service,
+}
+
+impl DeclKind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            DeclKind::Topic => "topic",
+            DeclKind::Subscription => "subscription",
+            DeclKind::Service => "service",
+        }
+    }
+
+    fn ctor(self) -> &'static str {
+        match self {
+            DeclKind::Topic => "new Topic<Event>(\"name\", { ... })",
+            DeclKind::Subscription => "new Subscription(topic, \"name\", { handler })",
+            DeclKind::Service => "new Service(\"name\")",
+        }
+    }
+}
+
+pub(crate) fn syntax_error(span: Span, message: &str) -> Diagnostic {
+    Diagnostic::new(&codes::SYNTAX_ERROR, format!("syntax error: {message}"))
+        .at(span)
+        .with_help("fix the syntax; busbar analyzed the rest of the app without this file")
+}
+
+pub(crate) fn invalid_utf8(span: Span) -> Diagnostic {
+    Diagnostic::new(&codes::INVALID_UTF8, "this file is not valid UTF-8")
+        .at_labelled(span, "first invalid byte")
+        .with_help(
+            "save the file as UTF-8; if it is not TypeScript (an MPEG transport stream also ends \
+             in `.ts`), list it in .gitignore or .busbarignore",
+        )
+}
+
+pub(crate) fn unreadable(span: Option<Span>, path: &str, error: &str) -> Diagnostic {
+    let d = Diagnostic::new(&codes::UNREADABLE_FILE, format!("cannot read `{path}`: {error}"))
+        .with_help("check the permissions, or list the path in .gitignore or .busbarignore");
+    match span {
+        Some(span) => d.at(span),
+        None => d,
+    }
+}
+
+pub(crate) fn internal_error(span: Span, what: &str) -> Diagnostic {
+    Diagnostic::new(
+        &codes::INTERNAL_ERROR,
+        format!("busbar failed while analyzing this file: {what}"),
+    )
+    .at(span)
+    .with_help(
+        "this is a bug in busbar; please report it with the file. The rest of the app was analyzed",
+    )
+}
+
+pub(crate) fn nesting_too_deep(span: Span, depth: usize) -> Diagnostic {
+    Diagnostic::new(
+        &codes::NESTING_TOO_DEEP,
+        format!("this file nests brackets {depth} levels deep, too deep to analyze safely"),
+    )
+    .at_labelled(span, "nesting starts getting too deep here")
+    .with_help("split the expression; generated code can be excluded with .busbarignore")
+}
+
+pub(crate) fn symlink_loop(path: &str) -> Diagnostic {
+    Diagnostic::new(&codes::SYMLINK_LOOP, format!("`{path}` is a symbolic link loop; skipped"))
+        .with_help("nothing to do unless that directory holds source busbar should read")
+}
+
+pub(crate) fn symlink_outside_root(path: &str) -> Diagnostic {
+    Diagnostic::new(
+        &codes::SYMLINK_OUTSIDE_ROOT,
+        format!("`{path}` is a symbolic link that leads outside the app root; not followed"),
+    )
+    .with_help("analyze the directory it points to, or import its files through tsconfig `paths`")
+}
+
+pub(crate) fn declared_in_function(kind: DeclKind, span: Span, in_function: bool) -> Diagnostic {
+    let (message, label) = if in_function {
+        (format!("{} declared inside a function or block", kind.noun()), "inside a function")
+    } else {
+        (
+            format!(
+                "{} declared in an expression instead of as a module-level `const`",
+                kind.noun()
+            ),
+            "not a module-level declaration",
+        )
+    };
+    Diagnostic::new(&codes::DECLARED_IN_FUNCTION, message).at_labelled(span, label).with_help(
+        format!(
+            "declare it at the top level of the file: `export const x = {}`; busbar reads \
+         declarations without running code, so it cannot see one that is created at run time",
+            kind.ctor()
+        ),
+    )
+}
+
+pub(crate) fn name_not_literal(kind: DeclKind, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::NAME_NOT_LITERAL,
+        format!("the {} name must be a string literal", kind.noun()),
+    )
+    .at_labelled(span, "not a string literal")
+    .with_help(format!(
+        "write the name inline, e.g. `{}`; infrastructure is named before any code runs",
+        kind.ctor()
+    ))
+}
+
+pub(crate) fn invalid_name(kind: DeclKind, name: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::INVALID_NAME,
+        format!("{} name `{name}` is not kebab-case", kind.noun()),
+    )
+    .at_labelled(span, "not kebab-case")
+    .with_help(format!(
+        "use lowercase letters, digits and dashes, starting with a letter: `{}`",
+        busbar_model::names::suggest_kebab(name)
+    ))
+}
+
+pub(crate) fn dotted_name(kind: DeclKind, name: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(&codes::DOTTED_NAME, format!("{} name `{name}` contains dots", kind.noun()))
+        .at_labelled(span, "dotted name")
+        .with_help(format!(
+            "it works, but SNS and SQS reject dots, so cloud resources are named `{}`; prefer \
+             that name in code (an error under --strict)",
+            name.replace('.', "-")
+        ))
+}
+
+pub(crate) fn name_too_long(kind: DeclKind, name: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::NAME_TOO_LONG,
+        format!(
+            "{} name `{name}` is {} characters long; the limit is {}",
+            kind.noun(),
+            name.chars().count(),
+            busbar_model::names::MAX_NAME_LEN
+        ),
+    )
+    .at_labelled(span, "too long")
+    .with_help("shorten it; cloud resource names add a prefix and suffixes to it")
+}
+
+pub(crate) fn missing_message_type(span: Span) -> Diagnostic {
+    Diagnostic::new(&codes::MISSING_MESSAGE_TYPE, "topic without a message type parameter")
+        .at_labelled(span, "no `<Event>` here")
+        .with_help("name the message type: `new Topic<SignupEvent>(\"signups\", { ... })`; busbar reads its `Attribute<...>` fields")
+}
+
+pub(crate) fn missing_config(kind: DeclKind, span: Span) -> Diagnostic {
+    let help = match kind {
+        DeclKind::Subscription => {
+            "add the configuration: `new Subscription(topic, \"name\", { handler: async (event) => { ... } })`"
+        }
+        _ => {
+            "add the configuration: `new Topic<Event>(\"name\", { deliveryGuarantee: \"at-least-once\" })`"
+        }
+    };
+    Diagnostic::new(
+        &codes::MISSING_CONFIG,
+        format!("{} without a configuration object", kind.noun()),
+    )
+    .at(span)
+    .with_help(help)
+}
+
+pub(crate) fn config_not_literal(kind: DeclKind, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::CONFIG_NOT_LITERAL,
+        format!("the {} configuration must be an object literal", kind.noun()),
+    )
+    .at_labelled(span, "not an object literal")
+    .with_help("write the object inline; busbar reads configuration without running code")
+}
+
+pub(crate) fn unknown_config_key(
+    kind: DeclKind,
+    key: &str,
+    span: Span,
+    known: &[&str],
+) -> Diagnostic {
+    let suggestion = known
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(key) || strsim_close(k, key))
+        .map(|k| format!("did you mean `{k}`? "))
+        .unwrap_or_default();
+    Diagnostic::new(
+        &codes::UNKNOWN_CONFIG_KEY,
+        format!("unknown {} configuration key `{key}`", kind.noun()),
+    )
+    .at_labelled(span, "unknown key")
+    .with_help(format!("{suggestion}known keys: {}", known.join(", ")))
+}
+
+/// Same length ±1 and at most two differing characters: a typo.
+fn strsim_close(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > 1 {
+        return false;
+    }
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
+    prefix + suffix + 2 >= a.len().max(b.len())
+}
+
+pub(crate) fn duplicate_config_key(key: &str, span: Span, first: Span) -> Diagnostic {
+    Diagnostic::new(&codes::DUPLICATE_CONFIG_KEY, format!("`{key}` is set twice"))
+        .at_labelled(span, "set again here")
+        .with_label(first, "first set here")
+        .with_help("remove one of them; only the last would take effect at run time")
+}
+
+pub(crate) fn spread_in_config(span: Span) -> Diagnostic {
+    Diagnostic::new(&codes::SPREAD_IN_CONFIG, "spread in a configuration object")
+        .at_labelled(span, "cannot be read without running the code")
+        .with_help("write every key inline")
+}
+
+pub(crate) fn wrong_value_type(key: &str, expected: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(&codes::WRONG_VALUE_TYPE, format!("`{key}` must be {expected}"))
+        .at_labelled(span, format!("expected {expected}"))
+        .with_help(format!(
+            "write {expected} inline; busbar reads configuration without running code"
+        ))
+}
+
+pub(crate) fn invalid_duration(key: &str, value: &str, why: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::INVALID_DURATION,
+        format!("`{key}`: \"{value}\" is not a duration: {why}"),
+    )
+    .at_labelled(span, "not a duration")
+    .with_help(
+        "write a number and a unit (ns, us, ms, s, m, h, d), e.g. \"10s\", \"500ms\", \"1h30m\"",
+    )
+}
+
+pub(crate) fn value_out_of_range(message: String, span: Span, help: &str) -> Diagnostic {
+    Diagnostic::new(&codes::VALUE_OUT_OF_RANGE, message)
+        .at_labelled(span, "out of range")
+        .with_help(help)
+}
+
+pub(crate) fn invalid_delivery_guarantee(value: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::INVALID_DELIVERY_GUARANTEE,
+        format!("`deliveryGuarantee` \"{value}\" is not a delivery guarantee"),
+    )
+    .at_labelled(span, "unknown value")
+    .with_help("use \"at-least-once\" or \"exactly-once\"")
+}
+
+pub(crate) fn not_an_attribute(
+    code: &'static busbar_diagnostics::Code,
+    what: &str,
+    field: &str,
+    message_type: &str,
+    span: Span,
+    field_span: Option<Span>,
+    attributes: &[String],
+) -> Diagnostic {
+    let (message, label) = if field_span.is_some() {
+        (
+            format!("{what} `{field}` is a field of `{message_type}` but not an `Attribute<...>`"),
+            "not an attribute",
+        )
+    } else {
+        (format!("{what} `{field}` is not a field of `{message_type}`"), "no such field")
+    };
+    let known = if attributes.is_empty() {
+        format!("`{message_type}` has no attributes; declare one as `{field}: Attribute<string>`")
+    } else {
+        format!(
+            "declare `{field}` as `Attribute<...>` in `{message_type}`, or use one of its attributes: {}",
+            attributes.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let mut d = Diagnostic::new(code, message).at_labelled(span, label).with_help(known);
+    if let Some(field_span) = field_span {
+        d = d.with_label(field_span, "declared here");
+    }
+    d
+}
+
+pub(crate) fn reserved_attribute_prefix(name: &str, span: Span, topic_span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::RESERVED_ATTRIBUTE_PREFIX,
+        format!("attribute `{name}` starts with a reserved prefix"),
+    )
+    .at_labelled(span, "reserved prefix")
+    .with_label(topic_span, "message type of this topic")
+    .with_help(
+        "attribute names starting with `encore` or `busbar` are used by the runtime: rename it",
+    )
+}
+
+pub(crate) fn unresolved_message_type(text: &str, span: Span, why: &str) -> Diagnostic {
+    Diagnostic::new(
+        &codes::UNRESOLVED_MESSAGE_TYPE,
+        format!("cannot find the message type `{text}`: {why}"),
+    )
+    .at_labelled(span, "not found")
+    .with_help(
+        "declare the type as an interface or type alias in the app (this file or an import), \
+         so busbar can read its `Attribute<...>` fields",
+    )
+}
+
+pub(crate) fn missing_handler(span: Span) -> Diagnostic {
+    Diagnostic::new(&codes::MISSING_HANDLER, "subscription without a `handler`")
+        .at(span)
+        .with_help("add `handler: async (event) => { ... }` or the name of a function")
+}
+
+pub(crate) fn invalid_topic_usage(topic: &str, span: Span, declared: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::INVALID_TOPIC_USAGE,
+        format!("invalid use of topic `{topic}`: the topic object escapes here"),
+    )
+    .at_labelled(span, "passed, stored or returned")
+    .with_label(declared, "topic declared here")
+    .with_help(
+        "busbar follows only `topic.publish(...)` and `topic.ref<Publisher>()`; to hand the \
+         topic to other code, pass `topic.ref<Publisher>()` instead, which also declares the \
+         publish permission of this service",
+    )
+}
+
+pub(crate) fn unresolved_subscription_topic(span: Span, why: &str) -> Diagnostic {
+    Diagnostic::new(
+        &codes::UNRESOLVED_SUBSCRIPTION_TOPIC,
+        format!("the topic of this subscription cannot be resolved: {why}"),
+    )
+    .at_labelled(span, "not a declared topic")
+    .with_help("pass a topic declared with `new Topic(...)` at module level, imported by name")
+}
+
+pub(crate) fn unresolved_import(
+    specifier: &str,
+    span: Span,
+    use_span: Span,
+    why: &str,
+) -> Diagnostic {
+    Diagnostic::new(
+        &codes::UNRESOLVED_IMPORT,
+        format!("cannot resolve `{specifier}`, which this code needs to find a topic: {why}"),
+    )
+    .at_labelled(use_span, "used as a topic here")
+    .with_label(span, "imported here")
+    .with_help(
+        "check the path; busbar follows relative imports, tsconfig `paths`/`baseUrl` and \
+         workspace packages, and skips .gitignored files and `.d.ts` declarations",
+    )
+}
+
+pub(crate) fn unreached_publish(topic: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::UNREACHED_PUBLISH,
+        format!("publish to `{topic}` in a file that no service imports"),
+    )
+    .at_labelled(span, "no service reaches this code")
+    .with_help(
+        "permissions are granted to the services whose files import this file; import it from \
+         a service, or move the code into one",
+    )
+}
+
+pub(crate) fn invalid_ref_permission(span: Span, got: Option<&str>) -> Diagnostic {
+    let message = match got {
+        Some(got) => format!("`ref<{got}>()` does not declare a known permission"),
+        None => "`ref()` without a permission type".to_string(),
+    };
+    Diagnostic::new(&codes::INVALID_REF_PERMISSION, message)
+        .at_labelled(span, "expected `ref<Publisher>()`")
+        .with_help(
+            "write `topic.ref<Publisher>()` with `Publisher` imported from the pubsub module",
+        )
+}
+
+pub(crate) fn nested_service(
+    inner: &str,
+    inner_span: Span,
+    outer: &str,
+    outer_span: Span,
+) -> Diagnostic {
+    Diagnostic::new(
+        &codes::NESTED_SERVICE,
+        format!("service `{inner}` is inside the directory of service `{outer}`"),
+    )
+    .at_labelled(inner_span, "nested service")
+    .with_label(outer_span, "enclosing service")
+    .with_help("move it next to the other service; a service owns its whole directory tree")
+}
+
+pub(crate) fn missing_service_declaration(span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::MISSING_SERVICE_DECLARATION,
+        "`encore.service.ts` does not declare a service",
+    )
+    .at(span)
+    .with_help(
+        "add `export default new Service(\"name\");` with `Service` from \"encore.dev/service\"",
+    )
+}
+
+pub(crate) fn overlapping_service_globs(
+    file: &str,
+    first: &str,
+    first_span: Span,
+    second: &str,
+    second_span: Span,
+) -> Diagnostic {
+    Diagnostic::new(
+        &codes::OVERLAPPING_SERVICE_GLOBS,
+        format!("`{file}` matches the paths of both `{first}` and `{second}`"),
+    )
+    .at_labelled(second_span, "overlaps")
+    .with_label(first_span, "also matches")
+    .with_help("make the globs in [services] disjoint: each file belongs to one service")
+}
+
+pub(crate) fn unmatched_service_mapping(name: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::UNMATCHED_SERVICE_MAPPING,
+        format!("service `{name}` in busbar.toml matches no source file"),
+    )
+    .at_labelled(span, "matches nothing")
+    .with_help("check the path: it is relative to the app root (where busbar.toml is)")
+}

@@ -1,0 +1,223 @@
+//! Finding the source files of an app: `.ts`, `.tsx`, `.mts`, `.cts`, without `node_modules`,
+//! dot-directories, tests (`*.test.*`, `*.spec.*`), declaration files (`*.d.ts`), and what
+//! `.gitignore`, `.ignore` or `.busbarignore` exclude. Symbolic links are followed inside the
+//! app root only; a link loop is skipped with a note.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use busbar_diagnostics::{Diagnostic, FilePath};
+
+use crate::diagnostics as diag;
+
+/// A discovered source file.
+#[derive(Clone, Debug)]
+pub(crate) struct SourcePath {
+    /// Relative to the app root, `/`-separated.
+    pub rel: FilePath,
+    pub abs: PathBuf,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Discovered {
+    /// Sorted by relative path.
+    pub files: Vec<SourcePath>,
+    /// Directories (relative, `.` for the root) holding a `package.json`, with its text.
+    pub packages: Vec<(String, String)>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Is this file name one busbar analyzes?
+pub(crate) fn is_source_name(name: &str) -> bool {
+    let is_ts = [".ts", ".tsx", ".mts", ".cts"].iter().any(|ext| name.ends_with(ext));
+    if !is_ts {
+        return false;
+    }
+    let is_declaration = [".d.ts", ".d.mts", ".d.cts"].iter().any(|ext| name.ends_with(ext))
+        || name.contains(".d.") && name.ends_with(".ts");
+    let is_test = name.contains(".test.") || name.contains(".spec.");
+    !is_declaration && !is_test
+}
+
+/// The `/`-separated path of `path` relative to `root` (which both must be absolute or both
+/// relative in the same way).
+pub(crate) fn relative(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Vec<String> =
+        rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    Some(if parts.is_empty() { ".".to_string() } else { parts.join("/") })
+}
+
+struct Found {
+    files: Vec<SourcePath>,
+    packages: Vec<(String, PathBuf)>,
+    diagnostics: Vec<Diagnostic>,
+    saw_symlink: bool,
+}
+
+pub(crate) fn discover(root: &Path, threads: usize) -> Discovered {
+    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let found = Arc::new(Mutex::new(Found {
+        files: Vec::new(),
+        packages: Vec::new(),
+        diagnostics: Vec::new(),
+        saw_symlink: false,
+    }));
+
+    let outside = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut builder = ignore::WalkBuilder::new(root);
+    builder
+        .hidden(true)
+        .ignore(true)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(false)
+        .require_git(false)
+        .parents(true)
+        .follow_links(true)
+        .threads(threads.max(1))
+        .add_custom_ignore_filename(".busbarignore");
+    {
+        let outside = Arc::clone(&outside);
+        let canonical_root = canonical_root.clone();
+        let root = root.to_path_buf();
+        builder.filter_entry(move |entry| {
+            if entry.file_name() == "node_modules" {
+                return false;
+            }
+            if entry.path_is_symlink() {
+                let inside = entry
+                    .path()
+                    .canonicalize()
+                    .map(|t| t.starts_with(&canonical_root))
+                    .unwrap_or(true);
+                if !inside {
+                    let rel = relative(&root, entry.path())
+                        .unwrap_or_else(|| entry.path().display().to_string());
+                    outside.lock().unwrap_or_else(|e| e.into_inner()).push(rel);
+                    return false;
+                }
+            }
+            true
+        });
+    }
+
+    builder.build_parallel().run(|| {
+        let found = Arc::clone(&found);
+        let root = root.to_path_buf();
+        Box::new(move |result| {
+            let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
+            match result {
+                Ok(entry) => {
+                    if entry.path_is_symlink() {
+                        found.saw_symlink = true;
+                    }
+                    let is_file = entry.file_type().is_some_and(|t| t.is_file());
+                    if !is_file {
+                        return ignore::WalkState::Continue;
+                    }
+                    let name = entry.file_name().to_string_lossy();
+                    if name == "package.json" {
+                        found
+                            .packages
+                            .push((parent_rel(&root, entry.path()), entry.path().to_path_buf()));
+                    } else if is_source_name(&name)
+                        && let Some(rel) = relative(&root, entry.path())
+                    {
+                        found
+                            .files
+                            .push(SourcePath { rel: rel.into(), abs: entry.path().to_path_buf() });
+                    }
+                }
+                Err(error) => {
+                    if let Some(d) = walk_error(&root, &error) {
+                        found.diagnostics.push(d);
+                    }
+                }
+            }
+            ignore::WalkState::Continue
+        })
+    });
+
+    let found = match Arc::try_unwrap(found) {
+        Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
+        Err(arc) => {
+            let mut guard = arc.lock().unwrap_or_else(|e| e.into_inner());
+            Found {
+                files: std::mem::take(&mut guard.files),
+                packages: std::mem::take(&mut guard.packages),
+                diagnostics: std::mem::take(&mut guard.diagnostics),
+                saw_symlink: guard.saw_symlink,
+            }
+        }
+    };
+    let mut files = found.files;
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    if found.saw_symlink {
+        // The same file reached through a link and directly: keep the first path in order.
+        let mut seen: HashMap<PathBuf, ()> = HashMap::new();
+        files.retain(|f| {
+            let key = f.abs.canonicalize().unwrap_or_else(|_| f.abs.clone());
+            seen.insert(key, ()).is_none()
+        });
+    }
+    let mut packages: Vec<(String, String)> = found
+        .packages
+        .into_iter()
+        .filter_map(|(dir, path)| std::fs::read_to_string(path).ok().map(|text| (dir, text)))
+        .collect();
+    packages.sort();
+    let mut diagnostics = found.diagnostics;
+    let mut outside = outside.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    outside.sort();
+    outside.dedup();
+    diagnostics.extend(outside.iter().map(|p| diag::symlink_outside_root(p)));
+    Discovered { files, packages, diagnostics }
+}
+
+fn parent_rel(root: &Path, path: &Path) -> String {
+    path.parent().and_then(|p| relative(root, p)).unwrap_or_else(|| ".".to_string())
+}
+
+fn walk_error(root: &Path, error: &ignore::Error) -> Option<Diagnostic> {
+    match error {
+        ignore::Error::WithPath { path, err } => match &**err {
+            ignore::Error::Io(io) => {
+                let rel = relative(root, path).unwrap_or_else(|| path.display().to_string());
+                Some(diag::unreadable(None, &rel, &io.to_string()))
+            }
+            other => walk_error(root, other),
+        },
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            walk_error(root, err)
+        }
+        ignore::Error::Loop { child, .. } => {
+            let rel = relative(root, child).unwrap_or_else(|| child.display().to_string());
+            Some(diag::symlink_loop(&rel))
+        }
+        ignore::Error::Io(io) => {
+            Some(diag::unreadable(None, &root.display().to_string(), &io.to_string()))
+        }
+        ignore::Error::Partial(errors) => errors.iter().find_map(|e| walk_error(root, e)),
+        // Bad patterns in an ignore file are that tool's concern, not the app's.
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_source_name;
+
+    #[test]
+    fn source_names() {
+        for yes in ["a.ts", "a.tsx", "a.mts", "a.cts", "encore.service.ts", "dots.in.name.ts"] {
+            assert!(is_source_name(yes), "{yes}");
+        }
+        for no in
+            ["a.js", "a.d.ts", "a.d.mts", "a.test.ts", "a.spec.tsx", "a.json", "ts", "a.ts.bak"]
+        {
+            assert!(!is_source_name(no), "{no}");
+        }
+    }
+}

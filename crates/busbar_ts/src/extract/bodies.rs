@@ -1,0 +1,491 @@
+//! Pass 2: every function body and expression, with a scope stack so a local variable that
+//! shadows an imported name is never mistaken for it.
+//!
+//! Records a [`Use`] for each reference to a module-level name that may be a topic (an import
+//! or a local topic binding), classified by what the code does with it, and reports pubsub
+//! constructors that are not module-level declarations. Types are skipped: they cannot hold
+//! topic values.
+
+use std::collections::{HashMap, HashSet};
+
+use swc_atoms::Atom;
+use swc_common::Spanned;
+use swc_ecma_ast as ast;
+use swc_ecma_visit::{Visit, VisitWith};
+
+use super::{Ctor, Extractor, pat_names, unwrap};
+use crate::diagnostics::{self as diag, DeclKind};
+use crate::facts::{Local, RefPermission, Use, UseKind};
+
+pub(super) fn visit(x: &mut Extractor, module: &ast::Module) {
+    let mut interesting: HashSet<Atom> = HashSet::new();
+    for (name, local) in &x.facts.locals {
+        let keep = match local {
+            Local::Topic(_) => true,
+            Local::Import(i) => !x.facts.imports[*i].type_only,
+            Local::Function | Local::Other => false,
+        };
+        if keep {
+            interesting.insert(Atom::from(name.as_str()));
+        }
+    }
+    if interesting.is_empty() {
+        return;
+    }
+    let mut v = Bodies { x, interesting, shadowed: HashMap::new(), fn_depth: 0 };
+    module.visit_with(&mut v);
+}
+
+struct Bodies<'x> {
+    x: &'x mut Extractor,
+    /// Module-level names that may be topics or the pubsub API.
+    interesting: HashSet<Atom>,
+    /// How many enclosing scopes re-declare each interesting name.
+    shadowed: HashMap<Atom, u32>,
+    fn_depth: u32,
+}
+
+impl Bodies<'_> {
+    /// Does this name refer to the module-level binding here?
+    fn live(&self, name: &Atom) -> bool {
+        self.interesting.contains(name) && self.shadowed.get(name).is_none_or(|n| *n == 0)
+    }
+
+    fn push_scope(&mut self, names: Vec<&Atom>) -> Vec<Atom> {
+        let mut pushed = Vec::new();
+        for name in names {
+            if self.interesting.contains(name) {
+                *self.shadowed.entry(name.clone()).or_default() += 1;
+                pushed.push(name.clone());
+            }
+        }
+        pushed
+    }
+
+    fn pop_scope(&mut self, pushed: Vec<Atom>) {
+        for name in pushed {
+            if let Some(n) = self.shadowed.get_mut(&name) {
+                *n -= 1;
+            }
+        }
+    }
+
+    fn record(&mut self, name: &Atom, path: Vec<String>, kind: UseKind, span: swc_common::Span) {
+        if self.x.known.framework.contains(name) {
+            return;
+        }
+        let span = self.x.sp(span);
+        self.x.facts.uses.push(Use { name: name.to_string(), path, kind, span });
+    }
+
+    /// `name.a.b` with a live root: the root and the property path.
+    fn chain<'e>(&self, e: &'e ast::Expr) -> Option<(&'e Atom, Vec<String>)> {
+        match unwrap(e) {
+            ast::Expr::Ident(id) if self.live(&id.sym) => Some((&id.sym, Vec::new())),
+            ast::Expr::Member(m) => {
+                let (root, mut path) = self.chain(&m.obj)?;
+                match &m.prop {
+                    ast::MemberProp::Ident(p) => path.push(p.sym.to_string()),
+                    ast::MemberProp::Computed(c) => match unwrap(&c.expr) {
+                        ast::Expr::Lit(ast::Lit::Str(s)) => {
+                            path.push(s.value.to_string_lossy().into_owned())
+                        }
+                        _ => return None,
+                    },
+                    ast::MemberProp::PrivateName(_) => return None,
+                }
+                Some((root, path))
+            }
+            _ => None,
+        }
+    }
+
+    /// A `x.publish(...)` / `x.ref<P>()` call on a name chain.
+    fn publish_or_ref(
+        &mut self,
+        callee: &ast::Expr,
+        type_args: Option<&ast::TsTypeParamInstantiation>,
+        span: swc_common::Span,
+    ) -> bool {
+        let ast::Expr::Member(m) = unwrap(callee) else { return false };
+        let ast::MemberProp::Ident(prop) = &m.prop else { return false };
+        let kind = match &*prop.sym {
+            "publish" => UseKind::Publish,
+            "ref" => UseKind::Ref(match type_args.and_then(|t| t.params.first()) {
+                None => RefPermission::Missing,
+                Some(t) if self.x.is_publisher(t) => RefPermission::Publisher,
+                Some(t) => RefPermission::Other(self.x.type_text(t.span())),
+            }),
+            _ => return false,
+        };
+        let Some((root, path)) = self.chain(&m.obj) else { return false };
+        let root = root.clone();
+        self.record(&root, path, kind, span);
+        true
+    }
+
+    fn is_api_callee(&self, callee: &ast::Expr) -> bool {
+        let k = &self.x.known;
+        match unwrap(callee) {
+            ast::Expr::Ident(id) => k.api_fn.contains(&id.sym) && self.live(&id.sym),
+            ast::Expr::Member(m) => match unwrap(&m.obj) {
+                // api.raw(...), api.streamIn(...)
+                ast::Expr::Ident(id) if k.api_fn.contains(&id.sym) => self.live(&id.sym),
+                // ns.api(...)
+                ast::Expr::Ident(id) if k.api_ns.contains(&id.sym) => {
+                    self.live(&id.sym)
+                        && matches!(&m.prop, ast::MemberProp::Ident(p) if &*p.sym == "api")
+                }
+                // ns.api.raw(...)
+                ast::Expr::Member(inner) => matches!(
+                    (unwrap(&inner.obj), &inner.prop),
+                    (ast::Expr::Ident(id), ast::MemberProp::Ident(p))
+                        if k.api_ns.contains(&id.sym) && &*p.sym == "api" && self.live(&id.sym)
+                ),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    fn visit_args_skipping_first(&mut self, new: &ast::NewExpr, skip_first: bool) {
+        if let Some(args) = &new.args {
+            for (i, arg) in args.iter().enumerate() {
+                if !(skip_first && i == 0) {
+                    arg.visit_with(self);
+                }
+            }
+        }
+    }
+
+    fn in_function<T>(&mut self, names: Vec<&Atom>, f: impl FnOnce(&mut Self) -> T) -> T {
+        let pushed = self.push_scope(names);
+        self.fn_depth += 1;
+        let result = f(self);
+        self.fn_depth -= 1;
+        self.pop_scope(pushed);
+        result
+    }
+}
+
+/// Names a function body declares for its whole extent: `var` anywhere (not in nested
+/// functions), and let/const/class/function at its top level.
+fn function_scope_names<'a>(stmts: &'a [ast::Stmt], out: &mut Vec<&'a Atom>) {
+    for stmt in stmts {
+        lexical_names(stmt, out);
+        var_names(stmt, out);
+    }
+}
+
+fn lexical_names<'a>(stmt: &'a ast::Stmt, out: &mut Vec<&'a Atom>) {
+    let ast::Stmt::Decl(decl) = stmt else { return };
+    match decl {
+        ast::Decl::Var(v) if v.kind != ast::VarDeclKind::Var => {
+            v.decls.iter().for_each(|d| pat_names(&d.name, out));
+        }
+        ast::Decl::Using(u) => u.decls.iter().for_each(|d| pat_names(&d.name, out)),
+        ast::Decl::Fn(f) => out.push(&f.ident.sym),
+        ast::Decl::Class(c) => out.push(&c.ident.sym),
+        ast::Decl::TsEnum(e) => out.push(&e.id.sym),
+        ast::Decl::TsModule(m) => {
+            if let ast::TsModuleName::Ident(id) = &m.id {
+                out.push(&id.sym);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn var_decl_names<'a>(v: &'a ast::VarDecl, out: &mut Vec<&'a Atom>) {
+    if v.kind == ast::VarDeclKind::Var {
+        v.decls.iter().for_each(|d| pat_names(&d.name, out));
+    }
+}
+
+fn var_names<'a>(stmt: &'a ast::Stmt, out: &mut Vec<&'a Atom>) {
+    match stmt {
+        ast::Stmt::Decl(ast::Decl::Var(v)) => var_decl_names(v, out),
+        ast::Stmt::Block(b) => b.stmts.iter().for_each(|s| var_names(s, out)),
+        ast::Stmt::If(i) => {
+            var_names(&i.cons, out);
+            if let Some(alt) = &i.alt {
+                var_names(alt, out);
+            }
+        }
+        ast::Stmt::For(f) => {
+            if let Some(ast::VarDeclOrExpr::VarDecl(v)) = &f.init {
+                var_decl_names(v, out);
+            }
+            var_names(&f.body, out);
+        }
+        ast::Stmt::ForIn(f) => {
+            if let ast::ForHead::VarDecl(v) = &f.left {
+                var_decl_names(v, out);
+            }
+            var_names(&f.body, out);
+        }
+        ast::Stmt::ForOf(f) => {
+            if let ast::ForHead::VarDecl(v) = &f.left {
+                var_decl_names(v, out);
+            }
+            var_names(&f.body, out);
+        }
+        ast::Stmt::While(w) => var_names(&w.body, out),
+        ast::Stmt::DoWhile(w) => var_names(&w.body, out),
+        ast::Stmt::Labeled(l) => var_names(&l.body, out),
+        ast::Stmt::With(w) => var_names(&w.body, out),
+        ast::Stmt::Try(t) => {
+            t.block.stmts.iter().for_each(|s| var_names(s, out));
+            if let Some(h) = &t.handler {
+                h.body.stmts.iter().for_each(|s| var_names(s, out));
+            }
+            if let Some(f) = &t.finalizer {
+                f.stmts.iter().for_each(|s| var_names(s, out));
+            }
+        }
+        ast::Stmt::Switch(s) => {
+            s.cases.iter().flat_map(|c| &c.cons).for_each(|s| var_names(s, out))
+        }
+        _ => {}
+    }
+}
+
+fn param_names<'a>(params: &'a [ast::Param], out: &mut Vec<&'a Atom>) {
+    params.iter().for_each(|p| pat_names(&p.pat, out));
+}
+
+impl Visit for Bodies<'_> {
+    // Types never hold values.
+    fn visit_ts_type(&mut self, _: &ast::TsType) {}
+    fn visit_ts_type_ann(&mut self, _: &ast::TsTypeAnn) {}
+    fn visit_ts_type_param_instantiation(&mut self, _: &ast::TsTypeParamInstantiation) {}
+    fn visit_ts_type_param_decl(&mut self, _: &ast::TsTypeParamDecl) {}
+    fn visit_ts_interface_decl(&mut self, _: &ast::TsInterfaceDecl) {}
+    fn visit_ts_type_alias_decl(&mut self, _: &ast::TsTypeAliasDecl) {}
+
+    // Module items pass 1 fully understood.
+    fn visit_module_decl(&mut self, n: &ast::ModuleDecl) {
+        match n {
+            ast::ModuleDecl::Import(_)
+            | ast::ModuleDecl::ExportAll(_)
+            | ast::ModuleDecl::ExportNamed(_) => {}
+            ast::ModuleDecl::ExportDefaultExpr(e)
+                if matches!(unwrap(&e.expr), ast::Expr::Ident(_)) => {}
+            ast::ModuleDecl::TsImportEquals(_) => {}
+            _ => n.visit_children_with(self),
+        }
+    }
+
+    fn visit_function(&mut self, f: &ast::Function) {
+        let mut names = Vec::new();
+        param_names(&f.params, &mut names);
+        if let Some(body) = &f.body {
+            function_scope_names(&body.stmts, &mut names);
+        }
+        self.in_function(names, |v| {
+            f.decorators.visit_with(v);
+            f.params.visit_with(v);
+            if let Some(body) = &f.body {
+                body.stmts.visit_with(v);
+            }
+        });
+    }
+
+    fn visit_fn_expr(&mut self, f: &ast::FnExpr) {
+        let pushed = self.push_scope(f.ident.iter().map(|i| &i.sym).collect());
+        f.function.visit_with(self);
+        self.pop_scope(pushed);
+    }
+
+    fn visit_arrow_expr(&mut self, a: &ast::ArrowExpr) {
+        let mut names = Vec::new();
+        a.params.iter().for_each(|p| pat_names(p, &mut names));
+        if let ast::ArrowFunctionBody::FunctionBody(body) = &*a.body {
+            function_scope_names(&body.stmts, &mut names);
+        }
+        self.in_function(names, |v| {
+            a.params.visit_with(v);
+            match &*a.body {
+                ast::ArrowFunctionBody::FunctionBody(body) => body.stmts.visit_with(v),
+                ast::ArrowFunctionBody::Expr(e) => e.visit_with(v),
+            }
+        });
+    }
+
+    fn visit_constructor(&mut self, c: &ast::Constructor) {
+        let mut names = Vec::new();
+        for p in &c.params {
+            match p {
+                ast::ParamOrTsParamProp::Param(p) => pat_names(&p.pat, &mut names),
+                ast::ParamOrTsParamProp::TsParamProp(p) => match &p.param {
+                    ast::TsParamPropParam::Ident(b) => names.push(&b.id.sym),
+                    ast::TsParamPropParam::Assign(a) => pat_names(&a.left, &mut names),
+                },
+            }
+        }
+        if let Some(body) = &c.body {
+            function_scope_names(&body.stmts, &mut names);
+        }
+        self.in_function(names, |v| {
+            c.params.visit_with(v);
+            if let Some(body) = &c.body {
+                body.stmts.visit_with(v);
+            }
+        });
+    }
+
+    fn visit_block_stmt(&mut self, b: &ast::BlockStmt) {
+        let mut names = Vec::new();
+        b.stmts.iter().for_each(|s| lexical_names(s, &mut names));
+        let pushed = self.push_scope(names);
+        b.stmts.visit_with(self);
+        self.pop_scope(pushed);
+    }
+
+    fn visit_static_block(&mut self, b: &ast::StaticBlock) {
+        self.in_function(Vec::new(), |v| b.body.visit_with(v));
+    }
+
+    fn visit_switch_stmt(&mut self, s: &ast::SwitchStmt) {
+        let mut names = Vec::new();
+        s.cases.iter().flat_map(|c| &c.cons).for_each(|s| lexical_names(s, &mut names));
+        s.discriminant.visit_with(self);
+        let pushed = self.push_scope(names);
+        s.cases.visit_with(self);
+        self.pop_scope(pushed);
+    }
+
+    fn visit_for_stmt(&mut self, f: &ast::ForStmt) {
+        let mut names = Vec::new();
+        if let Some(ast::VarDeclOrExpr::VarDecl(v)) = &f.init
+            && v.kind != ast::VarDeclKind::Var
+        {
+            v.decls.iter().for_each(|d| pat_names(&d.name, &mut names));
+        }
+        let pushed = self.push_scope(names);
+        f.visit_children_with(self);
+        self.pop_scope(pushed);
+    }
+
+    fn visit_for_in_stmt(&mut self, f: &ast::ForInStmt) {
+        let mut names = Vec::new();
+        if let ast::ForHead::VarDecl(v) = &f.left
+            && v.kind != ast::VarDeclKind::Var
+        {
+            v.decls.iter().for_each(|d| pat_names(&d.name, &mut names));
+        }
+        let pushed = self.push_scope(names);
+        f.visit_children_with(self);
+        self.pop_scope(pushed);
+    }
+
+    fn visit_for_of_stmt(&mut self, f: &ast::ForOfStmt) {
+        let mut names = Vec::new();
+        if let ast::ForHead::VarDecl(v) = &f.left
+            && v.kind != ast::VarDeclKind::Var
+        {
+            v.decls.iter().for_each(|d| pat_names(&d.name, &mut names));
+        }
+        let pushed = self.push_scope(names);
+        f.visit_children_with(self);
+        self.pop_scope(pushed);
+    }
+
+    fn visit_catch_clause(&mut self, c: &ast::CatchClause) {
+        let mut names = Vec::new();
+        if let Some(p) = &c.param {
+            pat_names(p, &mut names);
+        }
+        let pushed = self.push_scope(names);
+        c.body.visit_with(self);
+        self.pop_scope(pushed);
+    }
+
+    fn visit_class_expr(&mut self, c: &ast::ClassExpr) {
+        let pushed = self.push_scope(c.ident.iter().map(|i| &i.sym).collect());
+        c.class.visit_with(self);
+        self.pop_scope(pushed);
+    }
+
+    fn visit_new_expr(&mut self, n: &ast::NewExpr) {
+        let ctor = self.x.ctor_kind(&n.callee, |name| self.live(name));
+        if self.x.module_level_ctors.contains(&n.span.lo.0) {
+            // Read in pass 1; its topic argument is already a use.
+            self.visit_args_skipping_first(n, ctor == Some(Ctor::Subscription));
+            return;
+        }
+        match ctor {
+            Some(kind @ (Ctor::Topic | Ctor::Subscription)) => {
+                let decl_kind =
+                    if kind == Ctor::Topic { DeclKind::Topic } else { DeclKind::Subscription };
+                let span = self.x.sp(n.span);
+                self.x.facts.diagnostics.push(diag::declared_in_function(
+                    decl_kind,
+                    span,
+                    self.fn_depth > 0,
+                ));
+                self.visit_args_skipping_first(n, kind == Ctor::Subscription);
+            }
+            _ => n.visit_children_with(self),
+        }
+    }
+
+    fn visit_call_expr(&mut self, c: &ast::CallExpr) {
+        if let ast::Callee::Expr(callee) = &c.callee {
+            if self.publish_or_ref(callee, c.type_args.as_deref(), c.span) {
+                c.args.visit_with(self);
+                return;
+            }
+            if self.x.facts.endpoint.is_none() && self.is_api_callee(callee) {
+                self.x.facts.endpoint = Some(self.x.sp(c.span));
+            }
+        }
+        c.visit_children_with(self);
+    }
+
+    fn visit_opt_chain_expr(&mut self, o: &ast::OptChainExpr) {
+        if let ast::OptChainBase::Call(call) = &*o.base
+            && self.publish_or_ref(&call.callee, call.type_args.as_deref(), o.span)
+        {
+            call.args.visit_with(self);
+            return;
+        }
+        o.visit_children_with(self);
+    }
+
+    fn visit_unary_expr(&mut self, u: &ast::UnaryExpr) {
+        // `typeof topic` reads nothing from the topic.
+        if u.op == ast::UnaryOp::TypeOf && matches!(unwrap(&u.arg), ast::Expr::Ident(_)) {
+            return;
+        }
+        u.visit_children_with(self);
+    }
+
+    fn visit_expr(&mut self, e: &ast::Expr) {
+        match e {
+            ast::Expr::Ident(id) if self.live(&id.sym) => {
+                let sym = id.sym.clone();
+                self.record(&sym, Vec::new(), UseKind::Other, id.span);
+            }
+            ast::Expr::Member(_) => match self.chain(e) {
+                Some((root, path)) => {
+                    let root = root.clone();
+                    self.record(&root, path, UseKind::Other, e.span());
+                }
+                None => e.visit_children_with(self),
+            },
+            _ => e.visit_children_with(self),
+        }
+    }
+
+    fn visit_prop(&mut self, p: &ast::Prop) {
+        if let ast::Prop::Shorthand(id) = p
+            && self.live(&id.sym)
+        {
+            let sym = id.sym.clone();
+            self.record(&sym, Vec::new(), UseKind::Other, id.span);
+            return;
+        }
+        p.visit_children_with(self);
+    }
+}

@@ -1,0 +1,216 @@
+//! What one file says, as far as busbar cares: imports, exports, declarations and the uses of
+//! names that may be topics. Produced per file in parallel; no swc type survives into it.
+
+use std::collections::HashMap;
+
+use busbar_diagnostics::{Diagnostic, SourceFile, Span, Suppression};
+use busbar_model::{AttributeType, DeliveryGuarantee, RetryPolicy};
+
+/// The facts of one source file.
+#[derive(Debug)]
+pub(crate) struct FileFacts {
+    /// Diagnostics found in this file alone (syntax, declarations, configuration).
+    pub diagnostics: Vec<Diagnostic>,
+    /// One entry per `import`/`export ... from` declaration, in source order.
+    pub module_refs: Vec<ModuleRef>,
+    pub imports: Vec<Import>,
+    pub exports: Vec<Export>,
+    /// `export * from "..."`: indexes into `module_refs`.
+    pub star_exports: Vec<usize>,
+    /// Module-level value bindings by name.
+    pub locals: HashMap<String, Local>,
+    /// Module-level interfaces and type aliases by name.
+    pub types: HashMap<String, TypeDef>,
+    pub topics: Vec<TopicDecl>,
+    pub subscriptions: Vec<SubscriptionDecl>,
+    /// `export default new Service("name")` in an `encore.service.ts`.
+    pub service: Option<ServiceDecl>,
+    /// The first API endpoint (`api(...)` from `encore.dev/api`), which makes the file's
+    /// directory an implicit service when it is outside every service.
+    pub endpoint: Option<Span>,
+    /// Uses of module-level names that may be topics.
+    pub uses: Vec<Use>,
+    pub suppressions: Vec<Suppression>,
+    /// The text and line index, for spans computed later and for rendering.
+    pub source: SourceFile,
+}
+
+/// A module specifier as written in an `import` or `export ... from`.
+#[derive(Debug, Clone)]
+pub(crate) struct ModuleRef {
+    pub specifier: String,
+    /// The whole declaration.
+    pub span: Span,
+    /// `import type` / `export type`: no code runs, so it is not an edge for attributing
+    /// publishes in shared files.
+    pub type_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ImportKind {
+    Named(String),
+    Default,
+    Namespace,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Import {
+    pub local: String,
+    /// Index into `module_refs`.
+    pub module: usize,
+    pub kind: ImportKind,
+    pub type_only: bool,
+}
+
+/// What a module-level value name is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Local {
+    /// `const x = new Topic(...)`: index into `topics`.
+    Topic(usize),
+    /// An import: index into `imports`.
+    Import(usize),
+    /// A function declaration (a possible named handler).
+    Function,
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum ExportTarget {
+    /// A module-level name of this file (value or type).
+    Local(String),
+    /// `export default new Topic(...)`: index into `topics`.
+    Topic(usize),
+    /// `export default <anything else>`.
+    Opaque,
+    /// `export { x as y } from "m"`, `export * as ns from "m"`: index into `module_refs`.
+    From { module: usize, kind: ImportKind },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Export {
+    pub name: String,
+    pub target: ExportTarget,
+}
+
+/// A field of a message type.
+#[derive(Debug, Clone)]
+pub(crate) struct Field {
+    pub name: String,
+    /// `Some` when the field is `Attribute<...>`.
+    pub attribute: Option<AttributeType>,
+    pub span: Span,
+}
+
+/// A message type as written.
+#[derive(Debug, Clone)]
+pub(crate) enum TypeExpr {
+    /// `Foo` or `ns.Foo`.
+    Ref { path: Vec<String>, span: Span },
+    /// `{ a: string; b: Attribute<string> }`
+    Literal(Vec<Field>),
+    /// `A & B`
+    Intersection(Vec<TypeExpr>),
+    /// Anything busbar does not read fields from (a union, a mapped type).
+    Unsupported { span: Span },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum TypeDef {
+    Interface { fields: Vec<Field>, extends: Vec<TypeExpr> },
+    Alias(TypeExpr),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TopicDecl {
+    /// `None` when the name is not a literal (already reported).
+    pub name: Option<(String, Span)>,
+    pub message_type: Option<TypeExpr>,
+    /// The message type as written, whitespace collapsed.
+    pub message_type_text: String,
+    pub delivery: DeliveryGuarantee,
+    pub ordering_attribute: Option<(String, Span)>,
+    pub span: Span,
+    pub doc: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FilterEntry {
+    pub key: String,
+    pub key_span: Span,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SubscriptionDecl {
+    pub name: Option<(String, Span)>,
+    /// Index into `uses` of the topic argument, or `None` when it is not a name (reported
+    /// when the model is built).
+    pub topic_use: Option<usize>,
+    /// The topic argument expression.
+    pub topic_span: Span,
+    pub handler: Option<String>,
+    pub ack_deadline_ms: u64,
+    pub message_retention_ms: u64,
+    pub retry_policy: RetryPolicy,
+    pub max_concurrency: Option<u32>,
+    pub filter: Option<Vec<FilterEntry>>,
+    pub explicit: Vec<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceDecl {
+    pub name: Option<(String, Span)>,
+    pub span: Span,
+}
+
+/// What a `ref<...>()` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RefPermission {
+    Publisher,
+    Other(String),
+    Missing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UseKind {
+    /// `x.publish(...)`
+    Publish,
+    /// `x.ref<P>()`
+    Ref(RefPermission),
+    /// The first argument of `new Subscription(x, ...)`: index into `subscriptions`.
+    SubscriptionTopic(usize),
+    /// Any other use of the value.
+    Other,
+}
+
+/// A use of a module-level name (an import or a local topic binding), followed by a chain of
+/// property names (`ns.topics.signups` is name `ns` with path `["topics", "signups"]`).
+#[derive(Debug, Clone)]
+pub(crate) struct Use {
+    pub name: String,
+    pub path: Vec<String>,
+    pub kind: UseKind,
+    pub span: Span,
+}
+
+impl FileFacts {
+    pub fn new(source: SourceFile) -> Self {
+        FileFacts {
+            diagnostics: Vec::new(),
+            module_refs: Vec::new(),
+            imports: Vec::new(),
+            exports: Vec::new(),
+            star_exports: Vec::new(),
+            locals: HashMap::new(),
+            types: HashMap::new(),
+            topics: Vec::new(),
+            subscriptions: Vec::new(),
+            service: None,
+            endpoint: None,
+            uses: Vec::new(),
+            suppressions: Vec::new(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Linking names across files: an import or a module-level name to the topic (or namespace,
+//! or type) it finally denotes, through `export { x } from`, `export * from`,
+//! `export * as ns from`, default exports, barrels and aliases.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::facts::{ExportTarget, FileFacts, ImportKind, Local, TypeDef};
+use crate::resolve::Target;
+
+/// What a name denotes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Value {
+    Topic {
+        file: usize,
+        topic: usize,
+    },
+    /// A module object (`import * as ns`, `export * as ns`).
+    Namespace(usize),
+    /// Anything that is not a topic: a function, a class, a constant, a third-party value.
+    Other,
+    /// A value imported from a third-party module.
+    External {
+        file: usize,
+        module: usize,
+    },
+    /// The import in `file`'s module ref `module` leads nowhere.
+    Unresolved {
+        file: usize,
+        module: usize,
+        reason: String,
+    },
+    /// `file` does not export `name`.
+    Missing {
+        file: usize,
+        name: String,
+    },
+}
+
+pub(crate) struct Linker<'a> {
+    pub files: &'a [FileFacts],
+    pub targets: &'a [Vec<Target>],
+    pub index: &'a HashMap<busbar_diagnostics::FilePath, usize>,
+    memo: RefCell<HashMap<(usize, String), Value>>,
+}
+
+const MAX_DEPTH: usize = 64;
+
+impl<'a> Linker<'a> {
+    pub fn new(
+        files: &'a [FileFacts],
+        targets: &'a [Vec<Target>],
+        index: &'a HashMap<busbar_diagnostics::FilePath, usize>,
+    ) -> Self {
+        Linker { files, targets, index, memo: RefCell::new(HashMap::new()) }
+    }
+
+    /// The file a module ref of a file leads to.
+    pub fn target_file(&self, file: usize, module: usize) -> Result<usize, Value> {
+        match &self.targets[file][module] {
+            Target::File(path) => match self.index.get(path) {
+                Some(&f) => Ok(f),
+                None => Err(Value::Unresolved {
+                    file,
+                    module,
+                    reason: format!("`{path}` could not be read"),
+                }),
+            },
+            Target::Framework => Err(Value::Other),
+            Target::External => Err(Value::External { file, module }),
+            Target::Unresolved(reason) => {
+                Err(Value::Unresolved { file, module, reason: reason.clone() })
+            }
+        }
+    }
+
+    /// A module-level value name of a file.
+    pub fn local(&self, file: usize, name: &str) -> Value {
+        self.local_depth(file, name, 0)
+    }
+
+    fn local_depth(&self, file: usize, name: &str, depth: usize) -> Value {
+        match self.files[file].locals.get(name) {
+            Some(Local::Topic(topic)) => Value::Topic { file, topic: *topic },
+            Some(Local::Import(i)) => {
+                let import = &self.files[file].imports[*i];
+                match self.target_file(file, import.module) {
+                    Ok(target) => self.import_kind(target, &import.kind, depth + 1),
+                    Err(v) => v,
+                }
+            }
+            Some(Local::Function | Local::Other) | None => Value::Other,
+        }
+    }
+
+    fn import_kind(&self, target: usize, kind: &ImportKind, depth: usize) -> Value {
+        match kind {
+            ImportKind::Named(name) => self.export_depth(target, name, depth),
+            ImportKind::Default => self.export_depth(target, "default", depth),
+            ImportKind::Namespace => Value::Namespace(target),
+        }
+    }
+
+    /// What `file` exports under `name`.
+    pub fn export(&self, file: usize, name: &str) -> Value {
+        self.export_depth(file, name, 0)
+    }
+
+    fn export_depth(&self, file: usize, name: &str, depth: usize) -> Value {
+        if depth > MAX_DEPTH {
+            return Value::Other;
+        }
+        let key = (file, name.to_string());
+        if let Some(v) = self.memo.borrow().get(&key) {
+            return v.clone();
+        }
+        // Guard against `export *` cycles while this lookup is in progress.
+        self.memo.borrow_mut().insert(key.clone(), Value::Missing { file, name: name.to_string() });
+        let value = self.export_uncached(file, name, depth);
+        self.memo.borrow_mut().insert(key, value.clone());
+        value
+    }
+
+    fn export_uncached(&self, file: usize, name: &str, depth: usize) -> Value {
+        let facts = &self.files[file];
+        for export in facts.exports.iter().filter(|e| e.name == name) {
+            return match &export.target {
+                ExportTarget::Local(local) => self.local_depth(file, local, depth + 1),
+                ExportTarget::Topic(topic) => Value::Topic { file, topic: *topic },
+                ExportTarget::Opaque => Value::Other,
+                ExportTarget::From { module, kind } => match self.target_file(file, *module) {
+                    Ok(target) => self.import_kind(target, kind, depth + 1),
+                    Err(v) => v,
+                },
+            };
+        }
+        if name != "default" {
+            let mut unresolved = None;
+            for &module in &facts.star_exports {
+                match self.target_file(file, module) {
+                    Ok(target) => match self.export_depth(target, name, depth + 1) {
+                        Value::Missing { .. } => {}
+                        found => return found,
+                    },
+                    Err(v @ Value::Unresolved { .. }) => unresolved = unresolved.or(Some(v)),
+                    Err(_) => {}
+                }
+            }
+            if let Some(v) = unresolved {
+                return v;
+            }
+        }
+        Value::Missing { file, name: name.to_string() }
+    }
+
+    /// Follows a property path through namespaces. Returns the value and how many path
+    /// segments were consumed.
+    pub fn follow(&self, mut value: Value, path: &[String]) -> (Value, usize) {
+        let mut used = 0;
+        while let Value::Namespace(f) = value {
+            let Some(segment) = path.get(used) else { break };
+            value = self.export(f, segment);
+            used += 1;
+        }
+        (value, used)
+    }
+
+    /// The first topic a module exports (directly or through re-exports), for messages about
+    /// a namespace object that escapes.
+    pub fn some_topic(&self, file: usize) -> Option<(usize, usize)> {
+        let mut seen = Vec::new();
+        self.some_topic_in(file, &mut seen)
+    }
+
+    fn some_topic_in(&self, file: usize, seen: &mut Vec<usize>) -> Option<(usize, usize)> {
+        if seen.contains(&file) || seen.len() > MAX_DEPTH {
+            return None;
+        }
+        seen.push(file);
+        let facts = &self.files[file];
+        let mut names: Vec<&str> = facts.exports.iter().map(|e| e.name.as_str()).collect();
+        names.sort_unstable();
+        for name in names {
+            match self.export(file, name) {
+                Value::Topic { file, topic } => return Some((file, topic)),
+                Value::Namespace(inner) => {
+                    if let Some(found) = self.some_topic_in(inner, seen) {
+                        return Some(found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for &module in &facts.star_exports {
+            if let Ok(target) = self.target_file(file, module)
+                && let Some(found) = self.some_topic_in(target, seen)
+            {
+                return Some(found);
+            }
+        }
+        None
+    }
+
+    /// The declaration of a type named by `path` (`Foo`, `ns.Foo`) in `file`.
+    pub fn type_def(&self, file: usize, path: &[String]) -> Result<(usize, &'a TypeDef), String> {
+        self.type_def_depth(file, path, 0)
+    }
+
+    fn type_def_depth(
+        &self,
+        file: usize,
+        path: &[String],
+        depth: usize,
+    ) -> Result<(usize, &'a TypeDef), String> {
+        if depth > MAX_DEPTH {
+            return Err("the type is re-exported in a cycle".into());
+        }
+        let facts: &'a FileFacts = &self.files[file];
+        let Some(first) = path.first() else { return Err("empty type name".into()) };
+        if path.len() == 1
+            && let Some(def) = facts.types.get(first)
+        {
+            return Ok((file, def));
+        }
+        let Some(import) = facts.imports.iter().find(|i| &i.local == first) else {
+            return Err(format!(
+                "`{first}` is not declared in `{}` or imported there",
+                facts.source.path()
+            ));
+        };
+        let target = match self.target_file(file, import.module) {
+            Ok(t) => t,
+            Err(Value::Unresolved { reason, .. }) => return Err(reason),
+            Err(Value::External { .. }) => {
+                return Err(format!(
+                    "it comes from the third-party module `{}`, which busbar does not read",
+                    facts.module_refs[import.module].specifier
+                ));
+            }
+            Err(_) => return Err(format!("`{first}` is not a type of the app")),
+        };
+        match (&import.kind, path.len()) {
+            (ImportKind::Named(name), 1) => self.exported_type(target, name, depth + 1),
+            (ImportKind::Default, 1) => self.exported_type(target, "default", depth + 1),
+            (ImportKind::Namespace, 2) => self.exported_type(target, &path[1], depth + 1),
+            _ => Err(format!("`{}` is not a type busbar can follow", path.join("."))),
+        }
+    }
+
+    fn exported_type(
+        &self,
+        file: usize,
+        name: &str,
+        depth: usize,
+    ) -> Result<(usize, &'a TypeDef), String> {
+        if depth > MAX_DEPTH {
+            return Err("the type is re-exported in a cycle".into());
+        }
+        let facts: &'a FileFacts = &self.files[file];
+        for export in facts.exports.iter().filter(|e| e.name == name) {
+            return match &export.target {
+                ExportTarget::Local(local) => {
+                    self.type_def_depth(file, std::slice::from_ref(local), depth + 1)
+                }
+                ExportTarget::From { module, kind } => {
+                    let target = match self.target_file(file, *module) {
+                        Ok(t) => t,
+                        Err(Value::Unresolved { reason, .. }) => return Err(reason),
+                        Err(_) => {
+                            return Err(format!(
+                                "`{name}` comes from a module busbar does not read"
+                            ));
+                        }
+                    };
+                    match kind {
+                        ImportKind::Named(n) => self.exported_type(target, n, depth + 1),
+                        ImportKind::Default => self.exported_type(target, "default", depth + 1),
+                        ImportKind::Namespace => {
+                            Err(format!("`{name}` is a namespace, not a type"))
+                        }
+                    }
+                }
+                _ => Err(format!("`{name}` in `{}` is not a type", facts.source.path())),
+            };
+        }
+        if name != "default" {
+            for &module in &facts.star_exports {
+                if let Ok(target) = self.target_file(file, module)
+                    && let Ok(found) = self.exported_type(target, name, depth + 1)
+                {
+                    return Ok(found);
+                }
+            }
+        }
+        Err(format!("`{}` does not export a type named `{name}`", facts.source.path()))
+    }
+}

@@ -1,0 +1,174 @@
+//! Reading and parsing one file, with the guards that keep bad input from taking the analysis
+//! down: invalid UTF-8, nesting too deep for the parser's recursion, and a panic inside swc
+//! are each a diagnostic for that file; every other file is still analyzed.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::Arc;
+
+use busbar_diagnostics::{FilePath, SourceFile, Span};
+use swc_common::{BytePos, Spanned};
+use swc_ecma_ast::{EsVersion, Module};
+use swc_ecma_parser::{Parser, StringInput, Syntax, TsSyntax, lexer::Lexer};
+
+use crate::diagnostics as diag;
+use crate::extract;
+use crate::facts::FileFacts;
+
+/// Bracket nesting beyond which a file is not handed to the (recursive) parser. Real code
+/// stays far below it; worker threads have stacks sized so the parser is safe up to it.
+pub(crate) const MAX_NESTING: usize = 1_000;
+
+/// Stack size of the analysis worker threads.
+pub(crate) const WORKER_STACK: usize = 256 * 1024 * 1024;
+
+/// Converts a swc span (positions start at 1) to a busbar span.
+pub(crate) fn to_span(file: &SourceFile, span: swc_common::Span) -> Span {
+    file.span(span.lo.0.saturating_sub(1), span.hi.0.saturating_sub(1))
+}
+
+/// The parser settings for a path; the same for analysis and for the parse-only benchmark.
+pub(crate) fn syntax_for(path: &str) -> Syntax {
+    Syntax::Typescript(TsSyntax {
+        tsx: path.ends_with(".tsx"),
+        decorators: true,
+        disallow_ambiguous_jsx_like: path.ends_with(".mts") || path.ends_with(".cts"),
+        ..TsSyntax::default()
+    })
+}
+
+/// Parses a module; recoverable errors come with the module.
+pub(crate) fn parse_module(
+    path: &str,
+    text: &str,
+) -> Result<(Module, Vec<swc_ecma_parser::error::Error>), swc_ecma_parser::error::Error> {
+    let input = StringInput::new(text, BytePos(1), BytePos(1 + text.len() as u32));
+    let lexer = Lexer::new(syntax_for(path), EsVersion::latest(), input, None);
+    let mut parser = Parser::new_from(lexer);
+    let module = parser.parse_typescript_module()?;
+    Ok((module, parser.take_errors()))
+}
+
+/// The deepest bracket nesting in a text, and where it first passes `MAX_NESTING`.
+fn nesting(text: &str) -> Option<(usize, u32)> {
+    let mut depth = 0usize;
+    let mut max = 0usize;
+    let mut first_over = None;
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    max = depth;
+                }
+                if depth > MAX_NESTING && first_over.is_none() {
+                    first_over = Some(i as u32);
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    first_over.map(|at| (max, at))
+}
+
+/// Reads, parses and extracts one file. Never panics.
+pub(crate) fn analyze_file(rel: FilePath, abs: &Path, is_service_file: bool) -> FileFacts {
+    let bytes = match std::fs::read(abs) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let source = SourceFile::new(rel.clone(), Arc::from(""));
+            let span = source.span(0, 0);
+            let mut facts = FileFacts::new(source);
+            facts.diagnostics.push(diag::unreadable(Some(span), &rel, &e.to_string()));
+            return facts;
+        }
+    };
+    analyze_bytes(rel, bytes, is_service_file)
+}
+
+/// Parses and extracts a file's bytes. Never panics.
+pub(crate) fn analyze_bytes(rel: FilePath, bytes: Vec<u8>, is_service_file: bool) -> FileFacts {
+    let text: Arc<str> = match String::from_utf8(bytes) {
+        Ok(text) => text.into(),
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to() as u32;
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let source = SourceFile::new(rel, lossy.into());
+            let span = source.span(valid, valid + 1);
+            let mut facts = FileFacts::new(source);
+            facts.diagnostics.push(diag::invalid_utf8(span));
+            return facts;
+        }
+    };
+    let source = SourceFile::new(rel, text);
+    if source.text().len() >= u32::MAX as usize - 2 {
+        let span = source.span(0, 0);
+        let mut facts = FileFacts::new(source);
+        facts.diagnostics.push(diag::unreadable(Some(span), "this file", "larger than 4 GiB"));
+        return facts;
+    }
+    if let Some((depth, at)) = nesting(source.text()) {
+        let span = source.span(at, at + 1);
+        let mut facts = FileFacts::new(source);
+        facts.diagnostics.push(diag::nesting_too_deep(span, depth));
+        return facts;
+    }
+    let guarded =
+        catch_unwind(AssertUnwindSafe(|| parse_and_extract(source.clone(), is_service_file)));
+    match guarded {
+        Ok(facts) => facts,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_string());
+            let span = source.span(0, 0);
+            let mut facts = FileFacts::new(source);
+            facts.diagnostics.push(diag::internal_error(span, &what));
+            facts
+        }
+    }
+}
+
+fn parse_and_extract(source: SourceFile, is_service_file: bool) -> FileFacts {
+    match parse_module(source.path(), source.text()) {
+        Ok((module, errors)) => {
+            let syntax: Vec<_> = errors
+                .iter()
+                .take(5)
+                .map(|e| diag::syntax_error(to_span(&source, e.span()), &e.kind().msg()))
+                .collect();
+            let mut facts = extract::extract(source, &module, is_service_file);
+            facts.diagnostics.extend(syntax);
+            facts
+        }
+        Err(e) => {
+            let d = diag::syntax_error(to_span(&source, e.span()), &e.kind().msg());
+            let mut facts = FileFacts::new(source);
+            facts.diagnostics.push(d);
+            facts
+        }
+    }
+}
+
+/// Parse-only, for the benchmark: the same reading and parser settings as analysis, nothing
+/// else. Returns the number of bytes parsed.
+pub fn parse_only(abs: &Path, rel: &str) -> usize {
+    let Ok(text) = std::fs::read_to_string(abs) else { return 0 };
+    let _ = parse_module(rel, &text);
+    text.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_guard() {
+        assert_eq!(nesting("f(a[b{c}])"), None);
+        let deep = "(".repeat(MAX_NESTING + 5);
+        assert_eq!(nesting(&deep), Some((MAX_NESTING + 5, MAX_NESTING as u32)));
+    }
+}

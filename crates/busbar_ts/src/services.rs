@@ -1,0 +1,220 @@
+//! Which service each file belongs to (FRONTENDS.md, "Which service a file belongs to").
+//!
+//! In order of precedence: the nearest enclosing directory with an `encore.service.ts`; a
+//! `busbar.toml` mapping; an implicit service rooted at the outermost directory outside every
+//! service that holds a subscription or an API endpoint. Files left over are shared.
+
+use busbar_config::Config;
+use busbar_diagnostics::{Diagnostic, FilePath, Span};
+use busbar_model::ServiceOrigin;
+
+use crate::diagnostics as diag;
+use crate::facts::FileFacts;
+use crate::resolve::dir_of;
+
+pub(crate) const SERVICE_FILE: &str = "encore.service.ts";
+
+#[derive(Clone, Debug)]
+pub(crate) struct ServiceInfo {
+    pub name: String,
+    pub root: String,
+    pub origin: ServiceOrigin,
+    pub span: Option<Span>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Services {
+    /// Sorted by root.
+    pub services: Vec<ServiceInfo>,
+    /// For each file, the index of its service.
+    pub of_file: Vec<Option<usize>>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Services {
+    pub fn name_of(&self, file: usize) -> Option<&str> {
+        self.of_file[file].map(|s| self.services[s].name.as_str())
+    }
+}
+
+/// Is `path` (a file or directory) inside directory `dir` (or `dir` itself)?
+pub(crate) fn is_within(dir: &str, path: &str) -> bool {
+    if dir == "." {
+        return !path.starts_with("../") && path != "..";
+    }
+    path == dir || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
+}
+
+fn last_segment(dir: &str, root_name: &str) -> String {
+    if dir == "." {
+        root_name.to_string()
+    } else {
+        dir.rsplit('/').next().unwrap_or(dir).to_string()
+    }
+}
+
+pub(crate) fn is_service_file(rel: &str) -> bool {
+    rel.rsplit('/').next() == Some(SERVICE_FILE)
+}
+
+/// Assigns files to services. `root_name` names an implicit service at the app root.
+pub(crate) fn assign(
+    files: &[FileFacts],
+    paths: &[FilePath],
+    config: &Config,
+    root_name: &str,
+) -> Services {
+    let mut out = Services { of_file: vec![None; files.len()], ..Services::default() };
+
+    // 1. encore.service.ts directories.
+    let mut encore: Vec<(String, usize)> = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        if !is_service_file(path) || path.starts_with("../") {
+            continue;
+        }
+        let dir = dir_of(path).to_string();
+        let decl = files[i].service.as_ref();
+        let name = decl
+            .and_then(|d| d.name.as_ref())
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| last_segment(&dir, root_name));
+        let span = decl.map(|d| d.span.clone()).unwrap_or_else(|| files[i].source.span(0, 0));
+        encore.push((dir.clone(), out.services.len()));
+        out.services.push(ServiceInfo {
+            name,
+            root: dir,
+            origin: ServiceOrigin::EncoreServiceFile,
+            span: Some(span),
+        });
+    }
+    // Nested service directories: an error; the inner one still owns its subtree.
+    for (dir, s) in &encore {
+        if let Some((_, outer)) =
+            encore.iter().filter(|(d, o)| o != s && is_within(d, dir)).max_by_key(|(d, _)| d.len())
+        {
+            let (inner, outer) = (&out.services[*s], &out.services[*outer]);
+            out.diagnostics.push(diag::nested_service(
+                &inner.name,
+                inner.span.clone().expect("encore services have spans"),
+                &outer.name,
+                outer.span.clone().expect("encore services have spans"),
+            ));
+        }
+    }
+    for (i, path) in paths.iter().enumerate() {
+        out.of_file[i] = encore
+            .iter()
+            .filter(|(d, _)| is_within(d, path))
+            .max_by_key(|(d, _)| d.len())
+            .map(|(_, s)| *s);
+    }
+
+    // 2. busbar.toml mappings.
+    let mut mapped: Vec<(usize, globset::GlobSet)> = Vec::new();
+    for mapping in &config.services {
+        let mut builder = globset::GlobSetBuilder::new();
+        for p in &mapping.patterns {
+            if let Ok(glob) = globset::GlobBuilder::new(p).literal_separator(true).build() {
+                builder.add(glob);
+            }
+        }
+        let Ok(set) = builder.build() else { continue };
+        mapped.push((out.services.len(), set));
+        out.services.push(ServiceInfo {
+            name: mapping.name.clone(),
+            root: mapping.root.clone(),
+            origin: ServiceOrigin::Config,
+            span: Some(mapping.span.clone()),
+        });
+    }
+    if !mapped.is_empty() {
+        let mut matched = vec![false; mapped.len()];
+        let mut reported: Vec<(usize, usize)> = Vec::new();
+        for (i, path) in paths.iter().enumerate() {
+            let hits: Vec<usize> = mapped
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, set))| set.is_match(&**path))
+                .map(|(m, _)| m)
+                .collect();
+            for &m in &hits {
+                matched[m] = true;
+            }
+            if hits.len() > 1 {
+                let pair = (hits[0], hits[1]);
+                if !reported.contains(&pair) {
+                    reported.push(pair);
+                    let (a, b) = (&out.services[mapped[pair.0].0], &out.services[mapped[pair.1].0]);
+                    out.diagnostics.push(diag::overlapping_service_globs(
+                        path,
+                        &a.name,
+                        a.span.clone().unwrap_or_else(|| files[i].source.span(0, 0)),
+                        &b.name,
+                        b.span.clone().unwrap_or_else(|| files[i].source.span(0, 0)),
+                    ));
+                }
+            }
+            if out.of_file[i].is_none()
+                && let Some(&m) = hits.first()
+            {
+                out.of_file[i] = Some(mapped[m].0);
+            }
+        }
+        for (m, hit) in matched.iter().enumerate() {
+            if !hit {
+                let s = &out.services[mapped[m].0];
+                out.diagnostics.push(diag::unmatched_service_mapping(
+                    &s.name,
+                    s.span.clone().expect("config services have spans"),
+                ));
+            }
+        }
+    }
+
+    // 3. Implicit services: outermost directories with a subscription or an endpoint.
+    let mut candidates: Vec<&str> = paths
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            out.of_file[*i].is_none()
+                && (!files[*i].subscriptions.is_empty() || files[*i].endpoint.is_some())
+        })
+        .map(|(_, p)| dir_of(p))
+        .collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut roots: Vec<(String, usize)> = Vec::new();
+    for dir in candidates {
+        if roots.iter().any(|(r, _)| is_within(r, dir)) {
+            continue;
+        }
+        roots.push((dir.to_string(), out.services.len()));
+        out.services.push(ServiceInfo {
+            name: last_segment(dir, root_name),
+            root: dir.to_string(),
+            origin: ServiceOrigin::Implicit,
+            span: None,
+        });
+    }
+    for (i, path) in paths.iter().enumerate() {
+        if out.of_file[i].is_none() {
+            out.of_file[i] = roots.iter().find(|(r, _)| is_within(r, path)).map(|(_, s)| *s);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_within;
+
+    #[test]
+    fn within() {
+        assert!(is_within(".", "a/b.ts"));
+        assert!(!is_within(".", "../a.ts"));
+        assert!(is_within("a", "a/b.ts"));
+        assert!(is_within("a", "a"));
+        assert!(!is_within("a", "ab/c.ts"));
+        assert!(is_within("a/b", "a/b/c/d.ts"));
+    }
+}
