@@ -1,0 +1,140 @@
+//! The analyzer benchmark, run by `cargo xtask bench analyze` on a generated monorepo.
+//!
+//! Each phase runs in a fresh child process (so peak RSS is per phase), several times; the
+//! table shows the median. Phases: reading the discovered files; parsing them with swc using
+//! exactly the analyzer's parser settings (no visiting, no resolution); the full
+//! `busbar analyze --format json` on one thread and on all threads (discovery, parsing,
+//! extraction, resolution, model, diagnostics, JSON).
+
+#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a benchmark reports on stdout")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const RUNS: usize = 7;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    if args.first().map(String::as_str) == Some("--phase") {
+        let (phase, dir) = (&args[1], PathBuf::from(&args[2]));
+        phase_main(phase, &dir);
+        return;
+    }
+    let Some(dir) = args.first().map(PathBuf::from) else {
+        eprintln!("usage: analyze CORPUS_DIR");
+        std::process::exit(2);
+    };
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let phases = [
+        ("read-only", "read".to_string()),
+        ("parse-only, 1 thread", "parse".to_string()),
+        ("analyze, 1 thread", "analyze:1".to_string()),
+        (Box::leak(format!("analyze, {threads} threads").into_boxed_str()) as &str, format!("analyze:{threads}")),
+    ];
+    let mut results = Vec::new();
+    for (label, phase) in &phases {
+        let mut runs: Vec<PhaseResult> = (0..RUNS).map(|_| run_child(phase, &dir)).collect();
+        runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+        let median = runs[RUNS / 2].clone();
+        let rss = runs.iter().map(|r| r.rss_kb).max().unwrap_or(0);
+        results.push((*label, median, rss));
+    }
+    let files = results[0].1.files;
+    let bytes = results[0].1.bytes;
+    println!("\ncorpus: {} ({files} files, {:.1} MB)", dir.display(), bytes as f64 / 1e6);
+    println!("{:<24} {:>10} {:>12} {:>10} {:>12}", "phase", "time", "files/s", "MB/s", "peak RSS");
+    for (label, r, rss) in &results {
+        println!(
+            "{:<24} {:>8.1}ms {:>12.0} {:>10.1} {:>9.1} MB",
+            label,
+            r.secs * 1e3,
+            r.files as f64 / r.secs,
+            r.bytes as f64 / 1e6 / r.secs,
+            *rss as f64 / 1024.0
+        );
+    }
+    let parse = results[1].1.secs;
+    let one = results[2].1.secs;
+    let all = results[3].1.secs;
+    println!("\nfull analysis / parse-only (1 thread): {:.2}x  (target <= 1.30x)", one / parse);
+    println!("speed-up, {threads} threads vs 1:        {:.2}x  (target >= 1.70x on 2 cores)", one / all);
+    println!("model: {}", results[2].1.summary);
+}
+
+#[derive(Clone, Debug)]
+struct PhaseResult {
+    secs: f64,
+    files: usize,
+    bytes: usize,
+    rss_kb: u64,
+    summary: String,
+}
+
+fn run_child(phase: &str, dir: &Path) -> PhaseResult {
+    let exe = std::env::current_exe().expect("the benchmark knows its own path");
+    let out = Command::new(exe).args(["--phase", phase]).arg(dir).output().expect("the benchmark can start itself");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("RESULT ")).unwrap_or_else(|| {
+        panic!("phase {phase} printed no result: {text}\n{}", String::from_utf8_lossy(&out.stderr))
+    });
+    let mut parts = line.splitn(6, ' ').skip(1);
+    let mut next = || parts.next().unwrap_or_default().to_string();
+    PhaseResult {
+        secs: next().parse().unwrap_or(f64::NAN),
+        files: next().parse().unwrap_or(0),
+        bytes: next().parse().unwrap_or(0),
+        rss_kb: next().parse().unwrap_or(0),
+        summary: next(),
+    }
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn phase_main(phase: &str, dir: &Path) {
+    let files = busbar_ts::discover_files(dir, 1);
+    let mut bytes = 0usize;
+    let mut summary = String::new();
+    let started = Instant::now();
+    match phase {
+        "read" => {
+            for (_, abs) in &files {
+                bytes += std::fs::read_to_string(abs).map(|t| t.len()).unwrap_or(0);
+            }
+        }
+        "parse" => {
+            for (rel, abs) in &files {
+                bytes += busbar_ts::parse_only(abs, rel);
+            }
+        }
+        other => {
+            let threads = other.strip_prefix("analyze:").unwrap_or("1");
+            let mut out = Vec::new();
+            let mut err = Vec::new();
+            let args = ["busbar", "analyze", &dir.to_string_lossy(), "--format", "json", "--threads", threads];
+            let code = busbar_cli::run(args, Path::new("."), busbar_cli::Terminal::default(), &mut out, &mut err);
+            let json: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
+            let count = |key: &str| json.get(key).and_then(|v| v.as_array()).map_or(0, Vec::len);
+            summary = format!(
+                "exit {code}, {} services, {} topics, {} diagnostics, {} KB of JSON",
+                count("services"),
+                count("topics"),
+                count("diagnostics"),
+                out.len() / 1024
+            );
+            bytes = files.iter().map(|(_, abs)| std::fs::metadata(abs).map(|m| m.len() as usize).unwrap_or(0)).sum();
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("RESULT {secs} {} {bytes} {} {summary}", files.len(), peak_rss_kb());
+}

@@ -1,0 +1,194 @@
+//! Fixture tests. Each `testdata/analyze/{ok,err}/NAME.txtar` is a whole app in one file
+//! (`-- path/file.ts --` sections; `../x` writes beside the app root). Special sections:
+//! `-- @args --` adds command-line arguments; `-- @expected.json --` is a hand-written model,
+//! compared field by field with `busbar analyze --format json`.
+//!
+//! For every fixture: the rendered summary and diagnostics are snapshotted in `NAME.snap`
+//! beside it; the output is identical with 1 and 3 threads; `ok/` apps exit 0 without
+//! errors, `err/` apps exit 1.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("analyze")
+}
+
+struct Outcome {
+    code: u8,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(dir: &Path, args: &[String]) -> Outcome {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let mut all = vec!["busbar".to_string()];
+    all.extend(args.iter().cloned());
+    let code = busbar_cli::run(all, dir, busbar_cli::Terminal::default(), &mut out, &mut err);
+    Outcome { code, stdout: String::from_utf8(out).unwrap(), stderr: String::from_utf8(err).unwrap() }
+}
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    app: PathBuf,
+    comment: String,
+    args: Vec<String>,
+    expected_json: Option<String>,
+}
+
+fn materialize(path: &Path) -> Fixture {
+    let text = std::fs::read_to_string(path).unwrap();
+    let archive = simple_txtar::Archive::from(text.as_str());
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let mut args = Vec::new();
+    let mut expected_json = None;
+    for file in archive.iter() {
+        match file.name.as_str() {
+            "@args" => args.extend(file.content.split_whitespace().map(str::to_string)),
+            "@expected.json" => expected_json = Some(file.content.clone()),
+            name if name.starts_with('@') => panic!("unknown special section {name}"),
+            name => {
+                let target = app.join(name);
+                std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+                std::fs::write(target, &file.content).unwrap();
+            }
+        }
+    }
+    Fixture { _tmp: tmp, app, comment: archive.comment().trim().to_string(), args, expected_json }
+}
+
+/// Compares two JSON values field by field: the same keys, the same array lengths, equal
+/// scalars. Returns the first difference with its path.
+fn compare(expected: &Value, actual: &Value, path: &str) -> Result<(), String> {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for key in e.keys() {
+                if !a.contains_key(key) {
+                    return Err(format!("{path}.{key}: missing in the output"));
+                }
+            }
+            for key in a.keys() {
+                if !e.contains_key(key) {
+                    return Err(format!("{path}.{key}: in the output but not expected ({})", a[key]));
+                }
+            }
+            for (key, e) in e {
+                compare(e, &a[key], &format!("{path}.{key}"))?;
+            }
+            Ok(())
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            if e.len() != a.len() {
+                return Err(format!("{path}: expected {} elements, got {}: {}", e.len(), a.len(), Value::Array(a.clone())));
+            }
+            for (i, (e, a)) in e.iter().zip(a).enumerate() {
+                compare(e, a, &format!("{path}[{i}]"))?;
+            }
+            Ok(())
+        }
+        (e, a) if e == a => Ok(()),
+        (e, a) => Err(format!("{path}: expected {e}, got {a}")),
+    }
+}
+
+fn check(path: &Path, expect_errors: bool) -> Result<(), String> {
+    let fixture = materialize(path);
+    let mut human_args = vec!["analyze".to_string(), ".".to_string(), "--color".into(), "never".into()];
+    human_args.extend(fixture.args.iter().cloned());
+    let human = run(&fixture.app, &human_args);
+    let mut json_args = human_args.clone();
+    json_args.extend(["--format".into(), "json".into()]);
+    let with_threads = |n: &str| {
+        let mut a = json_args.clone();
+        a.extend(["--threads".into(), n.into()]);
+        run(&fixture.app, &a)
+    };
+    let one = with_threads("1");
+    let three = with_threads("3");
+    if one.stdout != three.stdout {
+        return Err("JSON output differs between 1 and 3 threads".into());
+    }
+    let mut human3_args = human_args.clone();
+    human3_args.extend(["--threads".into(), "3".into()]);
+    let human3 = run(&fixture.app, &human3_args);
+    if (&human.stdout, &human.stderr) != (&human3.stdout, &human3.stderr) {
+        return Err("human output differs between thread counts".into());
+    }
+    if !one.stderr.is_empty() {
+        return Err(format!("--format json wrote to stderr: {}", one.stderr));
+    }
+    if human.code != one.code {
+        return Err(format!("exit codes differ: human {} json {}", human.code, one.code));
+    }
+    let want = if expect_errors { 1 } else { 0 };
+    if human.code != want {
+        return Err(format!("exit code {} (expected {want})\n{}{}", human.code, human.stdout, human.stderr));
+    }
+    let actual: Value = serde_json::from_str(&one.stdout).map_err(|e| format!("invalid JSON: {e}"))?;
+    if let Some(expected) = &fixture.expected_json {
+        let expected: Value = serde_json::from_str(expected).map_err(|e| format!("@expected.json is not JSON: {e}"))?;
+        compare(&expected, &actual, "$").map_err(|e| format!("JSON model differs: {e}"))?;
+    }
+    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+    let snapshot = format!(
+        "{}\n$ busbar {}\nexit {}\n--- stdout\n{}--- stderr\n{}",
+        fixture.comment,
+        human_args.join(" "),
+        human.code,
+        human.stdout,
+        human.stderr
+    );
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(path.parent().unwrap());
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_input_file(path);
+    settings.set_omit_expression(true);
+    let result = catch_unwind(AssertUnwindSafe(|| settings.bind(|| insta::assert_snapshot!(name, snapshot))));
+    result.map_err(|_| "snapshot differs (see above; `cargo insta review`)".to_string())
+}
+
+fn run_all(kind: &str, expect_errors: bool) {
+    let dir = testdata().join(kind);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txtar"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no fixtures in {}", dir.display());
+    let failures: Vec<String> = paths
+        .iter()
+        .filter_map(|p| check(p, expect_errors).err().map(|e| format!("{}: {e}", p.display())))
+        .collect();
+    assert!(failures.is_empty(), "{} of {} fixtures failed:\n{}", failures.len(), paths.len(), failures.join("\n\n"));
+}
+
+#[test]
+fn ok_fixtures() {
+    run_all("ok", false);
+}
+
+#[test]
+fn err_fixtures() {
+    run_all("err", true);
+}
+
+/// At least ten fixtures carry a hand-written model.
+#[test]
+fn hand_written_models() {
+    let mut count = 0;
+    for kind in ["ok", "err"] {
+        for entry in std::fs::read_dir(testdata().join(kind)).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+            if text.contains("\n-- @expected.json --\n") {
+                count += 1;
+            }
+        }
+    }
+    assert!(count >= 10, "only {count} fixtures have a hand-written @expected.json");
+}

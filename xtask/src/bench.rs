@@ -1,0 +1,41 @@
+//! `cargo xtask bench analyze`: generates the synthetic monorepo (cached under
+//! `$HOME/.cache/busbar/bench`, regenerated when the generator changes) and runs the analyzer
+//! benchmark (`crates/busbar_cli/benches/analyze.rs`, release profile) on it.
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::corpus::{self, Shape};
+use crate::{cache_dir, workspace_root};
+
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("analyze") | None => analyze(&args.get(1..).unwrap_or_default().to_vec()),
+        Some(other) => bail!("unknown benchmark `{other}`; available: analyze"),
+    }
+}
+
+fn analyze(extra: &[String]) -> Result<()> {
+    let shape = Shape::default();
+    let dir = cache_dir().join("bench").join("corpus");
+    let marker = dir.join(".corpus-key");
+    let current = std::fs::read_to_string(&marker).unwrap_or_default();
+    if current != shape.key() {
+        eprintln!("generating the benchmark monorepo in {}", dir.display());
+        let stats = corpus::write(&dir, &shape)?;
+        std::fs::write(&marker, shape.key())?;
+        eprintln!("  {} files, {} lines, {:.1} MB", stats.files, stats.lines, stats.bytes as f64 / 1e6);
+    }
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root()).args(["bench", "--quiet", "-p", "busbar_cli", "--bench", "analyze", "--"]);
+    cmd.arg(&dir).args(extra);
+    if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+        cmd.env("CARGO_TARGET_DIR", cache_dir().join("target"));
+    }
+    let status = cmd.status().context("cannot run cargo bench")?;
+    if !status.success() {
+        bail!("the benchmark failed ({status})");
+    }
+    Ok(())
+}
