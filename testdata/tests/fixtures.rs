@@ -7,7 +7,7 @@
 //! beside it; the output is identical with 1 and 3 threads; `ok/` apps exit 0 without
 //! errors, `err/` apps exit 1.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -28,7 +28,11 @@ fn run(dir: &Path, args: &[String]) -> Outcome {
     let mut all = vec!["busbar".to_string()];
     all.extend(args.iter().cloned());
     let code = busbar_cli::run(all, dir, busbar_cli::Terminal::default(), &mut out, &mut err);
-    Outcome { code, stdout: String::from_utf8(out).unwrap(), stderr: String::from_utf8(err).unwrap() }
+    Outcome {
+        code,
+        stdout: String::from_utf8(out).unwrap(),
+        stderr: String::from_utf8(err).unwrap(),
+    }
 }
 
 struct Fixture {
@@ -74,7 +78,10 @@ fn compare(expected: &Value, actual: &Value, path: &str) -> Result<(), String> {
             }
             for key in a.keys() {
                 if !e.contains_key(key) {
-                    return Err(format!("{path}.{key}: in the output but not expected ({})", a[key]));
+                    return Err(format!(
+                        "{path}.{key}: in the output but not expected ({})",
+                        a[key]
+                    ));
                 }
             }
             for (key, e) in e {
@@ -84,7 +91,12 @@ fn compare(expected: &Value, actual: &Value, path: &str) -> Result<(), String> {
         }
         (Value::Array(e), Value::Array(a)) => {
             if e.len() != a.len() {
-                return Err(format!("{path}: expected {} elements, got {}: {}", e.len(), a.len(), Value::Array(a.clone())));
+                return Err(format!(
+                    "{path}: expected {} elements, got {}: {}",
+                    e.len(),
+                    a.len(),
+                    Value::Array(a.clone())
+                ));
             }
             for (i, (e, a)) in e.iter().zip(a).enumerate() {
                 compare(e, a, &format!("{path}[{i}]"))?;
@@ -98,7 +110,8 @@ fn compare(expected: &Value, actual: &Value, path: &str) -> Result<(), String> {
 
 fn check(path: &Path, expect_errors: bool) -> Result<(), String> {
     let fixture = materialize(path);
-    let mut human_args = vec!["analyze".to_string(), ".".to_string(), "--color".into(), "never".into()];
+    let mut human_args =
+        vec!["analyze".to_string(), ".".to_string(), "--color".into(), "never".into()];
     human_args.extend(fixture.args.iter().cloned());
     let human = run(&fixture.app, &human_args);
     let mut json_args = human_args.clone();
@@ -127,11 +140,16 @@ fn check(path: &Path, expect_errors: bool) -> Result<(), String> {
     }
     let want = if expect_errors { 1 } else { 0 };
     if human.code != want {
-        return Err(format!("exit code {} (expected {want})\n{}{}", human.code, human.stdout, human.stderr));
+        return Err(format!(
+            "exit code {} (expected {want})\n{}{}",
+            human.code, human.stdout, human.stderr
+        ));
     }
-    let actual: Value = serde_json::from_str(&one.stdout).map_err(|e| format!("invalid JSON: {e}"))?;
+    let actual: Value =
+        serde_json::from_str(&one.stdout).map_err(|e| format!("invalid JSON: {e}"))?;
     if let Some(expected) = &fixture.expected_json {
-        let expected: Value = serde_json::from_str(expected).map_err(|e| format!("@expected.json is not JSON: {e}"))?;
+        let expected: Value = serde_json::from_str(expected)
+            .map_err(|e| format!("@expected.json is not JSON: {e}"))?;
         compare(&expected, &actual, "$").map_err(|e| format!("JSON model differs: {e}"))?;
     }
     let name = path.file_stem().unwrap().to_string_lossy().into_owned();
@@ -148,7 +166,9 @@ fn check(path: &Path, expect_errors: bool) -> Result<(), String> {
     settings.set_prepend_module_to_snapshot(false);
     settings.set_input_file(path);
     settings.set_omit_expression(true);
-    let result = catch_unwind(AssertUnwindSafe(|| settings.bind(|| insta::assert_snapshot!(name, snapshot))));
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        settings.bind(|| insta::assert_snapshot!(name, snapshot))
+    }));
     result.map_err(|_| "snapshot differs (see above; `cargo insta review`)".to_string())
 }
 
@@ -165,7 +185,13 @@ fn run_all(kind: &str, expect_errors: bool) {
         .iter()
         .filter_map(|p| check(p, expect_errors).err().map(|e| format!("{}: {e}", p.display())))
         .collect();
-    assert!(failures.is_empty(), "{} of {} fixtures failed:\n{}", failures.len(), paths.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures failed:\n{}",
+        failures.len(),
+        paths.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::corpus::{self, Shape};
 use crate::{cache_dir, workspace_root};
@@ -25,10 +25,23 @@ fn analyze(extra: &[String]) -> Result<()> {
         eprintln!("generating the benchmark monorepo in {}", dir.display());
         let stats = corpus::write(&dir, &shape)?;
         std::fs::write(&marker, shape.key())?;
-        eprintln!("  {} files, {} lines, {:.1} MB", stats.files, stats.lines, stats.bytes as f64 / 1e6);
+        eprintln!(
+            "  {} files, {} lines, {:.1} MB",
+            stats.files,
+            stats.lines,
+            stats.bytes as f64 / 1e6
+        );
     }
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(workspace_root()).args(["bench", "--quiet", "-p", "busbar_cli", "--bench", "analyze", "--"]);
+    cmd.current_dir(workspace_root()).args([
+        "bench",
+        "--quiet",
+        "-p",
+        "busbar_cli",
+        "--bench",
+        "analyze",
+        "--",
+    ]);
     cmd.arg(&dir).args(extra);
     if std::env::var_os("CARGO_TARGET_DIR").is_none() {
         cmd.env("CARGO_TARGET_DIR", cache_dir().join("target"));

@@ -17,9 +17,14 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("gen-corpus") => match args.get(1) {
-            Some(dir) => corpus::write(&PathBuf::from(dir), &corpus::Shape::default()).map(|stats| {
-                println!("wrote {} files, {} lines, {} bytes to {dir}", stats.files, stats.lines, stats.bytes);
-            }),
+            Some(dir) => {
+                corpus::write(&PathBuf::from(dir), &corpus::Shape::default()).map(|stats| {
+                    println!(
+                        "wrote {} files, {} lines, {} bytes to {dir}",
+                        stats.files, stats.lines, stats.bytes
+                    );
+                })
+            }
             None => Err(anyhow::anyhow!("usage: cargo xtask gen-corpus DIR")),
         },
         _ => Err(anyhow::anyhow!("usage: cargo xtask ci | bench analyze | gen-corpus DIR")),
@@ -35,7 +40,10 @@ fn main() -> ExitCode {
 
 /// The workspace root.
 pub(crate) fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is inside the workspace").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
 }
 
 /// Where caches live: `$BUSBAR_CACHE` or `$HOME/.cache/busbar`, never inside the clone.

@@ -33,7 +33,10 @@ fn main() {
         ("read-only", "read".to_string()),
         ("parse-only, 1 thread", "parse".to_string()),
         ("analyze, 1 thread", "analyze:1".to_string()),
-        (Box::leak(format!("analyze, {threads} threads").into_boxed_str()) as &str, format!("analyze:{threads}")),
+        (
+            Box::leak(format!("analyze, {threads} threads").into_boxed_str()) as &str,
+            format!("analyze:{threads}"),
+        ),
     ];
     let mut results = Vec::new();
     for (label, phase) in &phases {
@@ -61,7 +64,10 @@ fn main() {
     let one = results[2].1.secs;
     let all = results[3].1.secs;
     println!("\nfull analysis / parse-only (1 thread): {:.2}x  (target <= 1.30x)", one / parse);
-    println!("speed-up, {threads} threads vs 1:        {:.2}x  (target >= 1.70x on 2 cores)", one / all);
+    println!(
+        "speed-up, {threads} threads vs 1:        {:.2}x  (target >= 1.70x on 2 cores)",
+        one / all
+    );
     println!("model: {}", results[2].1.summary);
 }
 
@@ -76,7 +82,11 @@ struct PhaseResult {
 
 fn run_child(phase: &str, dir: &Path) -> PhaseResult {
     let exe = std::env::current_exe().expect("the benchmark knows its own path");
-    let out = Command::new(exe).args(["--phase", phase]).arg(dir).output().expect("the benchmark can start itself");
+    let out = Command::new(exe)
+        .args(["--phase", phase])
+        .arg(dir)
+        .output()
+        .expect("the benchmark can start itself");
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("RESULT ")).unwrap_or_else(|| {
         panic!("phase {phase} printed no result: {text}\n{}", String::from_utf8_lossy(&out.stderr))
@@ -96,7 +106,9 @@ fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
 }
@@ -121,8 +133,22 @@ fn phase_main(phase: &str, dir: &Path) {
             let threads = other.strip_prefix("analyze:").unwrap_or("1");
             let mut out = Vec::new();
             let mut err = Vec::new();
-            let args = ["busbar", "analyze", &dir.to_string_lossy(), "--format", "json", "--threads", threads];
-            let code = busbar_cli::run(args, Path::new("."), busbar_cli::Terminal::default(), &mut out, &mut err);
+            let args = [
+                "busbar",
+                "analyze",
+                &dir.to_string_lossy(),
+                "--format",
+                "json",
+                "--threads",
+                threads,
+            ];
+            let code = busbar_cli::run(
+                args,
+                Path::new("."),
+                busbar_cli::Terminal::default(),
+                &mut out,
+                &mut err,
+            );
             let json: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
             let count = |key: &str| json.get(key).and_then(|v| v.as_array()).map_or(0, Vec::len);
             summary = format!(
@@ -132,7 +158,10 @@ fn phase_main(phase: &str, dir: &Path) {
                 count("diagnostics"),
                 out.len() / 1024
             );
-            bytes = files.iter().map(|(_, abs)| std::fs::metadata(abs).map(|m| m.len() as usize).unwrap_or(0)).sum();
+            bytes = files
+                .iter()
+                .map(|(_, abs)| std::fs::metadata(abs).map(|m| m.len() as usize).unwrap_or(0))
+                .sum();
         }
     }
     let secs = started.elapsed().as_secs_f64();

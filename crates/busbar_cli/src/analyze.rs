@@ -145,7 +145,6 @@ fn render_suppressed(
             ..d
         };
         out.push_str(&render_human_one(&d, sources, options));
-        out.push('\n');
     }
     out
 }

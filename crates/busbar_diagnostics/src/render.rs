@@ -25,7 +25,6 @@ pub fn render_human(
     let mut out = String::new();
     for d in diagnostics {
         out.push_str(&render_human_one(d, sources, options));
-        out.push('\n');
     }
     out
 }
@@ -207,9 +206,9 @@ mod tests {
         let d =
             crate::Diagnostic::new(&codes::DIRECTORY_NOT_FOUND, "directory `nope` does not exist")
                 .with_help("pass the directory of the app");
-        insta::assert_snapshot!(render_human_one(&d, &SourceDb::new(), HumanOptions::default()), @r"
+        insta::assert_snapshot!(render_human_one(&d, &SourceDb::new(), HumanOptions::default()), @"
         error[BB0013]: directory `nope` does not exist
-        = help: pass the directory of the app
+         = help: pass the directory of the app
         ");
     }
 }

@@ -15,7 +15,7 @@ pub fn lints(model: &AppModel, graph: &PermissionGraph) -> Vec<Diagnostic> {
                     &codes::TOPIC_WITHOUT_PUBLISHERS,
                     format!("no service publishes to topic `{}`", topic.name),
                 )
-                .at_labelled(topic.span.clone(), "declared here, never published to")
+                .at_labelled(topic.name_span.clone(), "never published to")
                 .with_help(
                     "publish with `topic.publish(...)` or take `topic.ref<Publisher>()` in the \
                      service that sends these messages, or remove the topic",
@@ -28,7 +28,7 @@ pub fn lints(model: &AppModel, graph: &PermissionGraph) -> Vec<Diagnostic> {
                     &codes::TOPIC_WITHOUT_SUBSCRIPTIONS,
                     format!("topic `{}` has no subscriptions, so its messages are not delivered", topic.name),
                 )
-                .at(topic.span.clone())
+                .at_labelled(topic.name_span.clone(), "no subscriptions")
                 .with_help("add `new Subscription(topic, \"name\", { handler })` in the service that consumes them"),
             );
         }

@@ -21,6 +21,7 @@ fn model() -> AppModel {
         max_concurrency: None,
         filter: None,
         span: span(line),
+        name_span: span(line),
         explicit: Vec::new(),
     };
     let topic =
@@ -33,6 +34,7 @@ fn model() -> AppModel {
             delivery_guarantee: DeliveryGuarantee::AtLeastOnce,
             ordering_attribute: None,
             span: span(1),
+            name_span: span(1),
             doc: None,
             publishers,
             subscriptions,

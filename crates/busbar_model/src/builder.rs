@@ -58,8 +58,8 @@ impl ModelBuilder {
                     &codes::DUPLICATE_TOPIC,
                     format!("topic `{}` is declared twice", topic.name),
                 )
-                .at_labelled(topic.span.clone(), "second declaration")
-                .with_label(first.span.clone(), "previously declared here")
+                .at_labelled(topic.name_span.clone(), "declared again here")
+                .with_label(first.name_span.clone(), "previously declared here")
                 .with_help(
                     "topic names are unique across the app: export the first declaration and \
                      import it here, or give this topic another name",
@@ -85,8 +85,8 @@ impl ModelBuilder {
                     &codes::DUPLICATE_SUBSCRIPTION,
                     format!("topic `{topic}` has two subscriptions named `{}`", subscription.name),
                 )
-                .at_labelled(subscription.span.clone(), "second subscription")
-                .with_label(first.span.clone(), "previously defined here")
+                .at_labelled(subscription.name_span.clone(), "defined again here")
+                .with_label(first.name_span.clone(), "previously defined here")
                 .with_help(
                     "each subscription of a topic receives every message independently and needs \
                      its own name: rename one of them",

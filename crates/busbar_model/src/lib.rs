@@ -120,7 +120,10 @@ pub struct Topic {
     pub attribute_types: BTreeMap<String, AttributeType>,
     pub delivery_guarantee: DeliveryGuarantee,
     pub ordering_attribute: Option<String>,
+    /// The whole declaration.
     pub span: Span,
+    /// The name literal.
+    pub name_span: Span,
     /// The doc comment above the declaration, without comment markers.
     pub doc: Option<String>,
     /// Sorted by service.
@@ -232,7 +235,10 @@ pub struct Subscription {
     pub retry_policy: RetryPolicy,
     pub max_concurrency: Option<u32>,
     pub filter: Option<Filter>,
+    /// The whole declaration.
     pub span: Span,
+    /// The name literal.
+    pub name_span: Span,
     /// Which settings the code wrote explicitly (config key names, sorted), so later stages can
     /// tell a user's value from a default (CLOUD.md: clamp with a warning only for the former).
     pub explicit: Vec<String>,

@@ -64,7 +64,7 @@ pub(crate) fn build(
     let mut topic_info: BTreeMap<String, TopicInfo> = BTreeMap::new();
     for (f, facts) in files.iter().enumerate() {
         for (t, decl) in facts.topics.iter().enumerate() {
-            let Some((name, _)) = &decl.name else { continue };
+            let Some((name, name_span)) = &decl.name else { continue };
             topic_names.insert((f, t), name.clone());
             let fields = match &decl.message_type {
                 Some(ty) => match message_fields(&linker, f, ty, 0) {
@@ -120,6 +120,7 @@ pub(crate) fn build(
                 delivery_guarantee: decl.delivery,
                 ordering_attribute: decl.ordering_attribute.as_ref().map(|(a, _)| a.clone()),
                 span: decl.span.clone(),
+                name_span: name_span.clone(),
                 doc: decl.doc.clone(),
                 publishers: Vec::new(),
                 subscriptions: Vec::new(),
@@ -162,7 +163,7 @@ pub(crate) fn build(
                     None
                 }
             };
-            let (Some(topic), Some((name, _)), Some(service)) =
+            let (Some(topic), Some((name, name_span)), Some(service)) =
                 (topic, &sub.name, services.name_of(f))
             else {
                 continue;
@@ -205,22 +206,31 @@ pub(crate) fn build(
                     max_concurrency: sub.max_concurrency,
                     filter,
                     span: sub.span.clone(),
+                    name_span: name_span.clone(),
                     explicit: sub.explicit.clone(),
                 },
             );
         }
     }
 
-    // Publishes, refs and escapes.
-    let importers = importers(files, targets, &index);
-    let mut reach_cache: HashMap<usize, Vec<(String, Vec<Span>)>> = HashMap::new();
+    // Publishes, refs and escapes. Every use is resolved once; the resolutions also say who
+    // references which declaration, for attributing publishes in shared files.
+    let resolved: Vec<Vec<(Value, usize)>> = files
+        .iter()
+        .enumerate()
+        .map(|(f, facts)| {
+            facts.uses.iter().map(|u| linker.follow(linker.local(f, &u.name), &u.path)).collect()
+        })
+        .collect();
+    let reach = Reach::new(files, targets, &index, services, &resolved);
+    let mut reach_cache: HashMap<(usize, Option<u32>), Vec<(String, Vec<Span>)>> = HashMap::new();
     let mut reported_escapes: HashSet<(usize, Span)> = HashSet::new();
     for (f, facts) in files.iter().enumerate() {
-        for use_ in &facts.uses {
+        for (u, use_) in facts.uses.iter().enumerate() {
             if matches!(use_.kind, UseKind::SubscriptionTopic(_)) {
                 continue;
             }
-            let (value, used) = linker.follow(linker.local(f, &use_.name), &use_.path);
+            let (value, used) = resolved[f][u].clone();
             let rest = &use_.path[used..];
             match value {
                 Value::Topic { file, topic } => {
@@ -258,8 +268,8 @@ pub(crate) fn build(
                         Some(service) => builder.add_access(name, service, access(Vec::new())),
                         None => {
                             let reached = reach_cache
-                                .entry(f)
-                                .or_insert_with(|| reaching_services(f, &importers, services));
+                                .entry((f, use_.owner))
+                                .or_insert_with(|| reach.services_reaching(f, use_.owner));
                             if reached.is_empty() {
                                 diagnostics.push(diag::unreached_publish(name, use_.span.clone()));
                             }
@@ -400,67 +410,164 @@ fn unresolved_topic(
         }
         Value::Namespace(_) => format!("`{shown}` is a module, not a topic"),
         Value::Topic { .. } => format!("`{shown}` is a topic followed by a property"),
-        Value::Other => format!("`{shown}` is not a topic"),
+        Value::Decl { .. } | Value::Other => format!("`{shown}` is not a topic"),
     };
     let _ = file;
     diag::unresolved_subscription_topic(span, &why)
 }
 
-/// For each file, the files that import it (code-carrying imports only), with the import's
-/// span, sorted.
-fn importers(
-    files: &[FileFacts],
-    targets: &[Vec<Target>],
-    index: &HashMap<FilePath, usize>,
-) -> Vec<Vec<(usize, Span)>> {
-    let mut importers: Vec<Vec<(usize, Span)>> = vec![Vec::new(); files.len()];
-    for (f, facts) in files.iter().enumerate() {
-        for (m, module) in facts.module_refs.iter().enumerate() {
-            if module.type_only {
-                continue;
-            }
-            if let Target::File(path) = &targets[f][m]
-                && let Some(&t) = index.get(path)
-                && t != f
-            {
-                importers[t].push((f, module.span.clone()));
-            }
-        }
-    }
-    for list in &mut importers {
-        list.sort_by(|a, b| a.1.cmp(&b.1));
-        list.dedup_by(|a, b| a.0 == b.0);
-    }
-    importers
+/// Who reaches what: for a publish in a shared file, which services run it.
+///
+/// A publish inside a module-level declaration (a function, a class, a constant) is reached by
+/// code that references that declaration: an import of it in another file (through barrels and
+/// namespaces), or another declaration of the same file. A publish in code that runs when the
+/// module loads is reached by every import of the file. Shared files pass reachability on;
+/// the first file inside a service ends a chain, and its service is granted.
+struct Reach<'a> {
+    services: &'a Services,
+    owners: Vec<&'a [Vec<String>]>,
+    /// For each file, the files that import it (code-carrying imports), with the import span.
+    importers: Vec<Vec<(usize, Span)>>,
+    /// Who references a declaration `(file, name)`.
+    refs_to: HashMap<(usize, String), Vec<Ref>>,
+    /// Who uses a whole module as a value (`ns` passed around, `ns[key]`).
+    ns_refs: HashMap<usize, Vec<Ref>>,
 }
 
-/// The services whose files import a shared file, directly or through other shared files,
-/// each with the chain of imports from the service's file to it (shortest first found).
-fn reaching_services(
-    shared: usize,
-    importers: &[Vec<(usize, Span)>],
-    services: &Services,
-) -> Vec<(String, Vec<Span>)> {
-    let mut found: BTreeMap<String, Vec<Span>> = BTreeMap::new();
-    let mut visited = vec![false; importers.len()];
-    visited[shared] = true;
-    let mut queue = VecDeque::from([(shared, Vec::<Span>::new())]);
-    while let Some((file, chain)) = queue.pop_front() {
-        for (importer, span) in &importers[file] {
-            let mut next = Vec::with_capacity(chain.len() + 1);
-            next.push(span.clone());
-            next.extend(chain.iter().cloned());
-            match services.name_of(*importer) {
-                Some(service) => {
-                    found.entry(service.to_string()).or_insert(next);
+#[derive(Clone, Debug)]
+struct Ref {
+    from: usize,
+    owner: Option<u32>,
+    /// The import in `from` the reference goes through (`None` within one file).
+    import: Option<Span>,
+}
+
+impl<'a> Reach<'a> {
+    fn new(
+        files: &'a [FileFacts],
+        targets: &[Vec<Target>],
+        index: &HashMap<FilePath, usize>,
+        services: &'a Services,
+        resolved: &[Vec<(Value, usize)>],
+    ) -> Self {
+        let mut importers: Vec<Vec<(usize, Span)>> = vec![Vec::new(); files.len()];
+        for (f, facts) in files.iter().enumerate() {
+            for (m, module) in facts.module_refs.iter().enumerate() {
+                if module.type_only {
+                    continue;
                 }
-                None if !visited[*importer] => {
-                    visited[*importer] = true;
-                    queue.push_back((*importer, next));
+                if let Target::File(path) = &targets[f][m]
+                    && let Some(&t) = index.get(path)
+                    && t != f
+                {
+                    importers[t].push((f, module.span.clone()));
                 }
-                None => {}
             }
         }
+        for list in &mut importers {
+            list.sort_by(|a, b| a.1.cmp(&b.1));
+            list.dedup_by(|a, b| a.0 == b.0);
+        }
+        let mut refs_to: HashMap<(usize, String), Vec<Ref>> = HashMap::new();
+        let mut ns_refs: HashMap<usize, Vec<Ref>> = HashMap::new();
+        for (f, facts) in files.iter().enumerate() {
+            for (u, use_) in facts.uses.iter().enumerate() {
+                let import = match facts.locals.get(&use_.name) {
+                    Some(crate::facts::Local::Import(i)) => {
+                        Some(facts.module_refs[facts.imports[*i].module].span.clone())
+                    }
+                    _ => None,
+                };
+                let r = Ref { from: f, owner: use_.owner, import };
+                match &resolved[f][u] {
+                    (Value::Decl { file, name }, _) => {
+                        refs_to.entry((*file, name.clone())).or_default().push(r)
+                    }
+                    (Value::Namespace(file), used) if *used == use_.path.len() => {
+                        ns_refs.entry(*file).or_default().push(r);
+                    }
+                    _ => {}
+                }
+            }
+            for (owner, name) in &facts.local_refs {
+                refs_to.entry((f, name.clone())).or_default().push(Ref {
+                    from: f,
+                    owner: *owner,
+                    import: None,
+                });
+            }
+        }
+        let sort = |refs: &mut Vec<Ref>| {
+            refs.sort_by(|a, b| (a.from, &a.import, a.owner).cmp(&(b.from, &b.import, b.owner)));
+        };
+        refs_to.values_mut().for_each(sort);
+        ns_refs.values_mut().for_each(sort);
+        Reach {
+            services,
+            owners: files.iter().map(|f| f.owners.as_slice()).collect(),
+            importers,
+            refs_to,
+            ns_refs,
+        }
     }
-    found.into_iter().collect()
+
+    /// The services that reach code of `file` owned by `owner`, each with the imports from the
+    /// service's code to it (the first, shortest chain found).
+    fn services_reaching(&self, file: usize, owner: Option<u32>) -> Vec<(String, Vec<Span>)> {
+        // A node is a declaration of a file, or `None`: the file being loaded.
+        let nodes_of = |f: usize, owner: Option<u32>| -> Vec<(usize, Option<String>)> {
+            match owner {
+                None => vec![(f, None)],
+                Some(o) => self.owners[f]
+                    .get(o as usize)
+                    .into_iter()
+                    .flatten()
+                    .map(|n| (f, Some(n.clone())))
+                    .collect(),
+            }
+        };
+        let mut found: BTreeMap<String, Vec<Span>> = BTreeMap::new();
+        let mut visited: HashSet<(usize, Option<String>)> = HashSet::new();
+        let mut queue: VecDeque<((usize, Option<String>), Vec<Span>)> = VecDeque::new();
+        for node in nodes_of(file, owner) {
+            if visited.insert(node.clone()) {
+                queue.push_back((node, Vec::new()));
+            }
+        }
+        while let Some(((f, decl), chain)) = queue.pop_front() {
+            let preds: Vec<Ref> = match &decl {
+                None => self.importers[f]
+                    .iter()
+                    .map(|(g, span)| Ref { from: *g, owner: None, import: Some(span.clone()) })
+                    .collect(),
+                Some(name) => {
+                    let mut preds =
+                        self.refs_to.get(&(f, name.clone())).cloned().unwrap_or_default();
+                    preds.extend(self.ns_refs.get(&f).cloned().unwrap_or_default());
+                    preds
+                }
+            };
+            for r in preds {
+                let next_chain = match &r.import {
+                    Some(span) => {
+                        std::iter::once(span.clone()).chain(chain.iter().cloned()).collect()
+                    }
+                    None => chain.clone(),
+                };
+                match self.services.name_of(r.from) {
+                    Some(service) => {
+                        found.entry(service.to_string()).or_insert(next_chain);
+                    }
+                    None => {
+                        for node in nodes_of(r.from, r.owner) {
+                            if visited.insert(node.clone()) {
+                                queue.push_back((node, next_chain.clone()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        found.into_iter().collect()
+    }
 }

@@ -30,6 +30,12 @@ pub(crate) struct FileFacts {
     pub endpoint: Option<Span>,
     /// Uses of module-level names that may be topics.
     pub uses: Vec<Use>,
+    /// The module-level declarations uses belong to: each entry lists the names one
+    /// declaration binds (`function f`, `const a = ...`, `export default`).
+    pub owners: Vec<Vec<String>>,
+    /// References from code inside a declaration (`None`: code that runs when the module is
+    /// loaded) to other module-level declarations of the same file, deduplicated.
+    pub local_refs: Vec<(Option<u32>, String)>,
     pub suppressions: Vec<Suppression>,
     /// The text and line index, for spans computed later and for rendering.
     pub source: SourceFile,
@@ -192,6 +198,9 @@ pub(crate) struct Use {
     pub path: Vec<String>,
     pub kind: UseKind,
     pub span: Span,
+    /// The declaration whose code makes the use (index into `owners`), or `None` for code
+    /// that runs when the module is loaded.
+    pub owner: Option<u32>,
 }
 
 impl FileFacts {
@@ -209,6 +218,8 @@ impl FileFacts {
             service: None,
             endpoint: None,
             uses: Vec::new(),
+            owners: Vec::new(),
+            local_refs: Vec::new(),
             suppressions: Vec::new(),
             source,
         }

@@ -17,7 +17,13 @@ pub(crate) enum Value {
     },
     /// A module object (`import * as ns`, `export * as ns`).
     Namespace(usize),
-    /// Anything that is not a topic: a function, a class, a constant, a third-party value.
+    /// A module-level declaration that is not a topic (a function, a class, a constant):
+    /// `name` is its local name in `file` (`default` for an anonymous default export).
+    Decl {
+        file: usize,
+        name: String,
+    },
+    /// Anything else that is not a topic: the framework API, an unknown global.
     Other,
     /// A value imported from a third-party module.
     External {
@@ -89,7 +95,8 @@ impl<'a> Linker<'a> {
                     Err(v) => v,
                 }
             }
-            Some(Local::Function | Local::Other) | None => Value::Other,
+            Some(Local::Function | Local::Other) => Value::Decl { file, name: name.to_string() },
+            None => Value::Other,
         }
     }
 
@@ -127,7 +134,7 @@ impl<'a> Linker<'a> {
             return match &export.target {
                 ExportTarget::Local(local) => self.local_depth(file, local, depth + 1),
                 ExportTarget::Topic(topic) => Value::Topic { file, topic: *topic },
-                ExportTarget::Opaque => Value::Other,
+                ExportTarget::Opaque => Value::Decl { file, name: "default".to_string() },
                 ExportTarget::From { module, kind } => match self.target_file(file, *module) {
                     Ok(target) => self.import_kind(target, kind, depth + 1),
                     Err(v) => v,

@@ -19,30 +19,55 @@ use crate::facts::{Local, RefPermission, Use, UseKind};
 
 pub(super) fn visit(x: &mut Extractor, module: &ast::Module) {
     let mut interesting: HashSet<Atom> = HashSet::new();
+    let mut use_names: HashSet<Atom> = HashSet::new();
     for (name, local) in &x.facts.locals {
-        let keep = match local {
-            Local::Topic(_) => true,
-            Local::Import(i) => !x.facts.imports[*i].type_only,
-            Local::Function | Local::Other => false,
-        };
-        if keep {
-            interesting.insert(Atom::from(name.as_str()));
+        let atom = Atom::from(name.as_str());
+        match local {
+            Local::Topic(_) => {
+                use_names.insert(atom.clone());
+            }
+            Local::Import(i) if !x.facts.imports[*i].type_only => {
+                use_names.insert(atom.clone());
+            }
+            Local::Import(_) => continue,
+            Local::Function | Local::Other => {}
         }
+        interesting.insert(atom);
     }
     if interesting.is_empty() {
         return;
     }
-    let mut v = Bodies { x, interesting, shadowed: HashMap::new(), fn_depth: 0 };
+    let mut v = Bodies {
+        x,
+        interesting,
+        use_names,
+        shadowed: HashMap::new(),
+        fn_depth: 0,
+        owner: None,
+        var_item: false,
+        local_refs: HashSet::new(),
+    };
     module.visit_with(&mut v);
+    let mut refs: Vec<(Option<u32>, String)> =
+        v.local_refs.into_iter().map(|(o, n)| (o, n.to_string())).collect();
+    refs.sort();
+    x.facts.local_refs = refs;
 }
 
 struct Bodies<'x> {
     x: &'x mut Extractor,
-    /// Module-level names that may be topics or the pubsub API.
+    /// Module-level value names: imports, topics and the file's own declarations.
     interesting: HashSet<Atom>,
+    /// The subset that may be topics (imports and topic bindings): their uses are recorded.
+    use_names: HashSet<Atom>,
     /// How many enclosing scopes re-declare each interesting name.
     shadowed: HashMap<Atom, u32>,
     fn_depth: u32,
+    /// The module-level declaration being visited (index into `owners`).
+    owner: Option<u32>,
+    /// The module item being visited is a variable declaration (owners are per declarator).
+    var_item: bool,
+    local_refs: HashSet<(Option<u32>, Atom)>,
 }
 
 impl Bodies<'_> {
@@ -70,19 +95,40 @@ impl Bodies<'_> {
         }
     }
 
+    /// The declaration a use belongs to. Code that runs when the module loads (not inside a
+    /// function) belongs to no declaration, except a `ref<...>()` whose value initializes one.
+    fn owner_for(&self, kind: &UseKind) -> Option<u32> {
+        if self.fn_depth > 0 || matches!(kind, UseKind::Ref(_)) { self.owner } else { None }
+    }
+
     fn record(&mut self, name: &Atom, path: Vec<String>, kind: UseKind, span: swc_common::Span) {
+        if !self.use_names.contains(name) {
+            let owner = if self.fn_depth > 0 { self.owner } else { None };
+            self.local_refs.insert((owner, name.clone()));
+            return;
+        }
         if self.x.known.framework.contains(name) {
             return;
         }
         let span = self.x.sp(span);
-        self.x.facts.uses.push(Use { name: name.to_string(), path, kind, span });
+        let owner = self.owner_for(&kind);
+        self.x.facts.uses.push(Use { name: name.to_string(), path, kind, span, owner });
+    }
+
+    fn push_owner(&mut self, names: Vec<String>) -> Option<u32> {
+        if names.is_empty() {
+            return None;
+        }
+        self.x.facts.owners.push(names);
+        Some(self.x.facts.owners.len() as u32 - 1)
     }
 
     /// `name.a.b` with a live root: the root and the property path.
     fn chain<'e>(&self, e: &'e ast::Expr) -> Option<(&'e Atom, Vec<String>)> {
         match unwrap(e) {
             ast::Expr::Ident(id) if self.live(&id.sym) => Some((&id.sym, Vec::new())),
-            ast::Expr::Member(m) => {
+            ast::Expr::Member(_) | ast::Expr::OptChain(_) => {
+                let m = as_member(e)?;
                 let (root, mut path) = self.chain(&m.obj)?;
                 match &m.prop {
                     ast::MemberProp::Ident(p) => path.push(p.sym.to_string()),
@@ -107,7 +153,7 @@ impl Bodies<'_> {
         type_args: Option<&ast::TsTypeParamInstantiation>,
         span: swc_common::Span,
     ) -> bool {
-        let ast::Expr::Member(m) = unwrap(callee) else { return false };
+        let Some(m) = as_member(callee) else { return false };
         let ast::MemberProp::Ident(prop) = &m.prop else { return false };
         let kind = match &*prop.sym {
             "publish" => UseKind::Publish,
@@ -119,6 +165,9 @@ impl Bodies<'_> {
             _ => return false,
         };
         let Some((root, path)) = self.chain(&m.obj) else { return false };
+        if !self.use_names.contains(root) {
+            return false;
+        }
         let root = root.clone();
         self.record(&root, path, kind, span);
         true
@@ -165,6 +214,18 @@ impl Bodies<'_> {
         self.fn_depth -= 1;
         self.pop_scope(pushed);
         result
+    }
+}
+
+/// A member expression, plain (`a.b`) or optional (`a?.b`).
+fn as_member(e: &ast::Expr) -> Option<&ast::MemberExpr> {
+    match unwrap(e) {
+        ast::Expr::Member(m) => Some(m),
+        ast::Expr::OptChain(o) => match &*o.base {
+            ast::OptChainBase::Member(m) => Some(m),
+            ast::OptChainBase::Call(_) => None,
+        },
+        _ => None,
     }
 }
 
@@ -262,6 +323,90 @@ impl Visit for Bodies<'_> {
     fn visit_ts_type_param_decl(&mut self, _: &ast::TsTypeParamDecl) {}
     fn visit_ts_interface_decl(&mut self, _: &ast::TsInterfaceDecl) {}
     fn visit_ts_type_alias_decl(&mut self, _: &ast::TsTypeAliasDecl) {}
+
+    fn visit_module_item(&mut self, item: &ast::ModuleItem) {
+        let decl_names = |d: &ast::Decl| -> Option<Vec<String>> {
+            match d {
+                ast::Decl::Fn(f) => Some(vec![f.ident.sym.to_string()]),
+                ast::Decl::Class(c) => Some(vec![c.ident.sym.to_string()]),
+                ast::Decl::TsEnum(e) => Some(vec![e.id.sym.to_string()]),
+                ast::Decl::Var(_) | ast::Decl::Using(_) => None,
+                _ => Some(Vec::new()),
+            }
+        };
+        let names = match item {
+            ast::ModuleItem::Stmt(ast::Stmt::Decl(d)) => decl_names(d),
+            ast::ModuleItem::ModuleDecl(ast::ModuleDecl::ExportDecl(e)) => decl_names(&e.decl),
+            ast::ModuleItem::ModuleDecl(ast::ModuleDecl::ExportDefaultDecl(d)) => {
+                let ident = match &d.decl {
+                    ast::DefaultDecl::Fn(f) => f.ident.as_ref(),
+                    ast::DefaultDecl::Class(c) => c.ident.as_ref(),
+                    ast::DefaultDecl::TsInterfaceDecl(_) => None,
+                };
+                Some(
+                    std::iter::once("default".to_string())
+                        .chain(ident.map(|i| i.sym.to_string()))
+                        .collect(),
+                )
+            }
+            ast::ModuleItem::ModuleDecl(ast::ModuleDecl::ExportDefaultExpr(_)) => {
+                Some(vec!["default".to_string()])
+            }
+            _ => Some(Vec::new()),
+        };
+        let (saved_owner, saved_var) = (self.owner, self.var_item);
+        match names {
+            Some(names) => self.owner = self.push_owner(names),
+            None => {
+                self.owner = None;
+                self.var_item = true;
+            }
+        }
+        item.visit_children_with(self);
+        self.owner = saved_owner;
+        self.var_item = saved_var;
+    }
+
+    fn visit_var_declarator(&mut self, d: &ast::VarDeclarator) {
+        if self.var_item && self.fn_depth == 0 {
+            let mut names = Vec::new();
+            pat_names(&d.name, &mut names);
+            let names = names.into_iter().map(|n| n.to_string()).collect();
+            let saved = self.owner;
+            self.var_item = false;
+            self.owner = self.push_owner(names);
+            d.visit_children_with(self);
+            self.owner = saved;
+            self.var_item = true;
+        } else {
+            d.visit_children_with(self);
+        }
+    }
+
+    fn visit_jsx_element_name(&mut self, n: &ast::JSXElementName) {
+        match n {
+            ast::JSXElementName::Ident(id) if self.live(&id.sym) => {
+                let sym = id.sym.clone();
+                self.record(&sym, Vec::new(), UseKind::Other, id.span);
+            }
+            ast::JSXElementName::JSXMemberExpr(m) => {
+                let mut path = vec![m.prop.sym.to_string()];
+                let mut obj = &m.obj;
+                while let ast::JSXObject::JSXMemberExpr(inner) = obj {
+                    path.push(inner.prop.sym.to_string());
+                    obj = &inner.obj;
+                }
+                path.reverse();
+                if let ast::JSXObject::Ident(id) = obj
+                    && self.live(&id.sym)
+                {
+                    let sym = id.sym.clone();
+                    self.record(&sym, path, UseKind::Other, id.span);
+                }
+            }
+            _ => {}
+        }
+    }
 
     // Module items pass 1 fully understood.
     fn visit_module_decl(&mut self, n: &ast::ModuleDecl) {
@@ -467,7 +612,7 @@ impl Visit for Bodies<'_> {
                 let sym = id.sym.clone();
                 self.record(&sym, Vec::new(), UseKind::Other, id.span);
             }
-            ast::Expr::Member(_) => match self.chain(e) {
+            ast::Expr::Member(_) | ast::Expr::OptChain(_) => match self.chain(e) {
                 Some((root, path)) => {
                     let root = root.clone();
                     self.record(&root, path, UseKind::Other, e.span());

@@ -363,6 +363,7 @@ impl Extractor {
                         path,
                         kind: UseKind::SubscriptionTopic(index),
                         span: topic_span.clone(),
+                        owner: None,
                     });
                     self.facts.uses.len() - 1
                 });
