@@ -20,7 +20,23 @@ struct TopicInfo {
     fields: Option<Vec<Field>>,
 }
 
+/// Where to point at a topic declaration: its name.
+fn topic_anchor(decl: &crate::facts::TopicDecl) -> Span {
+    decl.name.as_ref().map(|(_, span)| span.clone()).unwrap_or_else(|| decl.span.clone())
+}
+
+/// Attribute names the runtime keeps for itself.
+fn is_reserved(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.starts_with("encore") || lower.starts_with("busbar")
+}
+
 impl TopicInfo {
+    /// Attributes a filter or an ordering may name (reserved ones excluded).
+    fn usable_attributes(&self) -> Vec<String> {
+        self.attributes().into_iter().filter(|a| !is_reserved(a)).collect()
+    }
+
     fn attributes(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .fields
@@ -61,6 +77,7 @@ pub(crate) fn build(
 
     // Topics, in path order so the first declaration of a name wins.
     let mut topic_names: HashMap<(usize, usize), String> = HashMap::new();
+    let mut reserved_reported: HashSet<Span> = HashSet::new();
     let mut topic_info: BTreeMap<String, TopicInfo> = BTreeMap::new();
     for (f, facts) in files.iter().enumerate() {
         for (t, decl) in facts.topics.iter().enumerate() {
@@ -87,12 +104,11 @@ pub(crate) fn build(
             for field in info.fields.iter().flatten() {
                 if let Some(kind) = field.attribute {
                     attribute_types.insert(field.name.clone(), kind);
-                    let lower = field.name.to_ascii_lowercase();
-                    if lower.starts_with("encore") || lower.starts_with("busbar") {
+                    if is_reserved(&field.name) && reserved_reported.insert(field.span.clone()) {
                         diagnostics.push(diag::reserved_attribute_prefix(
                             &field.name,
                             field.span.clone(),
-                            decl.span.clone(),
+                            name_span.clone(),
                         ));
                     }
                 }
@@ -108,7 +124,7 @@ pub(crate) fn build(
                     &info.message_type,
                     span.clone(),
                     field_span,
-                    &attributes,
+                    &info.usable_attributes(),
                 ));
             }
             let added = builder.add_topic(Topic {
@@ -156,10 +172,8 @@ pub(crate) fn build(
                     }
                 }
                 None => {
-                    diagnostics.push(diag::unresolved_subscription_topic(
-                        sub.topic_span.clone(),
-                        "it is not the name of a topic declared at module level or imported",
-                    ));
+                    let why = sub.topic_problem.as_deref().unwrap_or("it is not the name of a topic");
+                    diagnostics.push(diag::unresolved_subscription_topic(sub.topic_span.clone(), why));
                     None
                 }
             };
@@ -186,7 +200,7 @@ pub(crate) fn build(
                             &info.message_type,
                             entry.key_span.clone(),
                             field_span,
-                            &info.attributes(),
+                            &info.usable_attributes(),
                         ));
                         continue;
                     }
@@ -235,7 +249,7 @@ pub(crate) fn build(
             match value {
                 Value::Topic { file, topic } => {
                     let Some(name) = topic_names.get(&(file, topic)) else { continue };
-                    let declared = files[file].topics[topic].span.clone();
+                    let declared = topic_anchor(&files[file].topics[topic]);
                     let kind = match (&use_.kind, rest) {
                         (UseKind::Publish, []) => AccessKind::Publish,
                         (UseKind::Ref(RefPermission::Publisher), []) => AccessKind::Ref,
@@ -283,12 +297,8 @@ pub(crate) fn build(
                     if let Some((file, topic)) = linker.some_topic(ns)
                         && let Some(name) = topic_names.get(&(file, topic))
                     {
-                        let declared = files[file].topics[topic].span.clone();
-                        diagnostics.push(diag::invalid_topic_usage(
-                            name,
-                            use_.span.clone(),
-                            declared,
-                        ));
+                        let declared = topic_anchor(&files[file].topics[topic]);
+                        diagnostics.push(diag::namespace_escapes(&use_.name, name, use_.span.clone(), declared));
                     }
                 }
                 Value::Unresolved { file, module, reason }

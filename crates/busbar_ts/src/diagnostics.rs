@@ -86,9 +86,18 @@ pub(crate) fn symlink_outside_root(path: &str) -> Diagnostic {
     .with_help("analyze the directory it points to, or import its files through tsconfig `paths`")
 }
 
-pub(crate) fn declared_in_function(kind: DeclKind, span: Span, in_function: bool) -> Diagnostic {
-    let (message, label) = if in_function {
-        (format!("{} declared inside a function or block", kind.noun()), "inside a function")
+/// Where a declaration that is not at module level was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Nesting {
+    Function,
+    Block,
+    Expression,
+}
+
+pub(crate) fn declared_in_function(kind: DeclKind, span: Span, nesting: Nesting) -> Diagnostic {
+    let (message, label) = if nesting != Nesting::Expression {
+        let label = if nesting == Nesting::Function { "inside a function" } else { "inside a block" };
+        (format!("{} declared inside a function or block", kind.noun()), label)
     } else {
         (
             format!(
@@ -193,11 +202,15 @@ pub(crate) fn unknown_config_key(
     span: Span,
     known: &[&str],
 ) -> Diagnostic {
-    let suggestion = known
-        .iter()
-        .find(|k| k.eq_ignore_ascii_case(key) || strsim_close(k, key))
-        .map(|k| format!("did you mean `{k}`? "))
-        .unwrap_or_default();
+    let suggestion = if ["minBackoff", "maxBackoff", "maxRetries"].contains(&key) && known.contains(&"retryPolicy") {
+        format!("`{key}` belongs inside `retryPolicy: {{ {key}: ... }}`; ")
+    } else {
+        known
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(key) || strsim_close(k, key))
+            .map(|k| format!("did you mean `{k}`? "))
+            .unwrap_or_default()
+    };
     Diagnostic::new(
         &codes::UNKNOWN_CONFIG_KEY,
         format!("unknown {} configuration key `{key}`", kind.noun()),
@@ -302,7 +315,7 @@ pub(crate) fn reserved_attribute_prefix(name: &str, span: Span, topic_span: Span
         format!("attribute `{name}` starts with a reserved prefix"),
     )
     .at_labelled(span, "reserved prefix")
-    .with_label(topic_span, "message type of this topic")
+    .with_label(topic_span, "a topic of this message type")
     .with_help(
         "attribute names starting with `encore` or `busbar` are used by the runtime: rename it",
     )
@@ -322,7 +335,7 @@ pub(crate) fn unresolved_message_type(text: &str, span: Span, why: &str) -> Diag
 
 pub(crate) fn missing_handler(span: Span) -> Diagnostic {
     Diagnostic::new(&codes::MISSING_HANDLER, "subscription without a `handler`")
-        .at(span)
+        .at_labelled(span, "no handler")
         .with_help("add `handler: async (event) => { ... }` or the name of a function")
 }
 
@@ -337,6 +350,19 @@ pub(crate) fn invalid_topic_usage(topic: &str, span: Span, declared: Span) -> Di
         "busbar follows only `topic.publish(...)` and `topic.ref<Publisher>()`; to hand the \
          topic to other code, pass `topic.ref<Publisher>()` instead, which also declares the \
          publish permission of this service",
+    )
+}
+
+pub(crate) fn namespace_escapes(namespace: &str, topic: &str, span: Span, declared: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::INVALID_TOPIC_USAGE,
+        format!("invalid use of topic `{topic}`: the module object `{namespace}`, which holds it, escapes here"),
+    )
+    .at_labelled(span, "passed, stored or returned")
+    .with_label(declared, "topic declared here")
+    .with_help(
+        "busbar follows `namespace.topic.publish(...)` but not a module object handed to other \
+         code; pass `topic.ref<Publisher>()` instead",
     )
 }
 
@@ -411,7 +437,7 @@ pub(crate) fn missing_service_declaration(span: Span) -> Diagnostic {
         &codes::MISSING_SERVICE_DECLARATION,
         "`encore.service.ts` does not declare a service",
     )
-    .at(span)
+    .at_labelled(span, "no `export default new Service(...)` in this file")
     .with_help(
         "add `export default new Service(\"name\");` with `Service` from \"encore.dev/service\"",
     )

@@ -154,6 +154,8 @@ pub(crate) struct SubscriptionDecl {
     pub topic_use: Option<usize>,
     /// The topic argument expression.
     pub topic_span: Span,
+    /// Why the topic argument is not a name that can lead to a topic, when it is not.
+    pub topic_problem: Option<String>,
     pub handler: Option<String>,
     pub ack_deadline_ms: u64,
     pub message_retention_ms: u64,

@@ -43,6 +43,7 @@ pub(super) fn visit(x: &mut Extractor, module: &ast::Module) {
         use_names,
         shadowed: HashMap::new(),
         fn_depth: 0,
+        block_depth: 0,
         owner: None,
         var_item: false,
         local_refs: HashSet::new(),
@@ -63,6 +64,8 @@ struct Bodies<'x> {
     /// How many enclosing scopes re-declare each interesting name.
     shadowed: HashMap<Atom, u32>,
     fn_depth: u32,
+    /// Blocks (`{ ... }`) entered outside functions.
+    block_depth: u32,
     /// The module-level declaration being visited (index into `owners`).
     owner: Option<u32>,
     /// The module item being visited is a variable declaration (owners are per declarator).
@@ -483,7 +486,9 @@ impl Visit for Bodies<'_> {
         let mut names = Vec::new();
         b.stmts.iter().for_each(|s| lexical_names(s, &mut names));
         let pushed = self.push_scope(names);
+        self.block_depth += 1;
         b.stmts.visit_with(self);
+        self.block_depth -= 1;
         self.pop_scope(pushed);
     }
 
@@ -564,11 +569,14 @@ impl Visit for Bodies<'_> {
                 let decl_kind =
                     if kind == Ctor::Topic { DeclKind::Topic } else { DeclKind::Subscription };
                 let span = self.x.sp(n.span);
-                self.x.facts.diagnostics.push(diag::declared_in_function(
-                    decl_kind,
-                    span,
-                    self.fn_depth > 0,
-                ));
+                let nesting = if self.fn_depth > 0 {
+                    diag::Nesting::Function
+                } else if self.block_depth > 0 {
+                    diag::Nesting::Block
+                } else {
+                    diag::Nesting::Expression
+                };
+                self.x.facts.diagnostics.push(diag::declared_in_function(decl_kind, span, nesting));
                 self.visit_args_skipping_first(n, kind == Ctor::Subscription);
             }
             _ => n.visit_children_with(self),

@@ -349,14 +349,46 @@ impl Extractor {
         }
     }
 
+    /// Why a subscription's topic argument cannot lead to a topic.
+    fn not_a_topic_name(&self, arg: &ast::ExprOrSpread) -> String {
+        if arg.spread.is_some() {
+            return "a spread argument cannot be followed".to_string();
+        }
+        let mut e = unwrap(&arg.expr);
+        while let ast::Expr::Member(m) = e {
+            e = unwrap(&m.obj);
+        }
+        match e {
+            ast::Expr::Ident(id) => match self.facts.locals.get(&*id.sym) {
+                Some(Local::Import(i)) if self.facts.imports[*i].type_only => {
+                    format!("`{}` is imported with `import type`, which brings no value", id.sym)
+                }
+                Some(Local::Function) => format!("`{}` is a function of this file, not a topic", id.sym),
+                Some(_) => format!(
+                    "`{}` is a value of this file, not a topic declaration; pass the topic itself",
+                    id.sym
+                ),
+                None => format!("`{}` is not declared at module level or imported", id.sym),
+            },
+            ast::Expr::Call(_) | ast::Expr::New(_) => {
+                "it is computed at run time; pass a topic declared at module level".to_string()
+            }
+            _ => "it is not the name of a topic".to_string(),
+        }
+    }
+
     pub(super) fn subscription_decl(&mut self, new: &ast::NewExpr, span: swc_common::Span) {
         let args = new.args.as_deref().unwrap_or(&[]);
         let decl_span = self.sp(span);
         let index = self.facts.subscriptions.len();
+        let mut topic_problem = None;
         let (topic_use, topic_span) = match args.first() {
             Some(arg) => {
                 let topic_span = self.sp(arg.expr.span());
                 let chain = if arg.spread.is_none() { self.module_chain(&arg.expr) } else { None };
+                if chain.is_none() {
+                    topic_problem = Some(self.not_a_topic_name(arg));
+                }
                 let topic_use = chain.map(|(name, path)| {
                     self.facts.uses.push(Use {
                         name,
@@ -369,13 +401,17 @@ impl Extractor {
                 });
                 (topic_use, topic_span)
             }
-            None => (None, decl_span.clone()),
+            None => {
+                topic_problem = Some("there is no topic argument".to_string());
+                (None, decl_span.clone())
+            }
         };
         let name = self.decl_name(DeclKind::Subscription, args.get(1), &decl_span);
         let mut sub = SubscriptionDecl {
             name,
             topic_use,
             topic_span,
+            topic_problem,
             handler: None,
             ack_deadline_ms: defaults::ACK_DEADLINE_MS,
             message_retention_ms: defaults::MESSAGE_RETENTION_MS,
