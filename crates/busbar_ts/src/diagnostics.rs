@@ -183,7 +183,7 @@ pub(crate) fn missing_config(kind: DeclKind, span: Span) -> Diagnostic {
         &codes::MISSING_CONFIG,
         format!("{} without a configuration object", kind.noun()),
     )
-    .at(span)
+    .at_labelled(span, "no configuration object")
     .with_help(help)
 }
 
@@ -245,10 +245,17 @@ pub(crate) fn spread_in_config(span: Span) -> Diagnostic {
 
 pub(crate) fn wrong_value_type(key: &str, expected: &str, span: Span) -> Diagnostic {
     Diagnostic::new(&codes::WRONG_VALUE_TYPE, format!("`{key}` must be {expected}"))
-        .at_labelled(span, format!("expected {expected}"))
+        .at_labelled(span, "wrong type")
         .with_help(format!(
-            "write {expected} inline; busbar reads configuration without running code"
+            "write {expected} in the declaration itself, not a variable or an expression; \
+             busbar reads configuration without running code"
         ))
+}
+
+pub(crate) fn handler_not_function(span: Span) -> Diagnostic {
+    Diagnostic::new(&codes::WRONG_VALUE_TYPE, "`handler` must be a function")
+        .at_labelled(span, "not a function")
+        .with_help("pass a function, `handler: async (event) => { ... }`, or the name of one")
 }
 
 pub(crate) fn invalid_duration(key: &str, value: &str, why: &str, span: Span) -> Diagnostic {

@@ -286,7 +286,7 @@ impl Extractor {
                             }
                         }
                         "orderingAttribute" => {
-                            let expected = "the name of an attribute, as a string";
+                            let expected = "a string naming an attribute";
                             let Some(e) = self.expr_of(&entry, expected) else { continue };
                             match self.string_lit(e) {
                                 Some(found) => ordering_attribute = Some(found),
@@ -505,7 +505,7 @@ impl Extractor {
             }
             _ => {
                 let span = self.sp(e.span());
-                self.facts.diagnostics.push(diag::wrong_value_type("handler", "a function", span));
+                self.facts.diagnostics.push(diag::handler_not_function(span));
                 None
             }
         }
