@@ -172,8 +172,10 @@ pub(crate) fn build(
                     }
                 }
                 None => {
-                    let why = sub.topic_problem.as_deref().unwrap_or("it is not the name of a topic");
-                    diagnostics.push(diag::unresolved_subscription_topic(sub.topic_span.clone(), why));
+                    let why =
+                        sub.topic_problem.as_deref().unwrap_or("it is not the name of a topic");
+                    diagnostics
+                        .push(diag::unresolved_subscription_topic(sub.topic_span.clone(), why));
                     None
                 }
             };
@@ -298,7 +300,12 @@ pub(crate) fn build(
                         && let Some(name) = topic_names.get(&(file, topic))
                     {
                         let declared = topic_anchor(&files[file].topics[topic]);
-                        diagnostics.push(diag::namespace_escapes(&use_.name, name, use_.span.clone(), declared));
+                        diagnostics.push(diag::namespace_escapes(
+                            &use_.name,
+                            name,
+                            use_.span.clone(),
+                            declared,
+                        ));
                     }
                 }
                 Value::Unresolved { file, module, reason }

@@ -96,7 +96,8 @@ pub(crate) enum Nesting {
 
 pub(crate) fn declared_in_function(kind: DeclKind, span: Span, nesting: Nesting) -> Diagnostic {
     let (message, label) = if nesting != Nesting::Expression {
-        let label = if nesting == Nesting::Function { "inside a function" } else { "inside a block" };
+        let label =
+            if nesting == Nesting::Function { "inside a function" } else { "inside a block" };
         (format!("{} declared inside a function or block", kind.noun()), label)
     } else {
         (
@@ -202,7 +203,9 @@ pub(crate) fn unknown_config_key(
     span: Span,
     known: &[&str],
 ) -> Diagnostic {
-    let suggestion = if ["minBackoff", "maxBackoff", "maxRetries"].contains(&key) && known.contains(&"retryPolicy") {
+    let suggestion = if ["minBackoff", "maxBackoff", "maxRetries"].contains(&key)
+        && known.contains(&"retryPolicy")
+    {
         format!("`{key}` belongs inside `retryPolicy: {{ {key}: ... }}`; ")
     } else {
         known
@@ -360,7 +363,12 @@ pub(crate) fn invalid_topic_usage(topic: &str, span: Span, declared: Span) -> Di
     )
 }
 
-pub(crate) fn namespace_escapes(namespace: &str, topic: &str, span: Span, declared: Span) -> Diagnostic {
+pub(crate) fn namespace_escapes(
+    namespace: &str,
+    topic: &str,
+    span: Span,
+    declared: Span,
+) -> Diagnostic {
     Diagnostic::new(
         &codes::INVALID_TOPIC_USAGE,
         format!("invalid use of topic `{topic}`: the module object `{namespace}`, which holds it, escapes here"),

@@ -165,6 +165,60 @@ pub fn parse_only(abs: &Path, rel: &str) -> usize {
 mod tests {
     use super::*;
 
+    /// Invariant 1: analysis never fails. Truncations and byte-level mutations of real source
+    /// files become diagnostics, never panics (a panic would surface as BB0001 here).
+    #[test]
+    fn mangled_sources_never_break_extraction() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");
+        let mut sources = Vec::new();
+        for entry in ignore::WalkBuilder::new(&root).build().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "ts") {
+                sources.push(std::fs::read(entry.path()).unwrap());
+            }
+        }
+        assert!(sources.len() >= 10);
+        let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut checked = 0;
+        for source in &sources {
+            let mut variants: Vec<Vec<u8>> =
+                (0..source.len()).step_by(13).map(|n| source[..n].to_vec()).collect();
+            for _ in 0..40 {
+                let mut v = source.clone();
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() as usize) % v.len().max(1);
+                    match next() % 4 {
+                        0 => v.insert(at, b"{}()[]<>\"'`;,.:=/*\n\xff"[(next() % 18) as usize]),
+                        1 if !v.is_empty() => {
+                            v.remove(at.min(v.len() - 1));
+                        }
+                        2 if !v.is_empty() => {
+                            let i = at.min(v.len() - 1);
+                            v[i] = (next() % 128) as u8;
+                        }
+                        _ => v.extend_from_slice(b" new Topic<"),
+                    }
+                }
+                variants.push(v);
+            }
+            for v in variants {
+                let facts = analyze_bytes("svc/x.ts".into(), v, false);
+                assert!(
+                    facts.diagnostics.iter().all(|d| d.code.id != "BB0001"),
+                    "internal error: {:?}",
+                    facts.diagnostics
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000, "only {checked} variants");
+    }
+
     #[test]
     fn nesting_guard() {
         assert_eq!(nesting("f(a[b{c}])"), None);

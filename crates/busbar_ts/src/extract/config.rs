@@ -363,7 +363,9 @@ impl Extractor {
                 Some(Local::Import(i)) if self.facts.imports[*i].type_only => {
                     format!("`{}` is imported with `import type`, which brings no value", id.sym)
                 }
-                Some(Local::Function) => format!("`{}` is a function of this file, not a topic", id.sym),
+                Some(Local::Function) => {
+                    format!("`{}` is a function of this file, not a topic", id.sym)
+                }
                 Some(_) => format!(
                     "`{}` is a value of this file, not a topic declaration; pass the topic itself",
                     id.sym

@@ -5,7 +5,16 @@
 /// whitespace between), without comment markers. `None` when there is none.
 pub(super) fn doc_comment(text: &str, start: usize) -> Option<String> {
     let start = start.min(text.len());
-    let before = text.get(..start)?.trim_end();
+    let mut before = text.get(..start)?.trim_end();
+    // Suppression comments between the doc comment and the declaration are not documentation.
+    while let Some(line_start) = before.rfind('\n').map(|i| i + 1).or(Some(0)) {
+        let last = before[line_start..].trim();
+        if last.starts_with("//") && last[2..].trim_start().starts_with("busbar-ignore") {
+            before = before[..line_start].trim_end();
+        } else {
+            break;
+        }
+    }
     if let Some(body) = before.strip_suffix("*/") {
         let open = body.rfind("/*")?;
         let inner = &body[open + 2..];
@@ -53,6 +62,9 @@ mod tests {
         let text = "x;\n// one\n/// two\n// busbar-ignore BB0104: r\nconst a = 1;";
         let at = text.find("const").unwrap();
         assert_eq!(doc_comment(text, at).as_deref(), Some("one\ntwo"));
+        let text = "/** Kept. */\n// busbar-ignore BB0402: r\nexport const a = 1;";
+        let at = text.find("export").unwrap();
+        assert_eq!(doc_comment(text, at).as_deref(), Some("Kept."));
         let text = "x;\nconst a = 1;";
         assert_eq!(doc_comment(text, 3), None);
     }

@@ -1,0 +1,268 @@
+//! The `busbar` binary end to end: exit codes, what goes to stdout and stderr, environment
+//! errors, inputs that are not errors (empty directories, symlink loops, huge files), bad
+//! input that is (invalid UTF-8), and byte-identical output across runs and thread counts.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn busbar() -> Command {
+    let mut cmd = Command::cargo_bin("busbar").unwrap();
+    cmd.env_remove("RAYON_NUM_THREADS").env("NO_COLOR", "1");
+    cmd
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop").canonicalize().unwrap()
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    busbar().current_dir(dir).args(args).output().unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn codes(doc: &Value) -> Vec<String> {
+    doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn write(dir: &Path, rel: &str, text: impl AsRef<[u8]>) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+const TOPIC: &str = "import { Topic, Subscription } from \"encore.dev/pubsub\";\nexport const t = new Topic<{ id: string }>(\"t\", { deliveryGuarantee: \"at-least-once\" });\nexport const go = () => t.publish({ id: \"1\" });\nnew Subscription(t, \"s\", { handler: async () => {} });\n";
+
+#[test]
+fn help_and_version_exit_zero() {
+    let out = busbar().arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("analyze"));
+    let out = busbar().arg("--version").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("busbar "));
+}
+
+#[test]
+fn bad_flag_is_a_usage_error() {
+    let out = busbar().args(["analyze", "--frobnicate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--frobnicate"));
+    let out = busbar().args(["analyze", ".", "--format", "yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = busbar().arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn missing_directory_is_an_environment_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(tmp.path(), &["analyze", "no/such/app"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error[BB0013]: `no/such/app` does not exist"), "{err}");
+
+    let out = run(tmp.path(), &["analyze", "no/such/app", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc = json(&out);
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["root"], "no/such/app");
+    assert_eq!(codes(&doc), ["BB0013"]);
+    assert_eq!(doc["diagnostics"][0]["span"], Value::Null);
+
+    write(tmp.path(), "file.ts", TOPIC);
+    let out = run(tmp.path(), &["analyze", "file.ts"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a directory"));
+}
+
+#[test]
+fn unreadable_config_is_an_environment_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("busbar.toml")).unwrap();
+    let out = run(tmp.path(), &["analyze"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot read"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn clean_app_exits_zero_with_nothing_on_stderr() {
+    let out = run(&example(), &["analyze"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("6 services, 6 topics, 8 subscriptions"), "{stdout}");
+    // One finding is silenced in the example; the count line is the only stderr output.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "1 suppressed (--show-suppressed lists them)\n"
+    );
+
+    let out = run(&example(), &["analyze", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "JSON mode writes nothing to stderr");
+    let doc = json(&out);
+    assert_eq!(doc["services"].as_array().unwrap().len(), 6);
+    assert_eq!(doc["topics"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn progress_goes_to_stderr_only_when_asked() {
+    let plain = run(&example(), &["analyze", "--format", "json"]);
+    let with = run(&example(), &["analyze", "--format", "json", "--progress"]);
+    assert_eq!(plain.stdout, with.stdout);
+    let err = String::from_utf8_lossy(&with.stderr);
+    assert!(err.contains("busbar: analyzing") && err.contains("files"), "{err}");
+}
+
+#[test]
+fn errors_exit_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "svc/a.ts", TOPIC.replace("\"t\", {", "\"Bad_Name\", {"));
+    let out = run(tmp.path(), &["analyze"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[BB0103]"));
+    // Warnings alone do not fail the run, unless --strict.
+    write(tmp.path(), "svc/a.ts", TOPIC.replace("\"t\", {", "\"site.added\", {"));
+    assert_eq!(run(tmp.path(), &["analyze"]).status.code(), Some(0));
+    assert_eq!(run(tmp.path(), &["analyze", "--strict"]).status.code(), Some(1));
+}
+
+#[test]
+fn empty_directory_is_an_empty_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(tmp.path(), &["analyze", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc = json(&out);
+    assert_eq!(doc["services"], Value::Array(vec![]));
+    assert_eq!(doc["topics"], Value::Array(vec![]));
+    assert_eq!(doc["diagnostics"], Value::Array(vec![]));
+}
+
+#[test]
+fn invalid_utf8_is_an_error_and_the_rest_is_analyzed() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "svc/good.ts", TOPIC);
+    let mut bad = b"export const a = 1;\nexport const b = \"caf".to_vec();
+    bad.extend([0xff, 0xfe]);
+    bad.extend(b"\";\n");
+    write(tmp.path(), "svc/bad.ts", bad);
+    let out = run(tmp.path(), &["analyze", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json(&out);
+    assert_eq!(codes(&doc), ["BB0003"]);
+    let span = &doc["diagnostics"][0]["span"];
+    assert_eq!(
+        (span["file"].as_str(), span["line"].as_u64(), span["column"].as_u64()),
+        (Some("svc/bad.ts"), Some(2), Some(22))
+    );
+    assert_eq!(doc["topics"][0]["name"], "t", "the valid file is still analyzed");
+    let human = run(tmp.path(), &["analyze"]);
+    assert!(String::from_utf8_lossy(&human.stderr).contains("svc/bad.ts:2:22"));
+}
+
+#[test]
+fn syntax_error_is_an_error_and_the_rest_is_analyzed() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "svc/good.ts", TOPIC);
+    write(tmp.path(), "svc/bad.ts", "export const = ;\n");
+    let out = run(tmp.path(), &["analyze", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json(&out);
+    assert_eq!(codes(&doc), ["BB0002"]);
+    assert_eq!(doc["diagnostics"][0]["span"]["file"], "svc/bad.ts");
+    assert_eq!(doc["topics"][0]["name"], "t");
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_loop_and_links_out_of_the_root_are_skipped_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    write(&app, "svc/a.ts", TOPIC);
+    write(tmp.path(), "outside/x.ts", TOPIC.replace("\"t\", {", "\"outside\", {"));
+    std::os::unix::fs::symlink("..", app.join("svc/loop")).unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("outside"), app.join("linked-outside")).unwrap();
+    // A link to a file inside the root: the file is read once.
+    std::os::unix::fs::symlink(app.join("svc/a.ts"), app.join("alias.ts")).unwrap();
+    let out = run(&app, &["analyze", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let doc = json(&out);
+    assert_eq!(codes(&doc), ["BB0005", "BB0006"], "{}", doc["diagnostics"]);
+    assert!(doc["diagnostics"].as_array().unwrap().iter().all(|d| d["severity"] == "note"));
+    let topics: Vec<_> =
+        doc["topics"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(topics, ["t"], "nothing read twice, nothing read from outside");
+}
+
+#[test]
+fn ten_megabyte_file_is_analyzed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut big = String::with_capacity(11 << 20);
+    let mut i = 0;
+    while big.len() < 10 << 20 {
+        big.push_str(&format!(
+            "export function f{i}(a: number, b: string): string {{ return `${{a}}-${{b}}-{i}`; }}\n"
+        ));
+        i += 1;
+    }
+    big.push_str(TOPIC);
+    write(tmp.path(), "svc/big.ts", &big);
+    let out = run(tmp.path(), &["analyze", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc = json(&out);
+    assert_eq!(doc["topics"][0]["name"], "t");
+    assert!(doc["topics"][0]["span"]["line"].as_u64().unwrap() > 100_000);
+}
+
+#[test]
+fn output_is_byte_identical_across_runs_and_thread_counts() {
+    let dir = example();
+    let reference = run(&dir, &["analyze", "--format", "json", "--threads", "1"]);
+    assert_eq!(reference.status.code(), Some(0));
+    for threads in ["2", "4", "8"] {
+        let out = run(&dir, &["analyze", "--format", "json", "--threads", threads]);
+        assert_eq!(out.stdout, reference.stdout, "--threads {threads}");
+    }
+    for env in ["1", "3"] {
+        let out = busbar()
+            .current_dir(&dir)
+            .env("RAYON_NUM_THREADS", env)
+            .args(["analyze", "--format", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.stdout, reference.stdout, "RAYON_NUM_THREADS={env}");
+    }
+    let human_a = run(&dir, &["analyze", "--threads", "1"]);
+    let human_b = run(&dir, &["analyze", "--threads", "5"]);
+    assert_eq!((human_a.stdout, human_a.stderr), (human_b.stdout, human_b.stderr));
+}
+
+#[test]
+fn show_suppressed_lists_silenced_findings() {
+    let out = run(&example(), &["analyze", "--format", "json", "--show-suppressed"]);
+    let doc = json(&out);
+    let suppressed = doc["suppressed"].as_array().unwrap();
+    assert_eq!(suppressed.len(), 1);
+    assert_eq!(suppressed[0]["code"], "BB0402");
+    assert_eq!(suppressed[0]["suppressedBy"]["kind"], "comment");
+    assert!(suppressed[0]["suppressedBy"]["reason"].as_str().unwrap().contains("compliance"));
+    let plain = json(&run(&example(), &["analyze", "--format", "json"]));
+    assert!(plain.get("suppressed").is_none(), "only with --show-suppressed");
+}
