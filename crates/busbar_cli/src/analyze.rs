@@ -57,6 +57,9 @@ pub(crate) fn run(
     };
     let triaged = apply_settings(diagnostics, &settings);
     if args.progress {
+        for (phase, took) in &analysis.stats.phases {
+            let _ = writeln!(err, "busbar:   {phase}: {:.1} ms", took.as_secs_f64() * 1e3);
+        }
         let _ = writeln!(
             err,
             "busbar: analyzed {} files ({} KiB) in {} ms",

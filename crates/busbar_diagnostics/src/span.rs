@@ -5,7 +5,7 @@
 //! never need the source text to say where something is.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
@@ -49,20 +49,16 @@ impl fmt::Display for Span {
 pub struct SourceFile {
     path: FilePath,
     text: Arc<str>,
-    line_starts: Vec<u32>,
+    /// Computed on first use: most files never need a position.
+    line_starts: OnceLock<Vec<u32>>,
     /// Length in bytes of a leading byte-order mark, which editors do not show as a column.
     bom: u32,
 }
 
 impl SourceFile {
     pub fn new(path: FilePath, text: Arc<str>) -> Self {
-        let mut line_starts = Vec::with_capacity(text.len() / 32 + 1);
-        line_starts.push(0);
-        line_starts.extend(
-            text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| (i + 1) as u32),
-        );
         let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
-        SourceFile { path, text, line_starts, bom }
+        SourceFile { path, text, line_starts: OnceLock::new(), bom }
     }
 
     pub fn path(&self) -> &FilePath {
@@ -78,18 +74,26 @@ impl SourceFile {
     }
 
     pub fn line_starts(&self) -> &[u32] {
-        &self.line_starts
+        self.line_starts.get_or_init(|| {
+            let mut starts = Vec::with_capacity(self.text.len() / 32 + 1);
+            starts.push(0);
+            starts.extend(
+                self.text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| (i + 1) as u32),
+            );
+            starts
+        })
     }
 
     /// Line (1-based) and character column (1-based) of a byte offset. Offsets inside a
     /// multi-byte character or past the end are clamped.
     pub fn line_column(&self, offset: u32) -> (u32, u32) {
         let offset = offset.min(self.text.len() as u32);
-        let line_index = match self.line_starts.binary_search(&offset) {
+        let line_starts = self.line_starts();
+        let line_index = match line_starts.binary_search(&offset) {
             Ok(i) => i,
             Err(i) => i - 1,
         };
-        let line_start = self.line_starts[line_index] as usize;
+        let line_start = line_starts[line_index] as usize;
         let mut prefix_start = line_start;
         if line_index == 0 {
             prefix_start += self.bom as usize;
@@ -114,9 +118,9 @@ impl SourceFile {
     /// The span of a whole 1-based line, without its line terminator.
     pub fn line_span(&self, line: u32) -> Span {
         let index = (line.max(1) - 1) as usize;
-        let start = self.line_starts.get(index).copied().unwrap_or(self.text.len() as u32);
-        let mut end =
-            self.line_starts.get(index + 1).map(|&s| s - 1).unwrap_or(self.text.len() as u32);
+        let line_starts = self.line_starts();
+        let start = line_starts.get(index).copied().unwrap_or(self.text.len() as u32);
+        let mut end = line_starts.get(index + 1).map(|&s| s - 1).unwrap_or(self.text.len() as u32);
         if end > start && self.text.as_bytes()[end as usize - 1] == b'\r' {
             end -= 1;
         }

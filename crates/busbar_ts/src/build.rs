@@ -8,7 +8,7 @@ use busbar_diagnostics::{Diagnostic, FilePath, Span, codes};
 use busbar_model::{Access, AccessKind, AppModel, ModelBuilder, Service, Subscription, Topic};
 
 use crate::diagnostics as diag;
-use crate::facts::{Field, FileFacts, RefPermission, TypeDef, TypeExpr, UseKind};
+use crate::facts::{Field, FileFacts, RawSpan, RefPermission, TypeDef, TypeExpr, UseKind};
 use crate::link::{Linker, Value};
 use crate::resolve::Target;
 use crate::services::Services;
@@ -240,7 +240,7 @@ pub(crate) fn build(
         .collect();
     let reach = Reach::new(files, targets, &index, services, &resolved);
     let mut reach_cache: HashMap<(usize, Option<u32>), Vec<(String, Vec<Span>)>> = HashMap::new();
-    let mut reported_escapes: HashSet<(usize, Span)> = HashSet::new();
+    let mut reported_escapes: HashSet<(usize, RawSpan)> = HashSet::new();
     for (f, facts) in files.iter().enumerate() {
         for (u, use_) in facts.uses.iter().enumerate() {
             if matches!(use_.kind, UseKind::SubscriptionTopic(_)) {
@@ -260,15 +260,15 @@ pub(crate) fn build(
                                 RefPermission::Other(t) => Some(t.as_str()),
                                 _ => None,
                             };
-                            diagnostics.push(diag::invalid_ref_permission(use_.span.clone(), got));
+                            diagnostics.push(diag::invalid_ref_permission(facts.span_of(use_.span), got));
                             continue;
                         }
                         (UseKind::Other, [n]) if n == "name" => continue,
                         _ => {
-                            if reported_escapes.insert((file, use_.span.clone())) {
+                            if reported_escapes.insert((f, use_.span)) {
                                 diagnostics.push(diag::invalid_topic_usage(
                                     name,
-                                    use_.span.clone(),
+                                    facts.span_of(use_.span),
                                     declared,
                                 ));
                             }
@@ -277,7 +277,7 @@ pub(crate) fn build(
                     };
                     let access = |imported_at: Vec<Span>| Access {
                         kind,
-                        span: use_.span.clone(),
+                        span: facts.span_of(use_.span),
                         imported_at,
                     };
                     match services.name_of(f) {
@@ -287,7 +287,7 @@ pub(crate) fn build(
                                 .entry((f, use_.owner))
                                 .or_insert_with(|| reach.services_reaching(f, use_.owner));
                             if reached.is_empty() {
-                                diagnostics.push(diag::unreached_publish(name, use_.span.clone()));
+                                diagnostics.push(diag::unreached_publish(name, facts.span_of(use_.span)));
                             }
                             for (service, chain) in reached.iter() {
                                 builder.add_access(name, service, access(chain.clone()));
@@ -303,7 +303,7 @@ pub(crate) fn build(
                         diagnostics.push(diag::namespace_escapes(
                             &use_.name,
                             name,
-                            use_.span.clone(),
+                            facts.span_of(use_.span),
                             declared,
                         ));
                     }
@@ -314,8 +314,8 @@ pub(crate) fn build(
                     let m = &files[file].module_refs[module];
                     diagnostics.push(diag::unresolved_import(
                         &m.specifier,
-                        m.span.clone(),
-                        use_.span.clone(),
+                        files[file].span_of(m.span),
+                        facts.span_of(use_.span),
                         &reason,
                     ));
                 }
@@ -325,8 +325,8 @@ pub(crate) fn build(
                     let m = &files[file].module_refs[module];
                     diagnostics.push(diag::unresolved_import(
                         &m.specifier,
-                        m.span.clone(),
-                        use_.span.clone(),
+                        files[file].span_of(m.span),
+                        facts.span_of(use_.span),
                         "it is a third-party module, and busbar reads only the app's own source",
                     ));
                 }
@@ -405,16 +405,20 @@ fn unresolved_topic(
     linker: &Linker<'_>,
     file: usize,
     name: &str,
-    path: &[String],
+    path: &[swc_atoms::Atom],
     value: Value,
     span: Span,
 ) -> Diagnostic {
-    let shown =
-        std::iter::once(name).chain(path.iter().map(String::as_str)).collect::<Vec<_>>().join(".");
+    let shown = std::iter::once(name).chain(path.iter().map(|a| &**a)).collect::<Vec<_>>().join(".");
     let why = match value {
         Value::Unresolved { file, module, reason } => {
             let m = &linker.files[file].module_refs[module];
-            return diag::unresolved_import(&m.specifier, m.span.clone(), span, &reason);
+            return diag::unresolved_import(
+                &m.specifier,
+                linker.files[file].span_of(m.span),
+                span,
+                &reason,
+            );
         }
         Value::External { file, module } => {
             format!(
@@ -441,23 +445,27 @@ fn unresolved_topic(
 /// module loads is reached by every import of the file. Shared files pass reachability on;
 /// the first file inside a service ends a chain, and its service is granted.
 struct Reach<'a> {
+    files: &'a [FileFacts],
     services: &'a Services,
-    owners: Vec<&'a [Vec<String>]>,
-    /// For each file, the files that import it (code-carrying imports), with the import span.
-    importers: Vec<Vec<(usize, Span)>>,
+    /// For each file, the files that import it (code-carrying imports), with the import's
+    /// byte range in the importer.
+    importers: Vec<Vec<(usize, RawSpan)>>,
     /// Who references a declaration `(file, name)`.
-    refs_to: HashMap<(usize, String), Vec<Ref>>,
+    refs_to: HashMap<(usize, &'a str), Vec<Ref>>,
     /// Who uses a whole module as a value (`ns` passed around, `ns[key]`).
     ns_refs: HashMap<usize, Vec<Ref>>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Ref {
     from: usize,
     owner: Option<u32>,
     /// The import in `from` the reference goes through (`None` within one file).
-    import: Option<Span>,
+    import: Option<RawSpan>,
 }
+
+/// A chain of imports, each a byte range in a file.
+type Chain = Vec<(usize, RawSpan)>;
 
 impl<'a> Reach<'a> {
     fn new(
@@ -465,9 +473,9 @@ impl<'a> Reach<'a> {
         targets: &[Vec<Target>],
         index: &HashMap<FilePath, usize>,
         services: &'a Services,
-        resolved: &[Vec<(Value, usize)>],
+        resolved: &'a [Vec<(Value, usize)>],
     ) -> Self {
-        let mut importers: Vec<Vec<(usize, Span)>> = vec![Vec::new(); files.len()];
+        let mut importers: Vec<Vec<(usize, RawSpan)>> = vec![Vec::new(); files.len()];
         for (f, facts) in files.iter().enumerate() {
             for (m, module) in facts.module_refs.iter().enumerate() {
                 if module.type_only {
@@ -477,28 +485,28 @@ impl<'a> Reach<'a> {
                     && let Some(&t) = index.get(path)
                     && t != f
                 {
-                    importers[t].push((f, module.span.clone()));
+                    importers[t].push((f, module.span));
                 }
             }
         }
         for list in &mut importers {
-            list.sort_by(|a, b| a.1.cmp(&b.1));
+            list.sort_by(|a, b| (files[a.0].source.path(), a.1).cmp(&(files[b.0].source.path(), b.1)));
             list.dedup_by(|a, b| a.0 == b.0);
         }
-        let mut refs_to: HashMap<(usize, String), Vec<Ref>> = HashMap::new();
+        let mut refs_to: HashMap<(usize, &'a str), Vec<Ref>> = HashMap::new();
         let mut ns_refs: HashMap<usize, Vec<Ref>> = HashMap::new();
         for (f, facts) in files.iter().enumerate() {
             for (u, use_) in facts.uses.iter().enumerate() {
-                let import = match facts.locals.get(&use_.name) {
+                let import = match facts.locals.get(&*use_.name) {
                     Some(crate::facts::Local::Import(i)) => {
-                        Some(facts.module_refs[facts.imports[*i].module].span.clone())
+                        Some(facts.module_refs[facts.imports[*i].module].span)
                     }
                     _ => None,
                 };
                 let r = Ref { from: f, owner: use_.owner, import };
                 match &resolved[f][u] {
                     (Value::Decl { file, name }, _) => {
-                        refs_to.entry((*file, name.clone())).or_default().push(r)
+                        refs_to.entry((*file, name.as_str())).or_default().push(r);
                     }
                     (Value::Namespace(file), used) if *used == use_.path.len() => {
                         ns_refs.entry(*file).or_default().push(r);
@@ -507,68 +515,58 @@ impl<'a> Reach<'a> {
                 }
             }
             for (owner, name) in &facts.local_refs {
-                refs_to.entry((f, name.clone())).or_default().push(Ref {
-                    from: f,
-                    owner: *owner,
-                    import: None,
-                });
+                refs_to.entry((f, &**name)).or_default().push(Ref { from: f, owner: *owner, import: None });
             }
         }
         let sort = |refs: &mut Vec<Ref>| {
-            refs.sort_by(|a, b| (a.from, &a.import, a.owner).cmp(&(b.from, &b.import, b.owner)));
+            refs.sort_by(|a, b| {
+                (files[a.from].source.path(), a.import, a.owner).cmp(&(files[b.from].source.path(), b.import, b.owner))
+            });
         };
         refs_to.values_mut().for_each(sort);
         ns_refs.values_mut().for_each(sort);
-        Reach {
-            services,
-            owners: files.iter().map(|f| f.owners.as_slice()).collect(),
-            importers,
-            refs_to,
-            ns_refs,
-        }
+        Reach { files, services, importers, refs_to, ns_refs }
     }
 
     /// The services that reach code of `file` owned by `owner`, each with the imports from the
     /// service's code to it (the first, shortest chain found).
     fn services_reaching(&self, file: usize, owner: Option<u32>) -> Vec<(String, Vec<Span>)> {
         // A node is a declaration of a file, or `None`: the file being loaded.
-        let nodes_of = |f: usize, owner: Option<u32>| -> Vec<(usize, Option<String>)> {
+        let nodes_of = |f: usize, owner: Option<u32>| -> Vec<(usize, Option<&'a str>)> {
             match owner {
                 None => vec![(f, None)],
-                Some(o) => self.owners[f]
-                    .get(o as usize)
-                    .into_iter()
-                    .flatten()
-                    .map(|n| (f, Some(n.clone())))
-                    .collect(),
+                Some(o) => {
+                    self.files[f].owners.get(o as usize).into_iter().flatten().map(|n| (f, Some(n.as_str()))).collect()
+                }
             }
         };
-        let mut found: BTreeMap<String, Vec<Span>> = BTreeMap::new();
-        let mut visited: HashSet<(usize, Option<String>)> = HashSet::new();
-        let mut queue: VecDeque<((usize, Option<String>), Vec<Span>)> = VecDeque::new();
+        let mut found: BTreeMap<String, Chain> = BTreeMap::new();
+        let mut visited: HashSet<(usize, Option<&str>)> = HashSet::new();
+        let mut queue: VecDeque<((usize, Option<&str>), Chain)> = VecDeque::new();
         for node in nodes_of(file, owner) {
-            if visited.insert(node.clone()) {
+            if visited.insert(node) {
                 queue.push_back((node, Vec::new()));
             }
         }
+        let empty: Vec<Ref> = Vec::new();
         while let Some(((f, decl), chain)) = queue.pop_front() {
-            let preds: Vec<Ref> = match &decl {
-                None => self.importers[f]
-                    .iter()
-                    .map(|(g, span)| Ref { from: *g, owner: None, import: Some(span.clone()) })
-                    .collect(),
-                Some(name) => {
-                    let mut preds =
-                        self.refs_to.get(&(f, name.clone())).cloned().unwrap_or_default();
-                    preds.extend(self.ns_refs.get(&f).cloned().unwrap_or_default());
-                    preds
+            let importers;
+            let (direct, namespace): (&[Ref], &[Ref]) = match decl {
+                None => {
+                    importers = self.importers[f]
+                        .iter()
+                        .map(|(g, span)| Ref { from: *g, owner: None, import: Some(*span) })
+                        .collect::<Vec<_>>();
+                    (&importers, &[])
                 }
+                Some(name) => (
+                    self.refs_to.get(&(f, name)).unwrap_or(&empty),
+                    self.ns_refs.get(&f).unwrap_or(&empty),
+                ),
             };
-            for r in preds {
-                let next_chain = match &r.import {
-                    Some(span) => {
-                        std::iter::once(span.clone()).chain(chain.iter().cloned()).collect()
-                    }
+            for r in direct.iter().chain(namespace) {
+                let next_chain: Chain = match r.import {
+                    Some(span) => std::iter::once((r.from, span)).chain(chain.iter().copied()).collect(),
                     None => chain.clone(),
                 };
                 match self.services.name_of(r.from) {
@@ -577,7 +575,7 @@ impl<'a> Reach<'a> {
                     }
                     None => {
                         for node in nodes_of(r.from, r.owner) {
-                            if visited.insert(node.clone()) {
+                            if visited.insert(node) {
                                 queue.push_back((node, next_chain.clone()));
                             }
                         }
@@ -585,6 +583,11 @@ impl<'a> Reach<'a> {
                 }
             }
         }
-        found.into_iter().collect()
+        found
+            .into_iter()
+            .map(|(service, chain)| {
+                (service, chain.into_iter().map(|(f, span)| self.files[f].span_of(span)).collect())
+            })
+            .collect()
     }
 }

@@ -5,6 +5,16 @@ use std::collections::HashMap;
 
 use busbar_diagnostics::{Diagnostic, SourceFile, Span, Suppression};
 use busbar_model::{AttributeType, DeliveryGuarantee, RetryPolicy};
+use swc_atoms::Atom;
+
+/// A byte range in the file the facts belong to. Turned into a [`Span`] (line, column) only
+/// when something is reported about it: most uses never are, and most files never need a line
+/// index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct RawSpan {
+    pub lo: u32,
+    pub hi: u32,
+}
 
 /// The facts of one source file.
 #[derive(Debug)]
@@ -27,7 +37,7 @@ pub(crate) struct FileFacts {
     pub service: Option<ServiceDecl>,
     /// The first API endpoint (`api(...)` from `encore.dev/api`), which makes the file's
     /// directory an implicit service when it is outside every service.
-    pub endpoint: Option<Span>,
+    pub endpoint: Option<RawSpan>,
     /// Uses of module-level names that may be topics.
     pub uses: Vec<Use>,
     /// The module-level declarations uses belong to: each entry lists the names one
@@ -35,7 +45,7 @@ pub(crate) struct FileFacts {
     pub owners: Vec<Vec<String>>,
     /// References from code inside a declaration (`None`: code that runs when the module is
     /// loaded) to other module-level declarations of the same file, deduplicated.
-    pub local_refs: Vec<(Option<u32>, String)>,
+    pub local_refs: Vec<(Option<u32>, Atom)>,
     pub suppressions: Vec<Suppression>,
     /// The text and line index, for spans computed later and for rendering.
     pub source: SourceFile,
@@ -46,7 +56,7 @@ pub(crate) struct FileFacts {
 pub(crate) struct ModuleRef {
     pub specifier: String,
     /// The whole declaration.
-    pub span: Span,
+    pub span: RawSpan,
     /// `import type` / `export type`: no code runs, so it is not an edge for attributing
     /// publishes in shared files.
     pub type_only: bool,
@@ -196,16 +206,21 @@ pub(crate) enum UseKind {
 /// property names (`ns.topics.signups` is name `ns` with path `["topics", "signups"]`).
 #[derive(Debug, Clone)]
 pub(crate) struct Use {
-    pub name: String,
-    pub path: Vec<String>,
+    pub name: Atom,
+    pub path: Vec<Atom>,
     pub kind: UseKind,
-    pub span: Span,
+    pub span: RawSpan,
     /// The declaration whose code makes the use (index into `owners`), or `None` for code
     /// that runs when the module is loaded.
     pub owner: Option<u32>,
 }
 
 impl FileFacts {
+    /// The span of a byte range of this file.
+    pub fn span_of(&self, raw: RawSpan) -> Span {
+        self.source.span(raw.lo, raw.hi)
+    }
+
     pub fn new(source: SourceFile) -> Self {
         FileFacts {
             diagnostics: Vec::new(),

@@ -35,11 +35,13 @@ pub struct Options {
     pub threads: usize,
 }
 
-/// Counts, for `--progress` and benchmarks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Counts and phase times, for `--progress` and benchmarks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub files: usize,
     pub bytes: usize,
+    /// Wall time of each phase, in order.
+    pub phases: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// The result of analyzing an app.
@@ -76,13 +78,22 @@ fn root_name(root: &Path) -> String {
 }
 
 fn analyze_in_pool(root: &Path, config: &Config, threads: usize) -> Analysis {
+    let mut phases = Vec::new();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |name: &'static str| {
+        let now = std::time::Instant::now();
+        phases.push((name, now - clock));
+        clock = now;
+    };
     let discovered = discover::discover(root, threads);
+    lap("discover");
     let mut paths: Vec<FilePath> = discovered.files.iter().map(|f| f.rel.clone()).collect();
     let mut files: Vec<FileFacts> = discovered
         .files
         .par_iter()
         .map(|f| parse::analyze_file(f.rel.clone(), &f.abs, services::is_service_file(&f.rel)))
         .collect();
+    lap("read, parse, extract");
     let mut resolver =
         Resolver::new(root.to_path_buf(), paths.iter().cloned(), &discovered.packages);
     let mut targets: Vec<Vec<Target>> = resolve_all(&resolver, &files, &paths, 0);
@@ -118,13 +129,16 @@ fn analyze_in_pool(root: &Path, config: &Config, threads: usize) -> Analysis {
         targets.extend(resolve_all(&resolver, &files[start..], &paths[start..], start));
     }
 
+    lap("resolve imports");
     let services = services::assign(&files, &paths, config, &root_name(root));
     let (model, built) = build::build(&files, &paths, &targets, &services);
+    lap("services and model");
 
     let mut diagnostics = discovered.diagnostics;
     let mut suppressions = BTreeMap::new();
     let mut sources = SourceDb::new();
     let mut stats = Stats::default();
+    let drop_started = std::time::Instant::now();
     diagnostics.extend(services.diagnostics);
     for facts in files {
         stats.files += 1;
@@ -139,6 +153,8 @@ fn analyze_in_pool(root: &Path, config: &Config, threads: usize) -> Analysis {
     if let Some(source) = &config.source {
         sources.insert(source.clone());
     }
+    phases.push(("collect", drop_started.elapsed()));
+    stats.phases = phases;
     Analysis { model, diagnostics, suppressions, sources, stats }
 }
 

@@ -162,7 +162,7 @@ impl<'a> Linker<'a> {
 
     /// Follows a property path through namespaces. Returns the value and how many path
     /// segments were consumed.
-    pub fn follow(&self, mut value: Value, path: &[String]) -> (Value, usize) {
+    pub fn follow(&self, mut value: Value, path: &[swc_atoms::Atom]) -> (Value, usize) {
         let mut used = 0;
         while let Value::Namespace(f) = value {
             let Some(segment) = path.get(used) else { break };

@@ -22,6 +22,11 @@ pub(crate) const MAX_NESTING: usize = 1_000;
 /// Stack size of the analysis worker threads.
 pub(crate) const WORKER_STACK: usize = 256 * 1024 * 1024;
 
+/// Converts a swc span (positions start at 1) to a byte range.
+pub(crate) fn to_raw(span: swc_common::Span) -> crate::facts::RawSpan {
+    crate::facts::RawSpan { lo: span.lo.0.saturating_sub(1), hi: span.hi.0.saturating_sub(1) }
+}
+
 /// Converts a swc span (positions start at 1) to a busbar span.
 pub(crate) fn to_span(file: &SourceFile, span: swc_common::Span) -> Span {
     file.span(span.lo.0.saturating_sub(1), span.hi.0.saturating_sub(1))

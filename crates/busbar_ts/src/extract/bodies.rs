@@ -6,7 +6,7 @@
 //! constructors that are not module-level declarations. Types are skipped: they cannot hold
 //! topic values.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use swc_atoms::Atom;
 use swc_common::Spanned;
@@ -18,8 +18,8 @@ use crate::diagnostics::{self as diag, DeclKind};
 use crate::facts::{Local, RefPermission, Use, UseKind};
 
 pub(super) fn visit(x: &mut Extractor, module: &ast::Module) {
-    let mut interesting: HashSet<Atom> = HashSet::new();
-    let mut use_names: HashSet<Atom> = HashSet::new();
+    let mut interesting: FxHashSet<Atom> = FxHashSet::default();
+    let mut use_names: FxHashSet<Atom> = FxHashSet::default();
     for (name, local) in &x.facts.locals {
         let atom = Atom::from(name.as_str());
         match local {
@@ -41,28 +41,27 @@ pub(super) fn visit(x: &mut Extractor, module: &ast::Module) {
         x,
         interesting,
         use_names,
-        shadowed: HashMap::new(),
+        shadowed: FxHashMap::default(),
         fn_depth: 0,
         block_depth: 0,
         owner: None,
         var_item: false,
-        local_refs: HashSet::new(),
+        local_refs: FxHashSet::default(),
     };
     module.visit_with(&mut v);
-    let mut refs: Vec<(Option<u32>, String)> =
-        v.local_refs.into_iter().map(|(o, n)| (o, n.to_string())).collect();
-    refs.sort();
+    let mut refs: Vec<(Option<u32>, Atom)> = v.local_refs.into_iter().collect();
+    refs.sort_by(|a, b| (a.0, &*a.1).cmp(&(b.0, &*b.1)));
     x.facts.local_refs = refs;
 }
 
 struct Bodies<'x> {
     x: &'x mut Extractor,
     /// Module-level value names: imports, topics and the file's own declarations.
-    interesting: HashSet<Atom>,
+    interesting: FxHashSet<Atom>,
     /// The subset that may be topics (imports and topic bindings): their uses are recorded.
-    use_names: HashSet<Atom>,
+    use_names: FxHashSet<Atom>,
     /// How many enclosing scopes re-declare each interesting name.
-    shadowed: HashMap<Atom, u32>,
+    shadowed: FxHashMap<Atom, u32>,
     fn_depth: u32,
     /// Blocks (`{ ... }`) entered outside functions.
     block_depth: u32,
@@ -70,30 +69,38 @@ struct Bodies<'x> {
     owner: Option<u32>,
     /// The module item being visited is a variable declaration (owners are per declarator).
     var_item: bool,
-    local_refs: HashSet<(Option<u32>, Atom)>,
+    local_refs: FxHashSet<(Option<u32>, Atom)>,
 }
+
+/// Names a scope declares that matter (shadow an interesting module-level name). Usually
+/// empty, and then it does not allocate.
+type Shadows = Vec<Atom>;
 
 impl Bodies<'_> {
     /// Does this name refer to the module-level binding here?
     fn live(&self, name: &Atom) -> bool {
-        self.interesting.contains(name) && self.shadowed.get(name).is_none_or(|n| *n == 0)
+        self.interesting.contains(name)
+            && (self.shadowed.is_empty() || self.shadowed.get(name).is_none_or(|n| *n == 0))
     }
 
-    fn push_scope(&mut self, names: Vec<&Atom>) -> Vec<Atom> {
-        let mut pushed = Vec::new();
-        for name in names {
-            if self.interesting.contains(name) {
-                *self.shadowed.entry(name.clone()).or_default() += 1;
-                pushed.push(name.clone());
-            }
+    /// Keeps the names that shadow something interesting.
+    fn shadows<'a>(&self, names: impl IntoIterator<Item = &'a Atom>) -> Shadows {
+        names.into_iter().filter(|n| self.interesting.contains(*n)).cloned().collect()
+    }
+
+    fn push_scope(&mut self, pushed: &Shadows) {
+        for name in pushed {
+            *self.shadowed.entry(name.clone()).or_default() += 1;
         }
-        pushed
     }
 
-    fn pop_scope(&mut self, pushed: Vec<Atom>) {
+    fn pop_scope(&mut self, pushed: Shadows) {
         for name in pushed {
             if let Some(n) = self.shadowed.get_mut(&name) {
                 *n -= 1;
+                if *n == 0 {
+                    self.shadowed.remove(&name);
+                }
             }
         }
     }
@@ -104,7 +111,7 @@ impl Bodies<'_> {
         if self.fn_depth > 0 || matches!(kind, UseKind::Ref(_)) { self.owner } else { None }
     }
 
-    fn record(&mut self, name: &Atom, path: Vec<String>, kind: UseKind, span: swc_common::Span) {
+    fn record(&mut self, name: &Atom, path: Vec<Atom>, kind: UseKind, span: swc_common::Span) {
         if !self.use_names.contains(name) {
             let owner = if self.fn_depth > 0 { self.owner } else { None };
             self.local_refs.insert((owner, name.clone()));
@@ -113,9 +120,9 @@ impl Bodies<'_> {
         if self.x.known.framework.contains(name) {
             return;
         }
-        let span = self.x.sp(span);
+        let span = crate::parse::to_raw(span);
         let owner = self.owner_for(&kind);
-        self.x.facts.uses.push(Use { name: name.to_string(), path, kind, span, owner });
+        self.x.facts.uses.push(Use { name: name.clone(), path, kind, span, owner });
     }
 
     fn push_owner(&mut self, names: Vec<String>) -> Option<u32> {
@@ -127,17 +134,17 @@ impl Bodies<'_> {
     }
 
     /// `name.a.b` with a live root: the root and the property path.
-    fn chain<'e>(&self, e: &'e ast::Expr) -> Option<(&'e Atom, Vec<String>)> {
+    fn chain<'e>(&self, e: &'e ast::Expr) -> Option<(&'e Atom, Vec<Atom>)> {
         match unwrap(e) {
             ast::Expr::Ident(id) if self.live(&id.sym) => Some((&id.sym, Vec::new())),
             ast::Expr::Member(_) | ast::Expr::OptChain(_) => {
                 let m = as_member(e)?;
                 let (root, mut path) = self.chain(&m.obj)?;
                 match &m.prop {
-                    ast::MemberProp::Ident(p) => path.push(p.sym.to_string()),
+                    ast::MemberProp::Ident(p) => path.push(p.sym.clone()),
                     ast::MemberProp::Computed(c) => match unwrap(&c.expr) {
                         ast::Expr::Lit(ast::Lit::Str(s)) => {
-                            path.push(s.value.to_string_lossy().into_owned())
+                            path.push(Atom::from(&*s.value.to_string_lossy()))
                         }
                         _ => return None,
                     },
@@ -211,7 +218,8 @@ impl Bodies<'_> {
     }
 
     fn in_function<T>(&mut self, names: Vec<&Atom>, f: impl FnOnce(&mut Self) -> T) -> T {
-        let pushed = self.push_scope(names);
+        let pushed = self.shadows(names);
+        self.push_scope(&pushed);
         self.fn_depth += 1;
         let result = f(self);
         self.fn_depth -= 1;
@@ -393,10 +401,10 @@ impl Visit for Bodies<'_> {
                 self.record(&sym, Vec::new(), UseKind::Other, id.span);
             }
             ast::JSXElementName::JSXMemberExpr(m) => {
-                let mut path = vec![m.prop.sym.to_string()];
+                let mut path = vec![m.prop.sym.clone()];
                 let mut obj = &m.obj;
                 while let ast::JSXObject::JSXMemberExpr(inner) = obj {
-                    path.push(inner.prop.sym.to_string());
+                    path.push(inner.prop.sym.clone());
                     obj = &inner.obj;
                 }
                 path.reverse();
@@ -440,7 +448,8 @@ impl Visit for Bodies<'_> {
     }
 
     fn visit_fn_expr(&mut self, f: &ast::FnExpr) {
-        let pushed = self.push_scope(f.ident.iter().map(|i| &i.sym).collect());
+        let pushed = self.shadows(f.ident.iter().map(|i| &i.sym));
+        self.push_scope(&pushed);
         f.function.visit_with(self);
         self.pop_scope(pushed);
     }
@@ -485,7 +494,8 @@ impl Visit for Bodies<'_> {
     fn visit_block_stmt(&mut self, b: &ast::BlockStmt) {
         let mut names = Vec::new();
         b.stmts.iter().for_each(|s| lexical_names(s, &mut names));
-        let pushed = self.push_scope(names);
+        let pushed = self.shadows(names);
+        self.push_scope(&pushed);
         self.block_depth += 1;
         b.stmts.visit_with(self);
         self.block_depth -= 1;
@@ -500,7 +510,8 @@ impl Visit for Bodies<'_> {
         let mut names = Vec::new();
         s.cases.iter().flat_map(|c| &c.cons).for_each(|s| lexical_names(s, &mut names));
         s.discriminant.visit_with(self);
-        let pushed = self.push_scope(names);
+        let pushed = self.shadows(names);
+        self.push_scope(&pushed);
         s.cases.visit_with(self);
         self.pop_scope(pushed);
     }
@@ -512,7 +523,8 @@ impl Visit for Bodies<'_> {
         {
             v.decls.iter().for_each(|d| pat_names(&d.name, &mut names));
         }
-        let pushed = self.push_scope(names);
+        let pushed = self.shadows(names);
+        self.push_scope(&pushed);
         f.visit_children_with(self);
         self.pop_scope(pushed);
     }
@@ -524,7 +536,8 @@ impl Visit for Bodies<'_> {
         {
             v.decls.iter().for_each(|d| pat_names(&d.name, &mut names));
         }
-        let pushed = self.push_scope(names);
+        let pushed = self.shadows(names);
+        self.push_scope(&pushed);
         f.visit_children_with(self);
         self.pop_scope(pushed);
     }
@@ -536,7 +549,8 @@ impl Visit for Bodies<'_> {
         {
             v.decls.iter().for_each(|d| pat_names(&d.name, &mut names));
         }
-        let pushed = self.push_scope(names);
+        let pushed = self.shadows(names);
+        self.push_scope(&pushed);
         f.visit_children_with(self);
         self.pop_scope(pushed);
     }
@@ -546,13 +560,15 @@ impl Visit for Bodies<'_> {
         if let Some(p) = &c.param {
             pat_names(p, &mut names);
         }
-        let pushed = self.push_scope(names);
+        let pushed = self.shadows(names);
+        self.push_scope(&pushed);
         c.body.visit_with(self);
         self.pop_scope(pushed);
     }
 
     fn visit_class_expr(&mut self, c: &ast::ClassExpr) {
-        let pushed = self.push_scope(c.ident.iter().map(|i| &i.sym).collect());
+        let pushed = self.shadows(c.ident.iter().map(|i| &i.sym));
+        self.push_scope(&pushed);
         c.class.visit_with(self);
         self.pop_scope(pushed);
     }
@@ -590,7 +606,7 @@ impl Visit for Bodies<'_> {
                 return;
             }
             if self.x.facts.endpoint.is_none() && self.is_api_callee(callee) {
-                self.x.facts.endpoint = Some(self.x.sp(c.span));
+                self.x.facts.endpoint = Some(crate::parse::to_raw(c.span));
             }
         }
         c.visit_children_with(self);

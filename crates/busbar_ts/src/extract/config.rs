@@ -324,11 +324,11 @@ impl Extractor {
     }
 
     /// A module-level name chain (`t`, `ns.t`) whose root may be a topic.
-    fn module_chain(&self, e: &ast::Expr) -> Option<(String, Vec<String>)> {
+    fn module_chain(&self, e: &ast::Expr) -> Option<(swc_atoms::Atom, Vec<swc_atoms::Atom>)> {
         match unwrap(e) {
             ast::Expr::Ident(id) => {
-                let root = id.sym.to_string();
-                match self.facts.locals.get(&root) {
+                let root = id.sym.clone();
+                match self.facts.locals.get(&*root) {
                     Some(Local::Topic(_)) => Some((root, Vec::new())),
                     Some(Local::Import(i)) if !self.facts.imports[*i].type_only => {
                         Some((root, Vec::new()))
@@ -339,8 +339,8 @@ impl Extractor {
             ast::Expr::Member(m) => {
                 let (root, mut path) = self.module_chain(&m.obj)?;
                 match &m.prop {
-                    ast::MemberProp::Ident(p) => path.push(p.sym.to_string()),
-                    ast::MemberProp::Computed(c) => path.push(self.string_lit(&c.expr)?.0),
+                    ast::MemberProp::Ident(p) => path.push(p.sym.clone()),
+                    ast::MemberProp::Computed(c) => path.push(self.string_lit(&c.expr)?.0.into()),
                     ast::MemberProp::PrivateName(_) => return None,
                 }
                 Some((root, path))
@@ -396,7 +396,7 @@ impl Extractor {
                         name,
                         path,
                         kind: UseKind::SubscriptionTopic(index),
-                        span: topic_span.clone(),
+                        span: crate::parse::to_raw(arg.expr.span()),
                         owner: None,
                     });
                     self.facts.uses.len() - 1

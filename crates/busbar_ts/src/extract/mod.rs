@@ -140,7 +140,7 @@ impl Extractor {
         type_only: bool,
     ) -> usize {
         let specifier = src.value.to_string_lossy().into_owned();
-        let span = self.sp(span);
+        let span = crate::parse::to_raw(span);
         self.facts.module_refs.push(ModuleRef { specifier, span, type_only });
         self.facts.module_refs.len() - 1
     }
