@@ -9,8 +9,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
+    // Not locked for the whole run: worker threads may write to stderr too (a panic message
+    // while a file's panic is turned into a diagnostic), and must not block on a held lock.
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
     let code = busbar_cli::run(
         std::env::args_os(),
         &cwd,

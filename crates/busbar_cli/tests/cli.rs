@@ -145,6 +145,25 @@ fn errors_exit_one() {
 }
 
 #[test]
+fn a_panic_while_analyzing_a_file_is_a_diagnostic_not_a_crash_or_a_hang() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "svc/good.ts", TOPIC);
+    write(tmp.path(), "svc/cursed.ts", "export const x = 1;\n");
+    let out = busbar()
+        .current_dir(tmp.path())
+        .env("BUSBAR_TEST_PANIC_ON", "svc/cursed.ts")
+        .args(["analyze", "--format", "json", "--threads", "2"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(codes(&doc), ["BB0001"]);
+    assert_eq!(doc["diagnostics"][0]["span"]["file"], "svc/cursed.ts");
+    assert_eq!(doc["topics"][0]["name"], "t", "the other files are analyzed");
+}
+
+#[test]
 fn empty_directory_is_an_empty_model() {
     let tmp = tempfile::tempdir().unwrap();
     let out = run(tmp.path(), &["analyze", "--format", "json"]);

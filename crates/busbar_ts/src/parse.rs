@@ -137,7 +137,20 @@ pub(crate) fn analyze_bytes(rel: FilePath, bytes: Vec<u8>, is_service_file: bool
     }
 }
 
+/// Fault injection for the test suite: a file whose relative path equals this variable's value
+/// makes the analysis panic inside the worker, to prove a panic becomes a diagnostic (BB0001)
+/// and neither crashes nor hangs busbar. Read once.
+const PANIC_ON_VAR: &str = "BUSBAR_TEST_PANIC_ON";
+
+fn injected_panic(path: &str) -> bool {
+    static TARGET: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    TARGET.get_or_init(|| std::env::var(PANIC_ON_VAR).ok()).as_deref() == Some(path)
+}
+
 fn parse_and_extract(source: SourceFile, is_service_file: bool) -> FileFacts {
+    if injected_panic(source.path()) {
+        panic!("{PANIC_ON_VAR} names this file");
+    }
     match parse_module(source.path(), source.text()) {
         Ok((module, errors)) => {
             let syntax: Vec<_> = errors
