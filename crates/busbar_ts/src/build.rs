@@ -2,7 +2,9 @@
 //! types, subscriptions with their topics, and publishers with every code location that
 //! needs the permission, including publishes in shared files reached through imports.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use busbar_diagnostics::{Diagnostic, FilePath, Span, codes};
 use busbar_model::{Access, AccessKind, AppModel, ModelBuilder, Service, Subscription, Topic};
@@ -76,8 +78,8 @@ pub(crate) fn build(
     }
 
     // Topics, in path order so the first declaration of a name wins.
-    let mut topic_names: HashMap<(usize, usize), String> = HashMap::new();
-    let mut reserved_reported: HashSet<Span> = HashSet::new();
+    let mut topic_names: HashMap<(usize, usize), String> = HashMap::default();
+    let mut reserved_reported: HashSet<Span> = HashSet::default();
     let mut topic_info: BTreeMap<String, TopicInfo> = BTreeMap::new();
     for (f, facts) in files.iter().enumerate() {
         for (t, decl) in facts.topics.iter().enumerate() {
@@ -239,8 +241,8 @@ pub(crate) fn build(
         })
         .collect();
     let reach = Reach::new(files, targets, &index, services, &resolved);
-    let mut reach_cache: HashMap<(usize, Option<u32>), Vec<(String, Vec<Span>)>> = HashMap::new();
-    let mut reported_escapes: HashSet<(usize, RawSpan)> = HashSet::new();
+    let mut reach_cache: HashMap<(usize, Option<u32>), Vec<(String, Vec<Span>)>> = HashMap::default();
+    let mut reported_escapes: HashSet<(usize, RawSpan)> = HashSet::default();
     for (f, facts) in files.iter().enumerate() {
         for (u, use_) in facts.uses.iter().enumerate() {
             if matches!(use_.kind, UseKind::SubscriptionTopic(_)) {
@@ -493,8 +495,8 @@ impl<'a> Reach<'a> {
             list.sort_by(|a, b| (files[a.0].source.path(), a.1).cmp(&(files[b.0].source.path(), b.1)));
             list.dedup_by(|a, b| a.0 == b.0);
         }
-        let mut refs_to: HashMap<(usize, &'a str), Vec<Ref>> = HashMap::new();
-        let mut ns_refs: HashMap<usize, Vec<Ref>> = HashMap::new();
+        let mut refs_to: HashMap<(usize, &'a str), Vec<Ref>> = HashMap::default();
+        let mut ns_refs: HashMap<usize, Vec<Ref>> = HashMap::default();
         for (f, facts) in files.iter().enumerate() {
             for (u, use_) in facts.uses.iter().enumerate() {
                 let import = match facts.locals.get(&*use_.name) {
@@ -541,7 +543,7 @@ impl<'a> Reach<'a> {
             }
         };
         let mut found: BTreeMap<String, Chain> = BTreeMap::new();
-        let mut visited: HashSet<(usize, Option<&str>)> = HashSet::new();
+        let mut visited: HashSet<(usize, Option<&str>)> = HashSet::default();
         let mut queue: VecDeque<((usize, Option<&str>), Chain)> = VecDeque::new();
         for node in nodes_of(file, owner) {
             if visited.insert(node) {

@@ -1,7 +1,7 @@
 //! What one file says, as far as busbar cares: imports, exports, declarations and the uses of
 //! names that may be topics. Produced per file in parallel; no swc type survives into it.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use busbar_diagnostics::{Diagnostic, SourceFile, Span, Suppression};
 use busbar_model::{AttributeType, DeliveryGuarantee, RetryPolicy};
@@ -228,8 +228,8 @@ impl FileFacts {
             imports: Vec::new(),
             exports: Vec::new(),
             star_exports: Vec::new(),
-            locals: HashMap::new(),
-            types: HashMap::new(),
+            locals: HashMap::default(),
+            types: HashMap::default(),
             topics: Vec::new(),
             subscriptions: Vec::new(),
             service: None,

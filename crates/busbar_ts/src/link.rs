@@ -3,7 +3,7 @@
 //! `export * as ns from`, default exports, barrels and aliases.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::facts::{ExportTarget, FileFacts, ImportKind, Local, TypeDef};
 use crate::resolve::Target;
@@ -58,7 +58,7 @@ impl<'a> Linker<'a> {
         targets: &'a [Vec<Target>],
         index: &'a HashMap<busbar_diagnostics::FilePath, usize>,
     ) -> Self {
-        Linker { files, targets, index, memo: RefCell::new(HashMap::new()) }
+        Linker { files, targets, index, memo: RefCell::new(HashMap::default()) }
     }
 
     /// The file a module ref of a file leads to.

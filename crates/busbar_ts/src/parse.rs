@@ -54,23 +54,49 @@ pub(crate) fn parse_module(
     Ok((module, parser.take_errors()))
 }
 
-/// The deepest bracket nesting in a text, and where it first passes `MAX_NESTING`.
+/// +1 for an opening bracket, -1 for a closing one.
+const BRACKET: [i8; 256] = {
+    let mut t = [0i8; 256];
+    t[b'(' as usize] = 1;
+    t[b'[' as usize] = 1;
+    t[b'{' as usize] = 1;
+    t[b')' as usize] = -1;
+    t[b']' as usize] = -1;
+    t[b'}' as usize] = -1;
+    t
+};
+
+/// The deepest bracket nesting in a text and where it first passes `MAX_NESTING`, if it does.
+/// Brackets in strings and comments count too: a safe over-estimate for a parser guard.
 fn nesting(text: &str) -> Option<(usize, u32)> {
+    let bytes = text.as_bytes();
+    if bytes.len() <= MAX_NESTING {
+        return None;
+    }
+    // A branch-free pass; depth may dip below zero on unbalanced input, which only lowers it.
+    let mut depth = 0i64;
+    let mut max = 0i64;
+    for &b in bytes {
+        depth += BRACKET[b as usize] as i64;
+        max = max.max(depth);
+    }
+    if max <= MAX_NESTING as i64 {
+        return None;
+    }
+    // Rare: find where, with the exact (clamped) count.
     let mut depth = 0usize;
     let mut max = 0usize;
     let mut first_over = None;
-    for (i, b) in text.bytes().enumerate() {
-        match b {
-            b'(' | b'[' | b'{' => {
+    for (i, &b) in bytes.iter().enumerate() {
+        match BRACKET[b as usize] {
+            1 => {
                 depth += 1;
-                if depth > max {
-                    max = depth;
-                }
+                max = max.max(depth);
                 if depth > MAX_NESTING && first_over.is_none() {
                     first_over = Some(i as u32);
                 }
             }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            -1 => depth = depth.saturating_sub(1),
             _ => {}
         }
     }

@@ -185,6 +185,9 @@ impl Bodies<'_> {
 
     fn is_api_callee(&self, callee: &ast::Expr) -> bool {
         let k = &self.x.known;
+        if k.api_fn.is_empty() && k.api_ns.is_empty() {
+            return false;
+        }
         match unwrap(callee) {
             ast::Expr::Ident(id) => k.api_fn.contains(&id.sym) && self.live(&id.sym),
             ast::Expr::Member(m) => match unwrap(&m.obj) {
@@ -574,6 +577,10 @@ impl Visit for Bodies<'_> {
     }
 
     fn visit_new_expr(&mut self, n: &ast::NewExpr) {
+        if !self.x.known.has_ctors() {
+            n.visit_children_with(self);
+            return;
+        }
         let ctor = self.x.ctor_kind(&n.callee, |name| self.live(name));
         if self.x.module_level_ctors.contains(&n.span.lo.0) {
             // Read in pass 1; its topic argument is already a use.

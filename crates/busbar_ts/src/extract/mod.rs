@@ -12,7 +12,7 @@ mod config;
 mod doc;
 mod types;
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 use busbar_diagnostics::{SourceFile, Span, scan_suppressions};
 use swc_atoms::Atom;
@@ -48,6 +48,17 @@ struct Known {
     framework: HashSet<Atom>,
 }
 
+impl Known {
+    /// Whether this file imports any framework constructor at all.
+    fn has_ctors(&self) -> bool {
+        !(self.topic_ctor.is_empty()
+            && self.subscription_ctor.is_empty()
+            && self.service_ctor.is_empty()
+            && self.pubsub_ns.is_empty()
+            && self.service_ns.is_empty())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ctor {
     Topic,
@@ -72,7 +83,7 @@ pub(crate) fn extract(
     let mut x = Extractor {
         facts: FileFacts::new(source),
         known: Known::default(),
-        module_level_ctors: HashSet::new(),
+        module_level_ctors: HashSet::default(),
         is_service_file,
     };
     x.collect_imports(module);

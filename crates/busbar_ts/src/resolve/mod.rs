@@ -10,7 +10,9 @@
 mod paths;
 mod tsconfig;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -70,7 +72,7 @@ impl Resolver {
             root,
             known: known.into_iter().collect(),
             packages: by_name,
-            tsconfigs: Mutex::new(HashMap::new()),
+            tsconfigs: Mutex::new(HashMap::default()),
         }
     }
 
