@@ -96,7 +96,7 @@ impl Resolver {
     }
 
     fn first_existing(&self, base: &str) -> Option<String> {
-        paths::candidates(base).into_iter().find(|c| self.exists(c))
+        paths::first_candidate(base, |c| self.exists(c))
     }
 
     pub fn resolve(&self, from: &str, specifier: &str) -> Target {

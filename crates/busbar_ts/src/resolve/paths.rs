@@ -61,36 +61,60 @@ pub(crate) fn rel_from(root: &Path, abs: &Path) -> String {
     if parts.is_empty() { ".".to_string() } else { parts.join("/") }
 }
 
-/// The candidate source files for an import of `base` (a path without or with an extension),
-/// in the order TypeScript tries them.
-pub(crate) fn candidates(base: &str) -> Vec<String> {
-    let mut out = Vec::new();
+/// Calls `probe` with each candidate source file for an import of `base` (a path without or
+/// with an extension), in the order TypeScript tries them, until it returns true; returns that
+/// candidate. One buffer serves every candidate.
+pub(crate) fn first_candidate(base: &str, mut probe: impl FnMut(&str) -> bool) -> Option<String> {
+    let mut buf = String::with_capacity(base.len() + 12);
+    let mut attempt = |stem: &str, suffix: &str, buf: &mut String| {
+        buf.clear();
+        buf.push_str(stem);
+        buf.push_str(suffix);
+        probe(buf)
+    };
+    const TS: [&str; 4] = [".ts", ".tsx", ".mts", ".cts"];
     let is_declaration = base.ends_with(".d.ts");
-    if !is_declaration && [".ts", ".tsx", ".mts", ".cts"].iter().any(|e| base.ends_with(e)) {
-        out.push(base.to_string());
+    if !is_declaration && TS.iter().any(|e| base.ends_with(e)) && attempt(base, "", &mut buf) {
+        return Some(buf);
     }
     // NodeNext projects import `./x.js` meaning `./x.ts`.
-    for (js, ts) in [
-        (".js", &[".ts", ".tsx"][..]),
-        (".jsx", &[".tsx"]),
-        (".mjs", &[".mts"]),
-        (".cjs", &[".cts"]),
-    ] {
+    for (js, ts) in [(".js", &[".ts", ".tsx"][..]), (".jsx", &[".tsx"]), (".mjs", &[".mts"]), (".cjs", &[".cts"])] {
         if let Some(stem) = base.strip_suffix(js) {
-            out.extend(ts.iter().map(|t| format!("{stem}{t}")));
-            return out;
+            for t in ts {
+                if attempt(stem, t, &mut buf) {
+                    return Some(buf);
+                }
+            }
+            return None;
         }
     }
-    if let Some(stem) = base.strip_suffix(".d.ts") {
-        out.push(format!("{stem}.ts"));
+    if let Some(stem) = base.strip_suffix(".d.ts")
+        && attempt(stem, ".ts", &mut buf)
+    {
+        return Some(buf);
     }
-    for ext in [".ts", ".tsx", ".mts", ".cts"] {
-        out.push(format!("{base}{ext}"));
+    for ext in TS {
+        if attempt(base, ext, &mut buf) {
+            return Some(buf);
+        }
     }
-    for ext in [".ts", ".tsx", ".mts", ".cts"] {
-        out.push(format!("{base}/index{ext}"));
+    for index in ["/index.ts", "/index.tsx", "/index.mts", "/index.cts"] {
+        if attempt(base, index, &mut buf) {
+            return Some(buf);
+        }
     }
-    out
+    None
+}
+
+/// Every candidate, in order (for tests and messages).
+#[cfg(test)]
+pub(crate) fn candidates(base: &str) -> Vec<String> {
+    let mut all = Vec::new();
+    first_candidate(base, |c| {
+        all.push(c.to_string());
+        false
+    });
+    all
 }
 
 #[cfg(test)]
