@@ -15,11 +15,19 @@ use crate::link::{Linker, Value};
 use crate::resolve::Target;
 use crate::services::Services;
 
+/// A field of a resolved message type, with its position (in whichever file declares it).
+#[derive(Clone, Debug)]
+struct FieldInfo {
+    name: String,
+    attribute: Option<busbar_model::AttributeType>,
+    span: Span,
+}
+
 /// Attributes of a topic as far as they could be read, for checking filters.
 struct TopicInfo {
     message_type: String,
     /// `None` when the message type could not be resolved (already reported).
-    fields: Option<Vec<Field>>,
+    fields: Option<Vec<FieldInfo>>,
 }
 
 /// Where to point at a topic declaration: its name.
@@ -348,12 +356,23 @@ fn message_fields(
     file: usize,
     ty: &TypeExpr,
     depth: usize,
-) -> Result<Vec<Field>, (String, Option<Span>)> {
+) -> Result<Vec<FieldInfo>, (String, Option<Span>)> {
+    let at = |raw: RawSpan| Some(linker.files[file].span_of(raw));
+    let resolve = |fields: &[Field], in_file: usize| -> Vec<FieldInfo> {
+        fields
+            .iter()
+            .map(|f| FieldInfo {
+                name: f.name.clone(),
+                attribute: f.attribute,
+                span: linker.files[in_file].span_of(f.span),
+            })
+            .collect()
+    };
     if depth > 32 {
         return Err(("the type refers to itself".into(), None));
     }
     match ty {
-        TypeExpr::Literal(fields) => Ok(fields.clone()),
+        TypeExpr::Literal(fields) => Ok(resolve(fields, file)),
         TypeExpr::Intersection(parts) => {
             let mut all = Vec::new();
             for part in parts {
@@ -363,7 +382,7 @@ fn message_fields(
         }
         TypeExpr::Unsupported { span } => Err((
             "busbar reads interfaces, object type aliases and intersections of them".into(),
-            Some(span.clone()),
+            at(*span),
         )),
         TypeExpr::Ref { path, span } => {
             if let [only] = path.as_slice()
@@ -375,11 +394,10 @@ fn message_fields(
                     format!(
                         "`{only}<...>` is a type operator busbar does not evaluate; declare the message type as an interface"
                     ),
-                    Some(span.clone()),
+                    at(*span),
                 ));
             }
-            let (def_file, def) =
-                linker.type_def(file, path).map_err(|why| (why, Some(span.clone())))?;
+            let (def_file, def) = linker.type_def(file, path).map_err(|why| (why, at(*span)))?;
             match def {
                 TypeDef::Alias(inner) => message_fields(linker, def_file, inner, depth + 1),
                 TypeDef::Interface { fields, extends } => {
@@ -387,7 +405,7 @@ fn message_fields(
                     for parent in extends {
                         merge(&mut all, message_fields(linker, def_file, parent, depth + 1)?);
                     }
-                    merge(&mut all, fields.clone());
+                    merge(&mut all, resolve(fields, def_file));
                     Ok(all)
                 }
             }
@@ -396,7 +414,7 @@ fn message_fields(
 }
 
 /// Adds fields, a later declaration of a name replacing an earlier one.
-fn merge(all: &mut Vec<Field>, more: Vec<Field>) {
+fn merge(all: &mut Vec<FieldInfo>, more: Vec<FieldInfo>) {
     for field in more {
         all.retain(|f| f.name != field.name);
         all.push(field);

@@ -114,20 +114,20 @@ pub(crate) struct Field {
     pub name: String,
     /// `Some` when the field is `Attribute<...>`.
     pub attribute: Option<AttributeType>,
-    pub span: Span,
+    pub span: RawSpan,
 }
 
 /// A message type as written.
 #[derive(Debug, Clone)]
 pub(crate) enum TypeExpr {
     /// `Foo` or `ns.Foo`.
-    Ref { path: Vec<String>, span: Span },
+    Ref { path: Vec<String>, span: RawSpan },
     /// `{ a: string; b: Attribute<string> }`
     Literal(Vec<Field>),
     /// `A & B`
     Intersection(Vec<TypeExpr>),
     /// Anything busbar does not read fields from (a union, a mapped type).
-    Unsupported { span: Span },
+    Unsupported { span: RawSpan },
 }
 
 #[derive(Debug, Clone)]

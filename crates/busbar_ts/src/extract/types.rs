@@ -15,8 +15,8 @@ impl Extractor {
             .extends
             .iter()
             .map(|e| match self.entity_path(unwrap(&e.expr)) {
-                Some(path) => TypeExpr::Ref { path, span: self.sp(e.span) },
-                None => TypeExpr::Unsupported { span: self.sp(e.span) },
+                Some(path) => TypeExpr::Ref { path, span: crate::parse::to_raw(e.span) },
+                None => TypeExpr::Unsupported { span: crate::parse::to_raw(e.span) },
             })
             .collect();
         TypeDef::Interface { fields, extends }
@@ -38,14 +38,14 @@ impl Extractor {
     pub(super) fn type_expr(&self, t: &ast::TsType) -> TypeExpr {
         match t {
             ast::TsType::TsTypeRef(r) => {
-                TypeExpr::Ref { path: type_name_path(&r.type_name), span: self.sp(r.span) }
+                TypeExpr::Ref { path: type_name_path(&r.type_name), span: crate::parse::to_raw(r.span) }
             }
             ast::TsType::TsTypeLit(lit) => TypeExpr::Literal(self.fields(&lit.members)),
             ast::TsType::TsParenthesizedType(p) => self.type_expr(&p.type_ann),
             ast::TsType::TsUnionOrIntersectionType(
                 ast::TsUnionOrIntersectionType::TsIntersectionType(i),
             ) => TypeExpr::Intersection(i.types.iter().map(|t| self.type_expr(t)).collect()),
-            other => TypeExpr::Unsupported { span: self.sp(other.span()) },
+            other => TypeExpr::Unsupported { span: crate::parse::to_raw(other.span()) },
         }
     }
 
@@ -59,7 +59,7 @@ impl Extractor {
                 _ => continue,
             };
             let attribute = p.type_ann.as_ref().and_then(|ann| self.attribute_type(&ann.type_ann));
-            fields.push(Field { name, attribute, span: self.sp(p.key.span()) });
+            fields.push(Field { name, attribute, span: crate::parse::to_raw(p.key.span()) });
         }
         fields
     }
