@@ -1,7 +1,7 @@
 //! The analyzer benchmark, run by `cargo xtask bench analyze` on a generated monorepo.
 //!
-//! Each phase runs in a fresh child process (so peak RSS is per phase), several times; the
-//! table shows the median. Phases: reading the discovered files; parsing them with swc using
+//! Each phase runs in a fresh child process (so peak RSS is per phase), in interleaved rounds;
+//! the table shows the median round. Phases: reading the discovered files; parsing them with swc using
 //! exactly the analyzer's parser settings (no visiting, no resolution); the full
 //! `busbar analyze --format json` on one thread and on all threads (discovery, parsing,
 //! extraction, resolution, model, diagnostics, JSON).
@@ -15,7 +15,7 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const RUNS: usize = 7;
+const RUNS: usize = 11;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
@@ -38,12 +38,19 @@ fn main() {
             format!("analyze:{threads}"),
         ),
     ];
+    // Rounds interleave the phases, so drift in the machine's speed (a busy neighbour, CPU
+    // frequency) affects every phase alike; each phase reports its median round.
+    let mut runs: Vec<Vec<PhaseResult>> = vec![Vec::new(); phases.len()];
+    for _ in 0..RUNS {
+        for (i, (_, phase)) in phases.iter().enumerate() {
+            runs[i].push(run_child(phase, &dir));
+        }
+    }
     let mut results = Vec::new();
-    for (label, phase) in &phases {
-        let mut runs: Vec<PhaseResult> = (0..RUNS).map(|_| run_child(phase, &dir)).collect();
-        runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
-        let median = runs[RUNS / 2].clone();
-        let rss = runs.iter().map(|r| r.rss_kb).max().unwrap_or(0);
+    for ((label, _), mut phase_runs) in phases.iter().zip(runs) {
+        phase_runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
+        let median = phase_runs[RUNS / 2].clone();
+        let rss = phase_runs.iter().map(|r| r.rss_kb).max().unwrap_or(0);
         results.push((*label, median, rss));
     }
     let files = results[0].1.files;

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use busbar_diagnostics::{Diagnostic, Level, SeverityOverride, SourceFile, Span, codes};
 use serde::Deserialize;
@@ -78,7 +77,7 @@ pub fn load(root: &Path) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
         Err(e) => {
             let valid = e.utf8_error().valid_up_to() as u32;
             let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-            let file = SourceFile::new(FILE_NAME.into(), lossy.into());
+            let file = SourceFile::new(FILE_NAME.into(), lossy);
             let d = Diagnostic::new(&codes::INVALID_CONFIG, "busbar.toml is not valid UTF-8")
                 .at(file.span(valid, valid + 1))
                 .with_help("save busbar.toml as UTF-8");
@@ -90,7 +89,7 @@ pub fn load(root: &Path) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
 
 /// Parses busbar.toml text.
 pub fn parse(text: &str) -> (Config, Vec<Diagnostic>) {
-    let file = SourceFile::new(FILE_NAME.into(), Arc::from(text));
+    let file = SourceFile::new(FILE_NAME.into(), text);
     let mut diagnostics = Vec::new();
     let mut config = Config::default();
     match toml::from_str::<RawConfig>(text) {

@@ -44,11 +44,16 @@ impl fmt::Display for Span {
 }
 
 /// A source file's text with a line index, used to turn byte offsets into spans and to render
-/// snippets.
+/// snippets. Cloning is cheap (shared); the text is never copied.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     path: FilePath,
-    text: Arc<str>,
+    text: String,
     /// Computed on first use: most files never need a position.
     line_starts: OnceLock<Vec<u32>>,
     /// Length in bytes of a leading byte-order mark, which editors do not show as a column.
@@ -56,29 +61,27 @@ pub struct SourceFile {
 }
 
 impl SourceFile {
-    pub fn new(path: FilePath, text: Arc<str>) -> Self {
+    pub fn new(path: FilePath, text: impl Into<String>) -> Self {
+        let text = text.into();
         let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
-        SourceFile { path, text, line_starts: OnceLock::new(), bom }
+        SourceFile { inner: Arc::new(Inner { path, text, line_starts: OnceLock::new(), bom }) }
     }
 
     pub fn path(&self) -> &FilePath {
-        &self.path
+        &self.inner.path
     }
 
     pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    pub fn text_arc(&self) -> &Arc<str> {
-        &self.text
+        &self.inner.text
     }
 
     pub fn line_starts(&self) -> &[u32] {
-        self.line_starts.get_or_init(|| {
-            let mut starts = Vec::with_capacity(self.text.len() / 32 + 1);
+        let text = &self.inner.text;
+        self.inner.line_starts.get_or_init(|| {
+            let mut starts = Vec::with_capacity(text.len() / 32 + 1);
             starts.push(0);
             starts.extend(
-                self.text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| (i + 1) as u32),
+                text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| (i + 1) as u32),
             );
             starts
         })
@@ -87,7 +90,8 @@ impl SourceFile {
     /// Line (1-based) and character column (1-based) of a byte offset. Offsets inside a
     /// multi-byte character or past the end are clamped.
     pub fn line_column(&self, offset: u32) -> (u32, u32) {
-        let offset = offset.min(self.text.len() as u32);
+        let text = self.text();
+        let offset = offset.min(text.len() as u32);
         let line_starts = self.line_starts();
         let line_index = match line_starts.binary_search(&offset) {
             Ok(i) => i,
@@ -96,14 +100,14 @@ impl SourceFile {
         let line_start = line_starts[line_index] as usize;
         let mut prefix_start = line_start;
         if line_index == 0 {
-            prefix_start += self.bom as usize;
+            prefix_start += self.inner.bom as usize;
         }
         let mut end = offset as usize;
-        while end > prefix_start && !self.text.is_char_boundary(end) {
+        while end > prefix_start && !text.is_char_boundary(end) {
             end -= 1;
         }
         let column =
-            if end <= prefix_start { 0 } else { self.text[prefix_start..end].chars().count() };
+            if end <= prefix_start { 0 } else { text[prefix_start..end].chars().count() };
         (line_index as u32 + 1, column as u32 + 1)
     }
 
@@ -112,16 +116,17 @@ impl SourceFile {
         let end = end.max(start);
         let (line, column) = self.line_column(start);
         let (end_line, end_column) = self.line_column(end);
-        Span { file: self.path.clone(), line, column, end_line, end_column, start, end }
+        Span { file: self.inner.path.clone(), line, column, end_line, end_column, start, end }
     }
 
     /// The span of a whole 1-based line, without its line terminator.
     pub fn line_span(&self, line: u32) -> Span {
         let index = (line.max(1) - 1) as usize;
         let line_starts = self.line_starts();
-        let start = line_starts.get(index).copied().unwrap_or(self.text.len() as u32);
-        let mut end = line_starts.get(index + 1).map(|&s| s - 1).unwrap_or(self.text.len() as u32);
-        if end > start && self.text.as_bytes()[end as usize - 1] == b'\r' {
+        let len = self.text().len() as u32;
+        let start = line_starts.get(index).copied().unwrap_or(len);
+        let mut end = line_starts.get(index + 1).map(|&s| s - 1).unwrap_or(len);
+        if end > start && self.text().as_bytes()[end as usize - 1] == b'\r' {
             end -= 1;
         }
         self.span(start, end)

@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use busbar_config::Config;
 use busbar_diagnostics::{Diagnostic, FilePath, SourceDb, Suppression};
@@ -188,6 +187,3 @@ pub fn discover_files(root: &Path, threads: usize) -> Vec<(String, PathBuf)> {
 pub fn parse_only(abs: &Path, rel: &str) -> usize {
     parse::parse_only(abs, rel)
 }
-
-/// Shared source text type, re-exported for callers that build sources themselves.
-pub type Text = Arc<str>;

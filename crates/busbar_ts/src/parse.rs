@@ -4,7 +4,6 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::Arc;
 
 use busbar_diagnostics::{FilePath, SourceFile, Span};
 use swc_common::{BytePos, Spanned};
@@ -108,7 +107,7 @@ pub(crate) fn analyze_file(rel: FilePath, abs: &Path, is_service_file: bool) -> 
     let bytes = match std::fs::read(abs) {
         Ok(bytes) => bytes,
         Err(e) => {
-            let source = SourceFile::new(rel.clone(), Arc::from(""));
+            let source = SourceFile::new(rel.clone(), String::new());
             let span = source.span(0, 0);
             let mut facts = FileFacts::new(source);
             facts.diagnostics.push(diag::unreadable(Some(span), &rel, &e.to_string()));
@@ -120,12 +119,12 @@ pub(crate) fn analyze_file(rel: FilePath, abs: &Path, is_service_file: bool) -> 
 
 /// Parses and extracts a file's bytes. Never panics.
 pub(crate) fn analyze_bytes(rel: FilePath, bytes: Vec<u8>, is_service_file: bool) -> FileFacts {
-    let text: Arc<str> = match String::from_utf8(bytes) {
-        Ok(text) => text.into(),
+    let text: String = match String::from_utf8(bytes) {
+        Ok(text) => text,
         Err(e) => {
             let valid = e.utf8_error().valid_up_to() as u32;
             let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-            let source = SourceFile::new(rel, lossy.into());
+            let source = SourceFile::new(rel, lossy);
             let span = source.span(valid, valid + 1);
             let mut facts = FileFacts::new(source);
             facts.diagnostics.push(diag::invalid_utf8(span));
