@@ -18,6 +18,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const RUNS: usize = 11;
 
 fn main() {
+    // The same allocator settings as the `busbar` binary, for every phase.
+    busbar_cli::tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     if args.first().map(String::as_str) == Some("--phase") {
         let (phase, dir) = (&args[1], PathBuf::from(&args[2]));

@@ -9,7 +9,7 @@ use busbar_diagnostics::{
     render_human, render_human_one,
 };
 use busbar_graph::PermissionGraph;
-use busbar_model::{AppModel, JsonOptions, to_json};
+use busbar_model::{AppModel, JsonOptions, to_json, write_json};
 
 use crate::{
     AnalyzeArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format, Terminal, display_dir, summary,
@@ -72,9 +72,8 @@ pub(crate) fn run(
     match args.format {
         Format::Json => {
             let suppressed = args.show_suppressed.then_some(triaged.suppressed.as_slice());
-            let json =
-                to_json(&analysis.model, &shown_root, &triaged.shown, JsonOptions { suppressed });
-            let _ = out.write_all(json.as_bytes());
+            let options = JsonOptions { suppressed };
+            let _ = write_json(&analysis.model, &shown_root, &triaged.shown, options, out);
         }
         Format::Human => {
             let _ = out.write_all(summary::render(&analysis.model, &graph).as_bytes());

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    busbar_cli::tune_allocator();
     let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     // Not locked for the whole run: worker threads may write to stderr too (a panic message

@@ -106,8 +106,7 @@ impl SourceFile {
         while end > prefix_start && !text.is_char_boundary(end) {
             end -= 1;
         }
-        let column =
-            if end <= prefix_start { 0 } else { text[prefix_start..end].chars().count() };
+        let column = if end <= prefix_start { 0 } else { text[prefix_start..end].chars().count() };
         (line_index as u32 + 1, column as u32 + 1)
     }
 

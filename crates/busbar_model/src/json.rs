@@ -41,13 +41,14 @@ enum SuppressedByJson<'a> {
     Config { span: &'a busbar_diagnostics::Span },
 }
 
-/// Serialises a model with its diagnostics, pretty-printed, with a final newline.
-pub fn to_json(
+/// Writes a model with its diagnostics as pretty-printed JSON, with a final newline.
+pub fn write_json(
     model: &crate::AppModel,
     root: &str,
     diagnostics: &[Diagnostic],
     options: JsonOptions<'_>,
-) -> String {
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
     let suppressed = options.suppressed.map(|list| {
         list.iter()
             .map(|s| SuppressedJson {
@@ -69,10 +70,21 @@ pub fn to_json(
         diagnostics,
         suppressed,
     };
-    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| {
-        // Serialising plain data with string keys cannot fail; keep the promise of valid JSON.
-        format!("{{\"version\":{MODEL_VERSION},\"error\":{:?}}}", e.to_string())
-    });
-    out.push('\n');
-    out
+    let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, out);
+    serde_json::to_writer_pretty(&mut buffered, &doc).map_err(std::io::Error::other)?;
+    std::io::Write::write_all(&mut buffered, b"\n")?;
+    std::io::Write::flush(&mut buffered)
+}
+
+/// The JSON of [`write_json`] as a string.
+pub fn to_json(
+    model: &crate::AppModel,
+    root: &str,
+    diagnostics: &[Diagnostic],
+    options: JsonOptions<'_>,
+) -> String {
+    let mut out = Vec::new();
+    // Writing plain data with string keys into memory cannot fail.
+    let _ = write_json(model, root, diagnostics, options, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }

@@ -16,7 +16,7 @@ use busbar_diagnostics::Span;
 use serde::Serialize;
 
 pub use builder::ModelBuilder;
-pub use json::{JsonOptions, MODEL_VERSION, to_json};
+pub use json::{JsonOptions, MODEL_VERSION, to_json, write_json};
 
 /// Defaults for what the code leaves out.
 pub mod defaults {

@@ -249,7 +249,8 @@ pub(crate) fn build(
         })
         .collect();
     let reach = Reach::new(files, targets, &index, services, &resolved);
-    let mut reach_cache: HashMap<(usize, Option<u32>), Vec<(String, Vec<Span>)>> = HashMap::default();
+    let mut reach_cache: HashMap<(usize, Option<u32>), Vec<(String, Vec<Span>)>> =
+        HashMap::default();
     let mut reported_escapes: HashSet<(usize, RawSpan)> = HashSet::default();
     for (f, facts) in files.iter().enumerate() {
         for (u, use_) in facts.uses.iter().enumerate() {
@@ -270,7 +271,8 @@ pub(crate) fn build(
                                 RefPermission::Other(t) => Some(t.as_str()),
                                 _ => None,
                             };
-                            diagnostics.push(diag::invalid_ref_permission(facts.span_of(use_.span), got));
+                            diagnostics
+                                .push(diag::invalid_ref_permission(facts.span_of(use_.span), got));
                             continue;
                         }
                         (UseKind::Other, [n]) if n == "name" => continue,
@@ -297,7 +299,8 @@ pub(crate) fn build(
                                 .entry((f, use_.owner))
                                 .or_insert_with(|| reach.services_reaching(f, use_.owner));
                             if reached.is_empty() {
-                                diagnostics.push(diag::unreached_publish(name, facts.span_of(use_.span)));
+                                diagnostics
+                                    .push(diag::unreached_publish(name, facts.span_of(use_.span)));
                             }
                             for (service, chain) in reached.iter() {
                                 builder.add_access(name, service, access(chain.clone()));
@@ -429,7 +432,8 @@ fn unresolved_topic(
     value: Value,
     span: Span,
 ) -> Diagnostic {
-    let shown = std::iter::once(name).chain(path.iter().map(|a| &**a)).collect::<Vec<_>>().join(".");
+    let shown =
+        std::iter::once(name).chain(path.iter().map(|a| &**a)).collect::<Vec<_>>().join(".");
     let why = match value {
         Value::Unresolved { file, module, reason } => {
             let m = &linker.files[file].module_refs[module];
@@ -510,7 +514,9 @@ impl<'a> Reach<'a> {
             }
         }
         for list in &mut importers {
-            list.sort_by(|a, b| (files[a.0].source.path(), a.1).cmp(&(files[b.0].source.path(), b.1)));
+            list.sort_by(|a, b| {
+                (files[a.0].source.path(), a.1).cmp(&(files[b.0].source.path(), b.1))
+            });
             list.dedup_by(|a, b| a.0 == b.0);
         }
         let mut refs_to: HashMap<(usize, &'a str), Vec<Ref>> = HashMap::default();
@@ -535,12 +541,20 @@ impl<'a> Reach<'a> {
                 }
             }
             for (owner, name) in &facts.local_refs {
-                refs_to.entry((f, &**name)).or_default().push(Ref { from: f, owner: *owner, import: None });
+                refs_to.entry((f, &**name)).or_default().push(Ref {
+                    from: f,
+                    owner: *owner,
+                    import: None,
+                });
             }
         }
         let sort = |refs: &mut Vec<Ref>| {
             refs.sort_by(|a, b| {
-                (files[a.from].source.path(), a.import, a.owner).cmp(&(files[b.from].source.path(), b.import, b.owner))
+                (files[a.from].source.path(), a.import, a.owner).cmp(&(
+                    files[b.from].source.path(),
+                    b.import,
+                    b.owner,
+                ))
             });
         };
         refs_to.values_mut().for_each(sort);
@@ -555,9 +569,13 @@ impl<'a> Reach<'a> {
         let nodes_of = |f: usize, owner: Option<u32>| -> Vec<(usize, Option<&'a str>)> {
             match owner {
                 None => vec![(f, None)],
-                Some(o) => {
-                    self.files[f].owners.get(o as usize).into_iter().flatten().map(|n| (f, Some(n.as_str()))).collect()
-                }
+                Some(o) => self.files[f]
+                    .owners
+                    .get(o as usize)
+                    .into_iter()
+                    .flatten()
+                    .map(|n| (f, Some(n.as_str())))
+                    .collect(),
             }
         };
         let mut found: BTreeMap<String, Chain> = BTreeMap::new();
@@ -586,7 +604,9 @@ impl<'a> Reach<'a> {
             };
             for r in direct.iter().chain(namespace) {
                 let next_chain: Chain = match r.import {
-                    Some(span) => std::iter::once((r.from, span)).chain(chain.iter().copied()).collect(),
+                    Some(span) => {
+                        std::iter::once((r.from, span)).chain(chain.iter().copied()).collect()
+                    }
                     None => chain.clone(),
                 };
                 match self.services.name_of(r.from) {

@@ -2,8 +2,8 @@
 //! or type) it finally denotes, through `export { x } from`, `export * from`,
 //! `export * as ns from`, default exports, barrels and aliases.
 
-use std::cell::RefCell;
 use rustc_hash::FxHashMap as HashMap;
+use std::cell::RefCell;
 
 use crate::facts::{ExportTarget, FileFacts, ImportKind, Local, TypeDef};
 use crate::resolve::Target;

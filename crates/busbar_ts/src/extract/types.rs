@@ -37,9 +37,10 @@ impl Extractor {
 
     pub(super) fn type_expr(&self, t: &ast::TsType) -> TypeExpr {
         match t {
-            ast::TsType::TsTypeRef(r) => {
-                TypeExpr::Ref { path: type_name_path(&r.type_name), span: crate::parse::to_raw(r.span) }
-            }
+            ast::TsType::TsTypeRef(r) => TypeExpr::Ref {
+                path: type_name_path(&r.type_name),
+                span: crate::parse::to_raw(r.span),
+            },
             ast::TsType::TsTypeLit(lit) => TypeExpr::Literal(self.fields(&lit.members)),
             ast::TsType::TsParenthesizedType(p) => self.type_expr(&p.type_ann),
             ast::TsType::TsUnionOrIntersectionType(

@@ -78,7 +78,12 @@ pub(crate) fn first_candidate(base: &str, mut probe: impl FnMut(&str) -> bool) -
         return Some(buf);
     }
     // NodeNext projects import `./x.js` meaning `./x.ts`.
-    for (js, ts) in [(".js", &[".ts", ".tsx"][..]), (".jsx", &[".tsx"]), (".mjs", &[".mts"]), (".cjs", &[".cts"])] {
+    for (js, ts) in [
+        (".js", &[".ts", ".tsx"][..]),
+        (".jsx", &[".tsx"]),
+        (".mjs", &[".mts"]),
+        (".cjs", &[".cts"]),
+    ] {
         if let Some(stem) = base.strip_suffix(js) {
             for t in ts {
                 if attempt(stem, t, &mut buf) {
