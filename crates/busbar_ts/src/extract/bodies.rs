@@ -39,10 +39,8 @@ pub(super) fn visit(x: &mut Extractor, module: &ast::Module) {
         // elsewhere: references between this file's own declarations do not matter.
         return;
     }
-    let occurrences = occurrences(x.facts.source.text(), &interesting);
     let mut v = Bodies {
         x,
-        occurrences,
         interesting,
         use_names,
         shadowed: FxHashMap::default(),
@@ -58,39 +56,8 @@ pub(super) fn visit(x: &mut Extractor, module: &ast::Module) {
     x.facts.local_refs = refs;
 }
 
-/// Byte offsets where one of `names` occurs as a whole word in `text`, sorted; `None` when
-/// the text cannot be searched reliably (identifiers may be written with `\u` escapes).
-///
-/// Everything pass 2 records involves an interesting identifier, so a subtree whose text holds
-/// no occurrence is skipped without visiting it: most function bodies never mention an import
-/// or a module-level name.
-fn occurrences(text: &str, names: &FxHashSet<Atom>) -> Option<Vec<u32>> {
-    if text.contains("\\u") || names.is_empty() {
-        return None;
-    }
-    let patterns: Vec<&str> = names.iter().map(|n| &**n).collect();
-    let ac = aho_corasick::AhoCorasick::builder()
-        .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-        .build(&patterns)
-        .ok()?;
-    let bytes = text.as_bytes();
-    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
-    let found = ac
-        .find_iter(text)
-        .filter(|m| {
-            let before = m.start().checked_sub(1).map(|i| bytes[i]);
-            let after = bytes.get(m.end()).copied();
-            !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
-        })
-        .map(|m| m.start() as u32)
-        .collect();
-    Some(found)
-}
-
 struct Bodies<'x> {
     x: &'x mut Extractor,
-    /// Where interesting names occur in the text (see [`occurrences`]).
-    occurrences: Option<Vec<u32>>,
     /// Module-level value names: imports, topics and the file's own declarations.
     interesting: FxHashSet<Atom>,
     /// The subset that may be topics (imports and topic bindings): their uses are recorded.
@@ -112,14 +79,6 @@ struct Bodies<'x> {
 type Shadows = Vec<Atom>;
 
 impl Bodies<'_> {
-    /// Can anything interesting be inside this span? (Always, when the text was not searched.)
-    fn worth_visiting(&self, span: swc_common::Span) -> bool {
-        let Some(found) = &self.occurrences else { return true };
-        let raw = crate::parse::to_raw(span);
-        let first = found.partition_point(|&at| at < raw.lo);
-        found.get(first).is_some_and(|&at| at < raw.hi)
-    }
-
     /// Does this name refer to the module-level binding here?
     fn live(&self, name: &Atom) -> bool {
         self.interesting.contains(name)
@@ -382,9 +341,6 @@ impl Visit for Bodies<'_> {
     fn visit_ts_type_alias_decl(&mut self, _: &ast::TsTypeAliasDecl) {}
 
     fn visit_module_item(&mut self, item: &ast::ModuleItem) {
-        if !self.worth_visiting(item.span()) {
-            return;
-        }
         let decl_names = |d: &ast::Decl| -> Option<Vec<String>> {
             match d {
                 ast::Decl::Fn(f) => Some(vec![f.ident.sym.to_string()]),
@@ -482,9 +438,6 @@ impl Visit for Bodies<'_> {
     }
 
     fn visit_function(&mut self, f: &ast::Function) {
-        if !self.worth_visiting(f.span) {
-            return;
-        }
         let mut names = Vec::new();
         param_names(&f.params, &mut names);
         if let Some(body) = &f.body {
@@ -507,9 +460,6 @@ impl Visit for Bodies<'_> {
     }
 
     fn visit_arrow_expr(&mut self, a: &ast::ArrowExpr) {
-        if !self.worth_visiting(a.span) {
-            return;
-        }
         let mut names = Vec::new();
         a.params.iter().for_each(|p| pat_names(p, &mut names));
         if let ast::ArrowFunctionBody::FunctionBody(body) = &*a.body {
@@ -525,9 +475,6 @@ impl Visit for Bodies<'_> {
     }
 
     fn visit_constructor(&mut self, c: &ast::Constructor) {
-        if !self.worth_visiting(c.span) {
-            return;
-        }
         let mut names = Vec::new();
         for p in &c.params {
             match p {
@@ -550,9 +497,6 @@ impl Visit for Bodies<'_> {
     }
 
     fn visit_block_stmt(&mut self, b: &ast::BlockStmt) {
-        if !self.worth_visiting(b.span) {
-            return;
-        }
         let mut names = Vec::new();
         b.stmts.iter().for_each(|s| lexical_names(s, &mut names));
         let pushed = self.shadows(names);
