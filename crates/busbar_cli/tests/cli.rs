@@ -218,12 +218,14 @@ fn symlink_loop_and_links_out_of_the_root_are_skipped_quietly() {
     write(tmp.path(), "outside/x.ts", TOPIC.replace("\"t\", {", "\"outside\", {"));
     std::os::unix::fs::symlink("..", app.join("svc/loop")).unwrap();
     std::os::unix::fs::symlink(tmp.path().join("outside"), app.join("linked-outside")).unwrap();
+    // A link to nothing is skipped with a note.
+    std::os::unix::fs::symlink(app.join("svc/missing.ts"), app.join("svc/dangling.ts")).unwrap();
     // A link to a file inside the root: the file is read once.
     std::os::unix::fs::symlink(app.join("svc/a.ts"), app.join("alias.ts")).unwrap();
     let out = run(&app, &["analyze", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let doc = json(&out);
-    assert_eq!(codes(&doc), ["BB0005", "BB0006"], "{}", doc["diagnostics"]);
+    assert_eq!(codes(&doc), ["BB0005", "BB0006", "BB0014"], "{}", doc["diagnostics"]);
     assert!(doc["diagnostics"].as_array().unwrap().iter().all(|d| d["severity"] == "note"));
     let topics: Vec<_> =
         doc["topics"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();

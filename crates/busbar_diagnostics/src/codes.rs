@@ -60,6 +60,8 @@ codes! {
         "the file nests expressions or blocks too deeply to be analyzed safely";
     DIRECTORY_NOT_FOUND = "BB0013" "directory-not-found" Error false
         "the app directory does not exist or is not a directory";
+    DANGLING_SYMLINK = "BB0014" "dangling-symlink" Note true
+        "a symbolic link points to nothing; it was skipped";
 
     // BB01xx: declarations of topics and subscriptions.
     DECLARED_IN_FUNCTION = "BB0101" "declared-in-function" Error true

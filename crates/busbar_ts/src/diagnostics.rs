@@ -78,6 +78,14 @@ pub(crate) fn symlink_loop(path: &str) -> Diagnostic {
         .with_help("nothing to do unless that directory holds source busbar should read")
 }
 
+pub(crate) fn dangling_symlink(path: &str) -> Diagnostic {
+    Diagnostic::new(
+        &codes::DANGLING_SYMLINK,
+        format!("`{path}` is a symbolic link to nothing; skipped"),
+    )
+    .with_help("remove the link, or create what it points to if busbar should read it")
+}
+
 pub(crate) fn symlink_outside_root(path: &str) -> Diagnostic {
     Diagnostic::new(
         &codes::SYMLINK_OUTSIDE_ROOT,

@@ -131,7 +131,7 @@ pub(crate) fn discover(root: &Path, threads: usize) -> Discovered {
                     }
                 }
                 Err(error) => {
-                    if let Some(d) = walk_error(&root, &error) {
+                    if let Some(d) = walk_error(&root, &error, None) {
                         found.diagnostics.push(d);
                     }
                 }
@@ -180,26 +180,24 @@ fn parent_rel(root: &Path, path: &Path) -> String {
     path.parent().and_then(|p| relative(root, p)).unwrap_or_else(|| ".".to_string())
 }
 
-fn walk_error(root: &Path, error: &ignore::Error) -> Option<Diagnostic> {
+fn walk_error(root: &Path, error: &ignore::Error, at: Option<&Path>) -> Option<Diagnostic> {
+    let shown = |path: &Path| relative(root, path).unwrap_or_else(|| path.display().to_string());
     match error {
-        ignore::Error::WithPath { path, err } => match &**err {
-            ignore::Error::Io(io) => {
-                let rel = relative(root, path).unwrap_or_else(|| path.display().to_string());
-                Some(diag::unreadable(None, &rel, &io.to_string()))
-            }
-            other => walk_error(root, other),
-        },
+        ignore::Error::WithPath { path, err } => walk_error(root, err, Some(path)),
         ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
-            walk_error(root, err)
+            walk_error(root, err, at)
         }
-        ignore::Error::Loop { child, .. } => {
-            let rel = relative(root, child).unwrap_or_else(|| child.display().to_string());
-            Some(diag::symlink_loop(&rel))
-        }
+        ignore::Error::Loop { child, .. } => Some(diag::symlink_loop(&shown(child))),
         ignore::Error::Io(io) => {
-            Some(diag::unreadable(None, &root.display().to_string(), &io.to_string()))
+            let path = at.unwrap_or(root);
+            let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+            if is_link && !path.exists() {
+                Some(diag::dangling_symlink(&shown(path)))
+            } else {
+                Some(diag::unreadable(None, &shown(path), &io.to_string()))
+            }
         }
-        ignore::Error::Partial(errors) => errors.iter().find_map(|e| walk_error(root, e)),
+        ignore::Error::Partial(errors) => errors.iter().find_map(|e| walk_error(root, e, at)),
         // Bad patterns in an ignore file are that tool's concern, not the app's.
         _ => None,
     }

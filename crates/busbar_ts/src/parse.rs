@@ -262,6 +262,19 @@ mod tests {
         assert!(checked > 1000, "only {checked} variants");
     }
 
+    /// A file that vanishes (or turns unreadable) between discovery and reading is an error
+    /// for that file, with a span at its start.
+    #[test]
+    fn unreadable_file_is_a_diagnostic() {
+        let facts =
+            analyze_file("svc/gone.ts".into(), Path::new("/nonexistent/busbar/gone.ts"), false);
+        assert_eq!(facts.diagnostics.len(), 1);
+        let d = &facts.diagnostics[0];
+        assert_eq!(d.code.id, "BB0004");
+        assert!(d.message.contains("svc/gone.ts"), "{}", d.message);
+        assert_eq!(d.span.as_ref().map(|s| (s.line, s.column)), Some((1, 1)));
+    }
+
     #[test]
     fn nesting_guard() {
         assert_eq!(nesting("f(a[b{c}])"), None);
