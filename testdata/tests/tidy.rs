@@ -29,7 +29,10 @@ fn every_code_is_documented() {
     }
     for line in doc.lines().filter(|l| l.starts_with("### BB")) {
         let id = &line[4..10];
-        assert!(busbar_diagnostics::codes::by_id(id).is_some(), "docs/diagnostics.md documents unknown {id}");
+        assert!(
+            busbar_diagnostics::codes::by_id(id).is_some(),
+            "docs/diagnostics.md documents unknown {id}"
+        );
     }
 }
 
@@ -45,8 +48,11 @@ fn every_code_is_exercised_by_a_test() {
         }
         texts.push_str(&std::fs::read_to_string(&file).unwrap());
     }
-    let missing: Vec<&str> =
-        busbar_diagnostics::codes::ALL.iter().map(|c| c.id).filter(|id| !texts.contains(id)).collect();
+    let missing: Vec<&str> = busbar_diagnostics::codes::ALL
+        .iter()
+        .map(|c| c.id)
+        .filter(|id| !texts.contains(id))
+        .collect();
     assert!(missing.is_empty(), "codes no fixture or test shows: {missing:?}");
 }
 
@@ -84,5 +90,9 @@ fn documented_json_example_is_checked_by_a_fixture() {
     let fixture = std::fs::read_to_string(repo().join("testdata/analyze/ok/basic.txtar")).unwrap();
     let expected = fixture.split("-- @expected.json --\n").nth(1).unwrap();
     let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
-    assert_eq!(parse(example), parse(expected), "docs/json-contract.md and ok/basic.txtar disagree");
+    assert_eq!(
+        parse(example),
+        parse(expected),
+        "docs/json-contract.md and ok/basic.txtar disagree"
+    );
 }
