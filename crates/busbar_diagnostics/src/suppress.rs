@@ -142,6 +142,9 @@ pub struct Triaged {
     pub suppressed: Vec<Suppressed>,
 }
 
+/// A valid suppression of one code, and whether it silenced something.
+type ActiveSuppression<'a> = (&'static Code, &'a Suppression, bool);
+
 /// Applies severities from `busbar.toml`, suppression comments and `--strict`, and reports
 /// settings that are themselves wrong (no reason, unknown code, unused comment).
 pub fn apply_settings(diagnostics: Vec<Diagnostic>, settings: &Settings) -> Triaged {
@@ -158,8 +161,7 @@ pub fn apply_settings(diagnostics: Vec<Diagnostic>, settings: &Settings) -> Tria
     }
 
     // Valid suppressions, keyed by (file, target line), with a flag for "used".
-    let mut active: BTreeMap<(FilePath, u32), Vec<(&'static Code, &Suppression, bool)>> =
-        BTreeMap::new();
+    let mut active: BTreeMap<(FilePath, u32), Vec<ActiveSuppression<'_>>> = BTreeMap::new();
     for suppressions in settings.suppressions.values() {
         for s in suppressions {
             if s.reason.is_none() {
