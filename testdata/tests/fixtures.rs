@@ -167,7 +167,7 @@ fn check(path: &Path, expect_errors: bool) -> Result<(), String> {
     settings.set_input_file(path);
     settings.set_omit_expression(true);
     let result = catch_unwind(AssertUnwindSafe(|| {
-        settings.bind(|| insta::assert_snapshot!(name, snapshot))
+        settings.bind(|| insta::assert_snapshot!(name, snapshot));
     }));
     result.map_err(|_| "snapshot differs (see above; `cargo insta review`)".to_string())
 }

@@ -11,7 +11,7 @@ use crate::{cache_dir, workspace_root};
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
-        Some("analyze") | None => analyze(&args.get(1..).unwrap_or_default().to_vec()),
+        Some("analyze") | None => analyze(args.get(1..).unwrap_or_default()),
         Some(other) => bail!("unknown benchmark `{other}`; available: analyze"),
     }
 }

@@ -182,8 +182,8 @@ fn write_service(
     // Topics, with message types carrying attributes.
     let mut t = String::from("import { Topic, Attribute } from \"encore.dev/pubsub\";\n\n");
     for (k, (topic, var, ty)) in topics.iter().enumerate() {
-        let ordered = (i + k) % 5 == 0;
-        let exactly = (i + k) % 11 == 0;
+        let ordered = (i + k).is_multiple_of(5);
+        let exactly = (i + k).is_multiple_of(11);
         let _ = write!(
             t,
             "export interface {ty} {{\n  id: string;\n  source: Attribute<string>;\n  tenant: Attribute<string>;\n  amount: number;\n  tags: string[];\n  createdAt: number;\n}}\n\n/** {topic} events from {name}. */\nexport const {var} = new Topic<{ty}>(\"{topic}\", {{\n  deliveryGuarantee: \"{}\",\n{}}});\n\n",

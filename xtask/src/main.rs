@@ -4,6 +4,12 @@
 //! - `bench analyze`: the analyzer benchmark on a generated monorepo (see `bench.rs`).
 //! - `gen-corpus DIR`: writes the benchmark's synthetic monorepo to DIR.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool for developers reports on the terminal"
+)]
+
 mod bench;
 mod ci;
 mod corpus;

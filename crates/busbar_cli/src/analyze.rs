@@ -31,14 +31,14 @@ pub(crate) fn run(
         let what = if dir.exists() { "is not a directory" } else { "does not exist" };
         let d = Diagnostic::new(&codes::DIRECTORY_NOT_FOUND, format!("`{shown_root}` {what}"))
             .with_help("pass the directory of the app: `busbar analyze path/to/app`");
-        return environment_error(args.format, &shown_root, d, color, out, err);
+        return environment_error(args.format, &shown_root, &d, color, out, err);
     }
     let (config, config_diagnostics) = match busbar_config::load(&dir) {
         Ok(loaded) => loaded,
         Err(e) => {
             let d = Diagnostic::new(&codes::INVALID_CONFIG, e.to_string())
                 .with_help("make busbar.toml readable, or remove it");
-            return environment_error(args.format, &shown_root, d, color, out, err);
+            return environment_error(args.format, &shown_root, &d, color, out, err);
         }
     };
     if args.progress {
@@ -51,7 +51,7 @@ pub(crate) fn run(
     diagnostics.extend(analysis.diagnostics);
     diagnostics.extend(busbar_graph::lints(&analysis.model, &graph));
     let settings = Settings {
-        overrides: config.severities.clone(),
+        overrides: config.severities,
         suppressions: analysis.suppressions,
         strict: args.strict,
     };
@@ -98,7 +98,7 @@ pub(crate) fn run(
 fn environment_error(
     format: Format,
     root: &str,
-    d: Diagnostic,
+    d: &Diagnostic,
     color: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -108,14 +108,14 @@ fn environment_error(
             let json = to_json(
                 &AppModel::default(),
                 root,
-                std::slice::from_ref(&d),
+                std::slice::from_ref(d),
                 JsonOptions::default(),
             );
             let _ = out.write_all(json.as_bytes());
         }
         Format::Human => {
             let _ = err.write_all(
-                render_human_one(&d, &SourceDb::new(), HumanOptions { color }).as_bytes(),
+                render_human_one(d, &SourceDb::new(), HumanOptions { color }).as_bytes(),
             );
         }
     }

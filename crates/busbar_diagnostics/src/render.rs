@@ -182,7 +182,7 @@ mod tests {
         let mut db = SourceDb::new();
         let file = SourceFile::new(
             "svc/a.ts".into(),
-            "import x from \"y\";\nconst t = new Topic<E>(\"Bad_Name\", {});\n".into(),
+            "import x from \"y\";\nconst t = new Topic<E>(\"Bad_Name\", {});\n",
         );
         let span = file.span(42, 52);
         db.insert(file);

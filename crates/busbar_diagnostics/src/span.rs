@@ -137,7 +137,7 @@ mod tests {
     use super::*;
 
     fn file(text: &str) -> SourceFile {
-        SourceFile::new("a.ts".into(), text.into())
+        SourceFile::new("a.ts".into(), text)
     }
 
     #[test]

@@ -291,7 +291,7 @@ mod tests {
     use super::*;
 
     fn file(text: &str) -> SourceFile {
-        SourceFile::new("a.ts".into(), text.into())
+        SourceFile::new("a.ts".into(), text)
     }
 
     fn diag_at(file: &SourceFile, line: u32, code: &'static Code) -> Diagnostic {

@@ -144,17 +144,17 @@ impl PermissionGraph {
                         topic: topic.clone(),
                         via: *via,
                         accesses: accesses.clone(),
-                    })
+                    });
                 }
                 (Edge::Declare { span }, Node::Topic(topic)) => {
-                    set.declares.push((topic.clone(), span.clone()))
+                    set.declares.push((topic.clone(), span.clone()));
                 }
                 (Edge::Consume { span }, Node::Subscription { topic, name }) => {
                     set.consume.push(ConsumeGrant {
                         topic: topic.clone(),
                         subscription: name.clone(),
                         span: span.clone(),
-                    })
+                    });
                 }
                 _ => {}
             }

@@ -4,7 +4,7 @@ use busbar_model::*;
 use super::*;
 
 fn span(line: u32) -> Span {
-    let file = SourceFile::new("a.ts".into(), "x\n".repeat(20).into());
+    let file = SourceFile::new("a.ts".into(), "x\n".repeat(20));
     file.line_span(line)
 }
 

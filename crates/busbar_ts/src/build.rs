@@ -249,8 +249,7 @@ pub(crate) fn build(
         })
         .collect();
     let reach = Reach::new(files, targets, &index, services, &resolved);
-    let mut reach_cache: HashMap<(usize, Option<u32>), Vec<(String, Vec<Span>)>> =
-        HashMap::default();
+    let mut reach_cache: HashMap<(usize, Option<u32>), Vec<Grant>> = HashMap::default();
     let mut reported_escapes: HashSet<(usize, RawSpan)> = HashSet::default();
     for (f, facts) in files.iter().enumerate() {
         for (u, use_) in facts.uses.iter().enumerate() {
@@ -488,6 +487,9 @@ struct Ref {
     import: Option<RawSpan>,
 }
 
+/// A service reaching a shared publish, with the imports that lead to it.
+type Grant = (String, Vec<Span>);
+
 /// A chain of imports, each a byte range in a file.
 type Chain = Vec<(usize, RawSpan)>;
 
@@ -564,7 +566,7 @@ impl<'a> Reach<'a> {
 
     /// The services that reach code of `file` owned by `owner`, each with the imports from the
     /// service's code to it (the first, shortest chain found).
-    fn services_reaching(&self, file: usize, owner: Option<u32>) -> Vec<(String, Vec<Span>)> {
+    fn services_reaching(&self, file: usize, owner: Option<u32>) -> Vec<Grant> {
         // A node is a declaration of a file, or `None`: the file being loaded.
         let nodes_of = |f: usize, owner: Option<u32>| -> Vec<(usize, Option<&'a str>)> {
             match owner {

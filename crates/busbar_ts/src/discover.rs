@@ -80,7 +80,6 @@ pub(crate) fn discover(root: &Path, threads: usize) -> Discovered {
         .add_custom_ignore_filename(".busbarignore");
     {
         let outside = Arc::clone(&outside);
-        let canonical_root = canonical_root.clone();
         let root = root.to_path_buf();
         builder.filter_entry(move |entry| {
             if entry.file_name() == "node_modules" {

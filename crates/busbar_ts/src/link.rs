@@ -130,7 +130,7 @@ impl<'a> Linker<'a> {
 
     fn export_uncached(&self, file: usize, name: &str, depth: usize) -> Value {
         let facts = &self.files[file];
-        for export in facts.exports.iter().filter(|e| e.name == name) {
+        if let Some(export) = facts.exports.iter().find(|e| e.name == name) {
             return match &export.target {
                 ExportTarget::Local(local) => self.local_depth(file, local, depth + 1),
                 ExportTarget::Topic(topic) => Value::Topic { file, topic: *topic },
@@ -264,7 +264,7 @@ impl<'a> Linker<'a> {
             return Err("the type is re-exported in a cycle".into());
         }
         let facts: &'a FileFacts = &self.files[file];
-        for export in facts.exports.iter().filter(|e| e.name == name) {
+        if let Some(export) = facts.exports.iter().find(|e| e.name == name) {
             return match &export.target {
                 ExportTarget::Local(local) => {
                     self.type_def_depth(file, std::slice::from_ref(local), depth + 1)

@@ -20,6 +20,7 @@ use crate::facts::{Local, RefPermission, Use, UseKind};
 pub(super) fn visit(x: &mut Extractor, module: &ast::Module) {
     let mut interesting: FxHashSet<Atom> = FxHashSet::default();
     let mut use_names: FxHashSet<Atom> = FxHashSet::default();
+    #[expect(clippy::iter_over_hash_type, reason = "fills sets; the order does not matter")]
     for (name, local) in &x.facts.locals {
         let atom = Atom::from(name.as_str());
         match local {
@@ -146,7 +147,7 @@ impl Bodies<'_> {
                     ast::MemberProp::Ident(p) => path.push(p.sym.clone()),
                     ast::MemberProp::Computed(c) => match unwrap(&c.expr) {
                         ast::Expr::Lit(ast::Lit::Str(s)) => {
-                            path.push(Atom::from(&*s.value.to_string_lossy()))
+                            path.push(Atom::from(&*s.value.to_string_lossy()));
                         }
                         _ => return None,
                     },
@@ -321,7 +322,7 @@ fn var_names<'a>(stmt: &'a ast::Stmt, out: &mut Vec<&'a Atom>) {
             }
         }
         ast::Stmt::Switch(s) => {
-            s.cases.iter().flat_map(|c| &c.cons).for_each(|s| var_names(s, out))
+            s.cases.iter().flat_map(|c| &c.cons).for_each(|s| var_names(s, out));
         }
         _ => {}
     }

@@ -76,13 +76,13 @@ impl Extractor {
         match check_name(&name) {
             NameCheck::Ok => {}
             NameCheck::Dotted => {
-                self.facts.diagnostics.push(diag::dotted_name(kind, &name, span.clone()))
+                self.facts.diagnostics.push(diag::dotted_name(kind, &name, span.clone()));
             }
             NameCheck::Invalid => {
-                self.facts.diagnostics.push(diag::invalid_name(kind, &name, span.clone()))
+                self.facts.diagnostics.push(diag::invalid_name(kind, &name, span.clone()));
             }
             NameCheck::TooLong => {
-                self.facts.diagnostics.push(diag::name_too_long(kind, &name, span.clone()))
+                self.facts.diagnostics.push(diag::name_too_long(kind, &name, span.clone()));
             }
         }
         Some((name, span))
@@ -425,7 +425,9 @@ impl Extractor {
         };
         match args.get(2) {
             None => {
-                self.facts.diagnostics.push(diag::missing_config(DeclKind::Subscription, decl_span))
+                self.facts
+                    .diagnostics
+                    .push(diag::missing_config(DeclKind::Subscription, decl_span));
             }
             Some(arg) if arg.spread.is_some() => {
                 let s = self.sp(arg.expr.span());

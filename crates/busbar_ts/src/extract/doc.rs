@@ -26,7 +26,7 @@ pub(super) fn doc_comment(text: &str, start: usize) -> Option<String> {
                 l.strip_prefix('*').map(str::trim).unwrap_or(l)
             })
             .collect();
-        return tidy(lines);
+        return tidy(&lines);
     }
     let mut lines = Vec::new();
     for line in before.lines().rev() {
@@ -40,10 +40,10 @@ pub(super) fn doc_comment(text: &str, start: usize) -> Option<String> {
         }
     }
     lines.reverse();
-    tidy(lines)
+    tidy(&lines)
 }
 
-fn tidy(lines: Vec<&str>) -> Option<String> {
+fn tidy(lines: &[&str]) -> Option<String> {
     let start = lines.iter().position(|l| !l.is_empty())?;
     let end = lines.iter().rposition(|l| !l.is_empty())?;
     Some(lines[start..=end].join("\n"))

@@ -164,12 +164,7 @@ impl Extractor {
                 ast::ModuleDecl::TsImportEquals(eq) => {
                     if let ast::TsModuleRef::TsExternalModuleRef(ext) = &eq.module_ref {
                         let module = self.push_module_ref(&ext.expr, eq.span, eq.is_type_only);
-                        self.add_import(
-                            eq.id.sym.clone(),
-                            module,
-                            ImportKind::Namespace,
-                            eq.is_type_only,
-                        );
+                        self.add_import(&eq.id.sym, module, ImportKind::Namespace, eq.is_type_only);
                         if eq.is_export {
                             self.facts.exports.push(Export {
                                 name: eq.id.sym.to_string(),
@@ -289,11 +284,11 @@ impl Extractor {
             if pubsub || service || api {
                 k.framework.insert(local.clone());
             }
-            self.add_import(local.clone(), module, kind, type_only);
+            self.add_import(local, module, kind, type_only);
         }
     }
 
-    fn add_import(&mut self, local: Atom, module: usize, kind: ImportKind, type_only: bool) {
+    fn add_import(&mut self, local: &Atom, module: usize, kind: ImportKind, type_only: bool) {
         self.facts.imports.push(Import { local: local.to_string(), module, kind, type_only });
         self.facts.locals.insert(local.to_string(), Local::Import(self.facts.imports.len() - 1));
     }
@@ -351,7 +346,7 @@ impl Extractor {
         for item in &module.body {
             match item {
                 ast::ModuleItem::Stmt(ast::Stmt::Decl(decl)) => {
-                    self.decl(decl, false, item_lo(item))
+                    self.decl(decl, false, item_lo(item));
                 }
                 ast::ModuleItem::Stmt(ast::Stmt::Expr(stmt)) => {
                     if let Some((ctor, new)) = self.module_ctor(&stmt.expr) {
@@ -360,10 +355,10 @@ impl Extractor {
                 }
                 ast::ModuleItem::ModuleDecl(decl) => match decl {
                     ast::ModuleDecl::ExportDecl(export) => {
-                        self.decl(&export.decl, true, item_lo(item))
+                        self.decl(&export.decl, true, item_lo(item));
                     }
                     ast::ModuleDecl::ExportDefaultExpr(e) => {
-                        self.export_default_expr(&e.expr, item_lo(item))
+                        self.export_default_expr(&e.expr, item_lo(item));
                     }
                     ast::ModuleDecl::ExportDefaultDecl(d) => self.export_default_decl(d),
                     ast::ModuleDecl::ExportNamed(named) if named.src.is_none() => {

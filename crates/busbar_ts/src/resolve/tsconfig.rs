@@ -107,7 +107,7 @@ fn load_depth(path: &Path, depth: usize) -> Option<TsPaths> {
             key(&b.0).cmp(&key(&a.0)).then_with(|| a.0.cmp(&b.0))
         });
         result.paths = entries;
-        result.paths_dir = Some(dir.clone());
+        result.paths_dir = Some(dir);
     }
     Some(result)
 }
