@@ -44,11 +44,17 @@ pub(crate) fn is_source_name(name: &str) -> bool {
 /// relative in the same way).
 pub(crate) fn relative(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
+    if rel.as_os_str().is_empty() {
+        return Some(".".to_string());
+    }
+    if std::path::MAIN_SEPARATOR == '/' {
+        // Already `/`-separated: one conversion, no per-component work.
+        return Some(rel.to_string_lossy().into_owned());
+    }
     let parts: Vec<String> =
         rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-    Some(if parts.is_empty() { ".".to_string() } else { parts.join("/") })
+    Some(parts.join("/"))
 }
-
 struct Found {
     files: Vec<SourcePath>,
     packages: Vec<(String, PathBuf)>,

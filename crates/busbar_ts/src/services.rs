@@ -11,6 +11,7 @@ use busbar_model::ServiceOrigin;
 use crate::diagnostics as diag;
 use crate::facts::FileFacts;
 use crate::resolve::dir_of;
+use rustc_hash::FxHashMap as HashMap;
 
 pub(crate) const SERVICE_FILE: &str = "encore.service.ts";
 
@@ -37,12 +38,18 @@ impl Services {
     }
 }
 
-/// Is `path` (a file or directory) inside directory `dir` (or `dir` itself)?
-pub(crate) fn is_within(dir: &str, path: &str) -> bool {
-    if dir == "." {
-        return !path.starts_with("../") && path != "..";
-    }
-    path == dir || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
+/// The directories enclosing `path` (a file or a directory), nearest first, ending with `.` for
+/// paths inside the root. `../` paths stop at their outermost named directory.
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let outside = path.starts_with("../");
+    std::iter::successors(Some(dir_of(path)), |d| (*d != "." && *d != "..").then(|| dir_of(d)))
+        .filter(move |d| !(outside && (*d == "." || *d == "..")))
+}
+
+/// The nearest directory of `dirs` enclosing `path`, itself included.
+fn nearest<'a>(dirs: &HashMap<&str, usize>, path: &'a str, include_self: bool) -> Option<usize> {
+    let own = include_self.then_some(path).and_then(|p| dirs.get(p).copied());
+    own.or_else(|| ancestors(path).find_map(|d| dirs.get(d).copied()))
 }
 
 fn last_segment(dir: &str, root_name: &str) -> String {
@@ -88,11 +95,12 @@ pub(crate) fn assign(
         });
     }
     // Nested service directories: an error; the inner one still owns its subtree.
+    let encore_dirs: HashMap<&str, usize> = encore.iter().map(|(d, s)| (d.as_str(), *s)).collect();
     for (dir, s) in &encore {
-        if let Some((_, outer)) =
-            encore.iter().filter(|(d, o)| o != s && is_within(d, dir)).max_by_key(|(d, _)| d.len())
+        if dir != "."
+            && let Some(outer) = nearest(&encore_dirs, dir, false)
         {
-            let (inner, outer) = (&out.services[*s], &out.services[*outer]);
+            let (inner, outer) = (&out.services[*s], &out.services[outer]);
             out.diagnostics.push(diag::nested_service(
                 &inner.name,
                 inner.span.clone().expect("encore services have spans"),
@@ -102,11 +110,7 @@ pub(crate) fn assign(
         }
     }
     for (i, path) in paths.iter().enumerate() {
-        out.of_file[i] = encore
-            .iter()
-            .filter(|(d, _)| is_within(d, path))
-            .max_by_key(|(d, _)| d.len())
-            .map(|(_, s)| *s);
+        out.of_file[i] = nearest(&encore_dirs, path, false);
     }
 
     // 2. busbar.toml mappings.
@@ -183,12 +187,13 @@ pub(crate) fn assign(
         .collect();
     candidates.sort_unstable();
     candidates.dedup();
-    let mut roots: Vec<(String, usize)> = Vec::new();
+    let mut roots: HashMap<&str, usize> = HashMap::default();
     for dir in candidates {
-        if roots.iter().any(|(r, _)| is_within(r, dir)) {
+        // Sorted, so an enclosing candidate came first; nested roots merge into it.
+        if nearest(&roots, dir, true).is_some() {
             continue;
         }
-        roots.push((dir.to_string(), out.services.len()));
+        roots.insert(dir, out.services.len());
         out.services.push(ServiceInfo {
             name: last_segment(dir, root_name),
             root: dir.to_string(),
@@ -198,7 +203,7 @@ pub(crate) fn assign(
     }
     for (i, path) in paths.iter().enumerate() {
         if out.of_file[i].is_none() {
-            out.of_file[i] = roots.iter().find(|(r, _)| is_within(r, path)).map(|(_, s)| *s);
+            out.of_file[i] = nearest(&roots, path, false);
         }
     }
     out
@@ -206,15 +211,18 @@ pub(crate) fn assign(
 
 #[cfg(test)]
 mod tests {
-    use super::is_within;
+    use super::*;
 
     #[test]
-    fn within() {
-        assert!(is_within(".", "a/b.ts"));
-        assert!(!is_within(".", "../a.ts"));
-        assert!(is_within("a", "a/b.ts"));
-        assert!(is_within("a", "a"));
-        assert!(!is_within("a", "ab/c.ts"));
-        assert!(is_within("a/b", "a/b/c/d.ts"));
+    fn ancestors_nearest_first() {
+        assert_eq!(ancestors("a/b/c.ts").collect::<Vec<_>>(), ["a/b", "a", "."]);
+        assert_eq!(ancestors("c.ts").collect::<Vec<_>>(), ["."]);
+        assert_eq!(ancestors("../libs/x/y.ts").collect::<Vec<_>>(), ["../libs/x", "../libs"]);
+        let dirs: HashMap<&str, usize> = [(".", 0), ("a", 1)].into_iter().collect();
+        assert_eq!(nearest(&dirs, "a/b/c.ts", false), Some(1));
+        assert_eq!(nearest(&dirs, "b/c.ts", false), Some(0));
+        assert_eq!(nearest(&dirs, "../x/c.ts", false), None);
+        assert_eq!(nearest(&dirs, "a", true), Some(1));
+        assert_eq!(nearest(&dirs, "a", false), Some(0));
     }
 }
