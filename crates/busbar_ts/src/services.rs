@@ -47,7 +47,7 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The nearest directory of `dirs` enclosing `path`, itself included.
-fn nearest<'a>(dirs: &HashMap<&str, usize>, path: &'a str, include_self: bool) -> Option<usize> {
+fn nearest(dirs: &HashMap<&str, usize>, path: &str, include_self: bool) -> Option<usize> {
     let own = include_self.then_some(path).and_then(|p| dirs.get(p).copied());
     own.or_else(|| ancestors(path).find_map(|d| dirs.get(d).copied()))
 }
