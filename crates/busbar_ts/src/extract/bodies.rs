@@ -344,9 +344,9 @@ impl Visit for Bodies<'_> {
     fn visit_module_item(&mut self, item: &ast::ModuleItem) {
         let decl_names = |d: &ast::Decl| -> Option<Vec<String>> {
             match d {
-                ast::Decl::Fn(f) => Some(vec![f.ident.sym.to_string()]),
-                ast::Decl::Class(c) => Some(vec![c.ident.sym.to_string()]),
-                ast::Decl::TsEnum(e) => Some(vec![e.id.sym.to_string()]),
+                ast::Decl::Fn(f) => Some(vec![f.ident.sym.as_str().to_owned()]),
+                ast::Decl::Class(c) => Some(vec![c.ident.sym.as_str().to_owned()]),
+                ast::Decl::TsEnum(e) => Some(vec![e.id.sym.as_str().to_owned()]),
                 ast::Decl::Var(_) | ast::Decl::Using(_) => None,
                 _ => Some(Vec::new()),
             }
@@ -362,7 +362,7 @@ impl Visit for Bodies<'_> {
                 };
                 Some(
                     std::iter::once("default".to_string())
-                        .chain(ident.map(|i| i.sym.to_string()))
+                        .chain(ident.map(|i| i.sym.as_str().to_owned()))
                         .collect(),
                 )
             }
@@ -388,7 +388,7 @@ impl Visit for Bodies<'_> {
         if self.var_item && self.fn_depth == 0 {
             let mut names = Vec::new();
             pat_names(&d.name, &mut names);
-            let names = names.into_iter().map(|n| n.to_string()).collect();
+            let names = names.into_iter().map(|n| n.as_str().to_owned()).collect();
             let saved = self.owner;
             self.var_item = false;
             self.owner = self.push_owner(names);

@@ -114,7 +114,7 @@ pub(crate) fn unwrap(mut e: &ast::Expr) -> &ast::Expr {
 
 fn export_name(n: &ast::ModuleExportName) -> String {
     match n {
-        ast::ModuleExportName::Ident(i) => i.sym.to_string(),
+        ast::ModuleExportName::Ident(i) => i.sym.as_str().to_owned(),
         ast::ModuleExportName::Str(s) => s.value.to_string_lossy().into_owned(),
     }
 }
@@ -167,8 +167,8 @@ impl Extractor {
                         self.add_import(&eq.id.sym, module, ImportKind::Namespace, eq.is_type_only);
                         if eq.is_export {
                             self.facts.exports.push(Export {
-                                name: eq.id.sym.to_string(),
-                                target: ExportTarget::Local(eq.id.sym.to_string()),
+                                name: eq.id.sym.as_str().to_owned(),
+                                target: ExportTarget::Local(eq.id.sym.as_str().to_owned()),
                             });
                         }
                     }
@@ -187,7 +187,7 @@ impl Extractor {
                                 (export_name(&ns.name), ImportKind::Namespace)
                             }
                             ast::ExportSpecifier::Default(d) => {
-                                (d.exported.sym.to_string(), ImportKind::Default)
+                                (d.exported.sym.as_str().to_owned(), ImportKind::Default)
                             }
                             ast::ExportSpecifier::Named(n) => {
                                 let orig = export_name(&n.orig);
@@ -237,7 +237,7 @@ impl Extractor {
                         .imported
                         .as_ref()
                         .map(export_name)
-                        .unwrap_or_else(|| n.local.sym.to_string());
+                        .unwrap_or_else(|| n.local.sym.as_str().to_owned());
                     (&n.local.sym, ImportKind::Named(imported), import.type_only || n.is_type_only)
                 }
                 ast::ImportSpecifier::Default(d) => {
@@ -289,8 +289,15 @@ impl Extractor {
     }
 
     fn add_import(&mut self, local: &Atom, module: usize, kind: ImportKind, type_only: bool) {
-        self.facts.imports.push(Import { local: local.to_string(), module, kind, type_only });
-        self.facts.locals.insert(local.to_string(), Local::Import(self.facts.imports.len() - 1));
+        self.facts.imports.push(Import {
+            local: local.as_str().to_owned(),
+            module,
+            kind,
+            type_only,
+        });
+        self.facts
+            .locals
+            .insert(local.as_str().to_owned(), Local::Import(self.facts.imports.len() - 1));
     }
 
     /// Which framework constructor a `new` callee is, if any (at module level: no shadowing).
@@ -339,7 +346,7 @@ impl Extractor {
 
     fn set_local(&mut self, name: &Atom, local: Local) {
         // An import keeps its binding; a later declaration of the same name is a TS error.
-        self.facts.locals.entry(name.to_string()).or_insert(local);
+        self.facts.locals.entry(name.as_str().to_owned()).or_insert(local);
     }
 
     fn collect_items(&mut self, module: &ast::Module) {
@@ -384,9 +391,10 @@ impl Extractor {
     }
 
     fn export_local(&mut self, name: &Atom) {
-        self.facts
-            .exports
-            .push(Export { name: name.to_string(), target: ExportTarget::Local(name.to_string()) });
+        self.facts.exports.push(Export {
+            name: name.as_str().to_owned(),
+            target: ExportTarget::Local(name.as_str().to_owned()),
+        });
     }
 
     fn decl(&mut self, decl: &ast::Decl, exported: bool, stmt_lo: u32) {
@@ -438,14 +446,14 @@ impl Extractor {
             }
             ast::Decl::TsInterface(i) => {
                 let def = self.interface(i);
-                self.facts.types.insert(i.id.sym.to_string(), def);
+                self.facts.types.insert(i.id.sym.as_str().to_owned(), def);
                 if exported {
                     self.export_local(&i.id.sym);
                 }
             }
             ast::Decl::TsTypeAlias(a) => {
                 let def = TypeDef::Alias(self.type_expr(&a.type_ann));
-                self.facts.types.insert(a.id.sym.to_string(), def);
+                self.facts.types.insert(a.id.sym.as_str().to_owned(), def);
                 if exported {
                     self.export_local(&a.id.sym);
                 }
@@ -483,7 +491,7 @@ impl Extractor {
                 None => ExportTarget::Opaque,
             }
         } else if let ast::Expr::Ident(id) = unwrap(expr) {
-            ExportTarget::Local(id.sym.to_string())
+            ExportTarget::Local(id.sym.as_str().to_owned())
         } else {
             ExportTarget::Opaque
         };
@@ -495,21 +503,21 @@ impl Extractor {
             ast::DefaultDecl::Fn(f) => match &f.ident {
                 Some(id) => {
                     self.set_local(&id.sym, Local::Function);
-                    ExportTarget::Local(id.sym.to_string())
+                    ExportTarget::Local(id.sym.as_str().to_owned())
                 }
                 None => ExportTarget::Opaque,
             },
             ast::DefaultDecl::Class(c) => match &c.ident {
                 Some(id) => {
                     self.set_local(&id.sym, Local::Other);
-                    ExportTarget::Local(id.sym.to_string())
+                    ExportTarget::Local(id.sym.as_str().to_owned())
                 }
                 None => ExportTarget::Opaque,
             },
             ast::DefaultDecl::TsInterfaceDecl(i) => {
                 let def = self.interface(i);
-                self.facts.types.insert(i.id.sym.to_string(), def);
-                ExportTarget::Local(i.id.sym.to_string())
+                self.facts.types.insert(i.id.sym.as_str().to_owned(), def);
+                ExportTarget::Local(i.id.sym.as_str().to_owned())
             }
         };
         self.facts.exports.push(Export { name: "default".into(), target });

@@ -24,11 +24,11 @@ impl Extractor {
 
     fn entity_path(&self, e: &ast::Expr) -> Option<Vec<String>> {
         match e {
-            ast::Expr::Ident(id) => Some(vec![id.sym.to_string()]),
+            ast::Expr::Ident(id) => Some(vec![id.sym.as_str().to_owned()]),
             ast::Expr::Member(m) => {
                 let mut path = self.entity_path(unwrap(&m.obj))?;
                 let ast::MemberProp::Ident(p) = &m.prop else { return None };
-                path.push(p.sym.to_string());
+                path.push(p.sym.as_str().to_owned());
                 Some(path)
             }
             _ => None,
@@ -55,7 +55,7 @@ impl Extractor {
         for member in members {
             let ast::TsTypeElement::TsPropertySignature(p) = member else { continue };
             let name = match unwrap(&p.key) {
-                ast::Expr::Ident(id) => id.sym.to_string(),
+                ast::Expr::Ident(id) => id.sym.as_str().to_owned(),
                 ast::Expr::Lit(ast::Lit::Str(s)) => s.value.to_string_lossy().into_owned(),
                 _ => continue,
             };
@@ -111,10 +111,10 @@ impl Extractor {
 
 fn type_name_path(name: &ast::TsEntityName) -> Vec<String> {
     match name {
-        ast::TsEntityName::Ident(id) => vec![id.sym.to_string()],
+        ast::TsEntityName::Ident(id) => vec![id.sym.as_str().to_owned()],
         ast::TsEntityName::TsQualifiedName(q) => {
             let mut path = type_name_path(&q.left);
-            path.push(q.right.sym.to_string());
+            path.push(q.right.sym.as_str().to_owned());
             path
         }
     }
