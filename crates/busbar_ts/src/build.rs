@@ -364,7 +364,7 @@ fn message_fields(
         fields
             .iter()
             .map(|f| FieldInfo {
-                name: f.name.clone(),
+                name: f.name.to_string(),
                 attribute: f.attribute,
                 span: linker.files[in_file].span_of(f.span),
             })
@@ -525,7 +525,7 @@ impl<'a> Reach<'a> {
         let mut ns_refs: HashMap<usize, Vec<Ref>> = HashMap::default();
         for (f, facts) in files.iter().enumerate() {
             for (u, use_) in facts.uses.iter().enumerate() {
-                let import = match facts.locals.get(&*use_.name) {
+                let import = match facts.locals.get(&use_.name) {
                     Some(crate::facts::Local::Import(i)) => {
                         Some(facts.module_refs[facts.imports[*i].module].span)
                     }

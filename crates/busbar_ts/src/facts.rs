@@ -28,9 +28,9 @@ pub(crate) struct FileFacts {
     /// `export * from "..."`: indexes into `module_refs`.
     pub star_exports: Vec<usize>,
     /// Module-level value bindings by name.
-    pub locals: HashMap<String, Local>,
+    pub locals: HashMap<Atom, Local>,
     /// Module-level interfaces and type aliases by name.
-    pub types: HashMap<String, TypeDef>,
+    pub types: HashMap<Atom, TypeDef>,
     pub topics: Vec<TopicDecl>,
     pub subscriptions: Vec<SubscriptionDecl>,
     /// `export default new Service("name")` in an `encore.service.ts`.
@@ -42,7 +42,7 @@ pub(crate) struct FileFacts {
     pub uses: Vec<Use>,
     /// The module-level declarations uses belong to: each entry lists the names one
     /// declaration binds (`function f`, `const a = ...`, `export default`).
-    pub owners: Vec<Vec<String>>,
+    pub owners: Vec<Vec<Atom>>,
     /// References from code inside a declaration (`None`: code that runs when the module is
     /// loaded) to other module-level declarations of the same file, deduplicated.
     pub local_refs: Vec<(Option<u32>, Atom)>,
@@ -64,14 +64,14 @@ pub(crate) struct ModuleRef {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ImportKind {
-    Named(String),
+    Named(Atom),
     Default,
     Namespace,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct Import {
-    pub local: String,
+    pub local: Atom,
     /// Index into `module_refs`.
     pub module: usize,
     pub kind: ImportKind,
@@ -93,7 +93,7 @@ pub(crate) enum Local {
 #[derive(Debug, Clone)]
 pub(crate) enum ExportTarget {
     /// A module-level name of this file (value or type).
-    Local(String),
+    Local(Atom),
     /// `export default new Topic(...)`: index into `topics`.
     Topic(usize),
     /// `export default <anything else>`.
@@ -104,14 +104,14 @@ pub(crate) enum ExportTarget {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Export {
-    pub name: String,
+    pub name: Atom,
     pub target: ExportTarget,
 }
 
 /// A field of a message type.
 #[derive(Debug, Clone)]
 pub(crate) struct Field {
-    pub name: String,
+    pub name: Atom,
     /// `Some` when the field is `Attribute<...>`.
     pub attribute: Option<AttributeType>,
     pub span: RawSpan,
@@ -121,7 +121,7 @@ pub(crate) struct Field {
 #[derive(Debug, Clone)]
 pub(crate) enum TypeExpr {
     /// `Foo` or `ns.Foo`.
-    Ref { path: Vec<String>, span: RawSpan },
+    Ref { path: Vec<Atom>, span: RawSpan },
     /// `{ a: string; b: Attribute<string> }`
     Literal(Vec<Field>),
     /// `A & B`

@@ -5,6 +5,8 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
 
+use swc_atoms::Atom;
+
 use crate::facts::{ExportTarget, FileFacts, ImportKind, Local, TypeDef};
 use crate::resolve::Target;
 
@@ -21,7 +23,7 @@ pub(crate) enum Value {
     /// `name` is its local name in `file` (`default` for an anonymous default export).
     Decl {
         file: usize,
-        name: String,
+        name: Atom,
     },
     /// Anything else that is not a topic: the framework API, an unknown global.
     Other,
@@ -47,10 +49,15 @@ pub(crate) struct Linker<'a> {
     pub files: &'a [FileFacts],
     pub targets: &'a [Vec<Target>],
     pub index: &'a HashMap<busbar_diagnostics::FilePath, usize>,
-    memo: RefCell<HashMap<(usize, String), Value>>,
+    memo: RefCell<HashMap<(usize, Atom), Value>>,
 }
 
 const MAX_DEPTH: usize = 64;
+
+/// The export name of a module's default export.
+fn default_name() -> Atom {
+    Atom::from("default")
+}
 
 impl<'a> Linker<'a> {
     pub fn new(
@@ -81,11 +88,11 @@ impl<'a> Linker<'a> {
     }
 
     /// A module-level value name of a file.
-    pub fn local(&self, file: usize, name: &str) -> Value {
+    pub fn local(&self, file: usize, name: &Atom) -> Value {
         self.local_depth(file, name, 0)
     }
 
-    fn local_depth(&self, file: usize, name: &str, depth: usize) -> Value {
+    fn local_depth(&self, file: usize, name: &Atom, depth: usize) -> Value {
         match self.files[file].locals.get(name) {
             Some(Local::Topic(topic)) => Value::Topic { file, topic: *topic },
             Some(Local::Import(i)) => {
@@ -95,7 +102,7 @@ impl<'a> Linker<'a> {
                     Err(v) => v,
                 }
             }
-            Some(Local::Function | Local::Other) => Value::Decl { file, name: name.to_string() },
+            Some(Local::Function | Local::Other) => Value::Decl { file, name: name.clone() },
             None => Value::Other,
         }
     }
@@ -103,21 +110,21 @@ impl<'a> Linker<'a> {
     fn import_kind(&self, target: usize, kind: &ImportKind, depth: usize) -> Value {
         match kind {
             ImportKind::Named(name) => self.export_depth(target, name, depth),
-            ImportKind::Default => self.export_depth(target, "default", depth),
+            ImportKind::Default => self.export_depth(target, &default_name(), depth),
             ImportKind::Namespace => Value::Namespace(target),
         }
     }
 
     /// What `file` exports under `name`.
-    pub fn export(&self, file: usize, name: &str) -> Value {
+    pub fn export(&self, file: usize, name: &Atom) -> Value {
         self.export_depth(file, name, 0)
     }
 
-    fn export_depth(&self, file: usize, name: &str, depth: usize) -> Value {
+    fn export_depth(&self, file: usize, name: &Atom, depth: usize) -> Value {
         if depth > MAX_DEPTH {
             return Value::Other;
         }
-        let key = (file, name.to_string());
+        let key = (file, name.clone());
         if let Some(v) = self.memo.borrow().get(&key) {
             return v.clone();
         }
@@ -128,20 +135,20 @@ impl<'a> Linker<'a> {
         value
     }
 
-    fn export_uncached(&self, file: usize, name: &str, depth: usize) -> Value {
+    fn export_uncached(&self, file: usize, name: &Atom, depth: usize) -> Value {
         let facts = &self.files[file];
-        if let Some(export) = facts.exports.iter().find(|e| e.name == name) {
+        if let Some(export) = facts.exports.iter().find(|e| &e.name == name) {
             return match &export.target {
                 ExportTarget::Local(local) => self.local_depth(file, local, depth + 1),
                 ExportTarget::Topic(topic) => Value::Topic { file, topic: *topic },
-                ExportTarget::Opaque => Value::Decl { file, name: "default".to_string() },
+                ExportTarget::Opaque => Value::Decl { file, name: default_name() },
                 ExportTarget::From { module, kind } => match self.target_file(file, *module) {
                     Ok(target) => self.import_kind(target, kind, depth + 1),
                     Err(v) => v,
                 },
             };
         }
-        if name != "default" {
+        if name.as_str() != "default" {
             let mut unresolved = None;
             for &module in &facts.star_exports {
                 match self.target_file(file, module) {
@@ -162,7 +169,7 @@ impl<'a> Linker<'a> {
 
     /// Follows a property path through namespaces. Returns the value and how many path
     /// segments were consumed.
-    pub fn follow(&self, mut value: Value, path: &[swc_atoms::Atom]) -> (Value, usize) {
+    pub fn follow(&self, mut value: Value, path: &[Atom]) -> (Value, usize) {
         let mut used = 0;
         while let Value::Namespace(f) = value {
             let Some(segment) = path.get(used) else { break };
@@ -185,7 +192,7 @@ impl<'a> Linker<'a> {
         }
         seen.push(file);
         let facts = &self.files[file];
-        let mut names: Vec<&str> = facts.exports.iter().map(|e| e.name.as_str()).collect();
+        let mut names: Vec<&Atom> = facts.exports.iter().map(|e| &e.name).collect();
         names.sort_unstable();
         for name in names {
             match self.export(file, name) {
@@ -209,14 +216,14 @@ impl<'a> Linker<'a> {
     }
 
     /// The declaration of a type named by `path` (`Foo`, `ns.Foo`) in `file`.
-    pub fn type_def(&self, file: usize, path: &[String]) -> Result<(usize, &'a TypeDef), String> {
+    pub fn type_def(&self, file: usize, path: &[Atom]) -> Result<(usize, &'a TypeDef), String> {
         self.type_def_depth(file, path, 0)
     }
 
     fn type_def_depth(
         &self,
         file: usize,
-        path: &[String],
+        path: &[Atom],
         depth: usize,
     ) -> Result<(usize, &'a TypeDef), String> {
         if depth > MAX_DEPTH {
@@ -248,23 +255,23 @@ impl<'a> Linker<'a> {
         };
         match (&import.kind, path.len()) {
             (ImportKind::Named(name), 1) => self.exported_type(target, name, depth + 1),
-            (ImportKind::Default, 1) => self.exported_type(target, "default", depth + 1),
+            (ImportKind::Default, 1) => self.exported_type(target, &default_name(), depth + 1),
             (ImportKind::Namespace, 2) => self.exported_type(target, &path[1], depth + 1),
-            _ => Err(format!("`{}` is not a type busbar can follow", path.join("."))),
+            _ => Err(format!("`{}` is not a type busbar can follow", path.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("."))),
         }
     }
 
     fn exported_type(
         &self,
         file: usize,
-        name: &str,
+        name: &Atom,
         depth: usize,
     ) -> Result<(usize, &'a TypeDef), String> {
         if depth > MAX_DEPTH {
             return Err("the type is re-exported in a cycle".into());
         }
         let facts: &'a FileFacts = &self.files[file];
-        if let Some(export) = facts.exports.iter().find(|e| e.name == name) {
+        if let Some(export) = facts.exports.iter().find(|e| &e.name == name) {
             return match &export.target {
                 ExportTarget::Local(local) => {
                     self.type_def_depth(file, std::slice::from_ref(local), depth + 1)
@@ -281,7 +288,7 @@ impl<'a> Linker<'a> {
                     };
                     match kind {
                         ImportKind::Named(n) => self.exported_type(target, n, depth + 1),
-                        ImportKind::Default => self.exported_type(target, "default", depth + 1),
+                        ImportKind::Default => self.exported_type(target, &default_name(), depth + 1),
                         ImportKind::Namespace => {
                             Err(format!("`{name}` is a namespace, not a type"))
                         }
@@ -290,7 +297,7 @@ impl<'a> Linker<'a> {
                 _ => Err(format!("`{name}` in `{}` is not a type", facts.source.path())),
             };
         }
-        if name != "default" {
+        if name.as_str() != "default" {
             for &module in &facts.star_exports {
                 if let Ok(target) = self.target_file(file, module)
                     && let Ok(found) = self.exported_type(target, name, depth + 1)

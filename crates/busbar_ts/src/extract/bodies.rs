@@ -128,7 +128,7 @@ impl Bodies<'_> {
         self.x.facts.uses.push(Use { name: name.clone(), path, kind, span, owner });
     }
 
-    fn push_owner(&mut self, names: Vec<String>) -> Option<u32> {
+    fn push_owner(&mut self, names: Vec<Atom>) -> Option<u32> {
         if names.is_empty() {
             return None;
         }
@@ -342,11 +342,11 @@ impl Visit for Bodies<'_> {
     fn visit_ts_type_alias_decl(&mut self, _: &ast::TsTypeAliasDecl) {}
 
     fn visit_module_item(&mut self, item: &ast::ModuleItem) {
-        let decl_names = |d: &ast::Decl| -> Option<Vec<String>> {
+        let decl_names = |d: &ast::Decl| -> Option<Vec<Atom>> {
             match d {
-                ast::Decl::Fn(f) => Some(vec![f.ident.sym.as_str().to_owned()]),
-                ast::Decl::Class(c) => Some(vec![c.ident.sym.as_str().to_owned()]),
-                ast::Decl::TsEnum(e) => Some(vec![e.id.sym.as_str().to_owned()]),
+                ast::Decl::Fn(f) => Some(vec![f.ident.sym.clone()]),
+                ast::Decl::Class(c) => Some(vec![c.ident.sym.clone()]),
+                ast::Decl::TsEnum(e) => Some(vec![e.id.sym.clone()]),
                 ast::Decl::Var(_) | ast::Decl::Using(_) => None,
                 _ => Some(Vec::new()),
             }
@@ -361,13 +361,13 @@ impl Visit for Bodies<'_> {
                     ast::DefaultDecl::TsInterfaceDecl(_) => None,
                 };
                 Some(
-                    std::iter::once("default".to_string())
-                        .chain(ident.map(|i| i.sym.as_str().to_owned()))
+                    std::iter::once(Atom::from("default"))
+                        .chain(ident.map(|i| i.sym.clone()))
                         .collect(),
                 )
             }
             ast::ModuleItem::ModuleDecl(ast::ModuleDecl::ExportDefaultExpr(_)) => {
-                Some(vec!["default".to_string()])
+                Some(vec![Atom::from("default")])
             }
             _ => Some(Vec::new()),
         };
@@ -388,7 +388,7 @@ impl Visit for Bodies<'_> {
         if self.var_item && self.fn_depth == 0 {
             let mut names = Vec::new();
             pat_names(&d.name, &mut names);
-            let names = names.into_iter().map(|n| n.as_str().to_owned()).collect();
+            let names = names.into_iter().cloned().collect();
             let saved = self.owner;
             self.var_item = false;
             self.owner = self.push_owner(names);

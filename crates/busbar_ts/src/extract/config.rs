@@ -328,7 +328,7 @@ impl Extractor {
         match unwrap(e) {
             ast::Expr::Ident(id) => {
                 let root = id.sym.clone();
-                match self.facts.locals.get(&*root) {
+                match self.facts.locals.get(&root) {
                     Some(Local::Topic(_)) => Some((root, Vec::new())),
                     Some(Local::Import(i)) if !self.facts.imports[*i].type_only => {
                         Some((root, Vec::new()))
@@ -359,7 +359,7 @@ impl Extractor {
             e = unwrap(&m.obj);
         }
         match e {
-            ast::Expr::Ident(id) => match self.facts.locals.get(&*id.sym) {
+            ast::Expr::Ident(id) => match self.facts.locals.get(&id.sym) {
                 Some(Local::Import(i)) if self.facts.imports[*i].type_only => {
                     format!("`{}` is imported with `import type`, which brings no value", id.sym)
                 }

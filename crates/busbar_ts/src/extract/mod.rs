@@ -112,10 +112,10 @@ pub(crate) fn unwrap(mut e: &ast::Expr) -> &ast::Expr {
     }
 }
 
-fn export_name(n: &ast::ModuleExportName) -> String {
+fn export_name(n: &ast::ModuleExportName) -> Atom {
     match n {
-        ast::ModuleExportName::Ident(i) => i.sym.as_str().to_owned(),
-        ast::ModuleExportName::Str(s) => s.value.to_string_lossy().into_owned(),
+        ast::ModuleExportName::Ident(i) => i.sym.clone(),
+        ast::ModuleExportName::Str(s) => Atom::from(&*s.value.to_string_lossy()),
     }
 }
 
@@ -167,8 +167,8 @@ impl Extractor {
                         self.add_import(&eq.id.sym, module, ImportKind::Namespace, eq.is_type_only);
                         if eq.is_export {
                             self.facts.exports.push(Export {
-                                name: eq.id.sym.as_str().to_owned(),
-                                target: ExportTarget::Local(eq.id.sym.as_str().to_owned()),
+                                name: eq.id.sym.clone(),
+                                target: ExportTarget::Local(eq.id.sym.clone()),
                             });
                         }
                     }
@@ -187,7 +187,7 @@ impl Extractor {
                                 (export_name(&ns.name), ImportKind::Namespace)
                             }
                             ast::ExportSpecifier::Default(d) => {
-                                (d.exported.sym.as_str().to_owned(), ImportKind::Default)
+                                (d.exported.sym.clone(), ImportKind::Default)
                             }
                             ast::ExportSpecifier::Named(n) => {
                                 let orig = export_name(&n.orig);
@@ -237,7 +237,7 @@ impl Extractor {
                         .imported
                         .as_ref()
                         .map(export_name)
-                        .unwrap_or_else(|| n.local.sym.as_str().to_owned());
+                        .unwrap_or_else(|| n.local.sym.clone());
                     (&n.local.sym, ImportKind::Named(imported), import.type_only || n.is_type_only)
                 }
                 ast::ImportSpecifier::Default(d) => {
@@ -290,14 +290,14 @@ impl Extractor {
 
     fn add_import(&mut self, local: &Atom, module: usize, kind: ImportKind, type_only: bool) {
         self.facts.imports.push(Import {
-            local: local.as_str().to_owned(),
+            local: local.clone(),
             module,
             kind,
             type_only,
         });
         self.facts
             .locals
-            .insert(local.as_str().to_owned(), Local::Import(self.facts.imports.len() - 1));
+            .insert(local.clone(), Local::Import(self.facts.imports.len() - 1));
     }
 
     /// Which framework constructor a `new` callee is, if any (at module level: no shadowing).
@@ -346,7 +346,7 @@ impl Extractor {
 
     fn set_local(&mut self, name: &Atom, local: Local) {
         // An import keeps its binding; a later declaration of the same name is a TS error.
-        self.facts.locals.entry(name.as_str().to_owned()).or_insert(local);
+        self.facts.locals.entry(name.clone()).or_insert(local);
     }
 
     fn collect_items(&mut self, module: &ast::Module) {
@@ -392,8 +392,8 @@ impl Extractor {
 
     fn export_local(&mut self, name: &Atom) {
         self.facts.exports.push(Export {
-            name: name.as_str().to_owned(),
-            target: ExportTarget::Local(name.as_str().to_owned()),
+            name: name.clone(),
+            target: ExportTarget::Local(name.clone()),
         });
     }
 
@@ -446,14 +446,14 @@ impl Extractor {
             }
             ast::Decl::TsInterface(i) => {
                 let def = self.interface(i);
-                self.facts.types.insert(i.id.sym.as_str().to_owned(), def);
+                self.facts.types.insert(i.id.sym.clone(), def);
                 if exported {
                     self.export_local(&i.id.sym);
                 }
             }
             ast::Decl::TsTypeAlias(a) => {
                 let def = TypeDef::Alias(self.type_expr(&a.type_ann));
-                self.facts.types.insert(a.id.sym.as_str().to_owned(), def);
+                self.facts.types.insert(a.id.sym.clone(), def);
                 if exported {
                     self.export_local(&a.id.sym);
                 }
@@ -491,7 +491,7 @@ impl Extractor {
                 None => ExportTarget::Opaque,
             }
         } else if let ast::Expr::Ident(id) = unwrap(expr) {
-            ExportTarget::Local(id.sym.as_str().to_owned())
+            ExportTarget::Local(id.sym.clone())
         } else {
             ExportTarget::Opaque
         };
@@ -503,21 +503,21 @@ impl Extractor {
             ast::DefaultDecl::Fn(f) => match &f.ident {
                 Some(id) => {
                     self.set_local(&id.sym, Local::Function);
-                    ExportTarget::Local(id.sym.as_str().to_owned())
+                    ExportTarget::Local(id.sym.clone())
                 }
                 None => ExportTarget::Opaque,
             },
             ast::DefaultDecl::Class(c) => match &c.ident {
                 Some(id) => {
                     self.set_local(&id.sym, Local::Other);
-                    ExportTarget::Local(id.sym.as_str().to_owned())
+                    ExportTarget::Local(id.sym.clone())
                 }
                 None => ExportTarget::Opaque,
             },
             ast::DefaultDecl::TsInterfaceDecl(i) => {
                 let def = self.interface(i);
-                self.facts.types.insert(i.id.sym.as_str().to_owned(), def);
-                ExportTarget::Local(i.id.sym.as_str().to_owned())
+                self.facts.types.insert(i.id.sym.clone(), def);
+                ExportTarget::Local(i.id.sym.clone())
             }
         };
         self.facts.exports.push(Export { name: "default".into(), target });

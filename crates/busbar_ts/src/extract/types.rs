@@ -2,6 +2,7 @@
 //! fields and which of them are `Attribute<...>`.
 
 use busbar_model::AttributeType;
+use swc_atoms::Atom;
 use swc_common::Spanned;
 use swc_ecma_ast as ast;
 
@@ -22,13 +23,13 @@ impl Extractor {
         TypeDef::Interface { fields, extends }
     }
 
-    fn entity_path(&self, e: &ast::Expr) -> Option<Vec<String>> {
+    fn entity_path(&self, e: &ast::Expr) -> Option<Vec<Atom>> {
         match e {
-            ast::Expr::Ident(id) => Some(vec![id.sym.as_str().to_owned()]),
+            ast::Expr::Ident(id) => Some(vec![id.sym.clone()]),
             ast::Expr::Member(m) => {
                 let mut path = self.entity_path(unwrap(&m.obj))?;
                 let ast::MemberProp::Ident(p) = &m.prop else { return None };
-                path.push(p.sym.as_str().to_owned());
+                path.push(p.sym.clone());
                 Some(path)
             }
             _ => None,
@@ -55,8 +56,8 @@ impl Extractor {
         for member in members {
             let ast::TsTypeElement::TsPropertySignature(p) = member else { continue };
             let name = match unwrap(&p.key) {
-                ast::Expr::Ident(id) => id.sym.as_str().to_owned(),
-                ast::Expr::Lit(ast::Lit::Str(s)) => s.value.to_string_lossy().into_owned(),
+                ast::Expr::Ident(id) => id.sym.clone(),
+                ast::Expr::Lit(ast::Lit::Str(s)) => Atom::from(&*s.value.to_string_lossy()),
                 _ => continue,
             };
             let attribute = p.type_ann.as_ref().and_then(|ann| self.attribute_type(&ann.type_ann));
@@ -109,12 +110,12 @@ impl Extractor {
     }
 }
 
-fn type_name_path(name: &ast::TsEntityName) -> Vec<String> {
+fn type_name_path(name: &ast::TsEntityName) -> Vec<Atom> {
     match name {
-        ast::TsEntityName::Ident(id) => vec![id.sym.as_str().to_owned()],
+        ast::TsEntityName::Ident(id) => vec![id.sym.clone()],
         ast::TsEntityName::TsQualifiedName(q) => {
             let mut path = type_name_path(&q.left);
-            path.push(q.right.sym.as_str().to_owned());
+            path.push(q.right.sym.clone());
             path
         }
     }
