@@ -45,6 +45,10 @@ impl fmt::Display for Span {
 
 /// A source file's text with a line index, used to turn byte offsets into spans and to render
 /// snippets. Cloning is cheap (shared); the text is never copied.
+///
+/// A file can also be *on disk*: its text is read the first time something needs it. Analysis
+/// uses this for files it is unlikely to point into, so it does not keep every file of a large
+/// app in memory. (If the file changes in between, positions follow the new text.)
 #[derive(Clone, Debug)]
 pub struct SourceFile {
     inner: Arc<Inner>,
@@ -53,18 +57,31 @@ pub struct SourceFile {
 #[derive(Debug)]
 struct Inner {
     path: FilePath,
-    text: String,
+    text: OnceLock<String>,
+    /// Where to read the text from when it is not in memory.
+    on_disk: Option<std::path::PathBuf>,
     /// Computed on first use: most files never need a position.
     line_starts: OnceLock<Vec<u32>>,
-    /// Length in bytes of a leading byte-order mark, which editors do not show as a column.
-    bom: u32,
 }
 
 impl SourceFile {
     pub fn new(path: FilePath, text: impl Into<String>) -> Self {
-        let text = text.into();
-        let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
-        SourceFile { inner: Arc::new(Inner { path, text, line_starts: OnceLock::new(), bom }) }
+        let text = OnceLock::from(text.into());
+        SourceFile {
+            inner: Arc::new(Inner { path, text, on_disk: None, line_starts: OnceLock::new() }),
+        }
+    }
+
+    /// A file whose text is read from `abs` when first needed.
+    pub fn on_disk(path: FilePath, abs: std::path::PathBuf) -> Self {
+        SourceFile {
+            inner: Arc::new(Inner {
+                path,
+                text: OnceLock::new(),
+                on_disk: Some(abs),
+                line_starts: OnceLock::new(),
+            }),
+        }
     }
 
     pub fn path(&self) -> &FilePath {
@@ -72,11 +89,21 @@ impl SourceFile {
     }
 
     pub fn text(&self) -> &str {
-        &self.inner.text
+        self.inner.text.get_or_init(|| match &self.inner.on_disk {
+            Some(abs) => std::fs::read(abs)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default(),
+            None => String::new(),
+        })
+    }
+
+    /// Length in bytes of a leading byte-order mark, which editors do not show as a column.
+    fn bom(&self) -> u32 {
+        if self.text().starts_with('\u{feff}') { 3 } else { 0 }
     }
 
     pub fn line_starts(&self) -> &[u32] {
-        let text = &self.inner.text;
+        let text = self.text();
         self.inner.line_starts.get_or_init(|| {
             let mut starts = Vec::with_capacity(text.len() / 32 + 1);
             starts.push(0);
@@ -100,7 +127,7 @@ impl SourceFile {
         let line_start = line_starts[line_index] as usize;
         let mut prefix_start = line_start;
         if line_index == 0 {
-            prefix_start += self.inner.bom as usize;
+            prefix_start += self.bom() as usize;
         }
         let mut end = offset as usize;
         while end > prefix_start && !text.is_char_boundary(end) {
@@ -161,6 +188,23 @@ mod tests {
         let f = file("one\r\ntwo\r\n");
         let span = f.line_span(2);
         assert_eq!((span.start, span.end, span.column, span.end_column), (5, 8, 1, 4));
+    }
+
+    #[test]
+    fn text_on_disk_is_read_when_first_needed() {
+        let path = std::env::temp_dir().join(format!("busbar-span-{}.ts", std::process::id()));
+        std::fs::write(&path, "let a;\nlet é = 1;\n").unwrap();
+        let f = SourceFile::on_disk("x.ts".into(), path.clone());
+        let span = f.span(12, 13);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!((span.line, span.column, span.end_column), (2, 6, 7));
+        assert_eq!(f.text(), "let a;\nlet é = 1;\n", "read once, then kept");
+        let gone = SourceFile::on_disk("gone.ts".into(), path);
+        assert_eq!(
+            (gone.text(), gone.span(5, 9).line),
+            ("", 1),
+            "a vanished file is empty, not a panic"
+        );
     }
 
     #[test]

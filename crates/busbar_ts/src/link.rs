@@ -257,7 +257,10 @@ impl<'a> Linker<'a> {
             (ImportKind::Named(name), 1) => self.exported_type(target, name, depth + 1),
             (ImportKind::Default, 1) => self.exported_type(target, &default_name(), depth + 1),
             (ImportKind::Namespace, 2) => self.exported_type(target, &path[1], depth + 1),
-            _ => Err(format!("`{}` is not a type busbar can follow", path.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("."))),
+            _ => Err(format!(
+                "`{}` is not a type busbar can follow",
+                path.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(".")
+            )),
         }
     }
 
@@ -288,7 +291,9 @@ impl<'a> Linker<'a> {
                     };
                     match kind {
                         ImportKind::Named(n) => self.exported_type(target, n, depth + 1),
-                        ImportKind::Default => self.exported_type(target, &default_name(), depth + 1),
+                        ImportKind::Default => {
+                            self.exported_type(target, &default_name(), depth + 1)
+                        }
                         ImportKind::Namespace => {
                             Err(format!("`{name}` is a namespace, not a type"))
                         }

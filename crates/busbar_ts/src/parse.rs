@@ -114,7 +114,26 @@ pub(crate) fn analyze_file(rel: FilePath, abs: &Path, is_service_file: bool) -> 
             return facts;
         }
     };
-    analyze_bytes(rel, bytes, is_service_file)
+    let mut facts = analyze_bytes(rel, bytes, is_service_file);
+    if !likely_pointed_into(&facts) {
+        // Keep the memory of a large app bounded: the text is read again only if a finding or
+        // a grant ends up pointing into this file after all.
+        facts.source = SourceFile::on_disk(facts.source.path().clone(), abs.to_path_buf());
+    }
+    facts
+}
+
+/// Whether the model or a diagnostic will probably point into this file: it declares
+/// something, publishes, subscribes, or already has a finding. Other files (most of an app)
+/// only matter if one of their uses turns out to be a topic escaping, or they sit on the import
+/// chain of a shared publish.
+fn likely_pointed_into(facts: &FileFacts) -> bool {
+    !facts.topics.is_empty()
+        || !facts.subscriptions.is_empty()
+        || facts.service.is_some()
+        || !facts.diagnostics.is_empty()
+        || !facts.suppressions.is_empty()
+        || facts.uses.iter().any(|u| !matches!(u.kind, crate::facts::UseKind::Other))
 }
 
 /// Parses and extracts a file's bytes. Never panics.

@@ -233,11 +233,8 @@ impl Extractor {
         for spec in &import.specifiers {
             let (local, kind, type_only) = match spec {
                 ast::ImportSpecifier::Named(n) => {
-                    let imported = n
-                        .imported
-                        .as_ref()
-                        .map(export_name)
-                        .unwrap_or_else(|| n.local.sym.clone());
+                    let imported =
+                        n.imported.as_ref().map(export_name).unwrap_or_else(|| n.local.sym.clone());
                     (&n.local.sym, ImportKind::Named(imported), import.type_only || n.is_type_only)
                 }
                 ast::ImportSpecifier::Default(d) => {
@@ -289,15 +286,8 @@ impl Extractor {
     }
 
     fn add_import(&mut self, local: &Atom, module: usize, kind: ImportKind, type_only: bool) {
-        self.facts.imports.push(Import {
-            local: local.clone(),
-            module,
-            kind,
-            type_only,
-        });
-        self.facts
-            .locals
-            .insert(local.clone(), Local::Import(self.facts.imports.len() - 1));
+        self.facts.imports.push(Import { local: local.clone(), module, kind, type_only });
+        self.facts.locals.insert(local.clone(), Local::Import(self.facts.imports.len() - 1));
     }
 
     /// Which framework constructor a `new` callee is, if any (at module level: no shadowing).
@@ -391,10 +381,9 @@ impl Extractor {
     }
 
     fn export_local(&mut self, name: &Atom) {
-        self.facts.exports.push(Export {
-            name: name.clone(),
-            target: ExportTarget::Local(name.clone()),
-        });
+        self.facts
+            .exports
+            .push(Export { name: name.clone(), target: ExportTarget::Local(name.clone()) });
     }
 
     fn decl(&mut self, decl: &ast::Decl, exported: bool, stmt_lo: u32) {
