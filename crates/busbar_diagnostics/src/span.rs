@@ -195,7 +195,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("busbar-span-{}.ts", std::process::id()));
         std::fs::write(&path, "let a;\nlet é = 1;\n").unwrap();
         let f = SourceFile::on_disk("x.ts".into(), path.clone());
-        let span = f.span(12, 13);
+        let span = f.span(13, 14);
         std::fs::remove_file(&path).unwrap();
         assert_eq!((span.line, span.column, span.end_column), (2, 6, 7));
         assert_eq!(f.text(), "let a;\nlet é = 1;\n", "read once, then kept");
