@@ -49,6 +49,8 @@ pub(crate) struct FileFacts {
     pub suppressions: Vec<Suppression>,
     /// The text and line index, for spans computed later and for rendering.
     pub source: SourceFile,
+    /// The file's size in bytes, as read.
+    pub bytes: usize,
 }
 
 /// A module specifier as written in an `import` or `export ... from`.
@@ -238,6 +240,7 @@ impl FileFacts {
             owners: Vec::new(),
             local_refs: Vec::new(),
             suppressions: Vec::new(),
+            bytes: source.text().len(),
             source,
         }
     }

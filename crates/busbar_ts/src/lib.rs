@@ -143,7 +143,7 @@ fn analyze_in_pool(root: &Path, config: &Config, threads: usize) -> Analysis {
     diagnostics.extend(services.diagnostics);
     for facts in files {
         stats.files += 1;
-        stats.bytes += facts.source.text().len();
+        stats.bytes += facts.bytes;
         diagnostics.extend(facts.diagnostics);
         if !facts.suppressions.is_empty() {
             suppressions.insert(facts.source.path().clone(), facts.suppressions);
