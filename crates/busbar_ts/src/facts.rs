@@ -16,6 +16,16 @@ pub(crate) struct RawSpan {
     pub hi: u32,
 }
 
+/// What is known about a file before it is parsed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FileContext {
+    /// The file is an `encore.service.ts`.
+    pub declares_service: bool,
+    /// The file lies in a service already known from discovery (an `encore.service.ts`
+    /// directory or a busbar.toml mapping), so it is not a shared file.
+    pub in_service: bool,
+}
+
 /// The facts of one source file.
 #[derive(Debug)]
 pub(crate) struct FileFacts {

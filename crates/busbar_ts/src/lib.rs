@@ -26,7 +26,7 @@ use busbar_diagnostics::{Diagnostic, FilePath, SourceDb, Suppression};
 use busbar_model::AppModel;
 use rayon::prelude::*;
 
-use crate::facts::FileFacts;
+use crate::facts::{FileContext, FileFacts};
 use crate::resolve::{Resolver, Target};
 
 /// How to run an analysis.
@@ -89,10 +89,16 @@ fn analyze_in_pool(root: &Path, config: &Config, threads: usize) -> Analysis {
     let discovered = discover::discover(root, threads);
     lap("discover");
     let mut paths: Vec<FilePath> = discovered.files.iter().map(|f| f.rel.clone()).collect();
+    let in_service = services::known_before_parsing(&paths, config);
     let mut files: Vec<FileFacts> = discovered
         .files
         .par_iter()
-        .map(|f| parse::analyze_file(f.rel.clone(), &f.abs, services::is_service_file(&f.rel)))
+        .zip(in_service.par_iter())
+        .map(|(f, &in_service)| {
+            let ctx =
+                FileContext { declares_service: services::is_service_file(&f.rel), in_service };
+            parse::analyze_file(f.rel.clone(), &f.abs, ctx)
+        })
         .collect();
     lap("read, parse, extract");
     let mut resolver =
@@ -119,8 +125,10 @@ fn analyze_in_pool(root: &Path, config: &Config, threads: usize) -> Analysis {
         let start = files.len();
         let abs: Vec<(FilePath, PathBuf)> =
             new.iter().map(|p| (p.clone(), resolver.abs(p))).collect();
-        let parsed: Vec<FileFacts> =
-            abs.par_iter().map(|(rel, abs)| parse::analyze_file(rel.clone(), abs, false)).collect();
+        let parsed: Vec<FileFacts> = abs
+            .par_iter()
+            .map(|(rel, abs)| parse::analyze_file(rel.clone(), abs, FileContext::default()))
+            .collect();
         for p in new {
             index.insert(p.clone(), paths.len());
             resolver.add_known(p.clone());

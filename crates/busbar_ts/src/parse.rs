@@ -12,7 +12,7 @@ use swc_ecma_parser::{Parser, StringInput, Syntax, TsSyntax, lexer::Lexer};
 
 use crate::diagnostics as diag;
 use crate::extract;
-use crate::facts::FileFacts;
+use crate::facts::{FileContext, FileFacts};
 
 /// Bracket nesting beyond which a file is not handed to the (recursive) parser. Real code
 /// stays far below it; worker threads have stacks sized so the parser is safe up to it.
@@ -103,7 +103,7 @@ fn nesting(text: &str) -> Option<(usize, u32)> {
 }
 
 /// Reads, parses and extracts one file. Never panics.
-pub(crate) fn analyze_file(rel: FilePath, abs: &Path, is_service_file: bool) -> FileFacts {
+pub(crate) fn analyze_file(rel: FilePath, abs: &Path, ctx: FileContext) -> FileFacts {
     let bytes = match std::fs::read(abs) {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -114,7 +114,7 @@ pub(crate) fn analyze_file(rel: FilePath, abs: &Path, is_service_file: bool) -> 
             return facts;
         }
     };
-    let mut facts = analyze_bytes(rel, bytes, is_service_file);
+    let mut facts = analyze_bytes(rel, bytes, ctx);
     if !likely_pointed_into(&facts) {
         // Keep the memory of a large app bounded: the text is read again only if a finding or
         // a grant ends up pointing into this file after all.
@@ -137,7 +137,7 @@ fn likely_pointed_into(facts: &FileFacts) -> bool {
 }
 
 /// Parses and extracts a file's bytes. Never panics.
-pub(crate) fn analyze_bytes(rel: FilePath, bytes: Vec<u8>, is_service_file: bool) -> FileFacts {
+pub(crate) fn analyze_bytes(rel: FilePath, bytes: Vec<u8>, ctx: FileContext) -> FileFacts {
     let text: String = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
@@ -163,8 +163,7 @@ pub(crate) fn analyze_bytes(rel: FilePath, bytes: Vec<u8>, is_service_file: bool
         facts.diagnostics.push(diag::nesting_too_deep(span, depth));
         return facts;
     }
-    let guarded =
-        catch_unwind(AssertUnwindSafe(|| parse_and_extract(source.clone(), is_service_file)));
+    let guarded = catch_unwind(AssertUnwindSafe(|| parse_and_extract(source.clone(), ctx)));
     match guarded {
         Ok(facts) => facts,
         Err(panic) => {
@@ -191,7 +190,7 @@ fn injected_panic(path: &str) -> bool {
     TARGET.get_or_init(|| std::env::var(PANIC_ON_VAR).ok()).as_deref() == Some(path)
 }
 
-fn parse_and_extract(source: SourceFile, is_service_file: bool) -> FileFacts {
+fn parse_and_extract(source: SourceFile, ctx: FileContext) -> FileFacts {
     if injected_panic(source.path()) {
         panic!("{PANIC_ON_VAR} names this file");
     }
@@ -202,7 +201,7 @@ fn parse_and_extract(source: SourceFile, is_service_file: bool) -> FileFacts {
                 .take(5)
                 .map(|e| diag::syntax_error(to_span(&source, e.span()), &e.kind().msg()))
                 .collect();
-            let mut facts = extract::extract(source, &module, is_service_file);
+            let mut facts = extract::extract(source, &module, ctx);
             facts.diagnostics.extend(syntax);
             facts
         }
@@ -269,24 +268,77 @@ mod tests {
                 variants.push(v);
             }
             for v in variants {
-                let facts = analyze_bytes("svc/x.ts".into(), v, false);
-                assert!(
-                    facts.diagnostics.iter().all(|d| d.code.id != "BB0001"),
-                    "internal error: {:?}",
-                    facts.diagnostics
-                );
-                checked += 1;
+                for in_service in [false, true] {
+                    let ctx = FileContext { in_service, ..FileContext::default() };
+                    let facts = analyze_bytes("svc/x.ts".into(), v.clone(), ctx);
+                    assert!(
+                        facts.diagnostics.iter().all(|d| d.code.id != "BB0001"),
+                        "internal error: {:?}",
+                        facts.diagnostics
+                    );
+                    checked += 1;
+                }
             }
         }
         assert!(checked > 1000, "only {checked} variants");
+    }
+
+    /// Skipping subtrees without an interesting name (files known to be in a service) finds
+    /// exactly the uses and diagnostics a full visit finds, in every file of the example app
+    /// and the fixtures.
+    #[test]
+    fn skipping_quiet_subtrees_loses_nothing() {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut sources = Vec::new();
+        for dir in ["examples", "testdata/analyze"] {
+            for entry in ignore::WalkBuilder::new(repo.join(dir)).build().flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "ts") {
+                    sources.push(std::fs::read_to_string(path).unwrap());
+                } else if path.extension().is_some_and(|e| e == "txtar") {
+                    let text = std::fs::read_to_string(path).unwrap();
+                    sources.extend(text.split("\n-- ").skip(1).filter_map(|part| {
+                        let (name, body) = part.split_once(" --\n")?;
+                        name.ends_with(".ts").then(|| body.to_string())
+                    }));
+                }
+            }
+        }
+        assert!(sources.len() > 100, "only {} sources", sources.len());
+        let summary = |facts: &FileFacts| {
+            let uses: Vec<String> = facts
+                .uses
+                .iter()
+                .map(|u| {
+                    let owner = u.owner.map(|o| &facts.owners[o as usize]);
+                    format!("{}{:?}{:?}{:?}{:?}", u.name, u.path, u.kind, u.span, owner)
+                })
+                .collect();
+            let diags: Vec<String> =
+                facts.diagnostics.iter().map(|d| format!("{} {}", d.code.id, d.message)).collect();
+            (uses, diags, facts.endpoint)
+        };
+        for source in sources {
+            let full = analyze_bytes(
+                "svc/x.ts".into(),
+                source.clone().into_bytes(),
+                FileContext::default(),
+            );
+            let skipping = FileContext { in_service: true, ..FileContext::default() };
+            let quick = analyze_bytes("svc/x.ts".into(), source.clone().into_bytes(), skipping);
+            assert_eq!(summary(&full), summary(&quick), "differs for:\n{source}");
+        }
     }
 
     /// A file that vanishes (or turns unreadable) between discovery and reading is an error
     /// for that file, with a span at its start.
     #[test]
     fn unreadable_file_is_a_diagnostic() {
-        let facts =
-            analyze_file("svc/gone.ts".into(), Path::new("/nonexistent/busbar/gone.ts"), false);
+        let facts = analyze_file(
+            "svc/gone.ts".into(),
+            Path::new("/nonexistent/busbar/gone.ts"),
+            FileContext::default(),
+        );
         assert_eq!(facts.diagnostics.len(), 1);
         let d = &facts.diagnostics[0];
         assert_eq!(d.code.id, "BB0004");

@@ -60,6 +60,25 @@ fn last_segment(dir: &str, root_name: &str) -> String {
     }
 }
 
+/// For each file, whether discovery alone puts it in a service: under a directory with an
+/// `encore.service.ts`, or matched by a busbar.toml mapping. (Implicit services are known only
+/// after extraction.)
+pub(crate) fn known_before_parsing(paths: &[FilePath], config: &Config) -> Vec<bool> {
+    let encore: HashMap<&str, usize> = paths
+        .iter()
+        .filter(|p| is_service_file(p) && !p.starts_with("../"))
+        .map(|p| (dir_of(p), 0))
+        .collect();
+    let mut globs = globset::GlobSetBuilder::new();
+    for p in config.services.iter().flat_map(|m| &m.patterns) {
+        if let Ok(glob) = globset::GlobBuilder::new(p).literal_separator(true).build() {
+            globs.add(glob);
+        }
+    }
+    let globs = globs.build().unwrap_or_else(|_| globset::GlobSet::empty());
+    paths.iter().map(|p| nearest(&encore, p, false).is_some() || globs.is_match(&**p)).collect()
+}
+
 pub(crate) fn is_service_file(rel: &str) -> bool {
     rel.rsplit('/').next() == Some(SERVICE_FILE)
 }

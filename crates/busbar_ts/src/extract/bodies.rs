@@ -31,6 +31,9 @@ pub(super) fn visit(x: &mut Extractor, module: &ast::Module) {
                 use_names.insert(atom.clone());
             }
             Local::Import(_) => continue,
+            // In a file known to be in a service, references between its own declarations never
+            // matter (they only carry reachability through shared files).
+            Local::Function | Local::Other if x.ctx.in_service => continue,
             Local::Function | Local::Other => {}
         }
         interesting.insert(atom);
@@ -40,8 +43,11 @@ pub(super) fn visit(x: &mut Extractor, module: &ast::Module) {
         // elsewhere: references between this file's own declarations do not matter.
         return;
     }
+    let occurrences =
+        if x.ctx.in_service { occurrences(x.facts.source.text(), &interesting) } else { None };
     let mut v = Bodies {
         x,
+        occurrences,
         interesting,
         use_names,
         shadowed: FxHashMap::default(),
@@ -57,8 +63,39 @@ pub(super) fn visit(x: &mut Extractor, module: &ast::Module) {
     x.facts.local_refs = refs;
 }
 
+/// Byte offsets where one of `names` occurs as a whole word in `text`, sorted; `None` when the
+/// text cannot be searched reliably (identifiers may be written with `\u` escapes) or there
+/// are too many names for a search per name to pay off.
+///
+/// Everything pass 2 records involves an interesting identifier, so a subtree whose text holds
+/// no occurrence is skipped without being visited: most function bodies never mention an import.
+fn occurrences(text: &str, names: &FxHashSet<Atom>) -> Option<Vec<u32>> {
+    const MAX_NAMES: usize = 24;
+    if names.len() > MAX_NAMES || text.contains("\\u") {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+    let mut found = Vec::new();
+    #[expect(clippy::iter_over_hash_type, reason = "the offsets are sorted afterwards")]
+    for name in names {
+        let needle = name.as_str().as_bytes();
+        for at in memchr::memmem::find_iter(bytes, needle) {
+            let before = at.checked_sub(1).map(|i| bytes[i]);
+            let after = bytes.get(at + needle.len()).copied();
+            if !before.is_some_and(is_ident) && !after.is_some_and(is_ident) {
+                found.push(at as u32);
+            }
+        }
+    }
+    found.sort_unstable();
+    Some(found)
+}
+
 struct Bodies<'x> {
     x: &'x mut Extractor,
+    /// Where interesting names occur in the text (see [`occurrences`]), for files in services.
+    occurrences: Option<Vec<u32>>,
     /// Module-level value names: imports, topics and the file's own declarations.
     interesting: FxHashSet<Atom>,
     /// The subset that may be topics (imports and topic bindings): their uses are recorded.
@@ -80,6 +117,14 @@ struct Bodies<'x> {
 type Shadows = Vec<Atom>;
 
 impl Bodies<'_> {
+    /// Can anything interesting be inside this span? (Always, when the text was not searched.)
+    fn worth_visiting(&self, span: swc_common::Span) -> bool {
+        let Some(found) = &self.occurrences else { return true };
+        let raw = crate::parse::to_raw(span);
+        let first = found.partition_point(|&at| at < raw.lo);
+        found.get(first).is_some_and(|&at| at < raw.hi)
+    }
+
     /// Does this name refer to the module-level binding here?
     fn live(&self, name: &Atom) -> bool {
         self.interesting.contains(name)
@@ -342,6 +387,9 @@ impl Visit for Bodies<'_> {
     fn visit_ts_type_alias_decl(&mut self, _: &ast::TsTypeAliasDecl) {}
 
     fn visit_module_item(&mut self, item: &ast::ModuleItem) {
+        if !self.worth_visiting(item.span()) {
+            return;
+        }
         let decl_names = |d: &ast::Decl| -> Option<Vec<Atom>> {
             match d {
                 ast::Decl::Fn(f) => Some(vec![f.ident.sym.clone()]),
@@ -439,6 +487,9 @@ impl Visit for Bodies<'_> {
     }
 
     fn visit_function(&mut self, f: &ast::Function) {
+        if !self.worth_visiting(f.span) {
+            return;
+        }
         let mut names = Vec::new();
         param_names(&f.params, &mut names);
         if let Some(body) = &f.body {
@@ -461,6 +512,9 @@ impl Visit for Bodies<'_> {
     }
 
     fn visit_arrow_expr(&mut self, a: &ast::ArrowExpr) {
+        if !self.worth_visiting(a.span) {
+            return;
+        }
         let mut names = Vec::new();
         a.params.iter().for_each(|p| pat_names(p, &mut names));
         if let ast::ArrowFunctionBody::FunctionBody(body) = &*a.body {
@@ -476,6 +530,9 @@ impl Visit for Bodies<'_> {
     }
 
     fn visit_constructor(&mut self, c: &ast::Constructor) {
+        if !self.worth_visiting(c.span) {
+            return;
+        }
         let mut names = Vec::new();
         for p in &c.params {
             match p {
@@ -498,6 +555,9 @@ impl Visit for Bodies<'_> {
     }
 
     fn visit_block_stmt(&mut self, b: &ast::BlockStmt) {
+        if !self.worth_visiting(b.span) {
+            return;
+        }
         let mut names = Vec::new();
         b.stmts.iter().for_each(|s| lexical_names(s, &mut names));
         let pushed = self.shadows(names);

@@ -20,7 +20,8 @@ use swc_ecma_ast as ast;
 
 use crate::diagnostics::{self as diag, DeclKind};
 use crate::facts::{
-    Export, ExportTarget, FileFacts, Import, ImportKind, Local, ModuleRef, ServiceDecl, TypeDef,
+    Export, ExportTarget, FileContext, FileFacts, Import, ImportKind, Local, ModuleRef,
+    ServiceDecl, TypeDef,
 };
 
 /// Module specifiers of the pubsub API.
@@ -71,24 +72,20 @@ pub(crate) struct Extractor {
     known: Known,
     /// `span.lo` of the `new Topic/Subscription(...)` expressions read in pass 1.
     module_level_ctors: HashSet<u32>,
-    is_service_file: bool,
+    ctx: FileContext,
 }
 
 /// Extracts the facts of a parsed module.
-pub(crate) fn extract(
-    source: SourceFile,
-    module: &ast::Module,
-    is_service_file: bool,
-) -> FileFacts {
+pub(crate) fn extract(source: SourceFile, module: &ast::Module, ctx: FileContext) -> FileFacts {
     let mut x = Extractor {
         facts: FileFacts::new(source),
         known: Known::default(),
         module_level_ctors: HashSet::default(),
-        is_service_file,
+        ctx,
     };
     x.collect_imports(module);
     x.collect_items(module);
-    if x.is_service_file && x.facts.service.is_none() {
+    if x.ctx.declares_service && x.facts.service.is_none() {
         let span = x.facts.source.span(0, 0);
         x.facts.diagnostics.push(diag::missing_service_declaration(span));
     }
@@ -537,7 +534,7 @@ impl Extractor {
 
     fn service_decl(&mut self, new: &ast::NewExpr) {
         let span = self.sp(new.span);
-        if !self.is_service_file {
+        if !self.ctx.declares_service {
             // `new Service` outside encore.service.ts has no meaning for Encore; ignore it.
             return;
         }
