@@ -171,7 +171,6 @@ pub(crate) fn build(
                         other => {
                             diagnostics.push(unresolved_topic(
                                 &linker,
-                                f,
                                 &use_.name,
                                 &use_.path[..used],
                                 other,
@@ -425,7 +424,6 @@ fn merge(all: &mut Vec<FieldInfo>, more: Vec<FieldInfo>) {
 
 fn unresolved_topic(
     linker: &Linker<'_>,
-    file: usize,
     name: &str,
     path: &[swc_atoms::Atom],
     value: Value,
@@ -456,7 +454,6 @@ fn unresolved_topic(
         Value::Topic { .. } => format!("`{shown}` is a topic followed by a property"),
         Value::Decl { .. } | Value::Other => format!("`{shown}` is not a topic"),
     };
-    let _ = file;
     diag::unresolved_subscription_topic(span, &why)
 }
 

@@ -442,17 +442,22 @@ pub(crate) fn invalid_ref_permission(span: Span, got: Option<&str>) -> Diagnosti
 
 pub(crate) fn nested_service(
     inner: &str,
-    inner_span: Span,
+    inner_span: Option<Span>,
     outer: &str,
-    outer_span: Span,
+    outer_span: Option<Span>,
 ) -> Diagnostic {
-    Diagnostic::new(
+    let mut d = Diagnostic::new(
         &codes::NESTED_SERVICE,
         format!("service `{inner}` is inside the directory of service `{outer}`"),
     )
-    .at_labelled(inner_span, "nested service")
-    .with_label(outer_span, "enclosing service")
-    .with_help("move it next to the other service; a service owns its whole directory tree")
+    .with_help("move it next to the other service; a service owns its whole directory tree");
+    if let Some(span) = inner_span {
+        d = d.at_labelled(span, "nested service");
+    }
+    if let Some(span) = outer_span {
+        d = d.with_label(span, "enclosing service");
+    }
+    d
 }
 
 pub(crate) fn missing_service_declaration(span: Span) -> Diagnostic {
@@ -482,11 +487,14 @@ pub(crate) fn overlapping_service_globs(
     .with_help("make the globs in [services] disjoint: each file belongs to one service")
 }
 
-pub(crate) fn unmatched_service_mapping(name: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(
+pub(crate) fn unmatched_service_mapping(name: &str, span: Option<Span>) -> Diagnostic {
+    let d = Diagnostic::new(
         &codes::UNMATCHED_SERVICE_MAPPING,
         format!("service `{name}` in busbar.toml matches no source file"),
     )
-    .at_labelled(span, "matches nothing")
-    .with_help("check the path: it is relative to the app root (where busbar.toml is)")
+    .with_help("check the path: it is relative to the app root (where busbar.toml is)");
+    match span {
+        Some(span) => d.at_labelled(span, "matches nothing"),
+        None => d,
+    }
 }

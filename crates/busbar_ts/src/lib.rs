@@ -103,7 +103,7 @@ fn analyze_in_pool(root: &Path, config: &Config, threads: usize) -> Analysis {
     lap("read, parse, extract");
     let mut resolver =
         Resolver::new(root.to_path_buf(), paths.iter().cloned(), &discovered.packages);
-    let mut targets: Vec<Vec<Target>> = resolve_all(&resolver, &files, &paths, 0);
+    let mut targets: Vec<Vec<Target>> = resolve_all(&resolver, &files, &paths);
 
     // Files outside the root, reached through tsconfig `paths` or `../` imports.
     let mut index: HashMap<FilePath, usize> =
@@ -135,7 +135,7 @@ fn analyze_in_pool(root: &Path, config: &Config, threads: usize) -> Analysis {
             paths.push(p);
         }
         files.extend(parsed);
-        targets.extend(resolve_all(&resolver, &files[start..], &paths[start..], start));
+        targets.extend(resolve_all(&resolver, &files[start..], &paths[start..]));
     }
 
     lap("resolve imports");
@@ -167,12 +167,7 @@ fn analyze_in_pool(root: &Path, config: &Config, threads: usize) -> Analysis {
     Analysis { model, diagnostics, suppressions, sources, stats }
 }
 
-fn resolve_all(
-    resolver: &Resolver,
-    files: &[FileFacts],
-    paths: &[FilePath],
-    _offset: usize,
-) -> Vec<Vec<Target>> {
+fn resolve_all(resolver: &Resolver, files: &[FileFacts], paths: &[FilePath]) -> Vec<Vec<Target>> {
     files
         .par_iter()
         .zip(paths.par_iter())

@@ -122,9 +122,9 @@ pub(crate) fn assign(
             let (inner, outer) = (&out.services[*s], &out.services[outer]);
             out.diagnostics.push(diag::nested_service(
                 &inner.name,
-                inner.span.clone().expect("encore services have spans"),
+                inner.span.clone(),
                 &outer.name,
-                outer.span.clone().expect("encore services have spans"),
+                outer.span.clone(),
             ));
         }
     }
@@ -186,10 +186,7 @@ pub(crate) fn assign(
         for (m, hit) in matched.iter().enumerate() {
             if !hit {
                 let s = &out.services[mapped[m].0];
-                out.diagnostics.push(diag::unmatched_service_mapping(
-                    &s.name,
-                    s.span.clone().expect("config services have spans"),
-                ));
+                out.diagnostics.push(diag::unmatched_service_mapping(&s.name, s.span.clone()));
             }
         }
     }

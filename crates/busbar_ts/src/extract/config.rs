@@ -236,7 +236,6 @@ impl Extractor {
     pub(super) fn topic_decl(
         &mut self,
         new: &ast::NewExpr,
-        binding: Option<&swc_atoms::Atom>,
         span: swc_common::Span,
         stmt_lo: u32,
     ) -> usize {
@@ -310,7 +309,6 @@ impl Extractor {
         }
         let doc =
             super::doc::doc_comment(self.facts.source.text(), stmt_lo.saturating_sub(1) as usize);
-        let _ = binding;
         self.facts.topics.push(TopicDecl {
             name,
             message_type,

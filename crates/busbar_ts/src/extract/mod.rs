@@ -344,7 +344,7 @@ impl Extractor {
                 }
                 ast::ModuleItem::Stmt(ast::Stmt::Expr(stmt)) => {
                     if let Some((ctor, new)) = self.module_ctor(&stmt.expr) {
-                        self.declaration(ctor, new, None, new.span, item_lo(item));
+                        self.declaration(ctor, new, new.span, item_lo(item));
                     }
                 }
                 ast::ModuleItem::ModuleDecl(decl) => match decl {
@@ -403,9 +403,7 @@ impl Extractor {
                     if let Some(init) = &declarator.init {
                         if let Some((ctor, new)) = self.module_ctor(init) {
                             let span = swc_common::Span::new(declarator.span.lo, new.span.hi);
-                            if let Some(topic) =
-                                self.declaration(ctor, new, Some(name), span, stmt_lo)
-                            {
+                            if let Some(topic) = self.declaration(ctor, new, span, stmt_lo) {
                                 local = Local::Topic(topic);
                             }
                         } else if matches!(unwrap(init), ast::Expr::Arrow(_) | ast::Expr::Fn(_)) {
@@ -472,7 +470,7 @@ impl Extractor {
 
     fn export_default_expr(&mut self, expr: &ast::Expr, stmt_lo: u32) {
         let target = if let Some((ctor, new)) = self.module_ctor(expr) {
-            match self.declaration(ctor, new, None, new.span, stmt_lo) {
+            match self.declaration(ctor, new, new.span, stmt_lo) {
                 Some(topic) => ExportTarget::Topic(topic),
                 None => ExportTarget::Opaque,
             }
@@ -514,13 +512,12 @@ impl Extractor {
         &mut self,
         ctor: Ctor,
         new: &ast::NewExpr,
-        binding: Option<&Atom>,
         span: swc_common::Span,
         stmt_lo: u32,
     ) -> Option<usize> {
         self.module_level_ctors.insert(new.span.lo.0);
         match ctor {
-            Ctor::Topic => Some(self.topic_decl(new, binding, span, stmt_lo)),
+            Ctor::Topic => Some(self.topic_decl(new, span, stmt_lo)),
             Ctor::Subscription => {
                 self.subscription_decl(new, span);
                 None
