@@ -268,6 +268,14 @@ impl Bodies<'_> {
         }
     }
 
+    /// Runs `f` with `names` declared in a new (block) scope.
+    fn in_scope(&mut self, names: Vec<&Atom>, f: impl FnOnce(&mut Self)) {
+        let pushed = self.shadows(names);
+        self.push_scope(&pushed);
+        f(self);
+        self.pop_scope(pushed);
+    }
+
     fn in_function<T>(&mut self, names: Vec<&Atom>, f: impl FnOnce(&mut Self) -> T) -> T {
         let pushed = self.shadows(names);
         self.push_scope(&pushed);
@@ -316,6 +324,13 @@ fn lexical_names<'a>(stmt: &'a ast::Stmt, out: &mut Vec<&'a Atom>) {
             }
         }
         _ => {}
+    }
+}
+
+/// Names a `let`/`const`/`using` declaration binds (not `var`, which is function-scoped).
+fn block_scoped_names<'a>(v: &'a ast::VarDecl, out: &mut Vec<&'a Atom>) {
+    if v.kind != ast::VarDeclKind::Var {
+        v.decls.iter().for_each(|d| pat_names(&d.name, out));
     }
 }
 
@@ -584,41 +599,26 @@ impl Visit for Bodies<'_> {
 
     fn visit_for_stmt(&mut self, f: &ast::ForStmt) {
         let mut names = Vec::new();
-        if let Some(ast::VarDeclOrExpr::VarDecl(v)) = &f.init
-            && v.kind != ast::VarDeclKind::Var
-        {
-            v.decls.iter().for_each(|d| pat_names(&d.name, &mut names));
+        if let Some(ast::VarDeclOrExpr::VarDecl(v)) = &f.init {
+            block_scoped_names(v, &mut names);
         }
-        let pushed = self.shadows(names);
-        self.push_scope(&pushed);
-        f.visit_children_with(self);
-        self.pop_scope(pushed);
+        self.in_scope(names, |v| f.visit_children_with(v));
     }
 
     fn visit_for_in_stmt(&mut self, f: &ast::ForInStmt) {
         let mut names = Vec::new();
-        if let ast::ForHead::VarDecl(v) = &f.left
-            && v.kind != ast::VarDeclKind::Var
-        {
-            v.decls.iter().for_each(|d| pat_names(&d.name, &mut names));
+        if let ast::ForHead::VarDecl(v) = &f.left {
+            block_scoped_names(v, &mut names);
         }
-        let pushed = self.shadows(names);
-        self.push_scope(&pushed);
-        f.visit_children_with(self);
-        self.pop_scope(pushed);
+        self.in_scope(names, |v| f.visit_children_with(v));
     }
 
     fn visit_for_of_stmt(&mut self, f: &ast::ForOfStmt) {
         let mut names = Vec::new();
-        if let ast::ForHead::VarDecl(v) = &f.left
-            && v.kind != ast::VarDeclKind::Var
-        {
-            v.decls.iter().for_each(|d| pat_names(&d.name, &mut names));
+        if let ast::ForHead::VarDecl(v) = &f.left {
+            block_scoped_names(v, &mut names);
         }
-        let pushed = self.shadows(names);
-        self.push_scope(&pushed);
-        f.visit_children_with(self);
-        self.pop_scope(pushed);
+        self.in_scope(names, |v| f.visit_children_with(v));
     }
 
     fn visit_catch_clause(&mut self, c: &ast::CatchClause) {

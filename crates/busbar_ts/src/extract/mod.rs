@@ -109,6 +109,13 @@ pub(crate) fn unwrap(mut e: &ast::Expr) -> &ast::Expr {
     }
 }
 
+/// The original and the exported name of `export { orig as name }`.
+fn export_names(n: &ast::ExportNamedSpecifier) -> (Atom, Atom) {
+    let orig = export_name(&n.orig);
+    let name = n.exported.as_ref().map(export_name).unwrap_or_else(|| orig.clone());
+    (orig, name)
+}
+
 fn export_name(n: &ast::ModuleExportName) -> Atom {
     match n {
         ast::ModuleExportName::Ident(i) => i.sym.clone(),
@@ -187,12 +194,7 @@ impl Extractor {
                                 (d.exported.sym.clone(), ImportKind::Default)
                             }
                             ast::ExportSpecifier::Named(n) => {
-                                let orig = export_name(&n.orig);
-                                let name = n
-                                    .exported
-                                    .as_ref()
-                                    .map(export_name)
-                                    .unwrap_or_else(|| orig.clone());
+                                let (orig, name) = export_names(n);
                                 let kind = if orig == "default" {
                                     ImportKind::Default
                                 } else {
@@ -358,12 +360,7 @@ impl Extractor {
                     ast::ModuleDecl::ExportNamed(named) if named.src.is_none() => {
                         for spec in &named.specifiers {
                             if let ast::ExportSpecifier::Named(n) = spec {
-                                let orig = export_name(&n.orig);
-                                let name = n
-                                    .exported
-                                    .as_ref()
-                                    .map(export_name)
-                                    .unwrap_or_else(|| orig.clone());
+                                let (orig, name) = export_names(n);
                                 self.facts
                                     .exports
                                     .push(Export { name, target: ExportTarget::Local(orig) });
@@ -374,6 +371,14 @@ impl Extractor {
                 },
                 ast::ModuleItem::Stmt(_) => {}
             }
+        }
+    }
+
+    /// A module-level value name, exported under the same name when `exported`.
+    fn bind(&mut self, name: &Atom, local: Local, exported: bool) {
+        self.set_local(name, local);
+        if exported {
+            self.export_local(name);
         }
     }
 
@@ -416,18 +421,8 @@ impl Extractor {
                     }
                 }
             }
-            ast::Decl::Fn(f) => {
-                self.set_local(&f.ident.sym, Local::Function);
-                if exported {
-                    self.export_local(&f.ident.sym);
-                }
-            }
-            ast::Decl::Class(c) => {
-                self.set_local(&c.ident.sym, Local::Other);
-                if exported {
-                    self.export_local(&c.ident.sym);
-                }
-            }
+            ast::Decl::Fn(f) => self.bind(&f.ident.sym, Local::Function, exported),
+            ast::Decl::Class(c) => self.bind(&c.ident.sym, Local::Other, exported),
             ast::Decl::TsInterface(i) => {
                 let def = self.interface(i);
                 self.facts.types.insert(i.id.sym.clone(), def);
@@ -442,18 +437,10 @@ impl Extractor {
                     self.export_local(&a.id.sym);
                 }
             }
-            ast::Decl::TsEnum(e) => {
-                self.set_local(&e.id.sym, Local::Other);
-                if exported {
-                    self.export_local(&e.id.sym);
-                }
-            }
+            ast::Decl::TsEnum(e) => self.bind(&e.id.sym, Local::Other, exported),
             ast::Decl::TsModule(m) => {
                 if let ast::TsModuleName::Ident(id) = &m.id {
-                    self.set_local(&id.sym, Local::Other);
-                    if exported {
-                        self.export_local(&id.sym);
-                    }
+                    self.bind(&id.sym, Local::Other, exported);
                 }
             }
             ast::Decl::Using(u) => {
