@@ -16,6 +16,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
 }
 
+/// `extra` is passed to the benchmark: `--instructions` adds instruction counts (callgrind).
 fn analyze(extra: &[String]) -> Result<()> {
     let shape = Shape::default();
     let dir = cache_dir().join("bench").join("corpus");

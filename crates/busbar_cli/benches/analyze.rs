@@ -27,9 +27,13 @@ fn main() {
         return;
     }
     let Some(dir) = args.first().map(PathBuf::from) else {
-        eprintln!("usage: analyze CORPUS_DIR");
+        eprintln!("usage: analyze CORPUS_DIR [--instructions]");
         std::process::exit(2);
     };
+    if args.iter().any(|a| a == "--instructions") {
+        instructions(&dir);
+        return;
+    }
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let phases = [
         ("read-only", "read".to_string()),
@@ -78,6 +82,43 @@ fn main() {
         one / all
     );
     println!("model: {}", results[2].1.summary);
+}
+
+/// Set in the child when only instructions are counted: skip reading the JSON back.
+const NO_READBACK: &str = "BUSBAR_BENCH_NO_READBACK";
+
+/// Instruction counts of the parse-only and the one-thread analysis phases, under callgrind:
+/// repeatable whatever the machine's load, unlike times. Both processes also discover the files
+/// first (outside the timed region of the time benchmark), which both counts include.
+fn instructions(dir: &Path) {
+    let exe = std::env::current_exe().expect("the benchmark knows its own path");
+    let count = |phase: &str| -> Option<u64> {
+        let out_file =
+            std::env::temp_dir().join(format!("busbar-cg-{}-{phase}.out", std::process::id()));
+        let out = Command::new("valgrind")
+            .args(["--tool=callgrind", "--callgrind-out-file"])
+            .arg(&out_file)
+            .arg(&exe)
+            .env(NO_READBACK, "1")
+            .args(["--phase", phase])
+            .arg(dir)
+            .output()
+            .ok()?;
+        let _ = std::fs::remove_file(&out_file);
+        let text = String::from_utf8_lossy(&out.stderr);
+        let line = text.lines().find(|l| l.contains("Collected :"))?;
+        line.rsplit(':').next()?.trim().parse().ok()
+    };
+    match (count("parse"), count("analyze:1")) {
+        (Some(parse), Some(analyze)) => {
+            println!("instructions (callgrind): parse-only {parse}, analyze 1 thread {analyze}");
+            println!(
+                "analysis / parse-only by instructions: {:.2}x",
+                analyze as f64 / parse as f64
+            );
+        }
+        _ => println!("instruction counts need valgrind (apt-get install valgrind)"),
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -165,7 +206,11 @@ fn phase_main(phase: &str, dir: &Path) {
             // The clock stops here: reading the output back is the benchmark's own work.
             analyzed = Some(started.elapsed().as_secs_f64());
             drop(out);
-            let out = std::fs::read(&out_path).unwrap_or_default();
+            let out = if std::env::var_os(NO_READBACK).is_some() {
+                Vec::new()
+            } else {
+                std::fs::read(&out_path).unwrap_or_default()
+            };
             let _ = std::fs::remove_file(&out_path);
             let json: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
             let count = |key: &str| json.get(key).and_then(|v| v.as_array()).map_or(0, Vec::len);
