@@ -96,8 +96,8 @@ fn instructions(dir: &Path) {
         let out_file =
             std::env::temp_dir().join(format!("busbar-cg-{}-{phase}.out", std::process::id()));
         let out = Command::new("valgrind")
-            .args(["--tool=callgrind", "--callgrind-out-file"])
-            .arg(&out_file)
+            .arg("--tool=callgrind")
+            .arg(format!("--callgrind-out-file={}", out_file.display()))
             .arg(&exe)
             .env(NO_READBACK, "1")
             .args(["--phase", phase])
