@@ -27,7 +27,7 @@ fn run(dir: &Path, args: &[String]) -> Outcome {
     let mut err = Vec::new();
     let mut all = vec!["busbar".to_string()];
     all.extend(args.iter().cloned());
-    let code = busbar_cli::run(all, dir, busbar_cli::Terminal::default(), &mut out, &mut err);
+    let code = busbar_cli::run(all, dir, &busbar_cli::Host::default(), &mut out, &mut err);
     Outcome {
         code,
         stdout: String::from_utf8(out).unwrap(),

@@ -199,7 +199,7 @@ fn phase_main(phase: &str, dir: &Path) {
             let code = busbar_cli::run(
                 args,
                 Path::new("."),
-                busbar_cli::Terminal::default(),
+                &busbar_cli::Host::default(),
                 &mut out,
                 &mut err,
             );

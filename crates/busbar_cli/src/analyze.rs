@@ -12,21 +12,20 @@ use busbar_graph::PermissionGraph;
 use busbar_model::{AppModel, JsonOptions, to_json, write_json};
 
 use crate::{
-    AnalyzeArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format, Terminal, display_dir, summary,
-    use_color,
+    AnalyzeArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format, Host, display_dir, summary, use_color,
 };
 
 pub(crate) fn run(
     args: &AnalyzeArgs,
     cwd: &Path,
-    terminal: Terminal,
+    host: &Host,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
     let started = Instant::now();
     let shown_root = display_dir(&args.dir);
     let dir = cwd.join(&args.dir);
-    let color = use_color(args.color, terminal);
+    let color = use_color(args.color, host);
     if !dir.is_dir() {
         let what = if dir.exists() { "is not a directory" } else { "does not exist" };
         let d = Diagnostic::new(&codes::DIRECTORY_NOT_FOUND, format!("`{shown_root}` {what}"))
@@ -44,7 +43,8 @@ pub(crate) fn run(
     if args.progress {
         let _ = writeln!(err, "busbar: analyzing {shown_root}");
     }
-    let options = busbar_ts::Options { threads: args.threads.unwrap_or(0) };
+    let options =
+        busbar_ts::Options { threads: args.threads.unwrap_or(0), checker: host.exe.clone() };
     let analysis = busbar_ts::analyze(&dir, &config, &options);
     let graph = PermissionGraph::build(&analysis.model);
     let mut diagnostics = config_diagnostics;

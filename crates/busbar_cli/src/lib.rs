@@ -17,11 +17,15 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
-/// What the caller knows about the terminal.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Terminal {
-    /// Colour diagnostics on stderr.
+/// What the caller knows about the process busbar runs in.
+#[derive(Clone, Debug, Default)]
+pub struct Host {
+    /// Colour diagnostics on stderr (it is a terminal that wants colour).
     pub color: bool,
+    /// The `busbar` executable, which [`run`] can start as a child to check a file nested
+    /// too deeply to analyze safely (see `busbar_ts::Options::checker`). The binary passes
+    /// itself; a library caller without it gets such files analyzed unchecked.
+    pub exe: Option<PathBuf>,
 }
 
 #[derive(Parser, Debug)]
@@ -39,6 +43,33 @@ struct Cli {
 enum Command {
     /// Analyze an app: services, topics, publishers, subscriptions, and diagnostics.
     Analyze(AnalyzeArgs),
+    /// Internal: analyzes one file, read from stdin, on a fresh worker-sized stack and exits 0
+    /// if that finished. `busbar analyze` runs it in a child process for a file it cannot
+    /// prove fits the stack; a child that overflows dies instead of busbar.
+    #[command(name = busbar_ts::CHECK_SUBCOMMAND, hide = true)]
+    CheckFile(CheckFileArgs),
+}
+
+#[derive(Args, Debug)]
+struct CheckFileArgs {
+    /// The file lies in a service known before parsing.
+    #[arg(long)]
+    in_service: bool,
+    /// The file is an `encore.service.ts`.
+    #[arg(long)]
+    declares_service: bool,
+    /// The file's path relative to the app root (it decides the syntax: `.tsx` or not).
+    path: String,
+}
+
+fn check_file(args: &CheckFileArgs) -> u8 {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    if std::io::stdin().lock().read_to_end(&mut bytes).is_err() {
+        return EXIT_USAGE;
+    }
+    busbar_ts::check_file_main(&args.path, args.in_service, args.declares_service, bytes);
+    EXIT_OK
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -98,13 +129,7 @@ pub fn tune_allocator() {
 }
 
 /// Runs busbar with `args` (including the program name) and returns the exit code.
-pub fn run<I, T>(
-    args: I,
-    cwd: &Path,
-    terminal: Terminal,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> u8
+pub fn run<I, T>(args: I, cwd: &Path, host: &Host, out: &mut dyn Write, err: &mut dyn Write) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -114,7 +139,7 @@ where
         Err(e) => {
             use clap::error::ErrorKind;
             let text =
-                if terminal.color { e.render().ansi().to_string() } else { e.render().to_string() };
+                if host.color { e.render().ansi().to_string() } else { e.render().to_string() };
             return match e.kind() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                     let _ = write!(out, "{text}");
@@ -128,13 +153,14 @@ where
         }
     };
     match cli.command {
-        Command::Analyze(args) => analyze::run(&args, cwd, terminal, out, err),
+        Command::Analyze(args) => analyze::run(&args, cwd, host, out, err),
+        Command::CheckFile(args) => check_file(&args),
     }
 }
 
-fn use_color(choice: ColorChoice, terminal: Terminal) -> bool {
+fn use_color(choice: ColorChoice, host: &Host) -> bool {
     match choice {
-        ColorChoice::Auto => terminal.color,
+        ColorChoice::Auto => host.color,
         ColorChoice::Always => true,
         ColorChoice::Never => false,
     }

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     let code = busbar_cli::run(
         std::env::args_os(),
         &cwd,
-        busbar_cli::Terminal { color },
+        &busbar_cli::Host { color, exe: std::env::current_exe().ok() },
         &mut out,
         &mut err,
     );

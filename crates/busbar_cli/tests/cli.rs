@@ -253,6 +253,62 @@ fn ten_megabyte_file_is_analyzed() {
 }
 
 #[test]
+fn files_nested_too_deeply_are_errors_not_crashes() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "svc/good.ts", TOPIC);
+    // Each of these overflowed the parser's or the tree's recursion before files were checked.
+    let deep = [
+        (
+            "svc/parens.ts",
+            format!("export const p = {}1{};\n", "(".repeat(200_000), ")".repeat(200_000)),
+        ),
+        ("svc/nots.ts", format!("export const n = {}true;\n", "!".repeat(1_000_000))),
+        ("svc/arrows.ts", format!("export const a = {}1;\n", "a=>".repeat(150_000))),
+        ("svc/chain.ts", format!("export const c = a{};\n", ".b".repeat(4_000_000))),
+    ];
+    for (rel, text) in &deep {
+        write(tmp.path(), rel, text);
+    }
+    // Deep, but within bounds: analyzed, the publish at the bottom is found.
+    let callbacks = format!(
+        "import {{ t }} from \"./good\";\nexport const h = (f: (g: unknown) => void) => {}t.publish({{ id: {} }}){};\n",
+        "f(() => ".repeat(2_000),
+        "\"1\"",
+        ")".repeat(2_000)
+    );
+    write(tmp.path(), "svc/callbacks.ts", callbacks);
+    let out = busbar()
+        .current_dir(tmp.path())
+        .args(["analyze", "--format", "json"])
+        .timeout(std::time::Duration::from_secs(300))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(codes(&doc), ["BB0012"; 4], "{}", doc["diagnostics"]);
+    let files: Vec<_> = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["span"]["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["svc/arrows.ts", "svc/chain.ts", "svc/nots.ts", "svc/parens.ts"]);
+    assert_eq!(doc["topics"][0]["name"], "t", "the other files are analyzed");
+    let publish_sites: Vec<_> = doc["topics"][0]["publishers"][0]["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(publish_sites, ["svc/callbacks.ts", "svc/good.ts"]);
+    // A line of megabytes is located, not printed.
+    let human = run(tmp.path(), &["analyze"]);
+    let stderr = String::from_utf8_lossy(&human.stderr);
+    assert!(stderr.contains("svc/parens.ts:1:1 (the line is too long to show)"), "{stderr}");
+    assert!(stderr.len() < 10_000, "{} bytes of stderr", stderr.len());
+}
+
+#[test]
 fn output_is_byte_identical_across_runs_and_thread_counts() {
     let dir = example();
     let reference = run(&dir, &["analyze", "--format", "json", "--threads", "1"]);

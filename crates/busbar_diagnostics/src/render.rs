@@ -9,6 +9,9 @@ use codespan_reporting::term::{self, termcolor};
 
 use crate::{Diagnostic, Severity, SourceDb, SourceFile, Span};
 
+/// Source lines longer than this many bytes are not shown; the location is given instead.
+const MAX_SNIPPET_LINE: usize = 1000;
+
 /// How to render for a human.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HumanOptions {
@@ -43,6 +46,15 @@ pub fn render_human_one(d: &Diagnostic, sources: &SourceDb, options: HumanOption
     let mut labels = Vec::new();
     let mut push_label = |span: &Span, message: &str, primary: bool, notes: &mut Vec<String>| {
         match files.id_of(span) {
+            // A minified or generated line of megabytes is not worth printing: say where.
+            Some(id) if files.line_len(id, span) > MAX_SNIPPET_LINE => {
+                let at = format!("{} (the line is too long to show)", span.location());
+                notes.push(if message.is_empty() {
+                    format!("at {at}")
+                } else {
+                    format!("{message}: {at}")
+                });
+            }
             Some(id) => {
                 let range = files.range(id, span);
                 let label = if primary {
@@ -125,6 +137,13 @@ impl<'a> Db<'a> {
         start..end
     }
 
+    /// The length in bytes of the line a span starts on.
+    fn line_len(&self, id: usize, span: &Span) -> usize {
+        let start = self.range(id, span).start;
+        let line = self.line_index(id, start).unwrap_or(0);
+        self.line_range(id, line).map_or(0, |r| r.len())
+    }
+
     fn file(&self, id: usize) -> Result<&'a SourceFile, FilesError> {
         self.files.get(id).copied().ok_or(FilesError::FileMissing)
     }
@@ -199,6 +218,23 @@ mod tests {
           │
           = help: use lowercase letters, digits and dashes, e.g. `bad-name`
         "#);
+    }
+
+    #[test]
+    fn a_very_long_line_is_located_not_shown() {
+        let mut db = SourceDb::new();
+        let text = format!("const x = 1;\nexport const y = [{}];\n", "1,".repeat(2000));
+        let file = SourceFile::new("svc/min.ts".into(), text);
+        let span = file.span(13, 19);
+        db.insert(file);
+        let d = crate::Diagnostic::new(&codes::SYNTAX_ERROR, "expected `;`")
+            .at_labelled(span, "here")
+            .with_help("fix the syntax");
+        insta::assert_snapshot!(render_human_one(&d, &db, HumanOptions::default()), @"
+        error[BB0002]: expected `;`
+         = here: svc/min.ts:2:1 (the line is too long to show)
+         = help: fix the syntax
+        ");
     }
 
     #[test]

@@ -64,13 +64,15 @@ pub(crate) fn internal_error(span: Span, what: &str) -> Diagnostic {
     )
 }
 
-pub(crate) fn nesting_too_deep(span: Span, depth: usize) -> Diagnostic {
+pub(crate) fn nesting_too_deep(span: Span) -> Diagnostic {
     Diagnostic::new(
         &codes::NESTING_TOO_DEEP,
-        format!("this file nests brackets {depth} levels deep, too deep to analyze safely"),
+        "this file nests too deeply to be analyzed safely".to_string(),
     )
-    .at_labelled(span, "nesting starts getting too deep here")
-    .with_help("split the expression; generated code can be excluded with .busbarignore")
+    .at_labelled(span, "a trial analysis of this file ran out of stack")
+    .with_help(
+        "split the most deeply nested expression or statement; generated code can be excluded with .busbarignore",
+    )
 }
 
 pub(crate) fn symlink_loop(path: &str) -> Diagnostic {

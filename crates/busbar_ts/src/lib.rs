@@ -15,6 +15,7 @@ mod link;
 mod parse;
 mod resolve;
 mod services;
+mod stack;
 
 use std::collections::BTreeMap;
 
@@ -29,11 +30,18 @@ use rayon::prelude::*;
 use crate::facts::{FileContext, FileFacts};
 use crate::resolve::{Resolver, Target};
 
+pub use crate::stack::{CHECK_SUBCOMMAND, check_file_main};
+
 /// How to run an analysis.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     /// Worker threads; 0 means rayon's default (`RAYON_NUM_THREADS`, else one per core).
     pub threads: usize,
+    /// The `busbar` executable (it implements [`CHECK_SUBCOMMAND`]). A file whose nesting
+    /// bound is more than a worker's stack is first analyzed in a child process started from
+    /// it, so that a file nested too deeply is a diagnostic (BB0012) rather than a stack
+    /// overflow. Without it such files are analyzed unchecked.
+    pub checker: Option<PathBuf>,
 }
 
 /// Counts and phase times, for `--progress` and benchmarks.
@@ -64,13 +72,15 @@ pub fn analyze(root: &Path, config: &Config, options: &Options) -> Analysis {
         .unwrap_or_else(|_| root.to_path_buf());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
-        .stack_size(parse::WORKER_STACK)
+        .stack_size(stack::WORKER_STACK)
         .thread_name(|i| format!("busbar-{i}"))
         .build();
     match pool {
-        Ok(pool) => pool.install(|| analyze_in_pool(&root, config, pool.current_num_threads())),
+        Ok(pool) => pool.install(|| {
+            analyze_in_pool(&root, config, pool.current_num_threads(), options.checker.as_deref())
+        }),
         // Threads could not be started: analyze on this thread.
-        Err(_) => analyze_in_pool(&root, config, 1),
+        Err(_) => analyze_in_pool(&root, config, 1, options.checker.as_deref()),
     }
 }
 
@@ -78,7 +88,12 @@ fn root_name(root: &Path) -> String {
     root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "app".to_string())
 }
 
-fn analyze_in_pool(root: &Path, config: &Config, threads: usize) -> Analysis {
+fn analyze_in_pool(
+    root: &Path,
+    config: &Config,
+    threads: usize,
+    checker: Option<&Path>,
+) -> Analysis {
     let mut phases = Vec::new();
     let mut clock = std::time::Instant::now();
     let mut lap = |name: &'static str| {
@@ -97,7 +112,7 @@ fn analyze_in_pool(root: &Path, config: &Config, threads: usize) -> Analysis {
         .map(|(f, &in_service)| {
             let ctx =
                 FileContext { declares_service: services::is_service_file(&f.rel), in_service };
-            parse::analyze_file(f.rel.clone(), &f.abs, ctx)
+            parse::analyze_file(f.rel.clone(), &f.abs, ctx, checker)
         })
         .collect();
     lap("read, parse, extract");
@@ -127,7 +142,9 @@ fn analyze_in_pool(root: &Path, config: &Config, threads: usize) -> Analysis {
             new.iter().map(|p| (p.clone(), resolver.abs(p))).collect();
         let parsed: Vec<FileFacts> = abs
             .par_iter()
-            .map(|(rel, abs)| parse::analyze_file(rel.clone(), abs, FileContext::default()))
+            .map(|(rel, abs)| {
+                parse::analyze_file(rel.clone(), abs, FileContext::default(), checker)
+            })
             .collect();
         for p in new {
             index.insert(p.clone(), paths.len());

@@ -1,6 +1,6 @@
 //! Reading and parsing one file, with the guards that keep bad input from taking the analysis
-//! down: invalid UTF-8, nesting too deep for the parser's recursion, and a panic inside swc
-//! are each a diagnostic for that file; every other file is still analyzed.
+//! down: invalid UTF-8, nesting too deep for the parser's recursion (see [`crate::stack`]), and
+//! a panic inside swc are each a diagnostic for that file; every other file is still analyzed.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -13,13 +13,7 @@ use swc_ecma_parser::{Parser, StringInput, Syntax, TsSyntax, lexer::Lexer};
 use crate::diagnostics as diag;
 use crate::extract;
 use crate::facts::{FileContext, FileFacts};
-
-/// Bracket nesting beyond which a file is not handed to the (recursive) parser. Real code
-/// stays far below it; worker threads have stacks sized so the parser is safe up to it.
-pub(crate) const MAX_NESTING: usize = 1_000;
-
-/// Stack size of the analysis worker threads.
-pub(crate) const WORKER_STACK: usize = 256 * 1024 * 1024;
+use crate::stack::{self, Plan};
 
 /// Converts a swc span (positions start at 1) to a byte range.
 pub(crate) fn to_raw(span: swc_common::Span) -> crate::facts::RawSpan {
@@ -53,57 +47,15 @@ pub(crate) fn parse_module(
     Ok((module, parser.take_errors()))
 }
 
-/// +1 for an opening bracket, -1 for a closing one.
-const BRACKET: [i8; 256] = {
-    let mut t = [0i8; 256];
-    t[b'(' as usize] = 1;
-    t[b'[' as usize] = 1;
-    t[b'{' as usize] = 1;
-    t[b')' as usize] = -1;
-    t[b']' as usize] = -1;
-    t[b'}' as usize] = -1;
-    t
-};
-
-/// The deepest bracket nesting in a text and where it first passes `MAX_NESTING`, if it does.
-/// Brackets in strings and comments count too: a safe over-estimate for a parser guard.
-fn nesting(text: &str) -> Option<(usize, u32)> {
-    let bytes = text.as_bytes();
-    if bytes.len() <= MAX_NESTING {
-        return None;
-    }
-    // A branch-free pass; depth may dip below zero on unbalanced input, which only lowers it.
-    let mut depth = 0i64;
-    let mut max = 0i64;
-    for &b in bytes {
-        depth += BRACKET[b as usize] as i64;
-        max = max.max(depth);
-    }
-    if max <= MAX_NESTING as i64 {
-        return None;
-    }
-    // Rare: find where, with the exact (clamped) count.
-    let mut depth = 0usize;
-    let mut max = 0usize;
-    let mut first_over = None;
-    for (i, &b) in bytes.iter().enumerate() {
-        match BRACKET[b as usize] {
-            1 => {
-                depth += 1;
-                max = max.max(depth);
-                if depth > MAX_NESTING && first_over.is_none() {
-                    first_over = Some(i as u32);
-                }
-            }
-            -1 => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    first_over.map(|at| (max, at))
-}
-
 /// Reads, parses and extracts one file. Never panics.
-pub(crate) fn analyze_file(rel: FilePath, abs: &Path, ctx: FileContext) -> FileFacts {
+/// `checker` is the busbar executable, to check a file too large to be sure of in a child
+/// process (see [`crate::stack`]).
+pub(crate) fn analyze_file(
+    rel: FilePath,
+    abs: &Path,
+    ctx: FileContext,
+    checker: Option<&Path>,
+) -> FileFacts {
     let bytes = match std::fs::read(abs) {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -114,7 +66,7 @@ pub(crate) fn analyze_file(rel: FilePath, abs: &Path, ctx: FileContext) -> FileF
             return facts;
         }
     };
-    let mut facts = analyze_bytes(rel, bytes, ctx);
+    let mut facts = analyze_bytes(rel, bytes, ctx, checker);
     if !likely_pointed_into(&facts) {
         // Keep the memory of a large app bounded: the text is read again only if a finding or
         // a grant ends up pointing into this file after all.
@@ -136,8 +88,40 @@ fn likely_pointed_into(facts: &FileFacts) -> bool {
         || facts.uses.iter().any(|u| !matches!(u.kind, crate::facts::UseKind::Other))
 }
 
-/// Parses and extracts a file's bytes. Never panics.
-pub(crate) fn analyze_bytes(rel: FilePath, bytes: Vec<u8>, ctx: FileContext) -> FileFacts {
+/// Parses and extracts a file's bytes, on a stack it is known to fit. Never panics.
+pub(crate) fn analyze_bytes(
+    rel: FilePath,
+    bytes: Vec<u8>,
+    ctx: FileContext,
+    checker: Option<&Path>,
+) -> FileFacts {
+    let source = match decode(rel, bytes) {
+        Ok(source) => source,
+        Err(facts) => return *facts,
+    };
+    match stack::plan(source.text().as_bytes()) {
+        Plan::Here => guarded(source, ctx),
+        Plan::FreshStack => stack::on_fresh_stack(|| guarded(source, ctx)),
+        Plan::Check => {
+            let checked = checker.and_then(|exe| {
+                stack::check_in_child(exe, source.path(), ctx, source.text().as_bytes())
+            });
+            if checked == Some(false) {
+                let span = source.span(0, 0);
+                let mut facts = FileFacts::new(source);
+                facts.diagnostics.push(diag::nesting_too_deep(span));
+                facts
+            } else {
+                // Checked, or no child could be run: analyzed as the child would have been.
+                stack::on_fresh_stack(|| guarded(source, ctx))
+            }
+        }
+    }
+}
+
+/// The source of a file's bytes, or the facts of a file that cannot be analyzed (invalid
+/// UTF-8, too large for 32-bit positions).
+pub(crate) fn decode(rel: FilePath, bytes: Vec<u8>) -> Result<SourceFile, Box<FileFacts>> {
     let text: String = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
@@ -147,7 +131,7 @@ pub(crate) fn analyze_bytes(rel: FilePath, bytes: Vec<u8>, ctx: FileContext) -> 
             let span = source.span(valid, valid + 1);
             let mut facts = FileFacts::new(source);
             facts.diagnostics.push(diag::invalid_utf8(span));
-            return facts;
+            return Err(Box::new(facts));
         }
     };
     let source = SourceFile::new(rel, text);
@@ -155,16 +139,14 @@ pub(crate) fn analyze_bytes(rel: FilePath, bytes: Vec<u8>, ctx: FileContext) -> 
         let span = source.span(0, 0);
         let mut facts = FileFacts::new(source);
         facts.diagnostics.push(diag::unreadable(Some(span), "this file", "larger than 4 GiB"));
-        return facts;
+        return Err(Box::new(facts));
     }
-    if let Some((depth, at)) = nesting(source.text()) {
-        let span = source.span(at, at + 1);
-        let mut facts = FileFacts::new(source);
-        facts.diagnostics.push(diag::nesting_too_deep(span, depth));
-        return facts;
-    }
-    let guarded = catch_unwind(AssertUnwindSafe(|| parse_and_extract(source.clone(), ctx)));
-    match guarded {
+    Ok(source)
+}
+
+/// Parses and extracts, turning a panic inside into a diagnostic (BB0001).
+pub(crate) fn guarded(source: SourceFile, ctx: FileContext) -> FileFacts {
+    match catch_unwind(AssertUnwindSafe(|| parse_and_extract(source.clone(), ctx))) {
         Ok(facts) => facts,
         Err(panic) => {
             let what = panic
@@ -270,7 +252,7 @@ mod tests {
             for v in variants {
                 for in_service in [false, true] {
                     let ctx = FileContext { in_service, ..FileContext::default() };
-                    let facts = analyze_bytes("svc/x.ts".into(), v.clone(), ctx);
+                    let facts = analyze_bytes("svc/x.ts".into(), v.clone(), ctx, None);
                     assert!(
                         facts.diagnostics.iter().all(|d| d.code.id != "BB0001"),
                         "internal error: {:?}",
@@ -323,9 +305,11 @@ mod tests {
                 "svc/x.ts".into(),
                 source.clone().into_bytes(),
                 FileContext::default(),
+                None,
             );
             let skipping = FileContext { in_service: true, ..FileContext::default() };
-            let quick = analyze_bytes("svc/x.ts".into(), source.clone().into_bytes(), skipping);
+            let quick =
+                analyze_bytes("svc/x.ts".into(), source.clone().into_bytes(), skipping, None);
             assert_eq!(summary(&full), summary(&quick), "differs for:\n{source}");
         }
     }
@@ -338,18 +322,12 @@ mod tests {
             "svc/gone.ts".into(),
             Path::new("/nonexistent/busbar/gone.ts"),
             FileContext::default(),
+            None,
         );
         assert_eq!(facts.diagnostics.len(), 1);
         let d = &facts.diagnostics[0];
         assert_eq!(d.code.id, "BB0004");
         assert!(d.message.contains("svc/gone.ts"), "{}", d.message);
         assert_eq!(d.span.as_ref().map(|s| (s.line, s.column)), Some((1, 1)));
-    }
-
-    #[test]
-    fn nesting_guard() {
-        assert_eq!(nesting("f(a[b{c}])"), None);
-        let deep = "(".repeat(MAX_NESTING + 5);
-        assert_eq!(nesting(&deep), Some((MAX_NESTING + 5, MAX_NESTING as u32)));
     }
 }
