@@ -1,11 +1,12 @@
-//! Fixture tests. Each `testdata/analyze/{ok,err}/NAME.txtar` is a whole app in one file
-//! (`-- path/file.ts --` sections; `../x` writes beside the app root). Special sections:
+//! Fixture tests. Each `testdata/{analyze,plan}/{ok,err}/NAME.txtar` is a whole app in one
+//! file (`-- path/file.ts --` sections; `../x` writes beside the app root). Special sections:
 //! `-- @args --` adds command-line arguments; `-- @expected.json --` is a hand-written model,
 //! compared field by field with `busbar analyze --format json`.
 //!
-//! For every fixture: the rendered summary and diagnostics are snapshotted in `NAME.snap`
-//! beside it; the output is identical with 1 and 3 threads; `ok/` apps exit 0 without
-//! errors, `err/` apps exit 1.
+//! For every fixture: the command's output is snapshotted in `NAME.snap` beside it (for
+//! `analyze/` the rendered summary and diagnostics, for `plan/` the plan JSON and the
+//! diagnostics); the output is identical with 1 and 3 threads; `ok/` apps exit 0 without
+//! errors, `err/` apps exit 1 (and `plan` prints no plan).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,10 @@ use serde_json::Value;
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("analyze")
+}
+
+fn plan_testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("plan")
 }
 
 struct Outcome {
@@ -152,14 +157,18 @@ fn check(path: &Path, expect_errors: bool) -> Result<(), String> {
             .map_err(|e| format!("@expected.json is not JSON: {e}"))?;
         compare(&expected, &actual, "$").map_err(|e| format!("JSON model differs: {e}"))?;
     }
+    snapshot(path, &fixture.comment, &human_args, &human)
+}
+
+/// Snapshots a command's outcome in `NAME.snap` beside the fixture.
+fn snapshot(path: &Path, comment: &str, args: &[String], outcome: &Outcome) -> Result<(), String> {
     let name = path.file_stem().unwrap().to_string_lossy().into_owned();
     let snapshot = format!(
-        "{}\n$ busbar {}\nexit {}\n--- stdout\n{}--- stderr\n{}",
-        fixture.comment,
-        human_args.join(" "),
-        human.code,
-        human.stdout,
-        human.stderr
+        "{comment}\n$ busbar {}\nexit {}\n--- stdout\n{}--- stderr\n{}",
+        args.join(" "),
+        outcome.code,
+        outcome.stdout,
+        outcome.stderr
     );
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(path.parent().unwrap());
@@ -172,9 +181,101 @@ fn check(path: &Path, expect_errors: bool) -> Result<(), String> {
     result.map_err(|_| "snapshot differs (see above; `cargo insta review`)".to_string())
 }
 
+/// `busbar plan` on a fixture: the same output with 1 and 3 threads, nothing printed but
+/// diagnostics when the app has errors, and the plan JSON snapshotted.
+fn check_plan(path: &Path, expect_errors: bool) -> Result<(), String> {
+    let fixture = materialize(path);
+    let mut args = vec!["plan".to_string(), ".".to_string(), "--color".into(), "never".into()];
+    args.extend(fixture.args.iter().cloned());
+    let with_threads = |n: &str| {
+        let mut a = args.clone();
+        a.extend(["--threads".into(), n.into()]);
+        run(&fixture.app, &a)
+    };
+    let one = with_threads("1");
+    let three = with_threads("3");
+    if (&one.stdout, &one.stderr, one.code) != (&three.stdout, &three.stderr, three.code) {
+        return Err("plan output differs between 1 and 3 threads".into());
+    }
+    let want = if expect_errors { 1 } else { 0 };
+    if one.code != want {
+        return Err(format!(
+            "exit code {} (expected {want})\n{}{}",
+            one.code, one.stdout, one.stderr
+        ));
+    }
+    if expect_errors && !one.stdout.is_empty() {
+        return Err("a plan was printed although the app has errors".into());
+    }
+    if !expect_errors {
+        let plan: Value =
+            serde_json::from_str(&one.stdout).map_err(|e| format!("invalid JSON: {e}"))?;
+        no_wildcard_grants(&plan)?;
+    }
+    snapshot(path, &fixture.comment, &args, &one)
+}
+
+/// Invariant 5: no IAM action or resource in a plan has a `*`.
+fn no_wildcard_grants(plan: &Value) -> Result<(), String> {
+    let mut checked = 0;
+    let mut stack = vec![plan];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    // Grants and IAM statements (`resources` is also the plan's own object).
+                    let is_grant_field =
+                        matches!(key.as_str(), "actions" | "resources" | "resource" | "role");
+                    if is_grant_field && !value.is_object() {
+                        let values = match value {
+                            Value::Array(items) => items.iter().collect(),
+                            other => vec![other],
+                        };
+                        for item in values {
+                            let text = item.as_str().unwrap_or_default();
+                            if text.is_empty() || text.contains('*') {
+                                return Err(format!("`{key}` has a wildcard or is empty: {item}"));
+                            }
+                            checked += 1;
+                        }
+                    }
+                    stack.push(value);
+                }
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    if checked == 0 {
+        return Err("the plan has no grant to check".into());
+    }
+    Ok(())
+}
+
+/// The example app's plans, for every target, snapshotted; and no wildcard in them.
+#[test]
+fn example_app_plans() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let args: Vec<String> = ["plan", ".", "--color", "never"].map(String::from).to_vec();
+    let first = run(&example, &args);
+    let again = run(&example, &args);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!((&first.stdout, &first.stderr), (&again.stdout, &again.stderr), "deterministic");
+    let plan: Value = serde_json::from_str(&first.stdout).unwrap();
+    no_wildcard_grants(&plan).unwrap();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(plan_testdata());
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!("example-shop", first.stdout));
+}
+
 fn run_all(kind: &str, expect_errors: bool) {
-    let dir = testdata().join(kind);
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+    run_dir(&testdata().join(kind), |p| check(p, expect_errors));
+}
+
+fn run_dir(dir: &Path, check: impl Fn(&Path) -> Result<(), String>) {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "txtar"))
@@ -183,7 +284,7 @@ fn run_all(kind: &str, expect_errors: bool) {
     assert!(!paths.is_empty(), "no fixtures in {}", dir.display());
     let failures: Vec<String> = paths
         .iter()
-        .filter_map(|p| check(p, expect_errors).err().map(|e| format!("{}: {e}", p.display())))
+        .filter_map(|p| check(p).err().map(|e| format!("{}: {e}", p.display())))
         .collect();
     assert!(
         failures.is_empty(),
@@ -202,6 +303,16 @@ fn ok_fixtures() {
 #[test]
 fn err_fixtures() {
     run_all("err", true);
+}
+
+#[test]
+fn plan_ok_fixtures() {
+    run_dir(&plan_testdata().join("ok"), |p| check_plan(p, false));
+}
+
+#[test]
+fn plan_err_fixtures() {
+    run_dir(&plan_testdata().join("err"), |p| check_plan(p, true));
 }
 
 /// At least ten fixtures carry a hand-written model.

@@ -5,14 +5,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use busbar_diagnostics::{
-    Counts, Diagnostic, HumanOptions, Settings, SourceDb, SuppressedBy, apply_settings, codes,
-    render_human, render_human_one,
+    Counts, Diagnostic, HumanOptions, SourceDb, SuppressedBy, render_human, render_human_one,
 };
-use busbar_graph::PermissionGraph;
 use busbar_model::{AppModel, JsonOptions, to_json, write_json};
 
 use crate::{
-    AnalyzeArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format, Host, display_dir, summary, use_color,
+    AnalyzeArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Format, Host, display_dir, pipeline, summary,
+    use_color,
 };
 
 pub(crate) fn run(
@@ -23,39 +22,19 @@ pub(crate) fn run(
     err: &mut dyn Write,
 ) -> u8 {
     let started = Instant::now();
-    let shown_root = display_dir(&args.dir);
-    let dir = cwd.join(&args.dir);
     let color = use_color(args.color, host);
-    if !dir.is_dir() {
-        let what = if dir.exists() { "is not a directory" } else { "does not exist" };
-        let d = Diagnostic::new(&codes::DIRECTORY_NOT_FOUND, format!("`{shown_root}` {what}"))
-            .with_help("pass the directory of the app: `busbar analyze path/to/app`");
-        return environment_error(args.format, &shown_root, &d, color, out, err);
+    if args.progress {
+        let _ = writeln!(err, "busbar: analyzing {}", display_dir(&args.dir));
     }
-    let (config, config_diagnostics) = match busbar_config::load(&dir) {
+    let mut loaded = match pipeline::load(&args.dir, cwd, "analyze", args.threads, host) {
         Ok(loaded) => loaded,
-        Err(e) => {
-            let d = Diagnostic::new(&codes::INVALID_CONFIG, e.to_string())
-                .with_help("make busbar.toml readable, or remove it");
-            return environment_error(args.format, &shown_root, &d, color, out, err);
+        Err(d) => {
+            return environment_error(args.format, &display_dir(&args.dir), &d, color, out, err);
         }
     };
-    if args.progress {
-        let _ = writeln!(err, "busbar: analyzing {shown_root}");
-    }
-    let options =
-        busbar_ts::Options { threads: args.threads.unwrap_or(0), checker: host.exe.clone() };
-    let analysis = busbar_ts::analyze(&dir, &config, &options);
-    let graph = PermissionGraph::build(&analysis.model);
-    let mut diagnostics = config_diagnostics;
-    diagnostics.extend(analysis.diagnostics);
-    diagnostics.extend(busbar_graph::lints(&analysis.model, &graph));
-    let settings = Settings {
-        overrides: config.severities,
-        suppressions: analysis.suppressions,
-        strict: args.strict,
-    };
-    let triaged = apply_settings(diagnostics, &settings);
+    let diagnostics = std::mem::take(&mut loaded.diagnostics);
+    let triaged = loaded.triage(diagnostics, args.strict);
+    let (analysis, graph, shown_root) = (&loaded.analysis, &loaded.graph, &loaded.shown_root);
     if args.progress {
         for (phase, took) in &analysis.stats.phases {
             let _ = writeln!(err, "busbar:   {phase}: {:.1} ms", took.as_secs_f64() * 1e3);
@@ -73,10 +52,10 @@ pub(crate) fn run(
         Format::Json => {
             let suppressed = args.show_suppressed.then_some(triaged.suppressed.as_slice());
             let options = JsonOptions { suppressed };
-            let _ = write_json(&analysis.model, &shown_root, &triaged.shown, options, out);
+            let _ = write_json(&analysis.model, shown_root, &triaged.shown, options, out);
         }
         Format::Human => {
-            let _ = out.write_all(summary::render(&analysis.model, &graph).as_bytes());
+            let _ = out.write_all(summary::render(&analysis.model, graph).as_bytes());
             let options = HumanOptions { color };
             let _ =
                 err.write_all(render_human(&triaged.shown, &analysis.sources, options).as_bytes());

@@ -5,6 +5,8 @@
 //! or a check failed, 2 usage or environment error.
 
 mod analyze;
+mod pipeline;
+mod plan;
 mod summary;
 
 use std::ffi::OsString;
@@ -43,6 +45,8 @@ struct Cli {
 enum Command {
     /// Analyze an app: services, topics, publishers, subscriptions, and diagnostics.
     Analyze(AnalyzeArgs),
+    /// Plan the cloud resources of an app (AWS, GCP, Dapr) with least-privilege grants.
+    Plan(PlanArgs),
     /// Internal: analyzes one file, read from stdin, on a fresh worker-sized stack and exits 0
     /// if that finished. `busbar analyze` runs it in a child process for a file it cannot
     /// prove fits the stack; a child that overflows dies instead of busbar.
@@ -76,6 +80,49 @@ fn check_file(args: &CheckFileArgs) -> u8 {
 enum Format {
     Human,
     Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TargetChoice {
+    Aws,
+    Gcp,
+    Dapr,
+    All,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PlanFormat {
+    /// The plan data (`plan.json`): every resource and grant, with the code behind it.
+    Json,
+}
+
+#[derive(Args, Debug)]
+struct PlanArgs {
+    /// The app directory.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Which provider to plan for.
+    #[arg(long, value_enum, default_value_t = TargetChoice::All)]
+    target: TargetChoice,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Json)]
+    format: PlanFormat,
+    /// Write `plan.json` into this directory instead of printing it. Nothing is written when
+    /// the app has errors.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print every grant of this service with the code location that needs it.
+    #[arg(long, value_name = "SERVICE")]
+    explain: Option<String>,
+    /// Treat every warning as an error.
+    #[arg(long)]
+    strict: bool,
+    /// Worker threads (default: RAYON_NUM_THREADS, else one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Colour diagnostics.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -154,6 +201,7 @@ where
     };
     match cli.command {
         Command::Analyze(args) => analyze::run(&args, cwd, host, out, err),
+        Command::Plan(args) => plan::run(&args, cwd, host, out, err),
         Command::CheckFile(args) => check_file(&args),
     }
 }

@@ -343,3 +343,60 @@ fn show_suppressed_lists_silenced_findings() {
     let plain = json(&run(&example(), &["analyze", "--format", "json"]));
     assert!(plain.get("suppressed").is_none(), "only with --show-suppressed");
 }
+
+#[test]
+fn plan_writes_plan_json_and_nothing_on_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "svc/a.ts", TOPIC);
+    let out = run(tmp.path(), &["plan", ".", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/plan.json")).unwrap())
+            .unwrap();
+    let targets: Vec<_> =
+        plan["plans"].as_array().unwrap().iter().map(|p| p["target"].as_str().unwrap()).collect();
+    assert_eq!(targets, ["aws", "gcp", "dapr"]);
+    // The same plan on stdout.
+    let printed = run(tmp.path(), &["plan", "."]);
+    assert_eq!(
+        printed.stdout,
+        std::fs::read(tmp.path().join("out/plan.json")).unwrap(),
+        "--out writes what stdout shows"
+    );
+
+    // An app with an error: exit 1, diagnostics, and no file at all.
+    let bad = tempfile::tempdir().unwrap();
+    write(
+        bad.path(),
+        "svc/a.ts",
+        TOPIC.replace("handler: async () => {}", "handler: async () => {}, ackDeadline: \"13h\""),
+    );
+    let out = run(bad.path(), &["plan", ".", "--target", "aws", "--out", "out"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error[BB0502]"), "{stderr}");
+    assert!(stderr.contains("no plan written"), "{stderr}");
+    assert!(!bad.path().join("out").exists(), "nothing is written when the app has errors");
+    // GCP clamps the same deadline with a warning: a plan is written.
+    let gcp = run(bad.path(), &["plan", ".", "--target", "gcp", "--out", "out"]);
+    assert_eq!(gcp.status.code(), Some(0), "{}", String::from_utf8_lossy(&gcp.stderr));
+    assert!(String::from_utf8_lossy(&gcp.stderr).contains("warning[BB0501]"));
+    assert!(bad.path().join("out/plan.json").exists());
+}
+
+#[test]
+fn plan_explain_lists_grants_with_their_code() {
+    let dir = example();
+    let out = run(&dir, &["plan", ".", "--explain", "payments"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sns:Publish on payment-captured.fifo"), "{text}");
+    assert!(text.contains("roles/pubsub.subscriber on order-placed--charge-order"), "{text}");
+    assert!(text.contains("payments/charge.ts:12:14"), "{text}");
+    let unknown = run(&dir, &["plan", ".", "--explain", "nobody"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("analytics, notifications"));
+    let missing = run(&dir, &["plan", "no/such/dir"]);
+    assert_eq!(missing.status.code(), Some(2));
+}

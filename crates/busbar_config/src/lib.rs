@@ -21,6 +21,8 @@ pub struct Config {
     pub services: Vec<ServiceMapping>,
     /// `[diagnostics]`: per-code severities.
     pub severities: Vec<SeverityOverride>,
+    /// `[plan]`: how cloud resources are named and tagged.
+    pub plan: PlanConfig,
     /// The file's text, for rendering diagnostics that point into it.
     pub source: Option<SourceFile>,
 }
@@ -37,6 +39,17 @@ pub struct ServiceMapping {
     pub span: Span,
 }
 
+/// `[plan]` in busbar.toml.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanConfig {
+    /// The app's name (`busbar-app` tag); defaults to the app directory's name.
+    pub app: Option<String>,
+    /// Prepended to every resource name.
+    pub prefix: String,
+    /// Tags (AWS) and labels (GCP) on every resource.
+    pub tags: BTreeMap<String, String>,
+}
+
 /// busbar.toml exists but cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -51,6 +64,24 @@ struct RawConfig {
     services: BTreeMap<Spanned<String>, Spanned<RawPaths>>,
     #[serde(default)]
     diagnostics: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    plan: RawPlan,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPlan {
+    app: Option<Spanned<String>>,
+    prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// A name prefix or app name: starts with a letter, then letters, digits, `-` and `_`, so that
+/// every provider accepts it at the start of a name.
+fn valid_plan_word(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 #[derive(Deserialize)]
@@ -94,6 +125,27 @@ pub fn parse(text: &str) -> (Config, Vec<Diagnostic>) {
     let mut config = Config::default();
     match toml::from_str::<RawConfig>(text) {
         Ok(raw) => {
+            for (key, value) in [("app", raw.plan.app), ("prefix", raw.plan.prefix)] {
+                let Some(value) = value else { continue };
+                let span = file.span(value.span().start as u32, value.span().end as u32);
+                if !valid_plan_word(value.get_ref()) {
+                    diagnostics.push(
+                        Diagnostic::new(
+                            &codes::INVALID_CONFIG,
+                            format!("`{}` is not a valid plan {key}", value.get_ref()),
+                        )
+                        .at_labelled(span, "here")
+                        .with_help(
+                            "start with a letter; use letters, digits, `-` and `_` (`shop-`)",
+                        ),
+                    );
+                } else if key == "app" {
+                    config.plan.app = Some(value.into_inner());
+                } else {
+                    config.plan.prefix = value.into_inner();
+                }
+            }
+            config.plan.tags = raw.plan.tags;
             for (name, paths) in raw.services {
                 let span = file.span(name.span().start as u32, paths.span().end as u32);
                 let patterns_raw = match paths.into_inner() {
@@ -140,7 +192,7 @@ pub fn parse(text: &str) -> (Config, Vec<Diagnostic>) {
             let range = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
             let help = if message.starts_with("unknown field") {
-                "remove the key or fix its spelling; busbar.toml knows `[services]` and `[diagnostics]`"
+                "remove the key or fix its spelling; busbar.toml knows `[services]`, `[diagnostics]` and `[plan]` (`app`, `prefix`, `tags`)"
             } else {
                 "see the busbar.toml section of README.md for the format"
             };
@@ -201,6 +253,21 @@ mod tests {
         assert_eq!(config.services[1].root, "mail");
         assert_eq!(config.services[1].span.line, 3);
         assert_eq!(config.severities[0].level, Level::Error);
+    }
+
+    #[test]
+    fn reads_plan_settings() {
+        let (config, diags) =
+            parse("[plan]\napp = \"shop\"\nprefix = \"prod-\"\n[plan.tags]\nteam = \"core\"\n");
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(config.plan.app.as_deref(), Some("shop"));
+        assert_eq!(config.plan.prefix, "prod-");
+        assert_eq!(config.plan.tags["team"], "core");
+        let (_, diags) = parse("[plan]\nprefix = \"9 lives\"\n");
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].span.as_ref().unwrap().line, 2);
+        let (_, diags) = parse("[plan]\nprefx = \"a\"\n");
+        assert_eq!(diags[0].span.as_ref().unwrap().line, 2, "{:?}", diags[0]);
     }
 
     #[test]

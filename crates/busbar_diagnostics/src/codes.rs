@@ -138,6 +138,16 @@ codes! {
         "no service publishes to a topic";
     TOPIC_WITHOUT_SUBSCRIPTIONS = "BB0402" "topic-without-subscriptions" Note true
         "a topic has no subscriptions, so its messages go nowhere";
+
+    // BB05xx: cloud plans (provider limits and names).
+    PLAN_VALUE_CLAMPED = "BB0501" "plan-value-clamped" Warning true
+        "a subscription setting is outside a provider's range; the plan uses the nearest bound";
+    PLAN_VALUE_UNSUPPORTED = "BB0502" "plan-value-unsupported" Error false
+        "a declaration asks for something a target provider cannot do";
+    PLAN_NAME_SHORTENED = "BB0503" "plan-name-shortened" Note true
+        "a resource name was too long for a provider and was cut, with a hash of the full name";
+    PLAN_NAME_COLLISION = "BB0504" "plan-name-collision" Error false
+        "two declarations give the same provider resource name";
 }
 
 /// The code with this id, if it exists.

@@ -23,6 +23,7 @@ fn model() -> AppModel {
         span: span(line),
         name_span: span(line),
         explicit: Vec::new(),
+        setting_spans: Default::default(),
     };
     let topic =
         |name: &str, service: Option<&str>, publishers: Vec<Publisher>, subscriptions| Topic {

@@ -242,6 +242,10 @@ pub struct Subscription {
     /// Which settings the code wrote explicitly (config key names, sorted), so later stages can
     /// tell a user's value from a default (CLOUD.md: clamp with a warning only for the former).
     pub explicit: Vec<String>,
+    /// The `key: value` span of each explicit setting, for diagnostics about one setting.
+    /// Not part of the JSON contract.
+    #[serde(skip)]
+    pub setting_spans: BTreeMap<String, Span>,
 }
 
 impl AppModel {

@@ -232,7 +232,8 @@ pub(crate) fn build(
                     filter,
                     span: sub.span.clone(),
                     name_span: name_span.clone(),
-                    explicit: sub.explicit.clone(),
+                    explicit: sub.explicit.iter().map(|(k, _)| k.clone()).collect(),
+                    setting_spans: sub.explicit.iter().cloned().collect(),
                 },
             );
         }

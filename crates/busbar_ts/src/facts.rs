@@ -184,7 +184,8 @@ pub(crate) struct SubscriptionDecl {
     pub retry_policy: RetryPolicy,
     pub max_concurrency: Option<u32>,
     pub filter: Option<Vec<FilterEntry>>,
-    pub explicit: Vec<String>,
+    /// The settings the code wrote, with the `key: value` span of each.
+    pub explicit: Vec<(String, busbar_diagnostics::Span)>,
     pub span: Span,
 }
 

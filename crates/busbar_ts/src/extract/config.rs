@@ -437,7 +437,7 @@ impl Extractor {
                 }
             }
         }
-        sub.explicit.sort();
+        sub.explicit.sort_by(|a, b| a.0.cmp(&b.0));
         self.facts.subscriptions.push(sub);
     }
 
@@ -451,7 +451,7 @@ impl Extractor {
         for entry in entries {
             let known = SUBSCRIPTION_KEYS.contains(&entry.key.as_str());
             if known {
-                sub.explicit.push(entry.key.clone());
+                sub.explicit.push((entry.key.clone(), entry.span.clone()));
             }
             match entry.key.as_str() {
                 "handler" => {
@@ -520,7 +520,7 @@ impl Extractor {
         let mut max_entry = None;
         for inner in &entries {
             if RETRY_KEYS.contains(&inner.key.as_str()) {
-                sub.explicit.push(format!("retryPolicy.{}", inner.key));
+                sub.explicit.push((format!("retryPolicy.{}", inner.key), inner.span.clone()));
             }
             match inner.key.as_str() {
                 "minBackoff" => {

@@ -1,0 +1,80 @@
+//! What every command that reads an app does first: check the directory, read busbar.toml,
+//! analyze, build the graph, and gather the diagnostics so far.
+
+use std::path::{Path, PathBuf};
+
+use busbar_config::Config;
+use busbar_diagnostics::{Diagnostic, Settings, Triaged, apply_settings, codes};
+use busbar_graph::PermissionGraph;
+
+use crate::{Host, display_dir};
+
+/// An analyzed app.
+pub(crate) struct Loaded {
+    /// The app directory as the user wrote it (for messages and the JSON `root`).
+    pub shown_root: String,
+    pub dir: PathBuf,
+    pub config: Config,
+    pub analysis: busbar_ts::Analysis,
+    pub graph: PermissionGraph,
+    /// busbar.toml's, the analysis's and the graph's findings, before severities and
+    /// suppressions are applied.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Reads and analyzes the app at `cwd/dir`. `Err` is an environment error (exit 2): a
+/// directory that does not exist, an unreadable busbar.toml.
+pub(crate) fn load(
+    dir: &Path,
+    cwd: &Path,
+    command: &str,
+    threads: Option<usize>,
+    host: &Host,
+) -> Result<Loaded, Box<Diagnostic>> {
+    let shown_root = display_dir(dir);
+    let abs = cwd.join(dir);
+    if !abs.is_dir() {
+        let what = if abs.exists() { "is not a directory" } else { "does not exist" };
+        return Err(Box::new(
+            Diagnostic::new(&codes::DIRECTORY_NOT_FOUND, format!("`{shown_root}` {what}"))
+                .with_help(format!(
+                    "pass the directory of the app: `busbar {command} path/to/app`"
+                )),
+        ));
+    }
+    let (config, config_diagnostics) = busbar_config::load(&abs).map_err(|e| {
+        Box::new(
+            Diagnostic::new(&codes::INVALID_CONFIG, e.to_string())
+                .with_help("make busbar.toml readable, or remove it"),
+        )
+    })?;
+    let options = busbar_ts::Options { threads: threads.unwrap_or(0), checker: host.exe.clone() };
+    let mut analysis = busbar_ts::analyze(&abs, &config, &options);
+    let graph = PermissionGraph::build(&analysis.model);
+    let mut diagnostics = config_diagnostics;
+    diagnostics.append(&mut analysis.diagnostics);
+    diagnostics.extend(busbar_graph::lints(&analysis.model, &graph));
+    Ok(Loaded { shown_root, dir: abs, config, analysis, graph, diagnostics })
+}
+
+impl Loaded {
+    /// Applies busbar.toml severities, suppression comments and `--strict` to `diagnostics`.
+    pub(crate) fn triage(&self, diagnostics: Vec<Diagnostic>, strict: bool) -> Triaged {
+        let settings = Settings {
+            overrides: self.config.severities.clone(),
+            suppressions: self.analysis.suppressions.clone(),
+            strict,
+        };
+        apply_settings(diagnostics, &settings)
+    }
+
+    /// The app's name: busbar.toml's `[plan] app`, else the directory's name.
+    pub(crate) fn app_name(&self) -> String {
+        self.config.plan.app.clone().unwrap_or_else(|| {
+            self.dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "app".to_string())
+        })
+    }
+}
