@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+#[path = "support/hcl_check.rs"]
+mod hcl_check;
+
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("analyze")
 }
@@ -207,12 +210,54 @@ fn check_plan(path: &Path, expect_errors: bool) -> Result<(), String> {
     if expect_errors && !one.stdout.is_empty() {
         return Err("a plan was printed although the app has errors".into());
     }
+    let mut outcome = one;
     if !expect_errors {
         let plan: Value =
-            serde_json::from_str(&one.stdout).map_err(|e| format!("invalid JSON: {e}"))?;
+            serde_json::from_str(&outcome.stdout).map_err(|e| format!("invalid JSON: {e}"))?;
         no_wildcard_grants(&plan)?;
+        // The same plan rendered as Terraform, read back and compared with the plan data.
+        outcome.stdout.push_str(&terraform(&fixture.app, &fixture.args)?);
     }
-    snapshot(path, &fixture.comment, &args, &one)
+    snapshot(path, &fixture.comment, &args, &outcome)
+}
+
+/// Renders the app's Terraform into a temporary directory, checks every module against the
+/// `plan.json` written beside it with a real HCL parser, and returns the files for the
+/// snapshot.
+fn terraform(app: &Path, extra: &[String]) -> Result<String, String> {
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = tmp.path().join("out");
+    let mut args: Vec<String> =
+        ["plan", ".", "--color", "never", "--format", "terraform"].map(String::from).to_vec();
+    args.extend(["--out".to_string(), out.to_string_lossy().into_owned()]);
+
+    args.extend(extra.iter().cloned());
+    let rendered = run(app, &args);
+    if rendered.code != 0 {
+        return Err(format!("--format terraform failed: {}", rendered.stderr));
+    }
+    let set: Value = serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap())
+        .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    for plan in set["plans"].as_array().unwrap() {
+        let plan: busbar_plan::Plan =
+            serde_json::from_value(plan.clone()).map_err(|e| format!("plan.json: {e}"))?;
+        let module = out.join("terraform").join(plan.target.as_str());
+        if plan.target == busbar_plan::Target::Dapr {
+            continue;
+        }
+        hcl_check::check(&module, &plan).map_err(|e| {
+            format!("terraform/{} differs from the plan:\n{e}", plan.target.as_str())
+        })?;
+        let mut files: Vec<_> =
+            std::fs::read_dir(&module).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for file in files {
+            let name = file.strip_prefix(&out).unwrap().to_string_lossy().replace('\\', "/");
+            text.push_str(&format!("--- {name}\n{}", std::fs::read_to_string(&file).unwrap()));
+        }
+    }
+    Ok(text)
 }
 
 /// Invariant 5: no IAM action or resource in a plan has a `*`.
@@ -267,7 +312,11 @@ fn example_app_plans() {
     settings.set_snapshot_path(plan_testdata());
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
-    settings.bind(|| insta::assert_snapshot!("example-shop", first.stdout));
+    let terraform = terraform(&example, &[]).unwrap();
+    settings.bind(|| {
+        insta::assert_snapshot!("example-shop", first.stdout);
+        insta::assert_snapshot!("example-shop-terraform", terraform);
+    });
 }
 
 fn run_all(kind: &str, expect_errors: bool) {
@@ -328,4 +377,104 @@ fn hand_written_models() {
         }
     }
     assert!(count >= 10, "only {count} fixtures have a hand-written @expected.json");
+}
+
+/// An external validator from `cargo xtask ci` (which installs them into a venv), or `None`
+/// when running outside it. Under `BUSBAR_REQUIRE_TOOLS` a missing tool is a failure.
+#[allow(clippy::print_stderr, reason = "a skipped check says so")]
+fn tool(var: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        Some(path) => Some(PathBuf::from(path)),
+        None if std::env::var_os("BUSBAR_REQUIRE_TOOLS").is_some() => {
+            panic!("{var} is not set, and BUSBAR_REQUIRE_TOOLS says the tools are required")
+        }
+        None => {
+            eprintln!("SKIPPED: {var} is not set; `cargo xtask ci` installs and sets it");
+            None
+        }
+    }
+}
+
+/// Every generated module (the example app's and every `plan/ok` fixture's) is
+/// `terraform fmt -check` clean, and checkov finds nothing in the example app's AWS and GCP
+/// modules; a check it skips is skipped inline, with a reason.
+#[test]
+fn generated_terraform_passes_terraform_fmt_and_checkov() {
+    let (Some(terraform_bin), Some(checkov_bin)) =
+        (tool("BUSBAR_TERRAFORM"), tool("BUSBAR_CHECKOV"))
+    else {
+        return;
+    };
+    let all = tempfile::tempdir().unwrap();
+    let render = |app: &Path, extra: &[String], into: &Path| {
+        let mut args: Vec<String> =
+            ["plan", ".", "--color", "never", "--format", "terraform"].map(String::from).to_vec();
+        args.extend(["--out".to_string(), into.to_string_lossy().into_owned()]);
+        args.extend(extra.iter().cloned());
+        let outcome = run(app, &args);
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    };
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let example_out = all.path().join("example");
+    render(&example, &[], &example_out);
+    let mut fixtures = 0;
+    for entry in std::fs::read_dir(plan_testdata().join("ok")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "txtar") {
+            let fixture = materialize(&path);
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            render(&fixture.app, &fixture.args, &all.path().join(name));
+            fixtures += 1;
+        }
+    }
+    assert!(fixtures >= 4, "the plan fixtures were rendered");
+    let fmt = std::process::Command::new(&terraform_bin)
+        .args(["fmt", "-check", "-diff", "-recursive"])
+        .arg(all.path())
+        .output()
+        .expect("terraform runs");
+    assert!(
+        fmt.status.success(),
+        "terraform fmt -check failed:\n{}{}",
+        String::from_utf8_lossy(&fmt.stdout),
+        String::from_utf8_lossy(&fmt.stderr)
+    );
+    for target in ["aws", "gcp"] {
+        let module = example_out.join("terraform").join(target);
+        let out = std::process::Command::new(&checkov_bin)
+            .args(["--framework", "terraform", "--skip-download", "-o", "json", "-d"])
+            .arg(&module)
+            .output()
+            .expect("checkov runs");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("checkov printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr))
+        });
+        let summary = &report["summary"];
+        let failed: Vec<String> = report["results"]["failed_checks"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| format!("{} {} ({})", c["check_id"], c["resource"], c["check_name"]))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(
+            summary["failed"],
+            0,
+            "checkov failed checks on {target}:\n{}",
+            failed.join("\n")
+        );
+        assert!(
+            summary["passed"].as_u64().unwrap_or(0) > 10,
+            "checkov checked {target}: {summary}"
+        );
+        for skipped in report["results"]["skipped_checks"].as_array().into_iter().flatten() {
+            let reason = skipped["check_result"]["suppress_comment"].as_str().unwrap_or_default();
+            assert!(
+                reason.len() > 20,
+                "skip of {} without a reason: {skipped}",
+                skipped["check_id"]
+            );
+        }
+    }
 }

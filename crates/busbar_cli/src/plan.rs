@@ -8,7 +8,9 @@ use busbar_diagnostics::{Counts, HumanOptions, SourceDb, render_human, render_hu
 use busbar_plan::{Edge, Plan, Settings, Target};
 use serde::Serialize;
 
-use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Host, PlanArgs, TargetChoice, pipeline, use_color};
+use crate::{
+    EXIT_FAILED, EXIT_OK, EXIT_USAGE, Host, PlanArgs, PlanFormat, TargetChoice, pipeline, use_color,
+};
 
 /// The JSON document `busbar plan --format json` prints and `--out` writes as `plan.json`.
 #[derive(Serialize)]
@@ -79,22 +81,50 @@ pub(crate) fn run(
     })
     .unwrap_or_default();
     json.push('\n');
-    match &args.out {
-        Some(dir) => {
-            let dir = cwd.join(dir);
-            let written = std::fs::create_dir_all(&dir)
-                .and_then(|()| std::fs::write(dir.join("plan.json"), json.as_bytes()));
-            if let Err(e) = written {
-                let _ =
-                    writeln!(err, "error: cannot write {}: {e}", dir.join("plan.json").display());
-                return EXIT_USAGE;
+    let mut files = vec![busbar_emit::File { path: "plan.json".to_string(), text: json }];
+    if args.format == PlanFormat::Terraform {
+        for plan in &plans {
+            match busbar_emit::terraform(plan) {
+                Ok(rendered) => files.extend(rendered),
+                Err(e) => {
+                    let _ = writeln!(err, "error: internal: {e}");
+                    return EXIT_FAILED;
+                }
             }
         }
+    }
+    match &args.out {
+        Some(dir) => match write_files(&cwd.join(dir), &files) {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                EXIT_USAGE
+            }
+        },
+        None if args.format == PlanFormat::Terraform => {
+            let _ =
+                writeln!(err, "error: `--format terraform` writes a directory: add `--out DIR`");
+            EXIT_USAGE
+        }
         None => {
-            let _ = out.write_all(json.as_bytes());
+            let _ = out.write_all(files[0].text.as_bytes());
+            EXIT_OK
         }
     }
-    EXIT_OK
+}
+
+/// Writes every file under `dir`, creating directories as needed.
+fn write_files(dir: &Path, files: &[busbar_emit::File]) -> Result<(), String> {
+    for file in files {
+        let path = dir.join(&file.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        std::fs::write(&path, file.text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Every grant of `service` in each plan, with the code that needs it.

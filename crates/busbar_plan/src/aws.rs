@@ -115,6 +115,8 @@ pub struct SqsQueuePolicy {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IamStatement {
     pub sid: String,
+    /// What the service does that needs it (`publishes to \`user-added\``).
+    pub reason: String,
     pub actions: Vec<String>,
     /// Terraform addresses (`aws_sns_topic.user-added`); the template takes their `.arn`.
     pub resources: Vec<String>,
@@ -128,6 +130,10 @@ pub struct IamPolicy {
     pub name: String,
     pub service: String,
     pub statements: Vec<IamStatement>,
+    /// What the service needs on the app's KMS key when one is configured (`var.kms_key_arn`):
+    /// publishing to an encrypted topic needs `kms:GenerateDataKey` and `kms:Decrypt`,
+    /// consuming an encrypted queue `kms:Decrypt`.
+    pub kms_actions: Vec<String>,
 }
 
 /// `aws_cloudwatch_metric_alarm` on a dead-letter queue having messages.
@@ -137,6 +143,18 @@ pub struct DlqAlarm {
     pub name: String,
     pub queue: String,
     pub origin: Origin,
+}
+
+impl AwsPlan {
+    /// The fewest characters any name can still take within its limit.
+    pub fn prefix_room(&self) -> usize {
+        let room = |name: &str, max: usize| max.saturating_sub(name.chars().count());
+        let topics = self.topics.iter().map(|t| room(&t.name, names::sns_topic(t.fifo).max));
+        let queues = self.queues.iter().map(|q| room(&q.name, names::sqs_queue(q.fifo).max));
+        let policies = self.policies.iter().map(|p| room(&p.name, names::AWS_POLICY.max));
+        let alarms = self.alarms.iter().map(|a| room(&a.name, names::AWS_POLICY.max));
+        topics.chain(queues).chain(policies).chain(alarms).min().unwrap_or(0)
+    }
 }
 
 fn is_fifo(t: &Topic) -> bool {
@@ -248,17 +266,21 @@ pub(crate) fn plan(
     for (service, needs) in crate::needs(graph, &topic_address, &queue_address) {
         let mut statements = Vec::new();
         for need in needs {
-            let (sid, actions) = match &need.edge {
-                Edge::Publish { topic } => {
-                    (format!("Publish{}", camel(topic)), vec![PUBLISH_ACTION.to_string()])
-                }
+            let (sid, reason, actions) = match &need.edge {
+                Edge::Publish { topic } => (
+                    format!("Publish{}", camel(topic)),
+                    format!("publishes to `{topic}`"),
+                    vec![PUBLISH_ACTION.to_string()],
+                ),
                 Edge::Consume { topic, subscription } => (
                     format!("Consume{}{}", camel(topic), camel(subscription)),
+                    format!("consumes subscription `{subscription}` of `{topic}`"),
                     CONSUME_ACTIONS.iter().map(|a| a.to_string()).collect(),
                 ),
             };
             statements.push(IamStatement {
                 sid,
+                reason,
                 actions: actions.clone(),
                 resources: vec![need.resource.clone()],
                 because: need.because.clone(),
@@ -266,12 +288,19 @@ pub(crate) fn plan(
             grants.push(need.grant(actions, name_of(&out, &need.resource)));
         }
         dedup_sids(&mut statements);
+        let publishes = statements.iter().any(|s| s.actions.iter().any(|a| a == PUBLISH_ACTION));
+        let kms_actions: Vec<String> = if publishes {
+            vec!["kms:Decrypt".to_string(), "kms:GenerateDataKey".to_string()]
+        } else {
+            vec!["kms:Decrypt".to_string()]
+        };
         let name = names::apply(&format!("{p}{service}-pubsub"), names::AWS_POLICY);
         out.policies.push(IamPolicy {
             address: names::address(&[&service]),
             name: name.name,
             service,
             statements,
+            kms_actions,
         });
     }
     (out, grants, runtime)

@@ -105,6 +105,18 @@ pub struct IamMember {
     pub because: Vec<Origin>,
 }
 
+impl GcpPlan {
+    /// The fewest characters any name can still take within its limit.
+    pub fn prefix_room(&self) -> usize {
+        let room = |name: &str, max: usize| max.saturating_sub(name.chars().count());
+        let topics = self.topics.iter().map(|t| room(&t.name, names::GCP_PUBSUB.max));
+        let subs = self.subscriptions.iter().map(|s| room(&s.name, names::GCP_PUBSUB.max));
+        let accounts =
+            self.service_accounts.iter().map(|a| room(&a.account_id, names::GCP_ACCOUNT.max));
+        topics.chain(subs).chain(accounts).min().unwrap_or(0)
+    }
+}
+
 /// A label value: lowercase letters, digits, `_` and `-`, at most 63 characters.
 fn label(value: &str) -> String {
     value

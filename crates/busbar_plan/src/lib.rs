@@ -147,6 +147,9 @@ pub struct Plan {
     pub grants: Vec<Grant>,
     /// Per subscription, what the runtime applies itself. Sorted by topic and subscription.
     pub runtime: Vec<RuntimeSubscription>,
+    /// How many characters a deploy-time prefix (the Terraform `prefix` variable) may add to
+    /// every name and keep each within its provider's limit.
+    pub prefix_room: usize,
 }
 
 impl Plan {
@@ -188,6 +191,11 @@ pub fn plan(
     };
     grants.sort();
     runtime.sort();
+    let prefix_room = match &resources {
+        Resources::Aws(p) => p.prefix_room(),
+        Resources::Gcp(p) => p.prefix_room(),
+        Resources::Dapr(_) => 0,
+    };
     busbar_diagnostics::sort_diagnostics(&mut diagnostics);
     let plan = Plan {
         version: PLAN_VERSION,
@@ -197,6 +205,7 @@ pub fn plan(
         resources,
         grants,
         runtime,
+        prefix_room,
     };
     (plan, diagnostics)
 }
