@@ -8,6 +8,7 @@
 //! diagnostics); the output is identical with 1 and 3 threads; `ok/` apps exit 0 without
 //! errors, `err/` apps exit 1 (and `plan` prints no plan).
 
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
@@ -242,13 +243,20 @@ fn terraform(app: &Path, extra: &[String]) -> Result<String, String> {
     for plan in set["plans"].as_array().unwrap() {
         let plan: busbar_plan::Plan =
             serde_json::from_value(plan.clone()).map_err(|e| format!("plan.json: {e}"))?;
-        let module = out.join("terraform").join(plan.target.as_str());
-        if plan.target == busbar_plan::Target::Dapr {
-            continue;
-        }
-        hcl_check::check(&module, &plan).map_err(|e| {
-            format!("terraform/{} differs from the plan:\n{e}", plan.target.as_str())
-        })?;
+        let module = match plan.target {
+            busbar_plan::Target::Dapr => {
+                let dir = out.join("dapr");
+                check_dapr(&dir, &plan).map_err(|e| format!("dapr differs from the plan:\n{e}"))?;
+                dir
+            }
+            target => {
+                let module = out.join("terraform").join(target.as_str());
+                hcl_check::check(&module, &plan).map_err(|e| {
+                    format!("terraform/{} differs from the plan:\n{e}", target.as_str())
+                })?;
+                module
+            }
+        };
         let mut files: Vec<_> =
             std::fs::read_dir(&module).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
@@ -377,6 +385,82 @@ fn hand_written_models() {
         }
     }
     assert!(count >= 10, "only {count} fixtures have a hand-written @expected.json");
+}
+
+/// Reads the Dapr manifests back as YAML and compares them with the plan.
+fn check_dapr(dir: &Path, plan: &busbar_plan::Plan) -> Result<(), String> {
+    use serde::Deserialize;
+    let busbar_plan::Resources::Dapr(dapr) = &plan.resources else {
+        return Err("not a Dapr plan".into());
+    };
+    let docs = |file: &str| -> Result<Vec<serde_yaml_ng::Value>, String> {
+        let text = std::fs::read_to_string(dir.join(file)).map_err(|e| e.to_string())?;
+        serde_yaml_ng::Deserializer::from_str(&text)
+            .map(|d| serde_yaml_ng::Value::deserialize(d).map_err(|e| format!("{file}: {e}")))
+            .collect()
+    };
+    let component = docs("component.yaml")?;
+    let [c] = &component[..] else { return Err("component.yaml: not one document".into()) };
+    let meta: BTreeMap<String, String> = c["spec"]["metadata"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let field = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+            (field("name"), field("value"))
+        })
+        .collect();
+    let want = &dapr.component;
+    let expected = [
+        ("publishingScopes", &want.publishing_scopes),
+        ("subscriptionScopes", &want.subscription_scopes),
+        ("allowedTopics", &want.allowed_topics),
+    ];
+    for (key, value) in expected {
+        if meta.get(key) != Some(value) {
+            return Err(format!("component {key} is {:?}, the plan says {value:?}", meta.get(key)));
+        }
+    }
+    if c["metadata"]["name"].as_str() != Some(want.name.as_str())
+        || c["spec"]["type"].as_str() != Some(want.component_type.as_str())
+    {
+        return Err("component name or type differs from the plan".into());
+    }
+    let subs = docs("subscriptions.yaml")?;
+    if subs.len() != dapr.subscriptions.len() {
+        return Err(format!(
+            "{} subscriptions, the plan has {}",
+            subs.len(),
+            dapr.subscriptions.len()
+        ));
+    }
+    for (doc, want) in subs.iter().zip(&dapr.subscriptions) {
+        let scopes: Vec<&str> =
+            doc["scopes"].as_sequence().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+        let got = (
+            doc["kind"].as_str(),
+            doc["metadata"]["name"].as_str(),
+            doc["spec"]["topic"].as_str(),
+            doc["spec"]["routes"]["default"].as_str(),
+            doc["spec"]["deadLetterTopic"].as_str(),
+            doc["spec"]["pubsubname"].as_str(),
+        );
+        let expected = (
+            Some("Subscription"),
+            Some(want.name.as_str()),
+            Some(want.topic.as_str()),
+            Some(want.route.as_str()),
+            Some(want.dead_letter_topic.as_str()),
+            Some(dapr.component.name.as_str()),
+        );
+        if got != expected || scopes != want.scopes {
+            return Err(format!(
+                "subscription {}: {got:?} {scopes:?}, the plan says {expected:?} {:?}",
+                want.name, want.scopes
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// An external validator from `cargo xtask ci` (which installs them into a venv), or `None`

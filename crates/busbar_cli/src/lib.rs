@@ -47,6 +47,9 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Plan the cloud resources of an app (AWS, GCP, Dapr) with least-privilege grants.
     Plan(PlanArgs),
+    /// Write every output of an app: Terraform modules, Dapr manifests, plan.json and
+    /// runtime-config.json.
+    Build(BuildArgs),
     /// Internal: analyzes one file, read from stdin, on a fresh worker-sized stack and exits 0
     /// if that finished. `busbar analyze` runs it in a child process for a file it cannot
     /// prove fits the stack; a child that overflows dies instead of busbar.
@@ -92,8 +95,8 @@ enum TargetChoice {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum PlanFormat {
-    /// Terraform modules (`terraform/aws/*.tf`, `terraform/gcp/*.tf`) and `plan.json`;
-    /// needs `--out`.
+    /// The rendered files: Terraform modules (`terraform/aws/*.tf`, `terraform/gcp/*.tf`),
+    /// Dapr manifests (`dapr/*.yaml`), and `plan.json`; needs `--out`.
     Terraform,
     /// The plan data (`plan.json`): every resource and grant, with the code behind it.
     Json,
@@ -117,6 +120,25 @@ struct PlanArgs {
     /// Print every grant of this service with the code location that needs it.
     #[arg(long, value_name = "SERVICE")]
     explain: Option<String>,
+    /// Treat every warning as an error.
+    #[arg(long)]
+    strict: bool,
+    /// Worker threads (default: RAYON_NUM_THREADS, else one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Colour diagnostics.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(Args, Debug)]
+struct BuildArgs {
+    /// The app directory.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Where to write (created if needed). Nothing is written when the app has errors.
+    #[arg(long, value_name = "DIR", default_value = "out")]
+    out: PathBuf,
     /// Treat every warning as an error.
     #[arg(long)]
     strict: bool,
@@ -205,6 +227,7 @@ where
     match cli.command {
         Command::Analyze(args) => analyze::run(&args, cwd, host, out, err),
         Command::Plan(args) => plan::run(&args, cwd, host, out, err),
+        Command::Build(args) => plan::build(&args, cwd, host, out, err),
         Command::CheckFile(args) => check_file(&args),
     }
 }

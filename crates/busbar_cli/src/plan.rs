@@ -9,7 +9,8 @@ use busbar_plan::{Edge, Plan, Settings, Target};
 use serde::Serialize;
 
 use crate::{
-    EXIT_FAILED, EXIT_OK, EXIT_USAGE, Host, PlanArgs, PlanFormat, TargetChoice, pipeline, use_color,
+    BuildArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Host, PlanArgs, PlanFormat, TargetChoice,
+    pipeline, use_color,
 };
 
 /// The JSON document `busbar plan --format json` prints and `--out` writes as `plan.json`.
@@ -20,20 +21,32 @@ struct PlanSet<'a> {
     plans: &'a [Plan],
 }
 
-pub(crate) fn run(
-    args: &PlanArgs,
+/// An analyzed app and its plans, with no error among the diagnostics.
+struct Planned {
+    loaded: pipeline::Loaded,
+    settings: Settings,
+    plans: Vec<Plan>,
+}
+
+/// Analyzes and plans `targets`, printing the diagnostics. `Err` is the exit code: 2 for an
+/// environment error, 1 when the app (or a plan) has errors; nothing may be written then.
+#[allow(clippy::too_many_arguments, reason = "the shared flags of plan and build")]
+fn plan_app(
+    dir: &Path,
     cwd: &Path,
+    command: &str,
+    targets: &[Target],
+    strict: bool,
+    threads: Option<usize>,
     host: &Host,
-    out: &mut dyn Write,
+    options: HumanOptions,
     err: &mut dyn Write,
-) -> u8 {
-    let color = use_color(args.color, host);
-    let options = HumanOptions { color };
-    let mut loaded = match pipeline::load(&args.dir, cwd, "plan", args.threads, host) {
+) -> Result<Planned, u8> {
+    let mut loaded = match pipeline::load(dir, cwd, command, threads, host) {
         Ok(loaded) => loaded,
         Err(d) => {
             let _ = err.write_all(render_human_one(&d, &SourceDb::new(), options).as_bytes());
-            return EXIT_USAGE;
+            return Err(EXIT_USAGE);
         }
     };
     let settings = Settings {
@@ -41,56 +54,142 @@ pub(crate) fn run(
         prefix: loaded.config.plan.prefix.clone(),
         tags: loaded.config.plan.tags.clone(),
     };
+    let mut diagnostics = std::mem::take(&mut loaded.diagnostics);
+    let mut plans = Vec::new();
+    for &target in targets {
+        let (plan, found) =
+            busbar_plan::plan(&loaded.analysis.model, &loaded.graph, target, &settings);
+        diagnostics.extend(found);
+        plans.push(plan);
+    }
+    let triaged = loaded.triage(diagnostics, strict);
+    let _ =
+        err.write_all(render_human(&triaged.shown, &loaded.analysis.sources, options).as_bytes());
+    let counts = Counts::of(&triaged.shown);
+    if counts.errors > 0 {
+        let errors = if counts.errors == 1 {
+            "1 error".to_string()
+        } else {
+            format!("{} errors", counts.errors)
+        };
+        let _ = writeln!(err, "busbar: {errors} in the app; nothing written");
+        return Err(EXIT_FAILED);
+    }
+    Ok(Planned { loaded, settings, plans })
+}
+
+fn plan_set_json(settings: &Settings, plans: &[Plan]) -> String {
+    let mut json = serde_json::to_string_pretty(&PlanSet {
+        version: busbar_plan::PLAN_VERSION,
+        app: &settings.app,
+        plans,
+    })
+    .unwrap_or_default();
+    json.push('\n');
+    json
+}
+
+/// The rendered files of every plan.
+fn rendered(plans: &[Plan], err: &mut dyn Write) -> Result<Vec<busbar_emit::File>, u8> {
+    let mut files = Vec::new();
+    for plan in plans {
+        match busbar_emit::render(plan) {
+            Ok(rendered) => files.extend(rendered),
+            Err(e) => {
+                let _ = writeln!(err, "error: internal: {e}");
+                return Err(EXIT_FAILED);
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// `busbar build`: every output of the app into one directory.
+pub(crate) fn build(
+    args: &BuildArgs,
+    cwd: &Path,
+    host: &Host,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let options = HumanOptions { color: use_color(args.color, host) };
+    let planned = match plan_app(
+        &args.dir,
+        cwd,
+        "build",
+        &Target::ALL,
+        args.strict,
+        args.threads,
+        host,
+        options,
+        err,
+    ) {
+        Ok(planned) => planned,
+        Err(code) => return code,
+    };
+    let Planned { loaded, settings, plans } = planned;
+    let runtime = busbar_plan::runtime_config(&loaded.analysis.model, &loaded.graph, &settings);
+    let mut files = vec![
+        busbar_emit::File { path: "plan.json".to_string(), text: plan_set_json(&settings, &plans) },
+        busbar_emit::File { path: "runtime-config.json".to_string(), text: runtime.to_json() },
+    ];
+    match rendered(&plans, err) {
+        Ok(more) => files.extend(more),
+        Err(code) => return code,
+    }
+    match write_files(&cwd.join(&args.out), &files) {
+        Ok(()) => {
+            let shown = crate::display_dir(&args.out);
+            let _ = writeln!(out, "wrote {} files to {shown}", files.len());
+            EXIT_OK
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+pub(crate) fn run(
+    args: &PlanArgs,
+    cwd: &Path,
+    host: &Host,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let options = HumanOptions { color: use_color(args.color, host) };
     let targets: Vec<Target> = match args.target {
         TargetChoice::All => Target::ALL.to_vec(),
         TargetChoice::Aws => vec![Target::Aws],
         TargetChoice::Gcp => vec![Target::Gcp],
         TargetChoice::Dapr => vec![Target::Dapr],
     };
-    let mut diagnostics = std::mem::take(&mut loaded.diagnostics);
-    let mut plans = Vec::new();
-    for target in targets {
-        let (plan, found) =
-            busbar_plan::plan(&loaded.analysis.model, &loaded.graph, target, &settings);
-        diagnostics.extend(found);
-        plans.push(plan);
-    }
-    let triaged = loaded.triage(diagnostics, args.strict);
-    let _ =
-        err.write_all(render_human(&triaged.shown, &loaded.analysis.sources, options).as_bytes());
-    let counts = Counts::of(&triaged.shown);
-    if counts.errors > 0 {
-        let _ = writeln!(
-            err,
-            "busbar: {} in the app; no plan written",
-            if counts.errors == 1 {
-                "1 error".to_string()
-            } else {
-                format!("{} errors", counts.errors)
-            }
-        );
-        return EXIT_FAILED;
-    }
+    let planned = match plan_app(
+        &args.dir,
+        cwd,
+        "plan",
+        &targets,
+        args.strict,
+        args.threads,
+        host,
+        options,
+        err,
+    ) {
+        Ok(planned) => planned,
+        Err(code) => return code,
+    };
+    let Planned { loaded, settings, plans } = planned;
     if let Some(service) = &args.explain {
         return explain(&plans, service, &loaded, out, err);
     }
-    let mut json = serde_json::to_string_pretty(&PlanSet {
-        version: busbar_plan::PLAN_VERSION,
-        app: &settings.app,
-        plans: &plans,
-    })
-    .unwrap_or_default();
-    json.push('\n');
-    let mut files = vec![busbar_emit::File { path: "plan.json".to_string(), text: json }];
+    let mut files = vec![busbar_emit::File {
+        path: "plan.json".to_string(),
+        text: plan_set_json(&settings, &plans),
+    }];
     if args.format == PlanFormat::Terraform {
-        for plan in &plans {
-            match busbar_emit::terraform(plan) {
-                Ok(rendered) => files.extend(rendered),
-                Err(e) => {
-                    let _ = writeln!(err, "error: internal: {e}");
-                    return EXIT_FAILED;
-                }
-            }
+        match rendered(&plans, err) {
+            Ok(more) => files.extend(more),
+            Err(code) => return code,
         }
     }
     match &args.out {

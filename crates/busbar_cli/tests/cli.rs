@@ -376,7 +376,7 @@ fn plan_writes_plan_json_and_nothing_on_errors() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("error[BB0502]"), "{stderr}");
-    assert!(stderr.contains("no plan written"), "{stderr}");
+    assert!(stderr.contains("nothing written"), "{stderr}");
     assert!(!bad.path().join("out").exists(), "nothing is written when the app has errors");
     // GCP clamps the same deadline with a warning: a plan is written.
     let gcp = run(bad.path(), &["plan", ".", "--target", "gcp", "--out", "out"]);
@@ -399,4 +399,79 @@ fn plan_explain_lists_grants_with_their_code() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("analytics, notifications"));
     let missing = run(&dir, &["plan", "no/such/dir"]);
     assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn build_writes_every_output_and_nothing_on_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = busbar()
+        .current_dir(example())
+        .args(["build", ".", "--out"])
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut files: Vec<String> = Vec::new();
+    let mut stack = vec![tmp.path().join("out")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(tmp.path().join("out")).unwrap();
+                files.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "dapr/component.yaml",
+            "dapr/subscriptions.yaml",
+            "plan.json",
+            "runtime-config.json",
+            "terraform/aws/iam.tf",
+            "terraform/aws/main.tf",
+            "terraform/aws/outputs.tf",
+            "terraform/aws/variables.tf",
+            "terraform/aws/versions.tf",
+            "terraform/gcp/iam.tf",
+            "terraform/gcp/main.tf",
+            "terraform/gcp/outputs.tf",
+            "terraform/gcp/variables.tf",
+            "terraform/gcp/versions.tf",
+        ]
+    );
+    let runtime: Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("out/runtime-config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(runtime["topics"].as_array().unwrap().len(), 6);
+    let users = runtime["services"].as_array().unwrap().iter().find(|s| s["service"] == "users");
+    assert_eq!(users.unwrap()["publish"], serde_json::json!(["user-signed-up"]));
+
+    // Byte-identical across runs.
+    let again = tempfile::tempdir().unwrap();
+    let second = busbar()
+        .current_dir(example())
+        .args(["build", ".", "--out"])
+        .arg(again.path())
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(0));
+    for file in &files {
+        assert_eq!(
+            std::fs::read(tmp.path().join("out").join(file)).unwrap(),
+            std::fs::read(again.path().join(file)).unwrap(),
+            "{file} differs between runs"
+        );
+    }
+
+    let bad = tempfile::tempdir().unwrap();
+    write(bad.path(), "svc/a.ts", "export const = ;\n");
+    let failed = run(bad.path(), &["build", ".", "--out", "out"]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(!bad.path().join("out").exists(), "nothing is written when the app has errors");
 }

@@ -31,22 +31,24 @@ impl std::error::Error for RenderError {}
 
 macro_rules! templates {
     ($($target:literal / $file:literal),* $(,)?) => {
-        &[$(($target, $file, include_str!(concat!("../../../templates/terraform/", $target, "/", $file, ".hbs")))),*]
+        &[$(($target, $file, include_str!(concat!("../../../templates/", $target, "/", $file, ".hbs")))),*]
     };
 }
 
 /// Every template: target, file name, text.
 const TEMPLATES: &[(&str, &str, &str)] = templates![
-    "aws" / "versions.tf",
-    "aws" / "variables.tf",
-    "aws" / "main.tf",
-    "aws" / "iam.tf",
-    "aws" / "outputs.tf",
-    "gcp" / "versions.tf",
-    "gcp" / "variables.tf",
-    "gcp" / "main.tf",
-    "gcp" / "iam.tf",
-    "gcp" / "outputs.tf",
+    "terraform/aws" / "versions.tf",
+    "terraform/aws" / "variables.tf",
+    "terraform/aws" / "main.tf",
+    "terraform/aws" / "iam.tf",
+    "terraform/aws" / "outputs.tf",
+    "terraform/gcp" / "versions.tf",
+    "terraform/gcp" / "variables.tf",
+    "terraform/gcp" / "main.tf",
+    "terraform/gcp" / "iam.tf",
+    "terraform/gcp" / "outputs.tf",
+    "dapr" / "component.yaml",
+    "dapr" / "subscriptions.yaml",
 ];
 
 /// An HCL string literal: quoted, with `\`, `"`, newlines and template sequences (`${`, `%{`)
@@ -82,6 +84,12 @@ fn scalar(v: &Value) -> String {
 }
 
 handlebars_helper!(hcl: |v: Json| scalar(v));
+
+// A YAML double-quoted scalar (a JSON string is one).
+handlebars_helper!(yaml: |v: Json| match v {
+    Value::String(s) => Value::String(s.clone()).to_string(),
+    other => other.to_string(),
+});
 
 // `{ "k" = "v", ... }` on one line.
 handlebars_helper!(hcl_map: |m: object| {
@@ -164,6 +172,7 @@ fn registry() -> Result<Handlebars<'static>, RenderError> {
     hb.set_strict_mode(true);
     hb.register_escape_fn(handlebars::no_escape);
     hb.register_helper("hcl", Box::new(hcl));
+    hb.register_helper("yaml", Box::new(yaml));
     hb.register_helper("hcl_map", Box::new(hcl_map));
     hb.register_helper("hcl_list", Box::new(hcl_list));
     hb.register_helper("refs", Box::new(refs));
@@ -177,19 +186,22 @@ fn registry() -> Result<Handlebars<'static>, RenderError> {
     Ok(hb)
 }
 
-/// The Terraform module of an AWS or GCP plan: `terraform/<target>/*.tf`. A Dapr plan has none.
-pub fn terraform(plan: &Plan) -> Result<Vec<File>, RenderError> {
-    if plan.target == Target::Dapr {
-        return Ok(Vec::new());
-    }
+/// The files of a plan: the Terraform module of an AWS or GCP plan (`terraform/<target>/*.tf`),
+/// the Kubernetes manifests of a Dapr plan (`dapr/*.yaml`).
+pub fn render(plan: &Plan) -> Result<Vec<File>, RenderError> {
     let hb = registry()?;
     let data = serde_json::to_value(plan).map_err(|e| RenderError(e.to_string()))?;
+    let dir = match plan.target {
+        Target::Aws => "terraform/aws",
+        Target::Gcp => "terraform/gcp",
+        Target::Dapr => "dapr",
+    };
     let mut files = Vec::new();
-    for (target, file, _) in TEMPLATES.iter().filter(|(t, _, _)| *t == plan.target.as_str()) {
+    for (target, file, _) in TEMPLATES.iter().filter(|(t, _, _)| *t == dir) {
         let text = hb
             .render(&format!("{target}/{file}"), &data)
             .map_err(|e| RenderError(format!("rendering {target}/{file}: {e}")))?;
-        files.push(File { path: format!("terraform/{target}/{file}"), text: tidy(&text) });
+        files.push(File { path: format!("{target}/{file}"), text: tidy(&text) });
     }
     Ok(files)
 }

@@ -69,7 +69,9 @@ pub struct Service {
     pub span: Option<Span>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 pub enum DeliveryGuarantee {
     #[default]
     #[serde(rename = "at-least-once")]

@@ -12,6 +12,7 @@ mod dapr;
 mod gcp;
 mod limits;
 mod names;
+mod runtime;
 
 use std::collections::BTreeMap;
 
@@ -26,6 +27,10 @@ pub use crate::aws::{
 pub use crate::dapr::{DaprComponent, DaprPlan, DaprSubscription};
 pub use crate::gcp::{
     DeadLetterPolicy, GcpPlan, IamMember, PubsubSubscription, PubsubTopic, ServiceAccount,
+};
+pub use crate::runtime::{
+    RUNTIME_CONFIG_VERSION, RuntimeConfig, RuntimePermissions, RuntimeSubscriptionConfig,
+    RuntimeTopic, runtime_config,
 };
 
 /// The version of the plan's JSON form.
