@@ -64,6 +64,11 @@ fn materialize(path: &Path) -> Fixture {
         match file.name.as_str() {
             "@args" => args.extend(file.content.split_whitespace().map(str::to_string)),
             "@expected.json" => expected_json = Some(file.content.clone()),
+            name if name.starts_with("@before/") => {
+                let target = tmp.path().join("before").join(&name["@before/".len()..]);
+                std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+                std::fs::write(target, &file.content).unwrap();
+            }
             name if name.starts_with('@') => panic!("unknown special section {name}"),
             name => {
                 let target = app.join(name);
@@ -191,6 +196,15 @@ fn check_plan(path: &Path, expect_errors: bool) -> Result<(), String> {
     let fixture = materialize(path);
     let mut args = vec!["plan".to_string(), ".".to_string(), "--color".into(), "never".into()];
     args.extend(fixture.args.iter().cloned());
+    // `-- @before/... --` sections are the app as it was: its plan is what `--against` reads.
+    let before = fixture.app.parent().unwrap().join("before");
+    if before.is_dir() {
+        let old = run(&before, &["plan".to_string(), ".".into(), "--out".into(), "../old".into()]);
+        if old.code != 0 {
+            return Err(format!("planning the @before app failed: {}", old.stderr));
+        }
+        args.extend(["--against".to_string(), "../old/plan.json".to_string()]);
+    }
     let with_threads = |n: &str| {
         let mut a = args.clone();
         a.extend(["--threads".into(), n.into()]);

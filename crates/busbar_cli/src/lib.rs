@@ -120,6 +120,10 @@ struct PlanArgs {
     /// Print every grant of this service with the code location that needs it.
     #[arg(long, value_name = "SERVICE")]
     explain: Option<String>,
+    /// A previous `plan.json`: warn about every queue, subscription or topic the new plan
+    /// destroys or replaces, and what messages that loses.
+    #[arg(long, value_name = "OLD_PLAN")]
+    against: Option<PathBuf>,
     /// Treat every warning as an error.
     #[arg(long)]
     strict: bool,

@@ -4,8 +4,10 @@
 use std::io::Write;
 use std::path::Path;
 
-use busbar_diagnostics::{Counts, HumanOptions, SourceDb, render_human, render_human_one};
-use busbar_plan::{Edge, Plan, Settings, Target};
+use busbar_diagnostics::{
+    Counts, Diagnostic, HumanOptions, SourceDb, codes, render_human, render_human_one,
+};
+use busbar_plan::{ChangeKind, Edge, Plan, Settings, Target};
 use serde::Serialize;
 
 use crate::{
@@ -40,6 +42,7 @@ fn plan_app(
     threads: Option<usize>,
     host: &Host,
     options: HumanOptions,
+    against: Option<&[Plan]>,
     err: &mut dyn Write,
 ) -> Result<Planned, u8> {
     let mut loaded = match pipeline::load(dir, cwd, command, threads, host) {
@@ -60,6 +63,9 @@ fn plan_app(
         let (plan, found) =
             busbar_plan::plan(&loaded.analysis.model, &loaded.graph, target, &settings);
         diagnostics.extend(found);
+        if let Some(old) = against.and_then(|old| old.iter().find(|p| p.target == target)) {
+            diagnostics.extend(changes(old, &plan, &loaded.analysis.model));
+        }
         plans.push(plan);
     }
     let triaged = loaded.triage(diagnostics, strict);
@@ -122,6 +128,7 @@ pub(crate) fn build(
         args.threads,
         host,
         options,
+        None,
         err,
     ) {
         Ok(planned) => planned,
@@ -164,6 +171,16 @@ pub(crate) fn run(
         TargetChoice::Gcp => vec![Target::Gcp],
         TargetChoice::Dapr => vec![Target::Dapr],
     };
+    let old = match &args.against {
+        Some(path) => match read_plan_set(&cwd.join(path)) {
+            Ok(old) => Some(old),
+            Err(e) => {
+                let _ = writeln!(err, "error: --against {}: {e}", path.display());
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
+    };
     let planned = match plan_app(
         &args.dir,
         cwd,
@@ -173,6 +190,7 @@ pub(crate) fn run(
         args.threads,
         host,
         options,
+        old.as_deref(),
         err,
     ) {
         Ok(planned) => planned,
@@ -209,6 +227,104 @@ pub(crate) fn run(
             let _ = out.write_all(files[0].text.as_bytes());
             EXIT_OK
         }
+    }
+}
+
+/// The plans of a `plan.json` written by `busbar plan` or `busbar build`.
+fn read_plan_set(path: &Path) -> Result<Vec<Plan>, String> {
+    #[derive(serde::Deserialize)]
+    struct OldSet {
+        version: u32,
+        plans: Vec<Plan>,
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let set: OldSet =
+        serde_json::from_str(&text).map_err(|e| format!("not a busbar plan.json ({e})"))?;
+    if set.version != busbar_plan::PLAN_VERSION {
+        return Err(format!("plan version {} is not {}", set.version, busbar_plan::PLAN_VERSION));
+    }
+    Ok(set.plans)
+}
+
+/// What applying `new` over `old` loses, as warnings at the declarations that still exist.
+fn changes(old: &Plan, new: &Plan, model: &busbar_model::AppModel) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for change in busbar_plan::compare(old, new) {
+        let what = match &change.subscription {
+            Some(sub) => format!("subscription `{sub}` of `{}`", change.topic),
+            None => format!("topic `{}`", change.topic),
+        };
+        let topic = model.topics.iter().find(|t| t.name == change.topic);
+        let declaration = match &change.subscription {
+            Some(sub) => topic
+                .and_then(|t| t.subscriptions.iter().find(|s| &s.name == sub))
+                .map(|s| (s.name_span.clone(), "declared here")),
+            None => topic.map(|t| (t.name_span.clone(), "declared here")),
+        };
+        // A subscription that is gone: point at its topic, if that is still there.
+        let span = declaration
+            .or_else(|| topic.map(|t| (t.name_span.clone(), "the topic it belonged to")));
+        let (verb, help) = match change.kind {
+            ChangeKind::Destroyed => {
+                let added: Vec<&str> = topic
+                    .map(|t| {
+                        t.subscriptions
+                            .iter()
+                            .filter(|s| !old_has_subscription(old, &t.name, &s.name))
+                            .map(|s| s.name.as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let help = match (&change.subscription, added.as_slice()) {
+                    (Some(gone), [new_name]) => format!(
+                        "if `{gone}` was renamed to `{new_name}`: a rename is a new resource; drain `{gone}` before applying, or keep its name"
+                    ),
+                    _ => "drain it before applying, or keep it".to_string(),
+                };
+                ("destroys".to_string(), help)
+            }
+            ChangeKind::Replaced => {
+                let reason = change.reason.clone().unwrap_or_default();
+                let help = if reason.contains("fifo") {
+                    "SNS and SQS cannot switch FIFO on in place: create the new topic beside the old one, move the publishers, drain the old queues, then remove them"
+                } else if reason.contains("ordering") {
+                    "Pub/Sub cannot switch ordering on in place: create a new subscription beside the old one, drain the old one, then remove it"
+                } else {
+                    "drain it before applying, or keep the old setting"
+                };
+                (format!("replaces (because {reason})"), help.to_string())
+            }
+        };
+        let mut d = Diagnostic::new(
+            &codes::PLAN_CHANGE_LOSES_MESSAGES,
+            format!(
+                "applying the {} plan {verb} `{}` ({what}), losing {}",
+                new.target.as_str(),
+                change.resource,
+                change.loses
+            ),
+        )
+        .with_help(help);
+        if let Some((span, label)) = span {
+            d = d.at_labelled(span, label);
+        }
+        out.push(d);
+    }
+    out
+}
+
+fn old_has_subscription(old: &Plan, topic: &str, subscription: &str) -> bool {
+    match &old.resources {
+        busbar_plan::Resources::Aws(p) => {
+            p.queues.iter().any(|q| q.topic == topic && q.subscription == subscription)
+        }
+        busbar_plan::Resources::Gcp(p) => p.subscriptions.iter().any(|s| {
+            s.subscription == subscription
+                && p.topics
+                    .iter()
+                    .any(|t| t.topic == topic && s.topic.ends_with(&format!(".{}", t.address)))
+        }),
+        busbar_plan::Resources::Dapr(_) => false,
     }
 }
 

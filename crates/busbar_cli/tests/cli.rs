@@ -475,3 +475,21 @@ fn build_writes_every_output_and_nothing_on_errors() {
     assert_eq!(failed.status.code(), Some(1));
     assert!(!bad.path().join("out").exists(), "nothing is written when the app has errors");
 }
+
+#[test]
+fn plan_against_a_bad_file_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "svc/a.ts", TOPIC);
+    write(tmp.path(), "old.json", "{ not json");
+    let out = run(tmp.path(), &["plan", ".", "--against", "old.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a busbar plan.json"));
+    let missing = run(tmp.path(), &["plan", ".", "--against", "nope.json"]);
+    assert_eq!(missing.status.code(), Some(2));
+    // Against itself: nothing is lost, no warning.
+    let first = run(tmp.path(), &["plan", ".", "--out", "old"]);
+    assert_eq!(first.status.code(), Some(0));
+    let same = run(tmp.path(), &["plan", ".", "--against", "old/plan.json"]);
+    assert_eq!(same.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&same.stderr).contains("BB0505"));
+}

@@ -148,6 +148,8 @@ codes! {
         "a resource name was too long for a provider and was cut, with a hash of the full name";
     PLAN_NAME_COLLISION = "BB0504" "plan-name-collision" Error false
         "two declarations give the same provider resource name";
+    PLAN_CHANGE_LOSES_MESSAGES = "BB0505" "plan-change-loses-messages" Warning true
+        "compared with the previous plan, a queue, subscription or topic is destroyed or replaced";
 }
 
 /// The code with this id, if it exists.

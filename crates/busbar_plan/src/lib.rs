@@ -8,6 +8,7 @@
 //! emitters render plans; they decide nothing.
 
 mod aws;
+mod changes;
 mod dapr;
 mod gcp;
 mod limits;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::aws::{
     AwsPlan, DlqAlarm, IamPolicy, IamStatement, SnsSubscription, SnsTopic, SqsQueue, SqsQueuePolicy,
 };
+pub use crate::changes::{Change, ChangeKind, compare};
 pub use crate::dapr::{DaprComponent, DaprPlan, DaprSubscription};
 pub use crate::gcp::{
     DeadLetterPolicy, GcpPlan, IamMember, PubsubSubscription, PubsubTopic, ServiceAccount,
