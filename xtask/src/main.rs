@@ -1,6 +1,7 @@
 //! Development tasks. `cargo xtask <task>`:
 //!
-//! - `ci`: everything CI runs (format, lints, all tests), installing what the tests need.
+//! - `ci`: everything CI runs (format, lints, all tests, `e2e`), installing what they need.
+//! - `e2e`: plans the example app for AWS and runs it against a moto server it starts.
 //! - `bench analyze`: the analyzer benchmark on a generated monorepo (see `bench.rs`).
 //! - `gen-corpus DIR`: writes the benchmark's synthetic monorepo to DIR.
 
@@ -13,6 +14,7 @@
 mod bench;
 mod ci;
 mod corpus;
+mod e2e;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +23,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
+        Some("e2e") => e2e::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("gen-corpus") => match args.get(1) {
             Some(dir) => {
@@ -33,7 +36,7 @@ fn main() -> ExitCode {
             }
             None => Err(anyhow::anyhow!("usage: cargo xtask gen-corpus DIR")),
         },
-        _ => Err(anyhow::anyhow!("usage: cargo xtask ci | bench analyze | gen-corpus DIR")),
+        _ => Err(anyhow::anyhow!("usage: cargo xtask ci | e2e | bench analyze | gen-corpus DIR")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
