@@ -1,6 +1,9 @@
-//! `cargo xtask e2e`: the end-to-end run against a real AWS endpoint. Starts the moto server
-//! (from the tools venv, installed if missing) on a free 127.0.0.1 port, runs `busbar-e2e aws`
-//! against it, and stops the server whatever happened.
+//! `cargo xtask e2e`: the end-to-end runs against real endpoints. Starts the moto server (from
+//! the tools venv, installed if missing) and the GCP Pub/Sub emulator (`gcloud beta emulators
+//! pubsub`, from the machine image) on free 127.0.0.1 ports, runs `busbar-e2e aws` and
+//! `busbar-e2e gcp` against them, and stops each server (the emulator's whole process group:
+//! gcloud and its java child) whatever happened. Without gcloud the GCP run is skipped with a
+//! loud message.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -10,42 +13,55 @@ use anyhow::{Context, Result, bail};
 
 use crate::ci::{cargo, step, tools};
 
-/// Stops the server when dropped, on success and on failure alike.
+/// Stops the server (its process group) when dropped, on success and on failure alike.
 struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let group = format!("-{}", self.0.id());
+        let quiet = |signal: &str| {
+            let _ =
+                Command::new("kill").args([signal, "--", &group]).stderr(Stdio::null()).status();
+        };
+        quiet("-TERM");
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(5) {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        quiet("-KILL");
         let _ = self.0.wait();
     }
+}
+
+/// Starts `cmd` in its own process group, and waits until `port` accepts connections.
+fn start(mut cmd: Command, port: u16, what: &str, wait: Duration) -> Result<Server> {
+    use std::os::unix::process::CommandExt;
+    let child = cmd
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {what}"))?;
+    let mut server = Server(child);
+    let started = Instant::now();
+    while started.elapsed() < wait {
+        if let Some(status) = server.0.try_wait()? {
+            bail!("{what} exited at start ({status})");
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(server);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{what} did not listen on port {port} within {} s", wait.as_secs())
 }
 
 fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("no free port on 127.0.0.1")?;
     Ok(listener.local_addr()?.port())
-}
-
-/// Starts `moto_server` and waits until it answers.
-fn start_moto(bin: &std::path::Path) -> Result<(Server, String)> {
-    let port = free_port()?;
-    let child = Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot start {}", bin.display()))?;
-    let mut server = Server(child);
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(30) {
-        if let Some(status) = server.0.try_wait()? {
-            bail!("moto_server exited at start ({status})");
-        }
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok((server, format!("http://127.0.0.1:{port}")));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    bail!("moto_server did not listen on port {port} within 30 s")
 }
 
 pub(crate) fn run() -> Result<()> {
@@ -54,11 +70,44 @@ pub(crate) fn run() -> Result<()> {
     let mut build = cargo();
     build.args(["build", "-p", "busbar_e2e"]);
     step("cargo build -p busbar_e2e", build)?;
-    let (server, endpoint) = start_moto(&tools.moto)?;
+    let port = free_port()?;
+    let mut moto = Command::new(&tools.moto);
+    moto.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+    let server = start(moto, port, "moto_server", Duration::from_secs(30))?;
+    let endpoint = format!("http://127.0.0.1:{port}");
     eprintln!("xtask: moto server at {endpoint}");
     let mut e2e = cargo();
     e2e.args(["run", "--quiet", "-p", "busbar_e2e", "--", "aws", "--endpoint", &endpoint]);
-    let result = step("busbar-e2e aws (moto)", e2e);
+    let aws = step("busbar-e2e aws (moto)", e2e);
+    drop(server);
+    aws?;
+    gcp()
+}
+
+fn gcp() -> Result<()> {
+    let has_gcloud = Command::new("gcloud")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_gcloud {
+        eprintln!("\n######## GCP END-TO-END RUN SKIPPED ########");
+        eprintln!("# `gcloud` is not installed, so the Pub/Sub emulator cannot start.");
+        eprintln!("# Install the Google Cloud CLI with the pubsub-emulator component to run it.");
+        eprintln!("############################################\n");
+        return Ok(());
+    }
+    let port = free_port()?;
+    let mut emulator = Command::new("gcloud");
+    emulator.args(["beta", "emulators", "pubsub", "start", "--project=busbar-e2e"]);
+    emulator.arg(format!("--host-port=127.0.0.1:{port}"));
+    let server = start(emulator, port, "the Pub/Sub emulator", Duration::from_secs(90))?;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    eprintln!("xtask: Pub/Sub emulator at {endpoint}");
+    let mut e2e = cargo();
+    e2e.args(["run", "--quiet", "-p", "busbar_e2e", "--", "gcp", "--endpoint", &endpoint]);
+    let result = step("busbar-e2e gcp (Pub/Sub emulator)", e2e);
     drop(server);
     result
 }
