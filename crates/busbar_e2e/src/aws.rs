@@ -15,6 +15,7 @@ use busbar_plan::{AwsPlan, SqsQueue};
 struct Endpoints {
     sns: aws_sdk_sns::Client,
     sqs: aws_sdk_sqs::Client,
+    iam: aws_sdk_iam::Client,
 }
 
 /// A queue as created: its URL and ARN.
@@ -35,6 +36,7 @@ pub(crate) async fn run(endpoint: &str, model: &AppModel, plan: &AwsPlan) -> Res
     let aws = Endpoints {
         sns: aws_sdk_sns::Client::new(&config),
         sqs: aws_sdk_sqs::Client::new(&config),
+        iam: aws_sdk_iam::Client::new(&config),
     };
 
     // Topics.
@@ -110,12 +112,56 @@ pub(crate) async fn run(endpoint: &str, model: &AppModel, plan: &AwsPlan) -> Res
         }
         subscribe.send().await.with_context(|| format!("subscribing {}", s.queue))?;
     }
+    // One IAM policy per service, its statements' resources resolved to the created ARNs.
+    for p in &plan.policies {
+        let statements: Vec<serde_json::Value> = p
+            .statements
+            .iter()
+            .map(|s| {
+                let resources: Vec<&String> = s
+                    .resources
+                    .iter()
+                    .map(|r| topic_arns.get(r).or_else(|| queues.get(r).map(|q| &q.arn)))
+                    .collect::<Option<_>>()
+                    .context("a statement names a resource that was not created")?;
+                ensure!(
+                    resources.iter().copied().chain(&s.actions).all(|v| !v.contains('*')),
+                    "wildcard in {}",
+                    s.sid
+                );
+                Ok(serde_json::json!({
+                    "Sid": s.sid,
+                    "Effect": "Allow",
+                    "Action": s.actions,
+                    "Resource": resources,
+                }))
+            })
+            .collect::<Result<_>>()?;
+        let document = serde_json::json!({ "Version": "2012-10-17", "Statement": statements });
+        let created = aws
+            .iam
+            .create_policy()
+            .policy_name(&p.name)
+            .policy_document(document.to_string())
+            .send()
+            .await
+            .with_context(|| format!("creating IAM policy {}", p.name))?;
+        let arn = created.policy().and_then(|p| p.arn()).context("no policy ARN")?;
+        let version = aws.iam.get_policy_version().policy_arn(arn).version_id("v1").send().await?;
+        let stored = version.policy_version().and_then(|v| v.document()).unwrap_or_default();
+        // IAM returns documents URL-encoded (RFC 3986); moto returns them as they were.
+        let stored = percent_encoding::percent_decode_str(stored).decode_utf8()?;
+        let stored: serde_json::Value =
+            serde_json::from_str(&stored).context("the stored policy is JSON")?;
+        ensure!(stored == document, "IAM stored a different policy for {}: {stored}", p.name);
+    }
     println!(
-        "created {} topics, {} queues (with dead-letter queues), {} queue policies, {} subscriptions",
+        "created {} topics, {} queues (with dead-letter queues), {} queue policies, {} subscriptions, {} IAM policies",
         plan.topics.len(),
         plan.queues.len(),
         plan.queue_policies.len(),
-        plan.subscriptions.len()
+        plan.subscriptions.len(),
+        plan.policies.len()
     );
 
     let delivered = check_delivery(&aws, model, plan, &topic_arns, &queues).await?;
