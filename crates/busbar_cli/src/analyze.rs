@@ -22,18 +22,25 @@ pub(crate) fn run(
     err: &mut dyn Write,
 ) -> u8 {
     let started = Instant::now();
-    let color = use_color(args.color, host);
+    let color = use_color(args.app.color, host);
     if args.progress {
-        let _ = writeln!(err, "busbar: analyzing {}", display_dir(&args.dir));
+        let _ = writeln!(err, "busbar: analyzing {}", display_dir(&args.app.dir));
     }
-    let mut loaded = match pipeline::load(&args.dir, cwd, "analyze", args.threads, host) {
+    let mut loaded = match pipeline::load(&args.app.dir, cwd, "analyze", args.app.threads, host) {
         Ok(loaded) => loaded,
         Err(d) => {
-            return environment_error(args.format, &display_dir(&args.dir), &d, color, out, err);
+            return environment_error(
+                args.format,
+                &display_dir(&args.app.dir),
+                &d,
+                color,
+                out,
+                err,
+            );
         }
     };
     let diagnostics = std::mem::take(&mut loaded.diagnostics);
-    let triaged = loaded.triage(diagnostics, args.strict);
+    let triaged = loaded.triage(diagnostics, args.app.strict);
     let (analysis, graph, shown_root) = (&loaded.analysis, &loaded.graph, &loaded.shown_root);
     if args.progress {
         for (phase, took) in &analysis.stats.phases {

@@ -102,28 +102,12 @@ enum PlanFormat {
     Json,
 }
 
+/// What every command that reads an app takes.
 #[derive(Args, Debug)]
-struct PlanArgs {
+struct AppArgs {
     /// The app directory.
     #[arg(default_value = ".")]
     dir: PathBuf,
-    /// Which provider to plan for.
-    #[arg(long, value_enum, default_value_t = TargetChoice::All)]
-    target: TargetChoice,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = PlanFormat::Json)]
-    format: PlanFormat,
-    /// Write `plan.json` into this directory instead of printing it. Nothing is written when
-    /// the app has errors.
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
-    /// Print every grant of this service with the code location that needs it.
-    #[arg(long, value_name = "SERVICE")]
-    explain: Option<String>,
-    /// A previous `plan.json`: warn about every queue, subscription or topic the new plan
-    /// destroys or replaces, and what messages that loses.
-    #[arg(long, value_name = "OLD_PLAN")]
-    against: Option<PathBuf>,
     /// Treat every warning as an error.
     #[arg(long)]
     strict: bool,
@@ -136,22 +120,35 @@ struct PlanArgs {
 }
 
 #[derive(Args, Debug)]
+struct PlanArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// Which provider to plan for.
+    #[arg(long, value_enum, default_value_t = TargetChoice::All)]
+    target: TargetChoice,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Json)]
+    format: PlanFormat,
+    /// Write `plan.json` (and, with `--format terraform`, the modules and manifests) into
+    /// this directory instead of printing it. Nothing is written when the app has errors.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print every grant of this service with the code location that needs it.
+    #[arg(long, value_name = "SERVICE")]
+    explain: Option<String>,
+    /// A previous `plan.json`: warn about every queue, subscription or topic the new plan
+    /// destroys or replaces, and what messages that loses.
+    #[arg(long, value_name = "OLD_PLAN")]
+    against: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 struct BuildArgs {
-    /// The app directory.
-    #[arg(default_value = ".")]
-    dir: PathBuf,
+    #[command(flatten)]
+    app: AppArgs,
     /// Where to write (created if needed). Nothing is written when the app has errors.
     #[arg(long, value_name = "DIR", default_value = "out")]
     out: PathBuf,
-    /// Treat every warning as an error.
-    #[arg(long)]
-    strict: bool,
-    /// Worker threads (default: RAYON_NUM_THREADS, else one per core).
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
-    /// Colour diagnostics.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    color: ColorChoice,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -163,27 +160,17 @@ enum ColorChoice {
 
 #[derive(Args, Debug)]
 struct AnalyzeArgs {
-    /// The app directory.
-    #[arg(default_value = ".")]
-    dir: PathBuf,
+    #[command(flatten)]
+    app: AppArgs,
     /// Output format: a readable summary, or the versioned JSON model.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
-    /// Treat every warning as an error.
-    #[arg(long)]
-    strict: bool,
     /// Also list diagnostics silenced by `busbar-ignore` comments or busbar.toml.
     #[arg(long)]
     show_suppressed: bool,
-    /// Worker threads (default: RAYON_NUM_THREADS, else one per core).
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
     /// Report progress on stderr.
     #[arg(long)]
     progress: bool,
-    /// Colour diagnostics.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    color: ColorChoice,
 }
 
 /// `mi_option_purge_delay` in mimalloc's `mi_option_e` (mimalloc.h); libmimalloc-sys 0.1.49

@@ -11,7 +11,7 @@ use busbar_plan::{ChangeKind, Edge, Plan, Settings, Target};
 use serde::Serialize;
 
 use crate::{
-    BuildArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Host, PlanArgs, PlanFormat, TargetChoice,
+    AppArgs, BuildArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Host, PlanArgs, PlanFormat, TargetChoice,
     pipeline, use_color,
 };
 
@@ -32,20 +32,17 @@ struct Planned {
 
 /// Analyzes and plans `targets`, printing the diagnostics. `Err` is the exit code: 2 for an
 /// environment error, 1 when the app (or a plan) has errors; nothing may be written then.
-#[allow(clippy::too_many_arguments, reason = "the shared flags of plan and build")]
 fn plan_app(
-    dir: &Path,
+    app: &AppArgs,
     cwd: &Path,
     command: &str,
     targets: &[Target],
-    strict: bool,
-    threads: Option<usize>,
     host: &Host,
-    options: HumanOptions,
     against: Option<&[Plan]>,
     err: &mut dyn Write,
 ) -> Result<Planned, u8> {
-    let mut loaded = match pipeline::load(dir, cwd, command, threads, host) {
+    let options = HumanOptions { color: use_color(app.color, host) };
+    let mut loaded = match pipeline::load(&app.dir, cwd, command, app.threads, host) {
         Ok(loaded) => loaded,
         Err(d) => {
             let _ = err.write_all(render_human_one(&d, &SourceDb::new(), options).as_bytes());
@@ -68,7 +65,7 @@ fn plan_app(
         }
         plans.push(plan);
     }
-    let triaged = loaded.triage(diagnostics, strict);
+    let triaged = loaded.triage(diagnostics, app.strict);
     let _ =
         err.write_all(render_human(&triaged.shown, &loaded.analysis.sources, options).as_bytes());
     let counts = Counts::of(&triaged.shown);
@@ -118,19 +115,7 @@ pub(crate) fn build(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let options = HumanOptions { color: use_color(args.color, host) };
-    let planned = match plan_app(
-        &args.dir,
-        cwd,
-        "build",
-        &Target::ALL,
-        args.strict,
-        args.threads,
-        host,
-        options,
-        None,
-        err,
-    ) {
+    let planned = match plan_app(&args.app, cwd, "build", &Target::ALL, host, None, err) {
         Ok(planned) => planned,
         Err(code) => return code,
     };
@@ -164,7 +149,6 @@ pub(crate) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let options = HumanOptions { color: use_color(args.color, host) };
     let targets: Vec<Target> = match args.target {
         TargetChoice::All => Target::ALL.to_vec(),
         TargetChoice::Aws => vec![Target::Aws],
@@ -181,18 +165,7 @@ pub(crate) fn run(
         },
         None => None,
     };
-    let planned = match plan_app(
-        &args.dir,
-        cwd,
-        "plan",
-        &targets,
-        args.strict,
-        args.threads,
-        host,
-        options,
-        old.as_deref(),
-        err,
-    ) {
+    let planned = match plan_app(&args.app, cwd, "plan", &targets, host, old.as_deref(), err) {
         Ok(planned) => planned,
         Err(code) => return code,
     };
