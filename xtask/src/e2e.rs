@@ -66,12 +66,13 @@ fn free_port() -> Result<u16> {
 
 pub(crate) fn run() -> Result<()> {
     let tools = tools()?;
-    // Build first, so the servers do not wait on the compiler. With `--workspace`, features
-    // are unified as for the test run, so nothing already built for the tests is built again
-    // (`-p busbar_e2e` alone resolves features differently and rebuilds the AWS SDK).
+    // Build first, so the servers do not wait on the compiler. The binary is built the way
+    // the test run builds it (for busbar_e2e's integration test), so after `cargo xtask ci`'s
+    // tests nothing is built again; `cargo build -p busbar_e2e` would resolve features
+    // differently and rebuild the AWS SDK (four minutes on two cores).
     let mut build = cargo();
-    build.args(["build", "--workspace", "--bins"]);
-    step("cargo build --workspace --bins", build)?;
+    build.args(["test", "--workspace", "--no-run", "--quiet"]);
+    step("cargo test --workspace --no-run", build)?;
     let e2e_bin = target_dir().join("debug").join("busbar_e2e");
     let port = free_port()?;
     let mut moto = Command::new(&tools.moto);

@@ -160,13 +160,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The plan as pretty JSON with a final newline: the `plan.json` file.
-    pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
-        s.push('\n');
-        s
-    }
-
     /// Every grant of one service, for `busbar plan --explain`.
     pub fn grants_of(&self, service: &str) -> Vec<&Grant> {
         self.grants.iter().filter(|g| g.service == service).collect()
