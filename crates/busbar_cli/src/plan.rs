@@ -53,6 +53,7 @@ fn plan_app(
         app: loaded.app_name(),
         prefix: loaded.config.plan.prefix.clone(),
         tags: loaded.config.plan.tags.clone(),
+        dapr_component: loaded.config.plan.dapr_component.clone(),
     };
     let mut diagnostics = std::mem::take(&mut loaded.diagnostics);
     let mut plans = Vec::new();

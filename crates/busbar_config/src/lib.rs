@@ -48,6 +48,8 @@ pub struct PlanConfig {
     pub prefix: String,
     /// Tags (AWS) and labels (GCP) on every resource.
     pub tags: BTreeMap<String, String>,
+    /// The Dapr pub/sub component type (`pubsub.redis`); default `pubsub.aws.snssqs`.
+    pub dapr_component: Option<String>,
 }
 
 /// busbar.toml exists but cannot be read.
@@ -70,9 +72,11 @@ struct RawConfig {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "kebab-case")]
 struct RawPlan {
     app: Option<Spanned<String>>,
     prefix: Option<Spanned<String>>,
+    dapr_component: Option<Spanned<String>>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
 }
@@ -146,6 +150,24 @@ pub fn parse(text: &str) -> (Config, Vec<Diagnostic>) {
                 }
             }
             config.plan.tags = raw.plan.tags;
+            if let Some(component) = raw.plan.dapr_component {
+                let span = file.span(component.span().start as u32, component.span().end as u32);
+                let valid = component.get_ref().strip_prefix("pubsub.").is_some_and(|rest| {
+                    !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
+                });
+                if valid {
+                    config.plan.dapr_component = Some(component.into_inner());
+                } else {
+                    diagnostics.push(
+                        Diagnostic::new(
+                            &codes::INVALID_CONFIG,
+                            format!("`{}` is not a Dapr pub/sub component type", component.get_ref()),
+                        )
+                        .at_labelled(span, "here")
+                        .with_help("write a Dapr pub/sub type such as \"pubsub.redis\" or \"pubsub.gcp.pubsub\""),
+                    );
+                }
+            }
             for (name, paths) in raw.services {
                 let span = file.span(name.span().start as u32, paths.span().end as u32);
                 let patterns_raw = match paths.into_inner() {
@@ -192,7 +214,7 @@ pub fn parse(text: &str) -> (Config, Vec<Diagnostic>) {
             let range = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
             let help = if message.starts_with("unknown field") {
-                "remove the key or fix its spelling; busbar.toml knows `[services]`, `[diagnostics]` and `[plan]` (`app`, `prefix`, `tags`)"
+                "remove the key or fix its spelling; busbar.toml knows `[services]`, `[diagnostics]` and `[plan]` (`app`, `prefix`, `tags`, `dapr-component`)"
             } else {
                 "see the busbar.toml section of README.md for the format"
             };
@@ -266,6 +288,11 @@ mod tests {
         let (_, diags) = parse("[plan]\nprefix = \"9 lives\"\n");
         assert_eq!(diags.len(), 1);
         assert_eq!(diags[0].span.as_ref().unwrap().line, 2);
+        let (config, diags) = parse("[plan]\ndapr-component = \"pubsub.redis\"\n");
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(config.plan.dapr_component.as_deref(), Some("pubsub.redis"));
+        let (_, diags) = parse("[plan]\ndapr-component = \"redis\"\n");
+        assert_eq!(diags[0].span.as_ref().unwrap().line, 2, "{:?}", diags[0]);
         let (_, diags) = parse("[plan]\nprefx = \"a\"\n");
         assert_eq!(diags[0].span.as_ref().unwrap().line, 2, "{:?}", diags[0]);
     }

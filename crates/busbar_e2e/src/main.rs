@@ -68,6 +68,7 @@ fn plan(app: &Path, target: Target) -> Result<(AppModel, Plan)> {
         app: "e2e".to_string(),
         prefix: format!("e2e{run}-{}", config.plan.prefix),
         tags: BTreeMap::new(),
+        dapr_component: None,
     };
     let (plan, diagnostics) = busbar_plan::plan(&analysis.model, &graph, target, &settings);
     ensure!(diagnostics.iter().all(|d| !d.is_error()), "the plan has errors: {diagnostics:?}");

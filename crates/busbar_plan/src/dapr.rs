@@ -100,7 +100,10 @@ pub(crate) fn plan(model: &AppModel, graph: &PermissionGraph, settings: &Setting
     DaprPlan {
         component: DaprComponent {
             name: component_name,
-            component_type: DEFAULT_COMPONENT_TYPE.to_string(),
+            component_type: settings
+                .dapr_component
+                .clone()
+                .unwrap_or_else(|| DEFAULT_COMPONENT_TYPE.to_string()),
             publishing_scopes: scopes(&publishing),
             subscription_scopes: scopes(&subscribing),
             allowed_topics: topics.join(","),

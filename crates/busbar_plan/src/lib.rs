@@ -68,6 +68,8 @@ pub struct Settings {
     pub prefix: String,
     /// Extra tags (AWS) and labels (GCP) on every resource.
     pub tags: BTreeMap<String, String>,
+    /// The Dapr pub/sub component type; `None` for `pubsub.aws.snssqs`.
+    pub dapr_component: Option<String>,
 }
 
 /// Where something in a plan comes from in the code.
