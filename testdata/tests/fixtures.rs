@@ -239,18 +239,23 @@ fn check_plan(path: &Path, expect_errors: bool) -> Result<(), String> {
 /// Renders the app's Terraform into a temporary directory, checks every module against the
 /// `plan.json` written beside it with a real HCL parser, and returns the files for the
 /// snapshot.
-fn terraform(app: &Path, extra: &[String]) -> Result<String, String> {
-    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let out = tmp.path().join("out");
+/// `busbar plan --format terraform --out OUT` on the app, with the fixture's extra arguments.
+fn render(app: &Path, extra: &[String], out: &Path) -> Result<(), String> {
     let mut args: Vec<String> =
         ["plan", ".", "--color", "never", "--format", "terraform"].map(String::from).to_vec();
     args.extend(["--out".to_string(), out.to_string_lossy().into_owned()]);
-
     args.extend(extra.iter().cloned());
     let rendered = run(app, &args);
     if rendered.code != 0 {
         return Err(format!("--format terraform failed: {}", rendered.stderr));
     }
+    Ok(())
+}
+
+fn terraform(app: &Path, extra: &[String]) -> Result<String, String> {
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = tmp.path().join("out");
+    render(app, extra, &out)?;
     let set: Value = serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap())
         .map_err(|e| e.to_string())?;
     let mut text = String::new();
@@ -504,24 +509,16 @@ fn generated_terraform_passes_terraform_fmt_and_checkov() {
         return;
     };
     let all = tempfile::tempdir().unwrap();
-    let render = |app: &Path, extra: &[String], into: &Path| {
-        let mut args: Vec<String> =
-            ["plan", ".", "--color", "never", "--format", "terraform"].map(String::from).to_vec();
-        args.extend(["--out".to_string(), into.to_string_lossy().into_owned()]);
-        args.extend(extra.iter().cloned());
-        let outcome = run(app, &args);
-        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
-    };
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
     let example_out = all.path().join("example");
-    render(&example, &[], &example_out);
+    render(&example, &[], &example_out).unwrap();
     let mut fixtures = 0;
     for entry in std::fs::read_dir(plan_testdata().join("ok")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "txtar") {
             let fixture = materialize(&path);
             let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-            render(&fixture.app, &fixture.args, &all.path().join(name));
+            render(&fixture.app, &fixture.args, &all.path().join(name)).unwrap();
             fixtures += 1;
         }
     }

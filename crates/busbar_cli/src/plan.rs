@@ -244,7 +244,7 @@ fn changes(old: &Plan, new: &Plan, model: &busbar_model::AppModel) -> Vec<Diagno
                     .map(|t| {
                         t.subscriptions
                             .iter()
-                            .filter(|s| !old_has_subscription(old, &t.name, &s.name))
+                            .filter(|s| !old.has_subscription(&t.name, &s.name))
                             .map(|s| s.name.as_str())
                             .collect()
                     })
@@ -285,21 +285,6 @@ fn changes(old: &Plan, new: &Plan, model: &busbar_model::AppModel) -> Vec<Diagno
         out.push(d);
     }
     out
-}
-
-fn old_has_subscription(old: &Plan, topic: &str, subscription: &str) -> bool {
-    match &old.resources {
-        busbar_plan::Resources::Aws(p) => {
-            p.queues.iter().any(|q| q.topic == topic && q.subscription == subscription)
-        }
-        busbar_plan::Resources::Gcp(p) => p.subscriptions.iter().any(|s| {
-            s.subscription == subscription
-                && p.topics
-                    .iter()
-                    .any(|t| t.topic == topic && s.topic.ends_with(&format!(".{}", t.address)))
-        }),
-        busbar_plan::Resources::Dapr(_) => false,
-    }
 }
 
 /// Writes every file under `dir`, creating directories as needed.

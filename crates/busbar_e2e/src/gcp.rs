@@ -114,9 +114,15 @@ impl Emulator {
     }
 }
 
-fn subscription_body(s: &PubsubSubscription, topics: &BTreeMap<String, String>) -> Value {
+/// `projects/P/topics/NAME` of a planned topic, by its Terraform address.
+fn topic_path(plan: &GcpPlan, address: &str) -> Result<String> {
+    let topic = plan.topic(address).with_context(|| format!("no planned topic {address}"))?;
+    Ok(format!("projects/{PROJECT}/topics/{}", topic.name))
+}
+
+fn subscription_body(s: &PubsubSubscription, plan: &GcpPlan) -> Result<Value> {
     let mut body = json!({
-        "topic": format!("projects/{PROJECT}/topics/{}", topics[&s.topic]),
+        "topic": topic_path(plan, &s.topic)?,
         "ackDeadlineSeconds": s.ack_deadline_seconds,
         "messageRetentionDuration": format!("{}s", s.message_retention_seconds),
         "enableMessageOrdering": s.enable_message_ordering,
@@ -129,14 +135,14 @@ fn subscription_body(s: &PubsubSubscription, topics: &BTreeMap<String, String>) 
     }
     if let Some(dead) = &s.dead_letter_policy {
         body["deadLetterPolicy"] = json!({
-            "deadLetterTopic": format!("projects/{PROJECT}/topics/{}", topics[&dead.dead_letter_topic]),
+            "deadLetterTopic": topic_path(plan, &dead.dead_letter_topic)?,
             "maxDeliveryAttempts": dead.max_delivery_attempts,
         });
     }
     if let Some(filter) = &s.filter {
         body["filter"] = json!(filter);
     }
-    body
+    Ok(body)
 }
 
 pub(crate) fn run(
@@ -146,13 +152,11 @@ pub(crate) fn run(
     runtime: &[RuntimeSubscription],
 ) -> Result<()> {
     let emulator = Emulator { base: endpoint.trim_end_matches('/').to_string() };
-    let mut topics = BTreeMap::new();
     for t in &plan.topics {
         emulator.put(&format!("topics/{}", t.name), &json!({ "labels": t.labels }))?;
-        topics.insert(format!("google_pubsub_topic.{}", t.address), t.name.clone());
     }
     for s in &plan.subscriptions {
-        emulator.put(&format!("subscriptions/{}", s.name), &subscription_body(s, &topics))?;
+        emulator.put(&format!("subscriptions/{}", s.name), &subscription_body(s, plan)?)?;
     }
     println!(
         "created {} topics and {} subscriptions (with dead-letter topics and their pull subscriptions)",
@@ -173,9 +177,7 @@ pub(crate) fn run(
     }
     let mut problems = Vec::new();
     for s in plan.subscriptions.iter().filter(|s| !s.dead_letter) {
-        let topic = &s.topic;
-        let planned =
-            plan.topics.iter().find(|t| format!("google_pubsub_topic.{}", t.address) == *topic);
+        let planned = plan.topic(&s.topic);
         let want = format!("{run}:{}", planned.map_or("", |t| t.topic.as_str()));
         let got = emulator.collect(&s.name, 1, Duration::from_secs(10))?;
         if got != [want.clone()] {
@@ -208,16 +210,8 @@ fn dead_letter(emulator: &Emulator, plan: &GcpPlan, runtime: &[RuntimeSubscripti
         expected == Some(attempts),
         "the runtime config and the subscription disagree on attempts"
     );
-    let topic = plan
-        .topics
-        .iter()
-        .find(|t| format!("google_pubsub_topic.{}", t.address) == s.topic)
-        .context("its topic")?;
-    let dead_topic = plan
-        .topics
-        .iter()
-        .find(|t| format!("google_pubsub_topic.{}", t.address) == policy.dead_letter_topic)
-        .context("its dead-letter topic")?;
+    let topic = plan.topic(&s.topic).context("its topic")?;
+    let dead_topic = plan.topic(&policy.dead_letter_topic).context("its dead-letter topic")?;
     let keeper = plan
         .subscriptions
         .iter()
@@ -267,11 +261,7 @@ fn ordering(emulator: &Emulator, plan: &GcpPlan) -> Result<()> {
         println!("ordering: the app has no ordered topic");
         return Ok(());
     };
-    let topic = plan
-        .topics
-        .iter()
-        .find(|t| format!("google_pubsub_topic.{}", t.address) == s.topic)
-        .context("its topic")?;
+    let topic = plan.topic(&s.topic).context("its topic")?;
     let sent: Vec<String> = (0..8).map(|i| format!("ordered{}-{i}", std::process::id())).collect();
     for body in &sent {
         emulator.publish(&topic.name, body, &BTreeMap::new(), Some("customer-1"))?;

@@ -135,11 +135,7 @@ fn gcp(old: &GcpPlan, new: &GcpPlan, out: &mut Vec<Change>) {
         } else {
             "every unacknowledged message"
         };
-        let topic = old
-            .topics
-            .iter()
-            .find(|t| s.topic.ends_with(&format!(".{}", t.address)))
-            .map_or(s.subscription.as_str(), |t| t.topic.as_str());
+        let topic = old.topic(&s.topic).map_or(s.subscription.as_str(), |t| t.topic.as_str());
         push(
             out,
             format!("google_pubsub_subscription.{}", s.address),

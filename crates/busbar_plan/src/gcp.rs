@@ -106,6 +106,13 @@ pub struct IamMember {
 }
 
 impl GcpPlan {
+    /// The topic with this Terraform address (`google_pubsub_topic.user-added`), as the
+    /// subscriptions' `topic` and dead-letter policies name it.
+    pub fn topic(&self, address: &str) -> Option<&PubsubTopic> {
+        let local = address.strip_prefix("google_pubsub_topic.")?;
+        self.topics.iter().find(|t| t.address == local)
+    }
+
     /// The fewest characters any name can still take within its limit.
     pub fn prefix_room(&self) -> usize {
         let room = |name: &str, max: usize| max.saturating_sub(name.chars().count());

@@ -162,6 +162,22 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether the plan has resources for this subscription of this topic.
+    pub fn has_subscription(&self, topic: &str, subscription: &str) -> bool {
+        match &self.resources {
+            Resources::Aws(p) => {
+                p.queues.iter().any(|q| q.topic == topic && q.subscription == subscription)
+            }
+            Resources::Gcp(p) => p.subscriptions.iter().any(|s| {
+                s.subscription == subscription
+                    && p.topic(&s.topic).is_some_and(|t| t.topic == topic)
+            }),
+            Resources::Dapr(p) => {
+                p.subscriptions.iter().any(|s| s.topic == topic && s.subscription == subscription)
+            }
+        }
+    }
+
     /// Every grant of one service, for `busbar plan --explain`.
     pub fn grants_of(&self, service: &str) -> Vec<&Grant> {
         self.grants.iter().filter(|g| g.service == service).collect()
