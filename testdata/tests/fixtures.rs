@@ -16,9 +16,15 @@ use serde_json::Value;
 
 #[path = "support/hcl_check.rs"]
 mod hcl_check;
+#[path = "support/svg_check.rs"]
+mod svg_check;
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("analyze")
+}
+
+fn diagram_testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("diagram")
 }
 
 fn plan_testdata() -> PathBuf {
@@ -572,4 +578,157 @@ fn generated_terraform_passes_terraform_fmt_and_checkov() {
             );
         }
     }
+}
+
+/// `busbar diagram` on an app: the Mermaid and DOT text (the same with 1 and 3 threads), and
+/// the SVG, whose geometry is checked. Returns the text for a snapshot.
+fn diagrams(app: &Path, extra: &[String]) -> Result<String, String> {
+    let mut text = String::new();
+    for format in ["mermaid", "dot", "svg"] {
+        let mut args: Vec<String> =
+            ["diagram", ".", "--color", "never", "--format", format].map(String::from).to_vec();
+        args.extend(extra.iter().cloned());
+        let with_threads = |n: &str| {
+            let mut a = args.clone();
+            a.extend(["--threads".into(), n.into()]);
+            run(app, &a)
+        };
+        let one = with_threads("1");
+        let three = with_threads("3");
+        if one.code != 0 {
+            return Err(format!("{format}: exit {}\n{}", one.code, one.stderr));
+        }
+        if one.stdout != three.stdout {
+            return Err(format!("{format}: output differs between 1 and 3 threads"));
+        }
+        if format == "svg" {
+            svg_check::check(&one.stdout).map_err(|e| format!("svg: {e}"))?;
+        } else {
+            text.push_str(&format!("$ busbar {}\n{}", args.join(" "), one.stdout));
+        }
+    }
+    Ok(text)
+}
+
+fn check_diagram(path: &Path) -> Result<(), String> {
+    let fixture = materialize(path);
+    let text = diagrams(&fixture.app, &fixture.args)?;
+    let outcome = Outcome { code: 0, stdout: text, stderr: String::new() };
+    snapshot(path, &fixture.comment, &["diagram".to_string()], &outcome)
+}
+
+/// Every `diagram/*.txtar` fixture: Mermaid and DOT snapshotted, the SVG checked.
+#[test]
+fn diagram_fixtures() {
+    run_dir(&diagram_testdata(), check_diagram);
+}
+
+/// The example app's diagrams, snapshotted; with `--dlq` and with each focus too.
+#[test]
+fn example_app_diagrams() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let mut text = diagrams(&example, &[]).unwrap();
+    for extra in
+        [&["--dlq"][..], &["--focus", "service=notifications"], &["--focus", "topic=order-placed"]]
+    {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        text.push_str(&diagrams(&example, &extra).unwrap());
+    }
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(diagram_testdata());
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!("example-shop", text));
+}
+
+/// The SVG of every analyzable `analyze/ok` fixture passes the geometry check.
+#[test]
+fn svg_geometry_of_every_ok_fixture() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(testdata().join("ok")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "txtar") {
+            continue;
+        }
+        let fixture = materialize(&path);
+        let args = ["diagram", ".", "--format", "svg", "--dlq"].map(String::from);
+        let out = run(&fixture.app, &args);
+        if out.code != 0 {
+            continue; // An app with errors draws nothing (checked below).
+        }
+        svg_check::check(&out.stdout).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} fixtures drawn");
+}
+
+/// The layout stays readable at 50 services and 80 topics: no overlapping boxes, no text on
+/// another text or box, no edge through a box it does not connect.
+#[test]
+fn svg_geometry_at_50_services_and_80_topics() {
+    let tmp = tempfile::tempdir().unwrap();
+    for seed in [1, 2, 3] {
+        let app = tmp.path().join(format!("app{seed}"));
+        busbar_testdata::write_generated_app(&app, 50, 80, seed).unwrap();
+        let analyzed =
+            run(&app, &["analyze".to_string(), ".".into(), "--format".into(), "json".into()]);
+        let model: Value = serde_json::from_str(&analyzed.stdout).unwrap();
+        assert_eq!(model["services"].as_array().unwrap().len(), 50, "{}", analyzed.stderr);
+        assert_eq!(model["topics"].as_array().unwrap().len(), 80);
+        let subscriptions: usize = model["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["subscriptions"].as_array().unwrap().len())
+            .sum();
+        for extra in [&[][..], &["--dlq"]] {
+            let mut args = ["diagram", ".", "--format", "svg"].map(String::from).to_vec();
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let out = run(&app, &args);
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            let counts = svg_check::check(&out.stdout)
+                .unwrap_or_else(|e| panic!("seed {seed} {extra:?}: {e}"));
+            let dlqs = if extra.is_empty() { 0 } else { subscriptions };
+            assert_eq!(counts.boxes, 130 + dlqs, "every service, topic and DLQ is drawn");
+            assert!(counts.edges > 250 && counts.segments > 2 * counts.edges, "{counts:?}");
+            assert!(counts.texts >= counts.boxes + counts.edges, "{counts:?}");
+        }
+    }
+}
+
+/// `busbar diagram` refuses an app with errors and an unknown focus, and writes nothing.
+#[test]
+fn diagram_errors_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir_all(app.join("a")).unwrap();
+    std::fs::write(
+        app.join("a/encore.service.ts"),
+        "import { Service } from \"encore.dev/service\";\nexport default new Service(\"a\");\n",
+    )
+    .unwrap();
+    std::fs::write(app.join("a/t.ts"), "import { Topic } from \"encore.dev/pubsub\";\nexport const t = new Topic<{}>(\"t\", { deliveryGuarantee: \"at-least-once\" });\n").unwrap();
+    let args = |focus: &str| -> Vec<String> {
+        ["diagram", ".", "--format", "html", "--out", "d/x.html", "--focus", focus]
+            .map(String::from)
+            .to_vec()
+    };
+    let out = run(&app, &args("service=nope"));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("no service `nope`") && out.stderr.contains("services are: a"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&app, &args("topic=nope"));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("topics are: t"), "{}", out.stderr);
+    let out = run(&app, &args("queue=x"));
+    assert_eq!(out.code, 2);
+    assert!(!app.join("d").exists());
+    std::fs::write(app.join("a/bad.ts"), "export const = ;\n").unwrap();
+    let out = run(&app, &args("service=a"));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("nothing written"), "{}", out.stderr);
+    assert!(!app.join("d").exists());
 }

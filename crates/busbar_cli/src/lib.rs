@@ -5,6 +5,7 @@
 //! or a check failed, 2 usage or environment error.
 
 mod analyze;
+mod diagram;
 mod pipeline;
 mod plan;
 mod summary;
@@ -47,8 +48,11 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Plan the cloud resources of an app (AWS, GCP, Dapr) with least-privilege grants.
     Plan(PlanArgs),
-    /// Write every output of an app: Terraform modules, Dapr manifests, plan.json and
-    /// runtime-config.json.
+    /// Draw the app: services, topics, publishers and subscriptions (Mermaid, DOT, SVG, or
+    /// an interactive HTML page).
+    Diagram(DiagramArgs),
+    /// Write every output of an app: Terraform modules, Dapr manifests, plan.json,
+    /// runtime-config.json and the diagrams.
     Build(BuildArgs),
     /// Internal: analyzes one file, read from stdin, on a fresh worker-sized stack and exits 0
     /// if that finished. `busbar analyze` runs it in a child process for a file it cannot
@@ -142,6 +146,36 @@ struct PlanArgs {
     against: Option<PathBuf>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DiagramFormat {
+    /// A Mermaid flowchart (GitHub renders it in Markdown).
+    Mermaid,
+    /// Graphviz DOT.
+    Dot,
+    /// An SVG laid out by busbar itself.
+    Svg,
+    /// One self-contained HTML page: the SVG with pan and zoom, search, and details.
+    Html,
+}
+
+#[derive(Args, Debug)]
+struct DiagramArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiagramFormat::Mermaid)]
+    format: DiagramFormat,
+    /// Write to this file instead of printing. Nothing is written when the app has errors.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Keep one service or topic and its neighbours: `service=NAME` or `topic=NAME`.
+    #[arg(long, value_name = "service=NAME|topic=NAME")]
+    focus: Option<String>,
+    /// Draw each subscription's dead-letter queue.
+    #[arg(long)]
+    dlq: bool,
+}
+
 #[derive(Args, Debug)]
 struct BuildArgs {
     #[command(flatten)]
@@ -218,6 +252,7 @@ where
     match cli.command {
         Command::Analyze(args) => analyze::run(&args, cwd, host, out, err),
         Command::Plan(args) => plan::run(&args, cwd, host, out, err),
+        Command::Diagram(args) => diagram::run(&args, cwd, host, out, err),
         Command::Build(args) => plan::build(&args, cwd, host, out, err),
         Command::CheckFile(args) => check_file(&args),
     }

@@ -4,10 +4,15 @@
 use std::path::{Path, PathBuf};
 
 use busbar_config::Config;
-use busbar_diagnostics::{Diagnostic, Settings, Triaged, apply_settings, codes};
+use std::io::Write;
+
+use busbar_diagnostics::{
+    Counts, Diagnostic, HumanOptions, Settings, SourceDb, Triaged, apply_settings, codes,
+    render_human, render_human_one,
+};
 use busbar_graph::PermissionGraph;
 
-use crate::{Host, display_dir};
+use crate::{AppArgs, EXIT_FAILED, EXIT_USAGE, Host, display_dir, use_color};
 
 /// An analyzed app.
 pub(crate) struct Loaded {
@@ -57,7 +62,48 @@ pub(crate) fn load(
     Ok(Loaded { shown_root, dir: abs, config, analysis, graph, diagnostics })
 }
 
+/// [`load`] for a command: an environment error is printed, and `Err` is the exit code.
+pub(crate) fn load_or_report(
+    app: &AppArgs,
+    cwd: &Path,
+    command: &str,
+    host: &Host,
+    err: &mut dyn Write,
+) -> Result<Loaded, u8> {
+    load(&app.dir, cwd, command, app.threads, host).map_err(|d| {
+        let options = HumanOptions { color: use_color(app.color, host) };
+        let _ = err.write_all(render_human_one(&d, &SourceDb::new(), options).as_bytes());
+        EXIT_USAGE
+    })
+}
+
 impl Loaded {
+    /// Triages and prints `diagnostics` (the app's and whatever the command found). `Err(1)`
+    /// when an error remains: the command must then write nothing.
+    pub(crate) fn report(
+        &self,
+        diagnostics: Vec<Diagnostic>,
+        app: &AppArgs,
+        host: &Host,
+        err: &mut dyn Write,
+    ) -> Result<(), u8> {
+        let options = HumanOptions { color: use_color(app.color, host) };
+        let triaged = self.triage(diagnostics, app.strict);
+        let _ =
+            err.write_all(render_human(&triaged.shown, &self.analysis.sources, options).as_bytes());
+        let counts = Counts::of(&triaged.shown);
+        if counts.errors > 0 {
+            let errors = if counts.errors == 1 {
+                "1 error".to_string()
+            } else {
+                format!("{} errors", counts.errors)
+            };
+            let _ = writeln!(err, "busbar: {errors} in the app; nothing written");
+            return Err(EXIT_FAILED);
+        }
+        Ok(())
+    }
+
     /// Applies busbar.toml severities, suppression comments and `--strict` to `diagnostics`.
     pub(crate) fn triage(&self, diagnostics: Vec<Diagnostic>, strict: bool) -> Triaged {
         let settings = Settings {

@@ -4,15 +4,13 @@
 use std::io::Write;
 use std::path::Path;
 
-use busbar_diagnostics::{
-    Counts, Diagnostic, HumanOptions, SourceDb, codes, render_human, render_human_one,
-};
+use busbar_diagnostics::{Diagnostic, codes};
 use busbar_plan::{ChangeKind, Edge, Plan, Settings, Target};
 use serde::Serialize;
 
 use crate::{
     AppArgs, BuildArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Host, PlanArgs, PlanFormat, TargetChoice,
-    pipeline, use_color,
+    pipeline,
 };
 
 /// The JSON document `busbar plan --format json` prints and `--out` writes as `plan.json`.
@@ -41,14 +39,7 @@ fn plan_app(
     against: Option<&[Plan]>,
     err: &mut dyn Write,
 ) -> Result<Planned, u8> {
-    let options = HumanOptions { color: use_color(app.color, host) };
-    let mut loaded = match pipeline::load(&app.dir, cwd, command, app.threads, host) {
-        Ok(loaded) => loaded,
-        Err(d) => {
-            let _ = err.write_all(render_human_one(&d, &SourceDb::new(), options).as_bytes());
-            return Err(EXIT_USAGE);
-        }
-    };
+    let mut loaded = pipeline::load_or_report(app, cwd, command, host, err)?;
     let settings = Settings {
         app: loaded.app_name(),
         prefix: loaded.config.plan.prefix.clone(),
@@ -66,19 +57,7 @@ fn plan_app(
         }
         plans.push(plan);
     }
-    let triaged = loaded.triage(diagnostics, app.strict);
-    let _ =
-        err.write_all(render_human(&triaged.shown, &loaded.analysis.sources, options).as_bytes());
-    let counts = Counts::of(&triaged.shown);
-    if counts.errors > 0 {
-        let errors = if counts.errors == 1 {
-            "1 error".to_string()
-        } else {
-            format!("{} errors", counts.errors)
-        };
-        let _ = writeln!(err, "busbar: {errors} in the app; nothing written");
-        return Err(EXIT_FAILED);
-    }
+    loaded.report(diagnostics, app, host, err)?;
     Ok(Planned { loaded, settings, plans })
 }
 
@@ -129,6 +108,21 @@ pub(crate) fn build(
     match rendered(&plans, err) {
         Ok(more) => files.extend(more),
         Err(code) => return code,
+    }
+    let model = &loaded.analysis.model;
+    let diagram = busbar_diagram::Diagram::build(model, &loaded.graph, &Default::default());
+    for format in busbar_diagram::Format::ALL {
+        let text = diagram.as_ref().map_err(String::clone).and_then(|diagram| {
+            busbar_diagram::render(format, &settings.app, diagram, model, &loaded.graph)
+        });
+        match text {
+            Ok(text) => files
+                .push(busbar_emit::File { path: format!("diagram.{}", format.extension()), text }),
+            Err(e) => {
+                let _ = writeln!(err, "error: internal: {e}");
+                return EXIT_FAILED;
+            }
+        }
     }
     match write_files(&cwd.join(&args.out), &files) {
         Ok(()) => {

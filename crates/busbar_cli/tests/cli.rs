@@ -430,6 +430,10 @@ fn build_writes_every_output_and_nothing_on_errors() {
         [
             "dapr/component.yaml",
             "dapr/subscriptions.yaml",
+            "diagram.dot",
+            "diagram.html",
+            "diagram.mmd",
+            "diagram.svg",
             "plan.json",
             "runtime-config.json",
             "terraform/aws/iam.tf",
@@ -451,6 +455,16 @@ fn build_writes_every_output_and_nothing_on_errors() {
     assert_eq!(runtime["topics"].as_array().unwrap().len(), 6);
     let users = runtime["services"].as_array().unwrap().iter().find(|s| s["service"] == "users");
     assert_eq!(users.unwrap()["publish"], serde_json::json!(["user-signed-up"]));
+    // The diagrams are what `busbar diagram` prints.
+    for (format, file) in [("mermaid", "mmd"), ("dot", "dot"), ("svg", "svg"), ("html", "html")] {
+        let printed = run(&example(), &["diagram", ".", "--format", format]);
+        assert_eq!(printed.status.code(), Some(0));
+        assert_eq!(
+            printed.stdout,
+            std::fs::read(tmp.path().join("out").join(format!("diagram.{file}"))).unwrap(),
+            "diagram.{file}"
+        );
+    }
 
     // Byte-identical across runs.
     let again = tempfile::tempdir().unwrap();
