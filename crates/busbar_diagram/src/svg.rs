@@ -31,6 +31,7 @@ pub(crate) fn xml_escape(s: &str) -> String {
 }
 
 const STYLE: &str = "\
+text{text-rendering:geometricPrecision}\
 .node .box{stroke-width:1.5}\
 .service .box{fill:#e8f0fe;stroke:#1a56db}\
 .topic .box{fill:#fdf3e1;stroke:#b7791f}\
@@ -68,7 +69,7 @@ pub fn render(diagram: &Diagram, layout: &Layout) -> String {
     );
     let _ = writeln!(out, "<style>{STYLE}</style>");
     out.push_str(
-        "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0L10,5L0,10z\" fill=\"context-stroke\"/></marker></defs>\n",
+        "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" markerUnits=\"userSpaceOnUse\" orient=\"auto-start-reverse\"><path d=\"M0,0L10,5L0,10z\" fill=\"context-stroke\"/></marker></defs>\n",
     );
     out.push_str("<rect class=\"background\" x=\"0\" y=\"0\" width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n");
     out.push_str("<g class=\"edges\">\n");

@@ -1,0 +1,144 @@
+//! The diagram tests' external tools: Graphviz `dot` and Debian's Chromium (apt), Node.js
+//! (apt, when the machine has none) and `playwright-core` (npm, pinned, into
+//! `$HOME/.cache/busbar/npm`; it drives the system Chromium and never downloads a browser).
+//! And `cargo xtask screenshot`, which saves the README's picture of the example app's page.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::ci::{cargo, step};
+use crate::{cache_dir, workspace_root};
+
+const PLAYWRIGHT: &str = "playwright-core@1.64.1";
+
+pub(crate) struct BrowserTools {
+    pub dot: PathBuf,
+    pub chromium: PathBuf,
+    pub node: PathBuf,
+    /// The `playwright-core` package directory.
+    pub playwright: PathBuf,
+}
+
+/// The first of `names` on PATH.
+fn which(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// `apt-get install -y PACKAGES`, refreshing the package lists once if that fails.
+fn apt_install(packages: &[&str]) -> Result<()> {
+    let install = || {
+        let mut cmd = Command::new("apt-get");
+        cmd.args(["install", "-y", "--no-install-recommends"]).args(packages);
+        cmd.env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    let name = format!("apt-get install -y {}", packages.join(" "));
+    if step(&name, install()).is_ok() {
+        return Ok(());
+    }
+    let mut update = Command::new("apt-get");
+    update.arg("update");
+    step("apt-get update", update)?;
+    step(&name, install())
+}
+
+/// Finds the tools, installing what is missing.
+pub(crate) fn tools() -> Result<BrowserTools> {
+    let mut missing = Vec::new();
+    if which(&["dot"]).is_none() {
+        missing.push("graphviz");
+    }
+    if which(&["chromium"]).is_none() {
+        missing.push("chromium");
+    }
+    if which(&["node"]).is_none() || which(&["npm"]).is_none() {
+        missing.extend(["nodejs", "npm"]);
+    }
+    if !missing.is_empty() {
+        apt_install(&missing)?;
+    }
+    let dot = which(&["dot"]).context("graphviz installed no `dot`")?;
+    let chromium = which(&["chromium"]).context("no `chromium` after installing it")?;
+    let node = which(&["node"]).context("no `node` after installing nodejs")?;
+    let npm_dir = cache_dir().join("npm");
+    let playwright = npm_dir.join("node_modules/playwright-core");
+    let stamp = npm_dir.join("busbar-packages.txt");
+    let current = std::fs::read_to_string(&stamp).unwrap_or_default();
+    if !playwright.join("index.mjs").is_file() || current != PLAYWRIGHT {
+        std::fs::create_dir_all(&npm_dir).context("cannot create the npm cache")?;
+        let mut npm = Command::new(which(&["npm"]).context("no npm")?);
+        npm.args(["install", "--no-audit", "--no-fund", "--no-save", "--prefix"])
+            .arg(&npm_dir)
+            .arg(PLAYWRIGHT)
+            // Never fetch a browser: the tests use Debian's.
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
+        step(&format!("npm install {PLAYWRIGHT}"), npm)?;
+        std::fs::write(&stamp, PLAYWRIGHT).context("cannot write the npm stamp")?;
+    }
+    Ok(BrowserTools { dot, chromium, node, playwright })
+}
+
+impl BrowserTools {
+    /// Sets the variables the tests read.
+    pub(crate) fn export(&self, cmd: &mut Command) {
+        cmd.env("BUSBAR_DOT", &self.dot)
+            .env("BUSBAR_CHROMIUM", &self.chromium)
+            .env("BUSBAR_NODE", &self.node)
+            .env("BUSBAR_PLAYWRIGHT", &self.playwright);
+    }
+}
+
+/// `cargo xtask screenshot`: the example app's page, with the `orders` service selected,
+/// saved as `docs/diagram-example-shop.png`.
+pub(crate) fn screenshot() -> Result<()> {
+    let tools = tools()?;
+    let mut build = cargo();
+    build.args(["build", "-p", "busbar_cli"]);
+    step("cargo build -p busbar_cli", build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("target"));
+    let root = workspace_root();
+    let tmp = std::env::temp_dir().join(format!("busbar-screenshot-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let html = tmp.join("shop.html");
+    let mut diagram = Command::new(target.join("debug/busbar"));
+    diagram
+        .current_dir(root.join("examples/shop"))
+        .args(["diagram", ".", "--format", "html", "--out"])
+        .arg(&html);
+    step("busbar diagram examples/shop --format html", diagram)?;
+    let png = root.join("docs/diagram-example-shop.png");
+    let result = check_page(&tools, &html, 12, Some(&png));
+    let _ = std::fs::remove_dir_all(&tmp);
+    result?;
+    println!("wrote {}", png.display());
+    Ok(())
+}
+
+/// Runs `testdata/browser/check-diagram.mjs` on a page of the example app.
+fn check_page(tools: &BrowserTools, html: &Path, nodes: usize, png: Option<&Path>) -> Result<()> {
+    let mut node = Command::new(&tools.node);
+    node.arg(workspace_root().join("testdata/browser/check-diagram.mjs"))
+        .arg("--playwright")
+        .arg(&tools.playwright)
+        .arg("--chromium")
+        .arg(&tools.chromium)
+        .arg("--html")
+        .arg(html)
+        .args(["--nodes", &nodes.to_string()])
+        .args(["--search", "order-placed", "--service", "orders", "--location", "orders/"]);
+    if let Some(png) = png {
+        node.arg("--screenshot").arg(png);
+    }
+    let status = node.status().context("cannot start node")?;
+    if !status.success() {
+        bail!("the page check failed ({status})");
+    }
+    Ok(())
+}
