@@ -9,81 +9,23 @@
 //! errors, `err/` apps exit 1 (and `plan` prints no plan).
 
 use std::collections::BTreeMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+#[path = "support/harness.rs"]
+mod harness;
 #[path = "support/hcl_check.rs"]
 mod hcl_check;
-#[path = "support/svg_check.rs"]
-mod svg_check;
+
+use harness::{materialize, run, run_dir, snapshot, tool};
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("analyze")
 }
 
-fn diagram_testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("diagram")
-}
-
 fn plan_testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("plan")
-}
-
-struct Outcome {
-    code: u8,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(dir: &Path, args: &[String]) -> Outcome {
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let mut all = vec!["busbar".to_string()];
-    all.extend(args.iter().cloned());
-    let code = busbar_cli::run(all, dir, &busbar_cli::Host::default(), &mut out, &mut err);
-    Outcome {
-        code,
-        stdout: String::from_utf8(out).unwrap(),
-        stderr: String::from_utf8(err).unwrap(),
-    }
-}
-
-struct Fixture {
-    _tmp: tempfile::TempDir,
-    app: PathBuf,
-    comment: String,
-    args: Vec<String>,
-    expected_json: Option<String>,
-}
-
-fn materialize(path: &Path) -> Fixture {
-    let text = std::fs::read_to_string(path).unwrap();
-    let archive = simple_txtar::Archive::from(text.as_str());
-    let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    let mut args = Vec::new();
-    let mut expected_json = None;
-    for file in archive.iter() {
-        match file.name.as_str() {
-            "@args" => args.extend(file.content.split_whitespace().map(str::to_string)),
-            "@expected.json" => expected_json = Some(file.content.clone()),
-            name if name.starts_with("@before/") => {
-                let target = tmp.path().join("before").join(&name["@before/".len()..]);
-                std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-                std::fs::write(target, &file.content).unwrap();
-            }
-            name if name.starts_with('@') => panic!("unknown special section {name}"),
-            name => {
-                let target = app.join(name);
-                std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-                std::fs::write(target, &file.content).unwrap();
-            }
-        }
-    }
-    Fixture { _tmp: tmp, app, comment: archive.comment().trim().to_string(), args, expected_json }
 }
 
 /// Compares two JSON values field by field: the same keys, the same array lengths, equal
@@ -173,27 +115,6 @@ fn check(path: &Path, expect_errors: bool) -> Result<(), String> {
         compare(&expected, &actual, "$").map_err(|e| format!("JSON model differs: {e}"))?;
     }
     snapshot(path, &fixture.comment, &human_args, &human)
-}
-
-/// Snapshots a command's outcome in `NAME.snap` beside the fixture.
-fn snapshot(path: &Path, comment: &str, args: &[String], outcome: &Outcome) -> Result<(), String> {
-    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-    let snapshot = format!(
-        "{comment}\n$ busbar {}\nexit {}\n--- stdout\n{}--- stderr\n{}",
-        args.join(" "),
-        outcome.code,
-        outcome.stdout,
-        outcome.stderr
-    );
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(path.parent().unwrap());
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_input_file(path);
-    settings.set_omit_expression(true);
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        settings.bind(|| insta::assert_snapshot!(name, snapshot));
-    }));
-    result.map_err(|_| "snapshot differs (see above; `cargo insta review`)".to_string())
 }
 
 /// `busbar plan` on a fixture: the same output with 1 and 3 threads, nothing printed but
@@ -356,27 +277,6 @@ fn run_all(kind: &str, expect_errors: bool) {
     run_dir(&testdata().join(kind), |p| check(p, expect_errors));
 }
 
-fn run_dir(dir: &Path, check: impl Fn(&Path) -> Result<(), String>) {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txtar"))
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no fixtures in {}", dir.display());
-    let failures: Vec<String> = paths
-        .iter()
-        .filter_map(|p| check(p).err().map(|e| format!("{}: {e}", p.display())))
-        .collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} fixtures failed:\n{}",
-        failures.len(),
-        paths.len(),
-        failures.join("\n\n")
-    );
-}
-
 #[test]
 fn ok_fixtures() {
     run_all("ok", false);
@@ -488,22 +388,6 @@ fn check_dapr(dir: &Path, plan: &busbar_plan::Plan) -> Result<(), String> {
     Ok(())
 }
 
-/// An external validator from `cargo xtask ci` (which installs them into a venv), or `None`
-/// when running outside it. Under `BUSBAR_REQUIRE_TOOLS` a missing tool is a failure.
-#[allow(clippy::print_stderr, reason = "a skipped check says so")]
-fn tool(var: &str) -> Option<PathBuf> {
-    match std::env::var_os(var) {
-        Some(path) => Some(PathBuf::from(path)),
-        None if std::env::var_os("BUSBAR_REQUIRE_TOOLS").is_some() => {
-            panic!("{var} is not set, and BUSBAR_REQUIRE_TOOLS says the tools are required")
-        }
-        None => {
-            eprintln!("SKIPPED: {var} is not set; `cargo xtask ci` installs and sets it");
-            None
-        }
-    }
-}
-
 /// Every generated module (the example app's and every `plan/ok` fixture's) is
 /// `terraform fmt -check` clean, and checkov finds nothing in the example app's AWS and GCP
 /// modules; a check it skips is skipped inline, with a reason.
@@ -577,269 +461,5 @@ fn generated_terraform_passes_terraform_fmt_and_checkov() {
                 skipped["check_id"]
             );
         }
-    }
-}
-
-/// `busbar diagram` on an app: the Mermaid and DOT text (the same with 1 and 3 threads), and
-/// the SVG, whose geometry is checked. Returns the text for a snapshot.
-fn diagrams(app: &Path, extra: &[String]) -> Result<String, String> {
-    let mut text = String::new();
-    for format in ["mermaid", "dot", "svg"] {
-        let mut args: Vec<String> =
-            ["diagram", ".", "--color", "never", "--format", format].map(String::from).to_vec();
-        args.extend(extra.iter().cloned());
-        let with_threads = |n: &str| {
-            let mut a = args.clone();
-            a.extend(["--threads".into(), n.into()]);
-            run(app, &a)
-        };
-        let one = with_threads("1");
-        let three = with_threads("3");
-        if one.code != 0 {
-            return Err(format!("{format}: exit {}\n{}", one.code, one.stderr));
-        }
-        if one.stdout != three.stdout {
-            return Err(format!("{format}: output differs between 1 and 3 threads"));
-        }
-        if format == "svg" {
-            svg_check::check(&one.stdout).map_err(|e| format!("svg: {e}"))?;
-        } else {
-            text.push_str(&format!("$ busbar {}\n{}", args.join(" "), one.stdout));
-        }
-    }
-    Ok(text)
-}
-
-fn check_diagram(path: &Path) -> Result<(), String> {
-    let fixture = materialize(path);
-    let text = diagrams(&fixture.app, &fixture.args)?;
-    let outcome = Outcome { code: 0, stdout: text, stderr: String::new() };
-    snapshot(path, &fixture.comment, &["diagram".to_string()], &outcome)
-}
-
-/// Every `diagram/*.txtar` fixture: Mermaid and DOT snapshotted, the SVG checked.
-#[test]
-fn diagram_fixtures() {
-    run_dir(&diagram_testdata(), check_diagram);
-}
-
-/// The example app's diagrams, snapshotted; with `--dlq` and with each focus too.
-#[test]
-fn example_app_diagrams() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
-    let mut text = diagrams(&example, &[]).unwrap();
-    for extra in
-        [&["--dlq"][..], &["--focus", "service=notifications"], &["--focus", "topic=order-placed"]]
-    {
-        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        text.push_str(&diagrams(&example, &extra).unwrap());
-    }
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(diagram_testdata());
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings.bind(|| insta::assert_snapshot!("example-shop", text));
-}
-
-/// The SVG of every analyzable `analyze/ok` fixture passes the geometry check.
-#[test]
-fn svg_geometry_of_every_ok_fixture() {
-    let mut checked = 0;
-    for entry in std::fs::read_dir(testdata().join("ok")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "txtar") {
-            continue;
-        }
-        let fixture = materialize(&path);
-        let args = ["diagram", ".", "--format", "svg", "--dlq"].map(String::from);
-        let out = run(&fixture.app, &args);
-        if out.code != 0 {
-            continue; // An app with errors draws nothing (checked below).
-        }
-        svg_check::check(&out.stdout).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        checked += 1;
-    }
-    assert!(checked >= 20, "only {checked} fixtures drawn");
-}
-
-/// The layout stays readable at 50 services and 80 topics: no overlapping boxes, no text on
-/// another text or box, no edge through a box it does not connect.
-#[test]
-fn svg_geometry_at_50_services_and_80_topics() {
-    let tmp = tempfile::tempdir().unwrap();
-    for seed in [1, 2, 3] {
-        let app = tmp.path().join(format!("app{seed}"));
-        busbar_testdata::write_generated_app(&app, 50, 80, seed).unwrap();
-        let analyzed =
-            run(&app, &["analyze".to_string(), ".".into(), "--format".into(), "json".into()]);
-        let model: Value = serde_json::from_str(&analyzed.stdout).unwrap();
-        assert_eq!(model["services"].as_array().unwrap().len(), 50, "{}", analyzed.stderr);
-        assert_eq!(model["topics"].as_array().unwrap().len(), 80);
-        let subscriptions: usize = model["topics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["subscriptions"].as_array().unwrap().len())
-            .sum();
-        for extra in [&[][..], &["--dlq"]] {
-            let mut args = ["diagram", ".", "--format", "svg"].map(String::from).to_vec();
-            args.extend(extra.iter().map(|s| s.to_string()));
-            let out = run(&app, &args);
-            assert_eq!(out.code, 0, "{}", out.stderr);
-            let counts = svg_check::check(&out.stdout)
-                .unwrap_or_else(|e| panic!("seed {seed} {extra:?}: {e}"));
-            let dlqs = if extra.is_empty() { 0 } else { subscriptions };
-            assert_eq!(counts.boxes, 130 + dlqs, "every service, topic and DLQ is drawn");
-            assert!(counts.edges > 250 && counts.segments > 2 * counts.edges, "{counts:?}");
-            assert!(counts.texts >= counts.boxes + counts.edges, "{counts:?}");
-        }
-    }
-}
-
-/// `busbar diagram` refuses an app with errors and an unknown focus, and writes nothing.
-#[test]
-fn diagram_errors_write_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("app");
-    std::fs::create_dir_all(app.join("a")).unwrap();
-    std::fs::write(
-        app.join("a/encore.service.ts"),
-        "import { Service } from \"encore.dev/service\";\nexport default new Service(\"a\");\n",
-    )
-    .unwrap();
-    std::fs::write(app.join("a/t.ts"), "import { Topic } from \"encore.dev/pubsub\";\nexport const t = new Topic<{}>(\"t\", { deliveryGuarantee: \"at-least-once\" });\n").unwrap();
-    let args = |focus: &str| -> Vec<String> {
-        ["diagram", ".", "--format", "html", "--out", "d/x.html", "--focus", focus]
-            .map(String::from)
-            .to_vec()
-    };
-    let out = run(&app, &args("service=nope"));
-    assert_eq!(out.code, 2);
-    assert!(
-        out.stderr.contains("no service `nope`") && out.stderr.contains("services are: a"),
-        "{}",
-        out.stderr
-    );
-    let out = run(&app, &args("topic=nope"));
-    assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("topics are: t"), "{}", out.stderr);
-    let out = run(&app, &args("queue=x"));
-    assert_eq!(out.code, 2);
-    assert!(!app.join("d").exists());
-    std::fs::write(app.join("a/bad.ts"), "export const = ;\n").unwrap();
-    let out = run(&app, &args("service=a"));
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("nothing written"), "{}", out.stderr);
-    assert!(!app.join("d").exists());
-}
-
-/// `busbar diagram --format dot` of the example app, every diagram fixture and the generated
-/// app renders with Graphviz, with one node per diagram node.
-#[test]
-fn dot_output_renders_with_graphviz() {
-    let Some(dot) = tool("BUSBAR_DOT") else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let generated = tmp.path().join("generated");
-    busbar_testdata::write_generated_app(&generated, 50, 80, 1).unwrap();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
-    let mut apps: Vec<(PathBuf, Vec<String>)> =
-        vec![(example.clone(), vec![]), (example, vec!["--dlq".into()]), (generated, vec![])];
-    let mut fixtures = Vec::new();
-    for entry in std::fs::read_dir(diagram_testdata()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "txtar") {
-            let fixture = materialize(&path);
-            apps.push((fixture.app.clone(), fixture.args.clone()));
-            fixtures.push(fixture);
-        }
-    }
-    for (app, extra) in &apps {
-        let mut args = ["diagram", ".", "--format", "dot"].map(String::from).to_vec();
-        args.extend(extra.iter().cloned());
-        let out = run(app, &args);
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        let file = tmp.path().join("diagram.dot");
-        std::fs::write(&file, &out.stdout).unwrap();
-        let rendered = std::process::Command::new(&dot).arg("-Tsvg").arg(&file).output().unwrap();
-        let stderr = String::from_utf8_lossy(&rendered.stderr);
-        assert!(
-            rendered.status.success() && stderr.is_empty(),
-            "dot on {}: {stderr}",
-            app.display()
-        );
-        let svg = String::from_utf8(rendered.stdout).unwrap();
-        let options = roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() };
-        let doc = roxmltree::Document::parse_with_options(&svg, options).unwrap();
-        let drawn = doc.descendants().filter(|n| n.attribute("class") == Some("node")).count();
-        let declared = out
-            .stdout
-            .lines()
-            .filter(|l| l.trim_start().contains(" [label=") && !l.contains(" -> "))
-            .count();
-        assert!(declared > 0);
-        assert_eq!(drawn, declared, "Graphviz drew every node of {}", app.display());
-    }
-}
-
-/// The HTML page in headless Chromium (`testdata/browser/check-diagram.mjs`): no console
-/// error and no request, every node drawn, no overlap with the real font, search, the details
-/// panel, zoom and pan; on the example app and on the generated one.
-#[test]
-fn html_page_works_in_chromium() {
-    let (Some(node), Some(chromium), Some(playwright)) =
-        (tool("BUSBAR_NODE"), tool("BUSBAR_CHROMIUM"), tool("BUSBAR_PLAYWRIGHT"))
-    else {
-        return;
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let generated = tmp.path().join("generated");
-    busbar_testdata::write_generated_app(&generated, 50, 80, 2).unwrap();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/check-diagram.mjs");
-    let cases = [
-        (example, 12, "order-placed", "orders", "orders/"),
-        (generated, 130, "topic-07", "svc-03", "svc-03/"),
-    ];
-    for (app, nodes, topic, service, location) in cases {
-        let html = tmp.path().join("page.html");
-        let out = run(
-            &app,
-            &[
-                "diagram".into(),
-                ".".into(),
-                "--format".into(),
-                "html".into(),
-                "--out".into(),
-                html.to_string_lossy().into_owned(),
-            ],
-        );
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        let checked = std::process::Command::new(&node)
-            .arg(&script)
-            .arg("--playwright")
-            .arg(&playwright)
-            .arg("--chromium")
-            .arg(&chromium)
-            .arg("--html")
-            .arg(&html)
-            .args([
-                "--nodes",
-                &nodes.to_string(),
-                "--search",
-                topic,
-                "--service",
-                service,
-                "--location",
-                location,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            checked.status.success(),
-            "the page of {} failed in Chromium:\n{}{}",
-            app.display(),
-            String::from_utf8_lossy(&checked.stdout),
-            String::from_utf8_lossy(&checked.stderr)
-        );
     }
 }
