@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use busbar_graph::PermissionGraph;
 use busbar_model::duration::format_ms;
-use busbar_model::{AccessKind, AppModel, ServiceOrigin};
+use busbar_model::{AccessKind, AppModel, AttributeType, ServiceOrigin};
 use handlebars::Handlebars;
 use serde::Serialize;
 
@@ -168,7 +168,7 @@ fn topic_details(name: &str, model: &AppModel) -> Details {
             .attributes
             .iter()
             .map(|a| match t.attribute_types.get(a) {
-                Some(ty) => format!("{a}: {}", format!("{ty:?}").to_lowercase()),
+                Some(ty) => format!("{a}: {}", attribute_type(*ty)),
                 None => a.clone(),
             })
             .collect();
@@ -205,6 +205,15 @@ fn topic_details(name: &str, model: &AppModel) -> Details {
             section("Publishers", or_none(publishers)),
             section("Subscriptions", or_none(subscriptions)),
         ],
+    }
+}
+
+fn attribute_type(ty: AttributeType) -> &'static str {
+    match ty {
+        AttributeType::String => "string",
+        AttributeType::Number => "number",
+        AttributeType::Boolean => "boolean",
+        AttributeType::Other => "other (sent as a string)",
     }
 }
 

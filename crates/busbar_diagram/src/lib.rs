@@ -263,19 +263,22 @@ impl Diagram {
                 },
             });
         }
-        let index = |nodes: &[Node], kind_service: bool, name: &str| {
-            nodes
-                .iter()
-                .position(|n| n.name == name && matches!(n.kind, NodeKind::Service) == kind_service)
-        };
+        // Node index by (is a service, name).
+        let positions: std::collections::BTreeMap<(bool, String), usize> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ((matches!(n.kind, NodeKind::Service), n.name.clone()), i))
+            .collect();
+        let index =
+            |is_service: bool, name: &str| positions.get(&(is_service, name.to_string())).copied();
         let mut edges = Vec::new();
         for (s, t, via) in &publish {
-            if let (Some(from), Some(to)) = (index(&nodes, true, s), index(&nodes, false, t)) {
+            if let (Some(from), Some(to)) = (index(true, s), index(false, t)) {
                 edges.push(Edge { from, to, kind: EdgeKind::Publish(*via) });
             }
         }
         for (s, t, sub) in &subscribe {
-            if let (Some(from), Some(to)) = (index(&nodes, false, t), index(&nodes, true, s)) {
+            if let (Some(from), Some(to)) = (index(false, t), index(true, s)) {
                 edges.push(Edge {
                     from,
                     to,
@@ -288,7 +291,7 @@ impl Diagram {
         }
         if options.dlq {
             for (_, t, sub) in &subscribe {
-                let Some(from) = index(&nodes, false, t) else { continue };
+                let Some(from) = index(false, t) else { continue };
                 nodes.push(Node {
                     id: ids.make("d", &format!("{t}--{}", sub.name)),
                     name: format!("{t}/{} DLQ", sub.name),
