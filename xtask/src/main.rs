@@ -20,6 +20,7 @@ mod browser;
 mod ci;
 mod corpus;
 mod e2e;
+mod sarif;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

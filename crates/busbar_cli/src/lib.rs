@@ -5,6 +5,7 @@
 //! or a check failed, 2 usage or environment error.
 
 mod analyze;
+mod audit;
 mod diagram;
 mod pipeline;
 mod plan;
@@ -51,6 +52,9 @@ enum Command {
     /// Draw the app: services, topics, publishers and subscriptions (Mermaid, DOT, SVG, or
     /// an interactive HTML page).
     Diagram(DiagramArgs),
+    /// Check the permissions the code needs against busbar.lock, busbar.toml's [audit]
+    /// policy, and deployed IAM: for CI.
+    Audit(AuditArgs),
     /// Write every output of an app: Terraform modules, Dapr manifests, plan.json,
     /// runtime-config.json and the diagrams.
     Build(BuildArgs),
@@ -176,6 +180,37 @@ struct DiagramArgs {
     dlq: bool,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum AuditFormat {
+    /// Findings grouped per service, with source snippets (on stderr), and a summary line.
+    Human,
+    /// The findings as JSON.
+    Json,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+    /// GitHub workflow commands (`::error file=...::...`), annotations on the pull request.
+    Github,
+}
+
+#[derive(Args, Debug)]
+struct AuditArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// The permission lockfile (default: DIR/busbar.lock).
+    #[arg(long, value_name = "FILE")]
+    lock: Option<PathBuf>,
+    /// Write the lockfile from the code's grants, then audit against it.
+    #[arg(long)]
+    update: bool,
+    /// Deployed IAM to check against the code: AWS policy documents per service, Terraform
+    /// state (`terraform show -json`), or GCP IAM policies per resource. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    iam: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AuditFormat::Human)]
+    format: AuditFormat,
+}
+
 #[derive(Args, Debug)]
 struct BuildArgs {
     #[command(flatten)]
@@ -253,6 +288,7 @@ where
         Command::Analyze(args) => analyze::run(&args, cwd, host, out, err),
         Command::Plan(args) => plan::run(&args, cwd, host, out, err),
         Command::Diagram(args) => diagram::run(&args, cwd, host, out, err),
+        Command::Audit(args) => audit::run(&args, cwd, host, out, err),
         Command::Build(args) => plan::build(&args, cwd, host, out, err),
         Command::CheckFile(args) => check_file(&args),
     }

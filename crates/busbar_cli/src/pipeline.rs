@@ -114,6 +114,16 @@ impl Loaded {
         apply_settings(diagnostics, &settings)
     }
 
+    /// The plan settings busbar.toml gives.
+    pub(crate) fn plan_settings(&self) -> busbar_plan::Settings {
+        busbar_plan::Settings {
+            app: self.app_name(),
+            prefix: self.config.plan.prefix.clone(),
+            tags: self.config.plan.tags.clone(),
+            dapr_component: self.config.plan.dapr_component.clone(),
+        }
+    }
+
     /// The app's name: busbar.toml's `[plan] app`, else the directory's name.
     pub(crate) fn app_name(&self) -> String {
         self.config.plan.app.clone().unwrap_or_else(|| {

@@ -40,12 +40,7 @@ fn plan_app(
     err: &mut dyn Write,
 ) -> Result<Planned, u8> {
     let mut loaded = pipeline::load_or_report(app, cwd, command, host, err)?;
-    let settings = Settings {
-        app: loaded.app_name(),
-        prefix: loaded.config.plan.prefix.clone(),
-        tags: loaded.config.plan.tags.clone(),
-        dapr_component: loaded.config.plan.dapr_component.clone(),
-    };
+    let settings = loaded.plan_settings();
     let mut diagnostics = std::mem::take(&mut loaded.diagnostics);
     let mut plans = Vec::new();
     for &target in targets {

@@ -4,6 +4,8 @@
 //! [`codes::INVALID_CONFIG`] diagnostic pointing at the line in busbar.toml. A file that exists
 //! but cannot be read is an environment error ([`ConfigError`]), exit 2.
 
+mod audit;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -12,6 +14,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// The file name, at the app root.
+pub use audit::{AuditConfig, CrossServicePublish, Rule, RuleAction, glob_match};
+
 pub const FILE_NAME: &str = "busbar.toml";
 
 /// The parsed configuration. Everything has a default, so an app without busbar.toml works.
@@ -23,6 +27,8 @@ pub struct Config {
     pub severities: Vec<SeverityOverride>,
     /// `[plan]`: how cloud resources are named and tagged.
     pub plan: PlanConfig,
+    /// `[audit]`: the policy `busbar audit` enforces and the IAM principals of each service.
+    pub audit: AuditConfig,
     /// The file's text, for rendering diagnostics that point into it.
     pub source: Option<SourceFile>,
 }
@@ -68,6 +74,8 @@ struct RawConfig {
     diagnostics: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     plan: RawPlan,
+    #[serde(default)]
+    audit: audit::RawAudit,
 }
 
 #[derive(Deserialize, Default)]
@@ -150,6 +158,9 @@ pub fn parse(text: &str) -> (Config, Vec<Diagnostic>) {
                 }
             }
             config.plan.tags = raw.plan.tags;
+            let (audit, found) = audit::convert(raw.audit, &file);
+            config.audit = audit;
+            diagnostics.extend(found);
             if let Some(component) = raw.plan.dapr_component {
                 let span = file.span(component.span().start as u32, component.span().end as u32);
                 let valid = component.get_ref().strip_prefix("pubsub.").is_some_and(|rest| {
@@ -214,7 +225,7 @@ pub fn parse(text: &str) -> (Config, Vec<Diagnostic>) {
             let range = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
             let help = if message.starts_with("unknown field") {
-                "remove the key or fix its spelling; busbar.toml knows `[services]`, `[diagnostics]` and `[plan]` (`app`, `prefix`, `tags`, `dapr-component`)"
+                "remove the key or fix its spelling; busbar.toml knows `[services]`, `[diagnostics]`, `[plan]` (`app`, `prefix`, `tags`, `dapr-component`) and `[audit]` (`cross-service-publish`, `deny`, `allow`, `aws-roles`, `gcp-service-accounts`)"
             } else {
                 "see the busbar.toml section of README.md for the format"
             };

@@ -150,6 +150,34 @@ codes! {
         "two declarations give the same provider resource name";
     PLAN_CHANGE_LOSES_MESSAGES = "BB0505" "plan-change-loses-messages" Warning true
         "compared with the previous plan, a queue, subscription or topic is destroyed or replaced";
+
+    // BB06xx: the permission audit.
+    AUDIT_NO_LOCKFILE = "BB0601" "audit-no-lockfile" Error false
+        "there is no busbar.lock to compare the code's grants with";
+    AUDIT_INVALID_LOCKFILE = "BB0602" "audit-invalid-lockfile" Error false
+        "busbar.lock cannot be read as a permission lockfile";
+    AUDIT_UNLOCKED_GRANT = "BB0603" "audit-unlocked-grant" Error true
+        "the code needs a grant that busbar.lock does not list";
+    AUDIT_STALE_GRANT = "BB0604" "audit-stale-grant" Warning true
+        "busbar.lock lists a grant the code no longer needs";
+    AUDIT_POLICY_DENIED = "BB0605" "audit-policy-denied" Error true
+        "a grant breaks a deny or allow rule of busbar.toml";
+    AUDIT_CROSS_SERVICE_PUBLISH = "BB0606" "audit-cross-service-publish" Error true
+        "a service publishes to a topic declared in another service, against `cross-service-publish`";
+    AUDIT_FOREIGN_TOPIC = "BB0607" "audit-foreign-topic" Warning true
+        "a topic is declared in a service that never publishes to it, while other services do";
+    AUDIT_IMPLICIT_PUBLISH = "BB0608" "audit-implicit-publish" Note true
+        "a service may publish only because it imports a shared file that publishes";
+    IAM_INVALID_INPUT = "BB0609" "iam-invalid-input" Error false
+        "an --iam file is not one of the supported formats";
+    IAM_OVER_PRIVILEGE = "BB0610" "iam-over-privilege" Error true
+        "deployed IAM lets a service do more than its code needs";
+    IAM_WILDCARD = "BB0611" "iam-wildcard" Error true
+        "deployed IAM uses a wildcard action or resource, NotAction or NotResource";
+    IAM_UNDER_PRIVILEGE = "BB0612" "iam-under-privilege" Error true
+        "deployed IAM lacks a grant the code needs: a runtime failure waiting to happen";
+    IAM_UNMAPPED = "BB0613" "iam-unmapped" Warning true
+        "a role, policy or member in the IAM input belongs to no service of the app";
 }
 
 /// The code with this id, if it exists.
