@@ -12,7 +12,7 @@ use serde_json::Value;
 #[path = "support/harness.rs"]
 mod harness;
 
-use harness::{Outcome, materialize, run, run_dir, snapshot, tool};
+use harness::{Outcome, materialize, no_model, run, run_dir, snapshot, tool};
 
 fn audit_testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("audit")
@@ -43,6 +43,7 @@ fn lock_from_before(app: &Path) -> Result<(), String> {
 
 fn check_audit(path: &Path, expect_errors: bool) -> Result<(), String> {
     let fixture = materialize(path);
+    no_model(&fixture)?;
     lock_from_before(&fixture.app)?;
     let with_threads = |n: &str, format: &str| {
         run(&fixture.app, &args(&fixture.args, &["--threads", n, "--format", format]))

@@ -11,7 +11,7 @@ mod harness;
 #[path = "support/svg_check.rs"]
 mod svg_check;
 
-use harness::{Outcome, materialize, run, run_dir, snapshot, tool};
+use harness::{Outcome, materialize, no_model, run, run_dir, snapshot, tool};
 
 fn diagram_testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("diagram")
@@ -53,9 +53,7 @@ fn diagrams(app: &Path, extra: &[String]) -> Result<String, String> {
 
 fn check_diagram(path: &Path) -> Result<(), String> {
     let fixture = materialize(path);
-    if fixture.expected_json.is_some() {
-        return Err("a diagram fixture has no model to compare: drop @expected.json".into());
-    }
+    no_model(&fixture)?;
     let text = diagrams(&fixture.app, &fixture.args)?;
     let outcome = Outcome { code: 0, stdout: text, stderr: String::new() };
     snapshot(path, &fixture.comment, &["diagram".to_string()], &outcome)

@@ -18,7 +18,7 @@ mod harness;
 #[path = "support/hcl_check.rs"]
 mod hcl_check;
 
-use harness::{materialize, run, run_dir, snapshot, tool};
+use harness::{materialize, no_model, run, run_dir, snapshot, tool};
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("analyze")
@@ -121,6 +121,7 @@ fn check(path: &Path, expect_errors: bool) -> Result<(), String> {
 /// diagnostics when the app has errors, and the plan JSON snapshotted.
 fn check_plan(path: &Path, expect_errors: bool) -> Result<(), String> {
     let fixture = materialize(path);
+    no_model(&fixture)?;
     let mut args = vec!["plan".to_string(), ".".to_string(), "--color".into(), "never".into()];
     args.extend(fixture.args.iter().cloned());
     // `-- @before/... --` sections are the app as it was: its plan is what `--against` reads.

@@ -31,6 +31,14 @@ pub struct Fixture {
     pub expected_json: Option<String>,
 }
 
+/// For runners whose fixtures carry no hand-written model: an `@expected.json` is a mistake.
+pub fn no_model(fixture: &Fixture) -> Result<(), String> {
+    match fixture.expected_json {
+        Some(_) => Err("this kind of fixture has no model to compare: drop @expected.json".into()),
+        None => Ok(()),
+    }
+}
+
 pub fn materialize(path: &Path) -> Fixture {
     let text = std::fs::read_to_string(path).unwrap();
     let archive = simple_txtar::Archive::from(text.as_str());
