@@ -51,6 +51,9 @@ pub struct Grant {
     pub direct: Vec<Span>,
     /// For `Publish`: every access comes through an import of a file outside the service.
     pub only_imported: bool,
+    /// For `Publish`: the imports that lead from the service to its first access, when that
+    /// access lies outside the service.
+    pub imports: Vec<Span>,
 }
 
 impl Grant {
@@ -91,6 +94,7 @@ pub fn grants(graph: &PermissionGraph) -> Vec<Grant> {
                 spans,
                 direct,
                 only_imported: p.accesses.iter().all(|a| !a.imported_at.is_empty()),
+                imports: p.accesses[0].imported_at.clone(),
             });
         }
         for c in &set.consume {
@@ -103,6 +107,7 @@ pub fn grants(graph: &PermissionGraph) -> Vec<Grant> {
                 spans: vec![c.span.clone()],
                 direct: Vec::new(),
                 only_imported: false,
+                imports: Vec::new(),
             });
         }
     }

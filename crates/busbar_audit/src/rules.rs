@@ -52,7 +52,7 @@ pub fn check(grants: &[Grant], model: &AppModel, config: &AuditConfig) -> Vec<Fi
         if g.action == RuleAction::Publish {
             cross_service(g, model, config, &mut findings);
             if g.only_imported {
-                let d = Diagnostic::new(
+                let mut d = Diagnostic::new(
                     &codes::AUDIT_IMPLICIT_PUBLISH,
                     format!(
                         "service `{}` may publish to `{}` only because it imports a shared file that publishes",
@@ -61,6 +61,9 @@ pub fn check(grants: &[Grant], model: &AppModel, config: &AuditConfig) -> Vec<Fi
                 )
                 .at_labelled(g.location().clone(), "the publish, outside the service")
                 .with_help("if the service does not mean to publish, split the publishing code out of the shared file it imports");
+                for import in &g.imports {
+                    d = d.with_label(import.clone(), "imported here");
+                }
                 findings.push(Finding::of(&g.service, d));
             }
         }

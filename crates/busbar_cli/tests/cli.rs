@@ -507,3 +507,22 @@ fn plan_against_a_bad_file_is_a_usage_error() {
     assert_eq!(same.status.code(), Some(0));
     assert!(!String::from_utf8_lossy(&same.stderr).contains("BB0505"));
 }
+
+/// The example app's committed busbar.lock matches its code: the audit passes, and writing the
+/// lockfile again changes nothing.
+#[test]
+fn example_app_passes_its_audit() {
+    let out = run(&example(), &["audit", "."]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 errors, 0 warnings"));
+    let committed = std::fs::read_to_string(example().join("busbar.lock")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let lock = tmp.path().join("busbar.lock");
+    let out = run(&example(), &["audit", ".", "--update", "--lock", lock.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(lock).unwrap(), committed);
+    for format in ["json", "sarif", "github"] {
+        let out = run(&example(), &["audit", ".", "--format", format]);
+        assert_eq!(out.status.code(), Some(0), "{format}");
+    }
+}
