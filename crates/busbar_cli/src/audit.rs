@@ -52,14 +52,8 @@ pub(crate) fn run(
         if args.update {
             let text = lock::render(&grants);
             if let Err(e) = std::fs::write(&lock_path, text) {
-                return usage(
-                    err,
-                    Diagnostic::new(
-                        &codes::DIRECTORY_NOT_FOUND,
-                        format!("cannot write {}: {e}", lock_path.display()),
-                    )
-                    .with_help("check that the directory exists and is writable"),
-                );
+                let _ = writeln!(err, "error: cannot write {}: {e}", lock_path.display());
+                return EXIT_USAGE;
             }
             let services =
                 grants.iter().map(|g| &g.service).collect::<std::collections::BTreeSet<_>>().len();

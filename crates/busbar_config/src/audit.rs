@@ -170,6 +170,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn audit_section_is_read_strictly() {
+        let (config, diags) = crate::parse(
+            "[audit]\ncross-service-publish = \"ref-only\"\ndeny = [{ service = \"web\", publish = \"billing-*\" }]\nallow = [{ consume = \"*\" }]\naws-roles = { billing = \"shop-billing\" }\n",
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        let audit = config.audit;
+        assert_eq!(audit.cross_service_publish, CrossServicePublish::RefOnly);
+        assert!(audit.deny[0].matches("web", RuleAction::Publish, "billing-invoice"));
+        assert!(!audit.deny[0].matches("web", RuleAction::Consume, "billing-invoice"));
+        assert!(audit.allow[0].matches("any", RuleAction::Consume, "t"));
+        assert_eq!(audit.aws_roles["billing"], "shop-billing");
+
+        for (text, wanted) in [
+            (
+                "[audit]\ncross-service-publish = \"sometimes\"\n",
+                "not a cross-service-publish setting",
+            ),
+            (
+                "[audit]\ndeny = [{ publish = \"a\", consume = \"b\" }]\n",
+                "exactly one of `publish` and `consume`",
+            ),
+            ("[audit]\ndeny = [{ service = \"[\", publish = \"a\" }]\n", "not a valid glob"),
+            ("[audit]\ndenied = []\n", "unknown field `denied`"),
+            (
+                "[audit]\ndeny = [{ service = \"a\", publish = \"b\", topic = \"c\" }]\n",
+                "unknown field `topic`",
+            ),
+        ] {
+            let (_, diags) = crate::parse(text);
+            assert_eq!(diags.len(), 1, "{text}: {diags:?}");
+            assert!(diags[0].message.contains(wanted), "{text}: {}", diags[0].message);
+            assert!(diags[0].span.is_some(), "{text}: points at busbar.toml");
+        }
+    }
+
+    #[test]
     fn globs_match_whole_names() {
         assert!(glob_match("billing-*", "billing-invoice"));
         assert!(!glob_match("billing-*", "x-billing-invoice"));
