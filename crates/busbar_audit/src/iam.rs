@@ -510,7 +510,7 @@ fn aws((docs, unmapped): (Documents, Vec<String>), cx: &Context) -> Vec<Finding>
 
 fn is_gcp(value: &Value) -> bool {
     value.as_object().is_some_and(|m| {
-        !m.is_empty() && m.iter().all(|(k, v)| k.contains('/') && v.get("bindings").is_some())
+        !m.is_empty() && m.keys().all(|k| k.starts_with("projects/") || k.starts_with("//"))
     })
 }
 
@@ -547,10 +547,14 @@ fn gcp(value: &Value, cx: &Context) -> Result<Vec<Finding>, String> {
     for (resource, policy) in map {
         let (kind, name) = gcp_resource(resource)
             .ok_or_else(|| format!("`{resource}` is not a project, topic or subscription name"))?;
-        let bindings = policy
-            .get("bindings")
-            .and_then(Value::as_array)
-            .ok_or_else(|| format!("`{resource}`: bindings is not a list"))?;
+        let empty = Vec::new();
+        // A policy with no bindings has no `bindings` key at all.
+        let bindings = match policy.get("bindings") {
+            None => &empty,
+            Some(b) => {
+                b.as_array().ok_or_else(|| format!("`{resource}`: bindings is not a list"))?
+            }
+        };
         for b in bindings {
             let role = b
                 .get("role")
