@@ -1,0 +1,438 @@
+//! The busbar runtime: the embedded durable broker.
+//!
+//! [`Broker::open`] stores messages in SQLite in WAL mode under a data directory (`store`); a
+//! publish returns only after its transaction is fsync'd, and concurrent publishes share one
+//! fsync. [`Broker::subscribe`] starts the dispatcher of one subscription, which calls a
+//! [`Handler`] with the semantics of RUNTIME.md: fan-out, at-least-once, exponential backoff,
+//! dead-lettering (after max retries, on DROP, on retention expiry), ordering per
+//! ordering-attribute value with head-of-line blocking, filters, `maxConcurrency`, the ack
+//! deadline (the handler's future is dropped), exactly-once publish de-duplication, the cloud's
+//! size and attribute limits, and garbage collection of acknowledged messages.
+//!
+//! Time comes from a [`Clock`]: the system's, or tokio's (so tests can pause and advance it).
+
+pub mod config;
+pub mod store;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc};
+
+pub use config::{BrokerConfig, SubscriptionConfig, TopicConfig};
+pub use store::{DeadLetter, StoreError, StoredMessage};
+
+use store::{NewMessage, Store};
+
+/// Milliseconds since the Unix epoch, from the system clock or from tokio's (pausable) clock.
+#[derive(Clone, Copy, Debug)]
+pub enum Clock {
+    System,
+    /// `base_ms` at `base`, advancing with `tokio::time::Instant`.
+    Tokio {
+        base_ms: i64,
+        base: tokio::time::Instant,
+    },
+}
+
+impl Clock {
+    /// Tokio's clock, starting at the system time now.
+    pub fn tokio() -> Clock {
+        Clock::Tokio { base_ms: system_ms(), base: tokio::time::Instant::now() }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        match self {
+            Clock::System => system_ms(),
+            Clock::Tokio { base_ms, base } => *base_ms + base.elapsed().as_millis() as i64,
+        }
+    }
+
+    /// A tokio instant `ms` milliseconds from now (for sleeping until a due time).
+    fn instant_in(&self, ms: i64) -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_millis(ms.max(0) as u64)
+    }
+}
+
+fn system_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A message to publish.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Publish {
+    pub data: Vec<u8>,
+    /// Attribute values (for ordering and filters), as strings.
+    pub attributes: BTreeMap<String, String>,
+    /// A client-supplied message id: on an exactly-once topic, the message is stored once per
+    /// id within five minutes.
+    pub id: Option<String>,
+}
+
+/// A published message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Published {
+    pub id: String,
+    /// An exactly-once topic already had a message with this client id: nothing was stored.
+    pub duplicate: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    #[error("there is no topic `{0}`")]
+    UnknownTopic(String),
+    #[error("the message is {size} bytes; the limit is {limit} (as on SNS and SQS)")]
+    TooLarge { size: usize, limit: usize },
+    #[error("the message has {count} attributes; the limit is {limit} (as on SNS)")]
+    TooManyAttributes { count: usize, limit: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One delivery of a message to a subscription.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub topic: String,
+    pub subscription: String,
+    /// 1 for the first delivery.
+    pub attempt: u32,
+    pub message: StoredMessage,
+}
+
+/// What a handler says about a delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done: acknowledge it.
+    Success,
+    /// Failed: try again after the backoff (dead-letter after max retries).
+    Retry(String),
+    /// Refused: dead-letter it now.
+    Drop(String),
+}
+
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// Receives deliveries. Dropping the future (at the ack deadline, or at shutdown) cancels it.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, delivery: Delivery) -> HandlerFuture;
+}
+
+impl<F> Handler for F
+where
+    F: Fn(Delivery) -> HandlerFuture + Send + Sync + 'static,
+{
+    fn handle(&self, delivery: Delivery) -> HandlerFuture {
+        self(delivery)
+    }
+}
+
+/// A failed delivery, for logs: subscription, message id, attempt, error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub subscription: String,
+    pub message_id: String,
+    pub attempt: u32,
+    pub error: String,
+    /// The message was dead-lettered (else it will be retried).
+    pub dead_lettered: bool,
+}
+
+struct Inner {
+    store: Store,
+    config: BrokerConfig,
+    clock: Clock,
+    /// Woken when a message is stored for the subscription (by key).
+    wake: BTreeMap<String, Arc<Notify>>,
+    ids: AtomicU64,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    failures: Option<mpsc::UnboundedSender<Failure>>,
+}
+
+/// The embedded broker. Cloning shares it.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+/// The key of a subscription in the store.
+fn key(topic: &str, subscription: &str) -> String {
+    format!("{topic}/{subscription}")
+}
+
+impl Broker {
+    /// Opens the broker on `dir` (created if needed). What was stored before is delivered again
+    /// to the subscriptions that had not acknowledged it.
+    pub fn open(dir: &Path, config: BrokerConfig, clock: Clock) -> Result<Broker, StoreError> {
+        let store = Store::open(dir)?;
+        let wake = config
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.subscriptions
+                    .iter()
+                    .map(move |s| (key(&t.name, &s.name), Arc::new(Notify::new())))
+            })
+            .collect();
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        let seed = (clock.now_ms() as u64) << 20;
+        Ok(Broker {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                clock,
+                wake,
+                ids: AtomicU64::new(seed),
+                shutdown,
+                failures: None,
+            }),
+        })
+    }
+
+    /// Reports every failed delivery on the returned channel (the sidecar logs them).
+    pub fn failures(&mut self) -> Option<mpsc::UnboundedReceiver<Failure>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let inner = Arc::get_mut(&mut self.inner)?;
+        inner.failures = Some(tx);
+        Some(rx)
+    }
+
+    pub fn config(&self) -> &BrokerConfig {
+        &self.inner.config
+    }
+
+    fn new_id(&self) -> String {
+        let n = self.inner.ids.fetch_add(1, Ordering::Relaxed);
+        format!("{n:016x}-{:08x}", std::process::id())
+    }
+
+    /// Stores a message for every subscription of `topic` whose filter accepts it. Returns once
+    /// the message is durable.
+    pub async fn publish(&self, topic: &str, message: Publish) -> Result<Published, PublishError> {
+        let t = self
+            .inner
+            .config
+            .topic(topic)
+            .ok_or_else(|| PublishError::UnknownTopic(topic.to_string()))?;
+        if message.data.len() > config::MAX_MESSAGE_BYTES {
+            return Err(PublishError::TooLarge {
+                size: message.data.len(),
+                limit: config::MAX_MESSAGE_BYTES,
+            });
+        }
+        if message.attributes.len() > config::MAX_ATTRIBUTES {
+            return Err(PublishError::TooManyAttributes {
+                count: message.attributes.len(),
+                limit: config::MAX_ATTRIBUTES,
+            });
+        }
+        let now = self.inner.clock.now_ms();
+        let subscriptions: Vec<String> = t
+            .subscriptions
+            .iter()
+            .filter(|s| {
+                s.filter.as_ref().is_none_or(|f| config::filter_accepts(f, &message.attributes))
+            })
+            .map(|s| key(&t.name, &s.name))
+            .collect();
+        let ordering_key =
+            t.ordering_attribute.as_ref().and_then(|a| message.attributes.get(a).cloned());
+        let dedup = match (&message.id, t.exactly_once) {
+            (Some(id), true) => Some((id.clone(), now + config::DEDUP_WINDOW.as_millis() as i64)),
+            _ => None,
+        };
+        let id = message.id.clone().unwrap_or_else(|| self.new_id());
+        let (id, duplicate) = self
+            .inner
+            .store
+            .publish(
+                NewMessage {
+                    id,
+                    topic: topic.to_string(),
+                    data: message.data,
+                    attributes: message.attributes,
+                    ordering_key,
+                    subscriptions: subscriptions.clone(),
+                    dedup,
+                },
+                now,
+            )
+            .await?;
+        for s in &subscriptions {
+            if let Some(n) = self.inner.wake.get(s) {
+                n.notify_one();
+            }
+        }
+        Ok(Published { id, duplicate })
+    }
+
+    /// Starts delivering `topic`'s subscription `name` to `handler`. The task ends at
+    /// [`Broker::shutdown`], after the deliveries in flight finish.
+    pub fn subscribe(
+        &self,
+        topic: &str,
+        name: &str,
+        handler: Arc<dyn Handler>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let sub =
+            self.inner.config.topic(topic)?.subscriptions.iter().find(|s| s.name == name)?.clone();
+        let broker = self.clone();
+        let topic = topic.to_string();
+        Some(tokio::spawn(async move { broker.dispatch(&topic, &sub, handler).await }))
+    }
+
+    /// The dead letters of a subscription.
+    pub async fn dead_letters(
+        &self,
+        topic: &str,
+        subscription: &str,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        self.inner.store.dead_letters(&key(topic, subscription)).await
+    }
+
+    /// Moves dead letters back for delivery (all, or those with these message ids).
+    pub async fn release(
+        &self,
+        topic: &str,
+        subscription: &str,
+        ids: Option<Vec<String>>,
+    ) -> Result<usize, StoreError> {
+        let k = key(topic, subscription);
+        let n = self.inner.store.release(&k, ids, self.inner.clock.now_ms()).await?;
+        if let Some(w) = self.inner.wake.get(&k) {
+            w.notify_one();
+        }
+        Ok(n)
+    }
+
+    /// Messages still stored (not yet acknowledged by every subscription, or dead-lettered).
+    pub async fn stored_messages(&self) -> Result<i64, StoreError> {
+        self.inner.store.message_count().await
+    }
+
+    /// Stops fetching new deliveries; the dispatchers finish what is in flight and end.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    async fn dispatch(&self, topic: &str, sub: &SubscriptionConfig, handler: Arc<dyn Handler>) {
+        let k = key(topic, &sub.name);
+        let wake = self.inner.wake.get(&k).cloned().unwrap_or_default();
+        let clock = self.inner.clock;
+        let limit = sub.max_concurrency.map_or(64, |n| n.max(1) as usize);
+        let mut shutdown = self.inner.shutdown.subscribe();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(store::Due, Outcome)>();
+        let mut in_flight: BTreeSet<i64> = BTreeSet::new();
+        loop {
+            let stopping = *shutdown.borrow();
+            if stopping && in_flight.is_empty() {
+                return;
+            }
+            if !stopping && in_flight.len() < limit {
+                let now = clock.now_ms();
+                let expired_before = now - sub.retention.as_millis() as i64;
+                let want = limit + in_flight.len();
+                // A store error leaves everything stored: the next round tries again.
+                let due =
+                    self.inner.store.fetch(&k, now, want, expired_before).await.unwrap_or_default();
+                let free = limit - in_flight.len();
+                let start: Vec<store::Due> =
+                    due.into_iter().filter(|d| !in_flight.contains(&d.seq)).take(free).collect();
+                for d in start {
+                    in_flight.insert(d.seq);
+                    let delivery = Delivery {
+                        topic: topic.to_string(),
+                        subscription: sub.name.clone(),
+                        attempt: d.attempts + 1,
+                        message: d.message.clone(),
+                    };
+                    let call = handler.handle(delivery);
+                    let deadline = sub.ack_deadline;
+                    let done = done_tx.clone();
+                    tokio::spawn(async move {
+                        let outcome = match tokio::time::timeout(deadline, call).await {
+                            Ok(outcome) => outcome,
+                            Err(_) => Outcome::Retry(format!(
+                                "no answer within the ack deadline ({deadline:?})"
+                            )),
+                        };
+                        let _ = done.send((d, outcome));
+                    });
+                }
+            }
+            let next_due = if stopping {
+                None
+            } else {
+                self.inner.store.next_due(&k, clock.now_ms()).await.ok().flatten()
+            };
+            let sleep = async {
+                match next_due {
+                    Some(at) => {
+                        tokio::time::sleep_until(clock.instant_in(at - clock.now_ms())).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some((d, outcome)) = done_rx.recv() => {
+                    self.settle(&k, sub, &d, outcome).await;
+                    in_flight.remove(&d.seq);
+                }
+                () = wake.notified(), if !stopping => {}
+                () = sleep => {}
+                _ = shutdown.changed(), if !stopping => {}
+            }
+        }
+    }
+
+    /// Records a delivery's outcome: acknowledged, retried after the backoff, or dead-lettered.
+    async fn settle(&self, k: &str, sub: &SubscriptionConfig, d: &store::Due, outcome: Outcome) {
+        let now = self.inner.clock.now_ms();
+        let attempt = d.attempts + 1;
+        let report = |error: &str, dead: bool| {
+            if let Some(f) = &self.inner.failures {
+                let _ = f.send(Failure {
+                    subscription: k.to_string(),
+                    message_id: d.message.id.clone(),
+                    attempt,
+                    error: error.to_string(),
+                    dead_lettered: dead,
+                });
+            }
+        };
+        // A store error here leaves the delivery in place: it is delivered again (at least once).
+        let _ = match outcome {
+            Outcome::Success => self.inner.store.ack(k, d.seq).await,
+            Outcome::Drop(why) => {
+                report(&why, true);
+                self.inner
+                    .store
+                    .dead(k, d.seq, attempt, &format!("dropped by the subscriber: {why}"), now)
+                    .await
+            }
+            Outcome::Retry(why) if attempt > sub.max_retries => {
+                report(&why, true);
+                let reason = format!(
+                    "failed {attempt} deliveries (max retries {}); last error: {why}",
+                    sub.max_retries
+                );
+                self.inner.store.dead(k, d.seq, attempt, &reason, now).await
+            }
+            Outcome::Retry(why) => {
+                report(&why, false);
+                let next = now + sub.backoff(attempt).as_millis() as i64;
+                self.inner.store.retry(k, d.seq, attempt, next).await
+            }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests;

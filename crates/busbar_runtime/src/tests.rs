@@ -1,0 +1,368 @@
+//! Semantics tests of the embedded broker, on tokio's paused clock: time moves only when every
+//! task waits, and then straight to the next timer, so backoff times are exact.
+
+use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
+
+use super::*;
+
+fn sub(name: &str) -> SubscriptionConfig {
+    SubscriptionConfig {
+        min_backoff: Duration::from_secs(10),
+        max_backoff: Duration::from_secs(25),
+        max_retries: 3,
+        ..SubscriptionConfig::named(name)
+    }
+}
+
+fn topic(name: &str, subs: Vec<SubscriptionConfig>) -> TopicConfig {
+    TopicConfig {
+        name: name.into(),
+        ordering_attribute: None,
+        exactly_once: false,
+        subscriptions: subs,
+    }
+}
+
+fn broker(dir: &Path, topics: Vec<TopicConfig>) -> Broker {
+    Broker::open(dir, BrokerConfig { topics }, Clock::tokio()).unwrap()
+}
+
+fn msg(data: &str, attrs: &[(&str, &str)]) -> Publish {
+    Publish {
+        data: data.as_bytes().to_vec(),
+        attributes: attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        id: None,
+    }
+}
+
+/// What a test handler saw: (data, attempt, clock ms).
+type Seen = Arc<Mutex<Vec<(String, u32, i64)>>>;
+
+/// A handler that records each delivery and answers with `decide(data, attempt)`.
+fn recorder(
+    clock: Clock,
+    decide: impl Fn(&str, u32) -> Outcome + Send + Sync + 'static,
+) -> (Arc<dyn Handler>, Seen, mpsc::UnboundedReceiver<String>) {
+    let seen: Seen = Arc::default();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let s = seen.clone();
+    let handler = move |d: Delivery| -> HandlerFuture {
+        let data = String::from_utf8(d.message.data.clone()).unwrap();
+        s.lock().unwrap().push((data.clone(), d.attempt, clock.now_ms()));
+        let outcome = decide(&data, d.attempt);
+        let _ = tx.send(data);
+        Box::pin(async move { outcome })
+    };
+    (Arc::new(handler), seen, rx)
+}
+
+async fn take(rx: &mut mpsc::UnboundedReceiver<String>, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(
+            tokio::time::timeout(Duration::from_secs(3600), rx.recv()).await.unwrap().unwrap(),
+        );
+    }
+    out
+}
+
+/// Waits (in virtual time) until `cond` holds.
+async fn until(mut cond: impl AsyncFnMut() -> bool) {
+    for _ in 0..10_000 {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition never held");
+}
+
+#[tokio::test(start_paused = true)]
+async fn fan_out_reaches_every_subscription_and_acked_messages_are_collected() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), vec![topic("t", vec![sub("a"), sub("b")])]);
+    let clock = b.inner.clock;
+    let (ha, _, mut ra) = recorder(clock, |_, _| Outcome::Success);
+    let (hb, _, mut rb) = recorder(clock, |_, _| Outcome::Success);
+    b.subscribe("t", "a", ha).unwrap();
+    b.subscribe("t", "b", hb).unwrap();
+    for i in 0..5 {
+        b.publish("t", msg(&format!("m{i}"), &[])).await.unwrap();
+    }
+    let mut a = take(&mut ra, 5).await;
+    let mut bb = take(&mut rb, 5).await;
+    a.sort();
+    bb.sort();
+    assert_eq!(a, ["m0", "m1", "m2", "m3", "m4"]);
+    assert_eq!(a, bb);
+    until(async || b.stored_messages().await.unwrap() == 0).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_filtered_subscription_receives_only_matching_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut eu = sub("eu");
+    eu.filter = Some([("region".to_string(), vec!["eu".to_string(), "uk".to_string()])].into());
+    let b = broker(dir.path(), vec![topic("t", vec![eu, sub("all")])]);
+    let (h, _, mut rx) = recorder(b.inner.clock, |_, _| Outcome::Success);
+    let (hall, _, mut rall) = recorder(b.inner.clock, |_, _| Outcome::Success);
+    b.subscribe("t", "eu", h).unwrap();
+    b.subscribe("t", "all", hall).unwrap();
+    for (d, r) in [("1", "eu"), ("2", "us"), ("3", "uk")] {
+        b.publish("t", msg(d, &[("region", r)])).await.unwrap();
+    }
+    b.publish("t", msg("4", &[])).await.unwrap();
+    assert_eq!(take(&mut rall, 4).await.len(), 4);
+    let mut got = take(&mut rx, 2).await;
+    got.sort();
+    assert_eq!(got, ["1", "3"]);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(rx.try_recv().is_err(), "nothing else reaches the filtered subscription");
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_back_off_exponentially_then_dead_letter_and_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
+    let fail_until_released = Arc::new(AtomicUsize::new(0));
+    let f = fail_until_released.clone();
+    let (h, seen, mut rx) = recorder(b.inner.clock, move |_, _| {
+        if f.load(Ordering::SeqCst) == 0 { Outcome::Retry("boom".into()) } else { Outcome::Success }
+    });
+    b.subscribe("t", "s", h).unwrap();
+    let published = b.publish("t", msg("x", &[])).await.unwrap();
+    take(&mut rx, 4).await;
+    let times: Vec<(u32, i64)> = {
+        let seen = seen.lock().unwrap();
+        seen.iter().map(|(_, a, t)| (*a, *t - seen[0].2)).collect()
+    };
+    // min 10 s, doubled, capped at 25 s; max retries 3: four deliveries in all.
+    assert_eq!(times, [(1, 0), (2, 10_000), (3, 30_000), (4, 55_000)]);
+    until(async || b.dead_letters("t", "s").await.unwrap().len() == 1).await;
+    let dead = b.dead_letters("t", "s").await.unwrap();
+    assert_eq!(dead[0].message.id, published.id);
+    assert_eq!(dead[0].attempts, 4);
+    assert!(
+        dead[0].reason.contains("failed 4 deliveries") && dead[0].reason.contains("boom"),
+        "{}",
+        dead[0].reason
+    );
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert!(rx.try_recv().is_err(), "a dead letter is not delivered");
+    assert_eq!(b.stored_messages().await.unwrap(), 1, "a dead letter is kept");
+
+    fail_until_released.store(1, Ordering::SeqCst);
+    assert_eq!(b.release("t", "s", None).await.unwrap(), 1);
+    take(&mut rx, 1).await;
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap().1,
+        1,
+        "a released message starts its attempts again"
+    );
+    until(async || b.stored_messages().await.unwrap() == 0).await;
+    assert!(b.dead_letters("t", "s").await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn drop_dead_letters_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
+    let (h, _, mut rx) = recorder(b.inner.clock, |_, _| Outcome::Drop("not for me".into()));
+    b.subscribe("t", "s", h).unwrap();
+    b.publish("t", msg("x", &[])).await.unwrap();
+    take(&mut rx, 1).await;
+    until(async || b.dead_letters("t", "s").await.unwrap().len() == 1).await;
+    let dead = b.dead_letters("t", "s").await.unwrap();
+    assert_eq!(dead[0].attempts, 1);
+    assert!(dead[0].reason.contains("dropped by the subscriber: not for me"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ordered_keys_wait_for_their_head_and_other_keys_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = topic("t", vec![sub("s")]);
+    t.ordering_attribute = Some("key".into());
+    let b = broker(dir.path(), vec![t]);
+    // a1 fails twice; a2 must wait for it; b1 is not held up.
+    let (h, seen, mut rx) = recorder(b.inner.clock, |data, attempt| {
+        if data == "a1" && attempt < 3 {
+            Outcome::Retry("not yet".into())
+        } else {
+            Outcome::Success
+        }
+    });
+    b.publish("t", msg("a1", &[("key", "a")])).await.unwrap();
+    b.publish("t", msg("a2", &[("key", "a")])).await.unwrap();
+    b.publish("t", msg("b1", &[("key", "b")])).await.unwrap();
+    b.subscribe("t", "s", h).unwrap();
+    take(&mut rx, 5).await;
+    let order: Vec<(String, u32)> =
+        seen.lock().unwrap().iter().map(|(d, a, _)| (d.clone(), *a)).collect();
+    let a: Vec<&(String, u32)> = order.iter().filter(|(d, _)| d.starts_with('a')).collect();
+    assert_eq!(
+        a,
+        [
+            &("a1".to_string(), 1),
+            &("a1".to_string(), 2),
+            &("a1".to_string(), 3),
+            &("a2".to_string(), 1)
+        ]
+    );
+    let b1 = order.iter().position(|(d, _)| d == "b1").unwrap();
+    let a1_second = order.iter().position(|(d, a)| d == "a1" && *a == 2).unwrap();
+    assert!(b1 < a1_second, "key b is not blocked by key a's backoff: {order:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_concurrency_bounds_handler_calls_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = sub("s");
+    s.max_concurrency = Some(2);
+    let b = broker(dir.path(), vec![topic("t", vec![s])]);
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let (n, p, d) = (now.clone(), peak.clone(), done.clone());
+    let handler = move |_: Delivery| -> HandlerFuture {
+        let (n, p, d) = (n.clone(), p.clone(), d.clone());
+        Box::pin(async move {
+            let c = n.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(c, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            n.fetch_sub(1, Ordering::SeqCst);
+            d.fetch_add(1, Ordering::SeqCst);
+            Outcome::Success
+        })
+    };
+    b.subscribe("t", "s", Arc::new(handler)).unwrap();
+    for i in 0..10 {
+        b.publish("t", msg(&i.to_string(), &[])).await.unwrap();
+    }
+    until(async || done.load(Ordering::SeqCst) == 10).await;
+    assert_eq!(peak.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_past_the_ack_deadline_is_cancelled_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = sub("s");
+    s.ack_deadline = Duration::from_secs(5);
+    let b = broker(dir.path(), vec![topic("t", vec![s])]);
+    let finished = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (f, c) = (finished.clone(), calls.clone());
+    let handler = move |_: Delivery| -> HandlerFuture {
+        let (f, call) = (f.clone(), c.fetch_add(1, Ordering::SeqCst));
+        Box::pin(async move {
+            if call == 0 {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            f.fetch_add(1, Ordering::SeqCst);
+            Outcome::Success
+        })
+    };
+    b.subscribe("t", "s", Arc::new(handler)).unwrap();
+    b.publish("t", msg("x", &[])).await.unwrap();
+    until(async || b.stored_messages().await.unwrap() == 0).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(finished.load(Ordering::SeqCst), 1, "the first call was cancelled, never finished");
+}
+
+#[tokio::test(start_paused = true)]
+async fn exactly_once_topics_store_a_client_id_once_within_five_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut once = topic("once", vec![sub("s")]);
+    once.exactly_once = true;
+    let b = broker(dir.path(), vec![once, topic("plain", vec![sub("s")])]);
+    let with_id = |id: &str| Publish { id: Some(id.into()), ..msg("x", &[]) };
+    let first = b.publish("once", with_id("order-1")).await.unwrap();
+    let again = b.publish("once", with_id("order-1")).await.unwrap();
+    assert_eq!(first, Published { id: "order-1".into(), duplicate: false });
+    assert_eq!(again, Published { id: "order-1".into(), duplicate: true });
+    let no_id_1 = b.publish("once", msg("y", &[])).await.unwrap();
+    let no_id_2 = b.publish("once", msg("y", &[])).await.unwrap();
+    assert_ne!(no_id_1.id, no_id_2.id, "two publishes without an id are two messages");
+    assert_eq!(b.stored_messages().await.unwrap(), 3);
+    tokio::time::sleep(config::DEDUP_WINDOW + Duration::from_secs(1)).await;
+    assert!(
+        !b.publish("once", with_id("order-1")).await.unwrap().duplicate,
+        "the window has passed"
+    );
+    // At-least-once topics keep every publish, ids or not.
+    assert!(!b.publish("plain", with_id("order-1")).await.unwrap().duplicate);
+    assert!(!b.publish("plain", with_id("order-1")).await.unwrap().duplicate);
+    assert_eq!(b.stored_messages().await.unwrap(), 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_clouds_limits_are_enforced_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
+    let big = Publish { data: vec![b'x'; config::MAX_MESSAGE_BYTES + 1], ..Publish::default() };
+    assert!(matches!(b.publish("t", big).await, Err(PublishError::TooLarge { .. })));
+    let at_limit = Publish { data: vec![b'x'; config::MAX_MESSAGE_BYTES], ..Publish::default() };
+    assert!(b.publish("t", at_limit).await.is_ok());
+    let attrs: Vec<(String, String)> =
+        (0..11).map(|i| (format!("a{i}"), "v".to_string())).collect();
+    let many = Publish { attributes: attrs.into_iter().collect(), ..Publish::default() };
+    assert!(matches!(
+        b.publish("t", many).await,
+        Err(PublishError::TooManyAttributes { count: 11, .. })
+    ));
+    assert_eq!(
+        b.publish("nope", Publish::default()).await,
+        Err(PublishError::UnknownTopic("nope".into()))
+    );
+    assert_eq!(b.stored_messages().await.unwrap(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unacknowledged_messages_past_their_retention_are_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = sub("s");
+    s.retention = Duration::from_secs(60);
+    let b = broker(dir.path(), vec![topic("t", vec![s])]);
+    b.publish("t", msg("old", &[])).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    b.publish("t", msg("new", &[])).await.unwrap();
+    let (h, _, mut rx) = recorder(b.inner.clock, |_, _| Outcome::Success);
+    b.subscribe("t", "s", h).unwrap();
+    assert_eq!(take(&mut rx, 1).await, ["new"]);
+    let dead = b.dead_letters("t", "s").await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].reason.contains("retention"), "{}", dead[0].reason);
+}
+
+/// What was stored survives closing the broker: a new broker on the same directory delivers
+/// every message not yet acknowledged, and nothing acknowledged.
+#[tokio::test(start_paused = true)]
+async fn unacknowledged_messages_are_delivered_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
+        for i in 0..50 {
+            b.publish("t", msg(&i.to_string(), &[])).await.unwrap();
+        }
+        let (h, _, mut rx) = recorder(b.inner.clock, |data, _| {
+            if data.parse::<u32>().unwrap() < 20 {
+                Outcome::Success
+            } else {
+                Outcome::Retry("later".into())
+            }
+        });
+        let task = b.subscribe("t", "s", h).unwrap();
+        take(&mut rx, 50).await;
+        until(async || b.stored_messages().await.unwrap() == 30).await;
+        b.shutdown();
+        task.await.unwrap();
+    }
+    let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
+    let (h, _, mut rx) = recorder(b.inner.clock, |_, _| Outcome::Success);
+    b.subscribe("t", "s", h).unwrap();
+    let mut got: Vec<u32> = take(&mut rx, 30).await.iter().map(|s| s.parse().unwrap()).collect();
+    got.sort_unstable();
+    assert_eq!(got, (20..50).collect::<Vec<_>>());
+    until(async || b.stored_messages().await.unwrap() == 0).await;
+}
