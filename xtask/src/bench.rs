@@ -12,8 +12,21 @@ use crate::{cache_dir, workspace_root};
 pub(crate) fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("analyze") | None => analyze(args.get(1..).unwrap_or_default()),
-        Some(other) => bail!("unknown benchmark `{other}`; available: analyze"),
+        Some("runtime") => runtime(args.get(1..).unwrap_or_default()),
+        Some(other) => bail!("unknown benchmark `{other}`; available: analyze, runtime"),
     }
+}
+
+/// The runtime benchmark (`crates/busbar_runtime/benches/runtime.rs`): in-process publish →
+/// deliver throughput and latency of the embedded broker. `extra`: the message count.
+fn runtime(extra: &[String]) -> Result<()> {
+    let mut cmd = crate::ci::cargo();
+    cmd.args(["bench", "--quiet", "-p", "busbar_runtime", "--bench", "runtime", "--"]).args(extra);
+    let status = cmd.status().context("cannot run cargo bench")?;
+    if !status.success() {
+        bail!("the benchmark failed ({status})");
+    }
+    Ok(())
 }
 
 /// `extra` is passed to the benchmark: `--instructions` adds instruction counts (callgrind).

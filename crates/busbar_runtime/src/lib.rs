@@ -382,8 +382,12 @@ impl Broker {
             };
             tokio::select! {
                 Some((d, outcome)) = done_rx.recv() => {
-                    self.settle(&k, sub, &d, outcome).await;
+                    self.settle(&k, sub, &d, outcome);
                     in_flight.remove(&d.seq);
+                    while let Ok((d, outcome)) = done_rx.try_recv() {
+                        self.settle(&k, sub, &d, outcome);
+                        in_flight.remove(&d.seq);
+                    }
                 }
                 () = wake.notified(), if !stopping => {}
                 () = sleep => {}
@@ -393,7 +397,9 @@ impl Broker {
     }
 
     /// Records a delivery's outcome: acknowledged, retried after the backoff, or dead-lettered.
-    async fn settle(&self, k: &str, sub: &SubscriptionConfig, d: &store::Due, outcome: Outcome) {
+    /// Queued, not awaited: the store batches settlements, and runs them before any later fetch.
+    fn settle(&self, k: &str, sub: &SubscriptionConfig, d: &store::Due, outcome: Outcome) {
+        use store::Settlement;
         let now = self.inner.clock.now_ms();
         let attempt = d.attempts + 1;
         let report = |error: &str, dead: bool| {
@@ -407,15 +413,15 @@ impl Broker {
                 });
             }
         };
-        // A store error here leaves the delivery in place: it is delivered again (at least once).
-        let _ = match outcome {
-            Outcome::Success => self.inner.store.ack(k, d.seq).await,
+        let settlement = match outcome {
+            Outcome::Success => Settlement::Ack,
             Outcome::Drop(why) => {
                 report(&why, true);
-                self.inner
-                    .store
-                    .dead(k, d.seq, attempt, &format!("dropped by the subscriber: {why}"), now)
-                    .await
+                Settlement::Dead {
+                    attempts: attempt,
+                    reason: format!("dropped by the subscriber: {why}"),
+                    now,
+                }
             }
             Outcome::Retry(why) if attempt > sub.max_retries => {
                 report(&why, true);
@@ -423,14 +429,17 @@ impl Broker {
                     "failed {attempt} deliveries (max retries {}); last error: {why}",
                     sub.max_retries
                 );
-                self.inner.store.dead(k, d.seq, attempt, &reason, now).await
+                Settlement::Dead { attempts: attempt, reason, now }
             }
             Outcome::Retry(why) => {
                 report(&why, false);
-                let next = now + sub.backoff(attempt).as_millis() as i64;
-                self.inner.store.retry(k, d.seq, attempt, next).await
+                Settlement::Retry {
+                    attempts: attempt,
+                    next_at: now + sub.backoff(attempt).as_millis() as i64,
+                }
             }
         };
+        self.inner.store.settle(k, d.seq, settlement);
     }
 }
 

@@ -81,6 +81,14 @@ impl StoreError {
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
+/// What became of a delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    Ack,
+    Retry { attempts: u32, next_at: i64 },
+    Dead { attempts: u32, reason: String, now: i64 },
+}
+
 /// What the store thread does.
 enum Command {
     /// Stores the message; answers its id, or the id of the message stored earlier under the
@@ -223,6 +231,24 @@ impl Store {
     pub async fn next_due(&self, subscription: &str, now: i64) -> Result<Option<i64>, StoreError> {
         let subscription = subscription.to_string();
         self.ask(|reply| Command::NextDue { subscription, now, reply }).await
+    }
+
+    /// Queues the outcome of a delivery without waiting for it to be durable: commands run in
+    /// the order they are sent, so a later fetch already sees it, and a crash before its commit
+    /// only means the delivery happens again (at least once).
+    pub fn settle(&self, subscription: &str, seq: i64, settlement: Settlement) {
+        let (reply, _) = oneshot::channel();
+        let subscription = subscription.to_string();
+        let command = match settlement {
+            Settlement::Ack => Command::Ack { subscription, seq, reply },
+            Settlement::Retry { attempts, next_at } => {
+                Command::Retry { subscription, seq, attempts, next_at, reply }
+            }
+            Settlement::Dead { attempts, reason, now } => {
+                Command::Dead { subscription, seq, attempts, reason, now, reply }
+            }
+        };
+        let _ = self.tx.send(command);
     }
 
     pub async fn ack(&self, subscription: &str, seq: i64) -> Result<(), StoreError> {
