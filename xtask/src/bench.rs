@@ -20,7 +20,15 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 /// The runtime benchmark (`crates/busbar_runtime/benches/runtime.rs`): in-process publish →
 /// deliver throughput and latency of the embedded broker. `extra`: the message count.
 fn runtime(extra: &[String]) -> Result<()> {
+    // The reference: Debian's redis-server, installed when missing.
+    let redis = std::path::Path::new("/usr/bin/redis-server");
+    if !redis.exists() {
+        let mut apt = Command::new("apt-get");
+        apt.args(["install", "-y", "redis-server"]);
+        crate::ci::step("apt-get install -y redis-server", apt)?;
+    }
     let mut cmd = crate::ci::cargo();
+    cmd.env("BUSBAR_REDIS_SERVER", redis);
     cmd.args(["bench", "--quiet", "-p", "busbar_runtime", "--bench", "runtime", "--"]).args(extra);
     let status = cmd.status().context("cannot run cargo bench")?;
     if !status.success() {

@@ -3,7 +3,8 @@
 //! One topic with two subscriptions, 1 KiB messages, 16 concurrent publishers, every publish
 //! durable (fsync'd) before it returns and every acknowledgement durable too. Prints the
 //! throughput (messages delivered to both subscriptions per second of wall time) and the
-//! publish→deliver latency percentiles. Arguments: `[MESSAGES]` (default 40,000).
+//! publish→deliver latency percentiles; then the same workload on Redis Streams as the reference
+//! (`BUSBAR_REDIS_SERVER`). Arguments: `[MESSAGES]` (default 40,000).
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on the terminal")]
 
@@ -21,6 +22,7 @@ fn main() {
     let total: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(40_000);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(run(total));
+    runtime.block_on(redis_reference::run(total));
 }
 
 async fn run(total: usize) {
@@ -92,4 +94,127 @@ async fn run(total: usize) {
         pct(0.5).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3
     );
+}
+
+/// The same workload on Redis Streams, as the reference a user might pick instead:
+/// `redis-server` with `appendfsync always` (every write fsync'd before the reply), XADD from
+/// 16 publishers, two consumer groups reading with XREADGROUP and acknowledging with XACK.
+mod redis_reference {
+    use std::process::{Child, Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use redis::AsyncCommands;
+    use redis::streams::{StreamReadOptions, StreamReadReply};
+
+    use super::PUBLISHERS;
+
+    struct Server(Child);
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    pub async fn run(total: usize) {
+        let Some(server_bin) = std::env::var_os("BUSBAR_REDIS_SERVER") else {
+            println!(
+                "redis reference: skipped (BUSBAR_REDIS_SERVER is not set; `cargo xtask bench runtime` sets it)"
+            );
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let _server = Server(
+            Command::new(server_bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--appendonly", "yes"])
+                .args(["--appendfsync", "always", "--save", ""])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server starts"),
+        );
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let mut admin = None;
+        for _ in 0..200 {
+            if let Ok(c) = client.get_multiplexed_async_connection().await {
+                admin = Some(c);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let mut admin = admin.expect("redis-server answers");
+        for group in ["a", "b"] {
+            let _: () = admin.xgroup_create_mkstream("bench", group, "$").await.unwrap();
+        }
+        let start = Instant::now();
+        let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+        let mut consumers = Vec::new();
+        for group in ["a", "b"] {
+            let mut con = client.get_multiplexed_async_connection().await.unwrap();
+            let lat = latencies.clone();
+            consumers.push(tokio::spawn(async move {
+                let mut seen = 0;
+                let options = StreamReadOptions::default().group(group, "c").count(256).block(1000);
+                while seen < total {
+                    let reply: StreamReadReply =
+                        con.xread_options(&["bench"], &[">"], &options).await.unwrap();
+                    let mut ids = Vec::new();
+                    for key in reply.keys {
+                        for entry in key.ids {
+                            if let Some(redis::Value::BulkString(data)) = entry.map.get("d") {
+                                let sent = u64::from_le_bytes(data[..8].try_into().unwrap());
+                                let now = start.elapsed().as_nanos() as u64;
+                                lat.lock()
+                                    .unwrap()
+                                    .push(Duration::from_nanos(now.saturating_sub(sent)));
+                            }
+                            ids.push(entry.id);
+                        }
+                    }
+                    if !ids.is_empty() {
+                        let _: i64 = con.xack("bench", group, &ids).await.unwrap();
+                    }
+                    seen += ids.len();
+                }
+            }));
+        }
+        let mut publishers = Vec::new();
+        for p in 0..PUBLISHERS {
+            let mut con = client.get_multiplexed_async_connection().await.unwrap();
+            publishers.push(tokio::spawn(async move {
+                for _ in (p..total).step_by(PUBLISHERS) {
+                    let mut data = vec![b'x'; 1024];
+                    data[..8].copy_from_slice(&(start.elapsed().as_nanos() as u64).to_le_bytes());
+                    let _: String = con.xadd("bench", "*", &[("d", data)]).await.unwrap();
+                }
+            }));
+        }
+        for p in publishers {
+            p.await.unwrap();
+        }
+        let published = start.elapsed();
+        for c in consumers {
+            c.await.unwrap();
+        }
+        let elapsed = start.elapsed();
+        let mut lat = latencies.lock().unwrap().clone();
+        lat.sort_unstable();
+        let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+        println!("redis streams (appendfsync always), same workload:");
+        println!("  publish:   {:>8.0} msgs/s", total as f64 / published.as_secs_f64());
+        println!(
+            "  delivered: {:>8.0} msgs/s per consumer group ({:.2} s)",
+            total as f64 / elapsed.as_secs_f64(),
+            elapsed.as_secs_f64()
+        );
+        println!(
+            "  latency publish -> deliver: p50 {:.1} ms, p99 {:.1} ms",
+            pct(0.5).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3
+        );
+    }
 }
