@@ -330,6 +330,7 @@ impl Broker {
         let mut shutdown = self.inner.shutdown.subscribe();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(store::Due, Outcome)>();
         let mut in_flight: BTreeSet<i64> = BTreeSet::new();
+        let mut next_expiry = i64::MIN;
         loop {
             let stopping = *shutdown.borrow();
             if stopping && in_flight.is_empty() {
@@ -337,7 +338,11 @@ impl Broker {
             }
             if !stopping && in_flight.len() < limit {
                 let now = clock.now_ms();
-                let expired_before = now - sub.retention.as_millis() as i64;
+                // The retention check, once a second at most (it reads by publish time).
+                let expired_before = (now >= next_expiry).then(|| {
+                    next_expiry = now + 1000;
+                    now - sub.retention.as_millis() as i64
+                });
                 let want = limit + in_flight.len();
                 // A store error leaves everything stored: the next round tries again.
                 let due =

@@ -94,13 +94,14 @@ enum Command {
     /// Stores the message; answers its id, or the id of the message stored earlier under the
     /// same client id (and `true`).
     Publish(NewMessage, i64, Reply<(String, bool)>),
-    /// Due deliveries of a subscription: `now`, how many, and the `published_at` before which a
-    /// delivery has outlived the retention (it is dead-lettered first).
+    /// Due deliveries of a subscription: `now`, how many, and (when the caller wants the check)
+    /// the `published_at` before which a delivery has outlived the retention (it is
+    /// dead-lettered first).
     Fetch {
         subscription: String,
         now: i64,
         limit: usize,
-        expired_before: i64,
+        expired_before: Option<i64>,
         reply: Reply<Vec<Due>>,
     },
     /// The earliest `next_at` after `now`.
@@ -182,6 +183,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   PRIMARY KEY (subscription, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS dead_letters_seq ON dead_letters (seq);
+CREATE INDEX IF NOT EXISTS messages_published ON messages (published_at);
 CREATE TABLE IF NOT EXISTS dedup (
   topic TEXT NOT NULL,
   client_id TEXT NOT NULL,
@@ -222,7 +224,7 @@ impl Store {
         subscription: &str,
         now: i64,
         limit: usize,
-        expired_before: i64,
+        expired_before: Option<i64>,
     ) -> Result<Vec<Due>, StoreError> {
         let subscription = subscription.to_string();
         self.ask(|reply| Command::Fetch { subscription, now, limit, expired_before, reply }).await
@@ -471,19 +473,11 @@ fn fetch(
     sub: &str,
     now: i64,
     limit: usize,
-    expired_before: i64,
+    expired_before: Option<i64>,
 ) -> Result<Vec<Due>, rusqlite::Error> {
     // Deliveries that outlived the retention are dead letters, not deliveries.
-    let expired: Vec<(i64, u32)> = {
-        let mut q = tx.prepare_cached(
-            "SELECT d.seq, d.attempts FROM deliveries d JOIN messages m ON m.seq = d.seq
-             WHERE d.subscription = ?1 AND m.published_at < ?2",
-        )?;
-        q.query_map(params![sub, expired_before], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?
-    };
-    for (seq, attempts) in expired {
-        dead(tx, sub, seq, attempts, "retention expired before the message was acknowledged", now)?;
+    if let Some(expired_before) = expired_before {
+        expire(tx, sub, now, expired_before)?;
     }
     let mut q = tx.prepare_cached(
         "SELECT d.seq, d.attempts, d.ordering_key, m.id, m.topic, m.data, m.attributes, m.published_at
@@ -502,6 +496,27 @@ fn fetch(
         })
     })?;
     rows.collect()
+}
+
+/// Dead-letters the subscription's deliveries of messages published before `expired_before`.
+fn expire(
+    tx: &rusqlite::Transaction,
+    sub: &str,
+    now: i64,
+    expired_before: i64,
+) -> Result<(), rusqlite::Error> {
+    let expired: Vec<(i64, u32)> = {
+        let mut q = tx.prepare_cached(
+            "SELECT d.seq, d.attempts FROM messages m JOIN deliveries d ON d.seq = m.seq
+             WHERE m.published_at < ?2 AND d.subscription = ?1",
+        )?;
+        q.query_map(params![sub, expired_before], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    for (seq, attempts) in expired {
+        dead(tx, sub, seq, attempts, "retention expired before the message was acknowledged", now)?;
+    }
+    Ok(())
 }
 
 /// Deletes the message once nothing refers to it.
