@@ -253,34 +253,6 @@ impl Store {
         let _ = self.tx.send(command);
     }
 
-    pub async fn ack(&self, subscription: &str, seq: i64) -> Result<(), StoreError> {
-        let subscription = subscription.to_string();
-        self.ask(|reply| Command::Ack { subscription, seq, reply }).await
-    }
-
-    pub async fn retry(
-        &self,
-        subscription: &str,
-        seq: i64,
-        attempts: u32,
-        next_at: i64,
-    ) -> Result<(), StoreError> {
-        let subscription = subscription.to_string();
-        self.ask(|reply| Command::Retry { subscription, seq, attempts, next_at, reply }).await
-    }
-
-    pub async fn dead(
-        &self,
-        subscription: &str,
-        seq: i64,
-        attempts: u32,
-        reason: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let (subscription, reason) = (subscription.to_string(), reason.to_string());
-        self.ask(|reply| Command::Dead { subscription, seq, attempts, reason, now, reply }).await
-    }
-
     pub async fn dead_letters(&self, subscription: &str) -> Result<Vec<DeadLetter>, StoreError> {
         let subscription = subscription.to_string();
         self.ask(|reply| Command::DeadLetters { subscription, reply }).await
