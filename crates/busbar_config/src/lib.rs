@@ -5,6 +5,7 @@
 //! but cannot be read is an environment error ([`ConfigError`]), exit 2.
 
 mod audit;
+mod dev;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +16,7 @@ use toml::Spanned;
 
 /// The file name, at the app root.
 pub use audit::{AuditConfig, CrossServicePublish, Rule, RuleAction, glob_match};
+pub use dev::{DevConfig, DevService};
 
 pub const FILE_NAME: &str = "busbar.toml";
 
@@ -29,6 +31,8 @@ pub struct Config {
     pub plan: PlanConfig,
     /// `[audit]`: the policy `busbar audit` enforces and the IAM principals of each service.
     pub audit: AuditConfig,
+    /// `[dev]`: how `busbar dev` reaches and identifies each service.
+    pub dev: DevConfig,
     /// The file's text, for rendering diagnostics that point into it.
     pub source: Option<SourceFile>,
 }
@@ -76,6 +80,8 @@ struct RawConfig {
     plan: RawPlan,
     #[serde(default)]
     audit: audit::RawAudit,
+    #[serde(default)]
+    dev: dev::RawDev,
 }
 
 #[derive(Deserialize, Default)]
@@ -161,6 +167,9 @@ pub fn parse(text: &str) -> (Config, Vec<Diagnostic>) {
             let (audit, found) = audit::convert(raw.audit, &file);
             config.audit = audit;
             diagnostics.extend(found);
+            let (dev, found) = dev::convert(raw.dev, &file);
+            config.dev = dev;
+            diagnostics.extend(found);
             if let Some(component) = raw.plan.dapr_component {
                 let span = file.span(component.span().start as u32, component.span().end as u32);
                 let valid = component.get_ref().strip_prefix("pubsub.").is_some_and(|rest| {
@@ -225,7 +234,7 @@ pub fn parse(text: &str) -> (Config, Vec<Diagnostic>) {
             let range = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
             let help = if message.starts_with("unknown field") {
-                "remove the key or fix its spelling; busbar.toml knows `[services]`, `[diagnostics]`, `[plan]` (`app`, `prefix`, `tags`, `dapr-component`) and `[audit]` (`cross-service-publish`, `deny`, `allow`, `aws-roles`, `gcp-service-accounts`)"
+                "remove the key or fix its spelling; busbar.toml knows `[services]`, `[diagnostics]`, `[plan]` (`app`, `prefix`, `tags`, `dapr-component`), `[audit]` (`cross-service-publish`, `deny`, `allow`, `aws-roles`, `gcp-service-accounts`) and `[dev]` (`pubsub`, `services.NAME.url`, `services.NAME.token`)"
             } else {
                 "see the busbar.toml section of README.md for the format"
             };

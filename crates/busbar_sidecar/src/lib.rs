@@ -1,0 +1,400 @@
+//! The sidecar of `busbar dev`: the Dapr pub/sub HTTP API on 127.0.0.1 over the embedded
+//! broker, enforcing the permission graph.
+//!
+//! - `POST /v1.0/publish/{pubsub}/{topic}`: 404 for an unknown pubsub name or topic, 403 for an
+//!   unidentified caller (no `dapr-api-token` or `dapr-app-id`) or one whose code may not
+//!   publish there (naming the missing grant), 400 for malformed JSON or a bad CloudEvent, 413
+//!   over 256 KiB, 507 when the disk is full; else 204 with `busbar-message-id`, once the
+//!   message is durable.
+//! - `GET /v1.0/healthz`, `GET /v1.0/healthz/outbound`, `GET /v1.0/metadata`.
+//! - Delivery: each subscription of a service with a URL (`[dev.services.NAME] url`) is POSTed
+//!   as a CloudEvents 1.0 envelope to the route the service's `GET /dapr/subscribe` gives, else
+//!   to `{url}/busbar/{topic}/{subscription}`. 2xx with no body or `{"status": "SUCCESS"}`
+//!   acknowledges; `"RETRY"` or any other status retries; `"DROP"` and 404 dead-letter. An entry
+//!   of `/dapr/subscribe` that the graph has no subscription for is refused at start.
+
+mod cloudevent;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use busbar_config::DevConfig;
+use busbar_graph::PermissionGraph;
+use busbar_model::AppModel;
+use busbar_runtime::{
+    Broker, BrokerConfig, Clock, Delivery, Handler, HandlerFuture, Outcome, Publish, PublishError,
+    StoreError,
+};
+use serde_json::{Value, json};
+
+pub use cloudevent::rfc3339;
+
+/// How to run the sidecar.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where the broker keeps its data.
+    pub data_dir: PathBuf,
+    pub dev: DevConfig,
+}
+
+/// Why the sidecar cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the data directory: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Subscription(String),
+}
+
+/// A running sidecar.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub broker: Broker,
+    /// What the operator should know (a service without a URL builds a backlog).
+    pub warnings: Vec<String>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
+    dispatchers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting requests, lets the deliveries in flight finish, and returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+        self.broker.shutdown();
+        for d in self.dispatchers {
+            let _ = d.await;
+        }
+    }
+}
+
+struct AppState {
+    broker: Broker,
+    model: AppModel,
+    pubsub: String,
+    /// (service, topic) pairs the code may publish.
+    may_publish: BTreeSet<(String, String)>,
+    /// Token → service.
+    tokens: BTreeMap<String, String>,
+}
+
+/// Starts the sidecar on `listener` (bound to 127.0.0.1 by the caller).
+pub async fn start(
+    model: AppModel,
+    graph: &PermissionGraph,
+    options: Options,
+    listener: tokio::net::TcpListener,
+) -> Result<Running, StartError> {
+    let broker = Broker::open(&options.data_dir, BrokerConfig::from_model(&model), Clock::System)?;
+    let mut warnings = Vec::new();
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| StartError::Subscription(format!("cannot create the HTTP client: {e}")))?;
+    let mut dispatchers = Vec::new();
+    let pubsub = options.dev.pubsub.clone();
+    for service in &model.services {
+        let subscriptions: Vec<(&str, &str)> = model
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.subscriptions
+                    .iter()
+                    .filter(|s| s.service == service.name)
+                    .map(move |s| (t.name.as_str(), s.name.as_str()))
+            })
+            .collect();
+        let url = options.dev.services.get(&service.name).and_then(|s| s.url.clone());
+        let Some(url) = url else {
+            if !subscriptions.is_empty() {
+                warnings.push(format!(
+                    "service `{}` has no URL ([dev.services.{}] url in busbar.toml): its {} subscription{} build a backlog until it has one",
+                    service.name,
+                    service.name,
+                    subscriptions.len(),
+                    if subscriptions.len() == 1 { "" } else { "s" }
+                ));
+            }
+            continue;
+        };
+        let url = url.trim_end_matches('/').to_string();
+        let routes = routes(&client, &url, &service.name, &pubsub, &subscriptions).await?;
+        for (topic, sub) in subscriptions {
+            let route = routes
+                .get(&(topic.to_string(), sub.to_string()))
+                .cloned()
+                .unwrap_or_else(|| format!("/busbar/{topic}/{sub}"));
+            let handler = HttpHandler {
+                client: client.clone(),
+                endpoint: format!(
+                    "{url}{}",
+                    if route.starts_with('/') { route } else { format!("/{route}") }
+                ),
+                pubsub: pubsub.clone(),
+            };
+            if let Some(task) = broker.subscribe(topic, sub, Arc::new(handler)) {
+                dispatchers.push(task);
+            }
+        }
+    }
+    let may_publish = graph
+        .all_permissions()
+        .into_iter()
+        .flat_map(|p| p.publish.into_iter().map(move |g| (p.service.clone(), g.topic)))
+        .collect();
+    let tokens = options
+        .dev
+        .services
+        .iter()
+        .filter_map(|(name, s)| s.token.clone().map(|t| (t, name.clone())))
+        .collect();
+    let state = Arc::new(AppState { broker: broker.clone(), model, pubsub, may_publish, tokens });
+    let app = Router::new()
+        .route("/v1.0/publish/{pubsub}/{topic}", post(publish))
+        .route("/v1.0/healthz", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/v1.0/healthz/outbound", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/v1.0/metadata", get(metadata))
+        .layer(DefaultBodyLimit::max(4 * busbar_runtime::config::MAX_MESSAGE_BYTES))
+        .with_state(state);
+    let addr = listener.local_addr().map_err(|e| StartError::Subscription(e.to_string()))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Ok(Running { addr, broker, warnings, stop, server, dispatchers })
+}
+
+/// The routes a service's `GET /dapr/subscribe` gives, by (topic, subscription). No answer (or
+/// 404) means the default routes. An entry the graph has no subscription for is an error.
+async fn routes(
+    client: &reqwest::Client,
+    url: &str,
+    service: &str,
+    pubsub: &str,
+    subscriptions: &[(&str, &str)],
+) -> Result<BTreeMap<(String, String), String>, StartError> {
+    let mut out = BTreeMap::new();
+    let Ok(response) =
+        client.get(format!("{url}/dapr/subscribe")).timeout(Duration::from_secs(2)).send().await
+    else {
+        return Ok(out);
+    };
+    if !response.status().is_success() {
+        return Ok(out);
+    }
+    let Ok(entries) = response.json::<Vec<Value>>().await else {
+        return Err(StartError::Subscription(format!(
+            "service `{service}`: GET /dapr/subscribe did not answer a JSON list"
+        )));
+    };
+    for entry in entries {
+        let topic = entry.get("topic").and_then(Value::as_str).unwrap_or_default();
+        let name = entry.get("pubsubname").and_then(Value::as_str).unwrap_or_default();
+        if name != pubsub {
+            return Err(StartError::Subscription(format!(
+                "service `{service}` subscribes to `{topic}` on pubsub `{name}`, but busbar serves `{pubsub}` ([dev] pubsub in busbar.toml)"
+            )));
+        }
+        let route = match entry.get("route") {
+            Some(Value::String(r)) => r.clone(),
+            Some(Value::Object(o)) => {
+                o.get("default").and_then(Value::as_str).unwrap_or_default().to_string()
+            }
+            _ => entry
+                .pointer("/routes/default")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        };
+        let named = entry.pointer("/metadata/subscription").and_then(Value::as_str);
+        let on_topic: Vec<&str> =
+            subscriptions.iter().filter(|(t, _)| *t == topic).map(|(_, s)| *s).collect();
+        let sub = match (on_topic.as_slice(), named) {
+            ([], _) => {
+                return Err(StartError::Subscription(format!(
+                    "service `{service}` asks for topic `{topic}` in GET /dapr/subscribe, but its code has no subscription to it: busbar delivers only what the graph contains (add `new Subscription({topic}, ...)` in the service)"
+                )));
+            }
+            (subs, Some(n)) if subs.contains(&n) => n,
+            (_, Some(n)) => {
+                return Err(StartError::Subscription(format!(
+                    "service `{service}` names subscription `{n}` of `{topic}` in GET /dapr/subscribe, but its code has none by that name"
+                )));
+            }
+            ([one], None) => one,
+            (many, None) => {
+                return Err(StartError::Subscription(format!(
+                    "service `{service}` has several subscriptions to `{topic}` ({}): name one in the /dapr/subscribe entry's metadata.subscription",
+                    many.join(", ")
+                )));
+            }
+        };
+        if route.is_empty() {
+            return Err(StartError::Subscription(format!(
+                "service `{service}`: the /dapr/subscribe entry for `{topic}` has no route"
+            )));
+        }
+        out.insert((topic.to_string(), sub.to_string()), route);
+    }
+    Ok(out)
+}
+
+/// Delivers to a service over HTTP, as a CloudEvent.
+struct HttpHandler {
+    client: reqwest::Client,
+    endpoint: String,
+    pubsub: String,
+}
+
+impl Handler for HttpHandler {
+    fn handle(&self, delivery: Delivery) -> HandlerFuture {
+        let body = cloudevent::envelope(&delivery, &self.pubsub);
+        let request = self
+            .client
+            .post(&self.endpoint)
+            .header(header::CONTENT_TYPE, "application/cloudevents+json")
+            .body(body);
+        Box::pin(async move {
+            let response = match request.send().await {
+                Ok(r) => r,
+                Err(e) => return Outcome::Retry(format!("cannot reach the service: {e}")),
+            };
+            let status = response.status();
+            if status == reqwest::StatusCode::NOT_FOUND {
+                return Outcome::Drop("the service answered 404".into());
+            }
+            if !status.is_success() {
+                return Outcome::Retry(format!("the service answered {status}"));
+            }
+            let text = response.text().await.unwrap_or_default();
+            let said = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v.get("status").and_then(Value::as_str).map(str::to_ascii_uppercase));
+            match said.as_deref() {
+                None | Some("SUCCESS") => Outcome::Success,
+                Some("DROP") => Outcome::Drop("the service answered DROP".into()),
+                Some(other) => Outcome::Retry(format!("the service answered {other}")),
+            }
+        })
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let message: String = message.into();
+    (status, axum::Json(json!({ "errorCode": code, "message": message }))).into_response()
+}
+
+async fn publish(
+    State(state): State<Arc<AppState>>,
+    Path((pubsub, topic)): Path<(String, String)>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if pubsub != state.pubsub {
+        return error(
+            StatusCode::NOT_FOUND,
+            "ERR_PUBSUB_NOT_FOUND",
+            format!("there is no pubsub `{pubsub}`; busbar serves `{}`", state.pubsub),
+        );
+    }
+    let Some(declared) = state.model.topic(&topic) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "ERR_TOPIC_NOT_FOUND",
+            format!("there is no topic `{topic}` in the app"),
+        );
+    };
+    let header_text =
+        |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let caller = match (header_text("dapr-api-token"), header_text("dapr-app-id")) {
+        (Some(token), _) => state.tokens.get(&token).cloned(),
+        (None, Some(app)) if state.model.service(&app).is_some() => Some(app),
+        _ => None,
+    };
+    let Some(caller) = caller else {
+        return error(
+            StatusCode::FORBIDDEN,
+            "ERR_PERMISSION_DENIED",
+            "unidentified caller: send the service's dapr-api-token, or a dapr-app-id header naming a service of the app",
+        );
+    };
+    if !state.may_publish.contains(&(caller.clone(), topic.clone())) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "ERR_PERMISSION_DENIED",
+            format!(
+                "service `{caller}` may not publish to `{topic}`: its code has no `publish(...)` or `ref<Publisher>()` of that topic, so the graph grants no publish permission"
+            ),
+        );
+    }
+    let content_type = header_text("content-type").unwrap_or_default();
+    let (data, client_id) = if content_type.starts_with("application/cloudevents+json") {
+        match cloudevent::parse(&body) {
+            Ok((data, id)) => (data, Some(id)),
+            Err(e) => return error(StatusCode::BAD_REQUEST, "ERR_PUBSUB_CLOUD_EVENTS_SER", e),
+        }
+    } else {
+        if (content_type.is_empty() || content_type.starts_with("application/json"))
+            && let Err(e) = serde_json::from_slice::<Value>(&body)
+        {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "ERR_MALFORMED_REQUEST",
+                format!("the body is not JSON: {e}"),
+            );
+        }
+        (body.to_vec(), None)
+    };
+    let client_id = query.get("metadata.messageId").cloned().or(client_id);
+    let attributes = cloudevent::attributes(&data, &declared.attributes);
+    match state.broker.publish(&topic, Publish { data, attributes, id: client_id }).await {
+        Ok(published) => {
+            (StatusCode::NO_CONTENT, [("busbar-message-id", published.id)]).into_response()
+        }
+        Err(e @ PublishError::TooLarge { .. }) => {
+            error(StatusCode::PAYLOAD_TOO_LARGE, "ERR_PUBSUB_PUBLISH_MESSAGE", e.to_string())
+        }
+        Err(e @ PublishError::TooManyAttributes { .. }) => {
+            error(StatusCode::BAD_REQUEST, "ERR_PUBSUB_PUBLISH_MESSAGE", e.to_string())
+        }
+        Err(PublishError::Store(StoreError::Full)) => error(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "ERR_PUBSUB_PUBLISH_MESSAGE",
+            "the disk is full: nothing was stored",
+        ),
+        Err(e) => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, "ERR_PUBSUB_PUBLISH_MESSAGE", e.to_string())
+        }
+    }
+}
+
+async fn metadata(State(state): State<Arc<AppState>>) -> axum::Json<Value> {
+    let pubsub = state.pubsub.as_str();
+    let subscriptions: Vec<Value> = state
+        .model
+        .topics
+        .iter()
+        .flat_map(|t| t.subscriptions.iter().map(move |s| json!({ "pubsubname": pubsub, "topic": t.name, "name": s.name, "service": s.service })))
+        .collect();
+    axum::Json(json!({
+        "id": "busbar",
+        "runtimeVersion": env!("CARGO_PKG_VERSION"),
+        "components": [{ "name": state.pubsub, "type": "pubsub.busbar", "version": "v1" }],
+        "subscriptions": subscriptions,
+    }))
+}

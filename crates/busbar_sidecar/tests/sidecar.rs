@@ -1,0 +1,320 @@
+//! The sidecar over HTTP: a real app analyzed from TypeScript, the sidecar on a loopback port,
+//! and a subscriber service (an axum server) that records the CloudEvents it receives.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use busbar_config::{DevConfig, DevService};
+use serde_json::{Value, json};
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// orders publishes `order-placed` (with a `region` attribute); billing subscribes to it as
+/// `charge` and publishes nothing.
+fn analyzed() -> (busbar_model::AppModel, busbar_graph::PermissionGraph) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "orders/encore.service.ts",
+        "import { Service } from \"encore.dev/service\";\nexport default new Service(\"orders\");\n",
+    );
+    write(
+        dir,
+        "billing/encore.service.ts",
+        "import { Service } from \"encore.dev/service\";\nexport default new Service(\"billing\");\n",
+    );
+    write(
+        dir,
+        "orders/topics.ts",
+        "import { Topic, Attribute } from \"encore.dev/pubsub\";\nexport interface Order { id: string; region: Attribute<string>; }\nexport const placed = new Topic<Order>(\"order-placed\", { deliveryGuarantee: \"at-least-once\" });\nexport async function place() { await placed.publish({ id: \"1\", region: \"eu\" }); }\n",
+    );
+    write(
+        dir,
+        "billing/charge.ts",
+        "import { Subscription } from \"encore.dev/pubsub\";\nimport { placed } from \"../orders/topics\";\nnew Subscription(placed, \"charge\", { handler: async () => {}, retryPolicy: { minBackoff: \"1s\", maxBackoff: \"1s\", maxRetries: 2 } });\n",
+    );
+    let config = busbar_config::Config::default();
+    let analysis =
+        busbar_ts::analyze(dir, &config, &busbar_ts::Options { threads: 1, checker: None });
+    assert!(analysis.diagnostics.iter().all(|d| !d.is_error()), "{:?}", analysis.diagnostics);
+    let graph = busbar_graph::PermissionGraph::build(&analysis.model);
+    (analysis.model, graph)
+}
+
+type Received = Arc<Mutex<Vec<Value>>>;
+
+/// A subscriber whose answer depends on the message's `id` field: `retry-once` fails its first
+/// delivery, `drop` answers DROP, `missing` answers 404; the rest succeed.
+async fn subscriber(subscribe: Option<Value>) -> (String, Received) {
+    let received: Received = Arc::default();
+    let handler = |State(r): State<Received>, Json(event): Json<Value>| async move {
+        let id = event.pointer("/data/id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let earlier = {
+            let mut r = r.lock().unwrap();
+            let earlier = r
+                .iter()
+                .filter(|e| e.pointer("/data/id").and_then(Value::as_str) == Some(&id))
+                .count();
+            r.push(event);
+            earlier
+        };
+        match id.as_str() {
+            "retry-once" if earlier == 0 => (StatusCode::OK, Json(json!({ "status": "RETRY" }))),
+            "drop" => (StatusCode::OK, Json(json!({ "status": "DROP" }))),
+            "missing" => (StatusCode::NOT_FOUND, Json(json!({}))),
+            _ => (StatusCode::OK, Json(json!({ "status": "SUCCESS" }))),
+        }
+    };
+    let mut app = Router::new()
+        .route("/busbar/order-placed/charge", post(handler))
+        .route("/orders", post(handler));
+    if let Some(entries) = subscribe {
+        app = app.route("/dapr/subscribe", get(move || async move { Json(entries) }));
+    }
+    let app = app.with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+struct Harness {
+    sidecar: busbar_sidecar::Running,
+    base: String,
+    http: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+async fn start(billing_url: Option<String>) -> Result<Harness, busbar_sidecar::StartError> {
+    let (model, graph) = analyzed();
+    let data = tempfile::tempdir().unwrap();
+    let mut dev = DevConfig::default();
+    dev.services.insert("billing".into(), DevService { url: billing_url, token: None });
+    dev.services
+        .insert("orders".into(), DevService { url: None, token: Some("orders-token".into()) });
+    let options = busbar_sidecar::Options { data_dir: data.path().to_path_buf(), dev };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sidecar = busbar_sidecar::start(model, &graph, options, listener).await?;
+    let base = format!("http://{}", sidecar.addr);
+    Ok(Harness { sidecar, base, http: reqwest::Client::new(), _data: data })
+}
+
+impl Harness {
+    async fn publish(&self, path: &str, headers: &[(&str, &str)], body: &str) -> reqwest::Response {
+        let mut req = self.http.post(format!("{}{path}", self.base)).body(body.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+async fn until(mut cond: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("condition never held");
+}
+
+const ORDERS: (&str, &str) = ("dapr-app-id", "orders");
+const JSON_TYPE: (&str, &str) = ("content-type", "application/json");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_are_delivered_as_cloudevents_with_their_id() {
+    let (url, received) = subscriber(None).await;
+    let h = start(Some(url)).await.unwrap();
+    let r = h
+        .publish(
+            "/v1.0/publish/pubsub/order-placed",
+            &[ORDERS, JSON_TYPE],
+            r#"{"id":"a","region":"eu"}"#,
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    let id = r.headers()["busbar-message-id"].to_str().unwrap().to_string();
+    until(|| received.lock().unwrap().len() == 1).await;
+    let event = received.lock().unwrap()[0].clone();
+    assert_eq!(event["id"], id.as_str());
+    assert_eq!(event["specversion"], "1.0");
+    assert_eq!(event["topic"], "order-placed");
+    assert_eq!(event["pubsubname"], "pubsub");
+    assert_eq!(event["data"], json!({ "id": "a", "region": "eu" }));
+    assert!(event["time"].as_str().unwrap().ends_with('Z'));
+    // A CloudEvent published by the app keeps its id; the token identifies the caller too.
+    let ce = r#"{"id":"ce-1","source":"orders","specversion":"1.0","type":"order","data":{"id":"b","region":"uk"}}"#;
+    let r = h
+        .publish(
+            "/v1.0/publish/pubsub/order-placed",
+            &[("dapr-api-token", "orders-token"), ("content-type", "application/cloudevents+json")],
+            ce,
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["busbar-message-id"], "ce-1");
+    until(|| received.lock().unwrap().iter().any(|e| e["id"] == "ce-1")).await;
+    // RETRY is delivered again; the same id both times.
+    h.publish("/v1.0/publish/pubsub/order-placed", &[ORDERS], r#"{"id":"retry-once"}"#).await;
+    until(|| {
+        received.lock().unwrap().iter().filter(|e| e["data"]["id"] == "retry-once").count() == 2
+    })
+    .await;
+    let ids: Vec<Value> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e["data"]["id"] == "retry-once")
+        .map(|e| e["id"].clone())
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+    until_stored(&h, 0).await;
+    h.sidecar.shutdown().await;
+}
+
+async fn until_stored(h: &Harness, n: i64) {
+    for _ in 0..500 {
+        if h.sidecar.broker.stored_messages().await.unwrap() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never {n} messages stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_and_404_are_dead_letters() {
+    let (url, received) = subscriber(None).await;
+    let h = start(Some(url)).await.unwrap();
+    for id in ["drop", "missing"] {
+        let r = h
+            .publish("/v1.0/publish/pubsub/order-placed", &[ORDERS], &format!(r#"{{"id":"{id}"}}"#))
+            .await;
+        assert_eq!(r.status(), 204);
+    }
+    until(|| received.lock().unwrap().len() == 2).await;
+    let mut dead = Vec::new();
+    for _ in 0..500 {
+        dead = h.sidecar.broker.dead_letters("order-placed", "charge").await.unwrap();
+        if dead.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(dead.len(), 2);
+    assert!(
+        dead.iter().any(|d| d.reason.contains("DROP"))
+            && dead.iter().any(|d| d.reason.contains("404"))
+    );
+    h.sidecar.shutdown().await;
+}
+
+/// Every refusal is a clear 4xx, stores nothing, and the sidecar keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_clear_and_store_nothing() {
+    let h = start(None).await.unwrap();
+    assert!(
+        h.sidecar.warnings.iter().any(|w| w.contains("service `billing` has no URL")),
+        "{:?}",
+        h.sidecar.warnings
+    );
+    // (path, headers, body, status, what the answer says)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, String, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        ("/v1.0/publish/other/order-placed", vec![ORDERS], "{}".into(), 404, "no pubsub `other`"),
+        ("/v1.0/publish/pubsub/nope", vec![ORDERS], "{}".into(), 404, "no topic `nope`"),
+        ("/v1.0/publish/pubsub/order-placed", vec![], "{}".into(), 403, "unidentified caller"),
+        (
+            "/v1.0/publish/pubsub/order-placed",
+            vec![("dapr-api-token", "wrong")],
+            "{}".into(),
+            403,
+            "unidentified caller",
+        ),
+        (
+            "/v1.0/publish/pubsub/order-placed",
+            vec![("dapr-app-id", "billing")],
+            "{}".into(),
+            403,
+            "service `billing` may not publish to `order-placed`",
+        ),
+        (
+            "/v1.0/publish/pubsub/order-placed",
+            vec![ORDERS, JSON_TYPE],
+            "{not json".into(),
+            400,
+            "not JSON",
+        ),
+        (
+            "/v1.0/publish/pubsub/order-placed",
+            vec![ORDERS, ("content-type", "application/cloudevents+json")],
+            r#"{"id":"1"}"#.into(),
+            400,
+            "no `source`",
+        ),
+        (
+            "/v1.0/publish/pubsub/order-placed",
+            vec![ORDERS, ("content-type", "text/plain")],
+            "x".repeat(256 * 1024 + 1),
+            413,
+            "limit",
+        ),
+    ];
+    for (path, headers, body, status, says) in cases {
+        let r = h.publish(path, &headers, &body).await;
+        assert_eq!(r.status().as_u16(), status, "{path} {headers:?}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(says), "{path} {headers:?}: {text}");
+    }
+    assert_eq!(h.sidecar.broker.stored_messages().await.unwrap(), 0, "nothing stored");
+    let ok = h.publish("/v1.0/publish/pubsub/order-placed", &[ORDERS], r#"{"id":"fine"}"#).await;
+    assert_eq!(ok.status(), 204, "still serving");
+    assert_eq!(
+        h.sidecar.broker.stored_messages().await.unwrap(),
+        1,
+        "kept for billing, which has no URL yet"
+    );
+    for path in ["/v1.0/healthz", "/v1.0/healthz/outbound"] {
+        assert_eq!(h.http.get(format!("{}{path}", h.base)).send().await.unwrap().status(), 204);
+    }
+    let meta: Value =
+        h.http.get(format!("{}/v1.0/metadata", h.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(meta["components"][0]["name"], "pubsub");
+    assert_eq!(meta["subscriptions"][0]["name"], "charge");
+    h.sidecar.shutdown().await;
+}
+
+/// `/dapr/subscribe` routes a subscription; an entry the graph does not have is refused at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dapr_subscribe_routes_and_unknown_subscriptions_are_refused() {
+    let (url, received) = subscriber(Some(
+        json!([{ "pubsubname": "pubsub", "topic": "order-placed", "route": "/orders" }]),
+    ))
+    .await;
+    let h = start(Some(url)).await.unwrap();
+    h.publish("/v1.0/publish/pubsub/order-placed", &[ORDERS], r#"{"id":"routed"}"#).await;
+    until(|| received.lock().unwrap().len() == 1).await;
+    h.sidecar.shutdown().await;
+
+    let (url, _) = subscriber(Some(
+        json!([{ "pubsubname": "pubsub", "topic": "refund-issued", "route": "/refunds" }]),
+    ))
+    .await;
+    let Err(e) = start(Some(url)).await else { panic!("started") };
+    assert!(
+        e.to_string().contains("asks for topic `refund-issued`")
+            && e.to_string().contains("no subscription"),
+        "{e}"
+    );
+}
