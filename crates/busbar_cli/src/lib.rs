@@ -6,6 +6,7 @@
 
 mod analyze;
 mod audit;
+mod dev;
 mod diagram;
 mod pipeline;
 mod plan;
@@ -55,6 +56,9 @@ enum Command {
     /// Check the permissions the code needs against busbar.lock, busbar.toml's [audit]
     /// policy, and deployed IAM: for CI.
     Audit(AuditArgs),
+    /// Run the app's broker and a Dapr-compatible pub/sub sidecar on 127.0.0.1, enforcing
+    /// the permission graph, until Ctrl-C.
+    Dev(DevArgs),
     /// Write every output of an app: Terraform modules, Dapr manifests, plan.json,
     /// runtime-config.json and the diagrams.
     Build(BuildArgs),
@@ -212,6 +216,18 @@ struct AuditArgs {
 }
 
 #[derive(Args, Debug)]
+struct DevArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// The port of the Dapr HTTP API.
+    #[arg(long, default_value_t = 3500)]
+    port: u16,
+    /// Where the broker keeps its messages (default: DIR/.busbar/data).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 struct BuildArgs {
     #[command(flatten)]
     app: AppArgs,
@@ -289,6 +305,7 @@ where
         Command::Plan(args) => plan::run(&args, cwd, host, out, err),
         Command::Diagram(args) => diagram::run(&args, cwd, host, out, err),
         Command::Audit(args) => audit::run(&args, cwd, host, out, err),
+        Command::Dev(args) => dev::run(&args, cwd, host, err),
         Command::Build(args) => plan::build(&args, cwd, host, out, err),
         Command::CheckFile(args) => check_file(&args),
     }

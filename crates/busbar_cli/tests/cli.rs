@@ -526,3 +526,49 @@ fn example_app_passes_its_audit() {
         assert_eq!(out.status.code(), Some(0), "{format}");
     }
 }
+
+/// `busbar dev` serves the Dapr API on the port it is given: a service may publish what its
+/// code publishes (204 and a message id) and nothing else (403 naming the grant).
+#[test]
+fn dev_serves_the_dapr_api_and_enforces_the_graph() {
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"))
+        .current_dir(example())
+        .args(["dev", ".", "--port", &port.to_string(), "--data"])
+        .arg(data.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut up = false;
+    for _ in 0..300 {
+        if agent.get(format!("{base}/v1.0/healthz")).call().is_ok_and(|r| r.status() == 204) {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let publish = |app: &str, topic: &str| {
+        agent
+            .post(format!("{base}/v1.0/publish/pubsub/{topic}"))
+            .header("dapr-app-id", app)
+            .header("content-type", "application/json")
+            .send(r#"{"userId":"u1","email":"a@b.c","source":"web"}"#)
+            .unwrap()
+    };
+    let allowed = up.then(|| publish("users", "user-signed-up"));
+    let denied = up.then(|| publish("shipping", "user-signed-up"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "busbar dev answered /v1.0/healthz");
+    let allowed = allowed.unwrap();
+    assert_eq!(allowed.status(), 204);
+    assert!(allowed.headers().get("busbar-message-id").is_some());
+    let mut denied = denied.unwrap();
+    assert_eq!(denied.status(), 403);
+    let text = denied.body_mut().read_to_string().unwrap();
+    assert!(text.contains("service `shipping` may not publish to `user-signed-up`"), "{text}");
+}

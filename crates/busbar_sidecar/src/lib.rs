@@ -118,11 +118,14 @@ pub async fn start(
         let Some(url) = url else {
             if !subscriptions.is_empty() {
                 warnings.push(format!(
-                    "service `{}` has no URL ([dev.services.{}] url in busbar.toml): its {} subscription{} build a backlog until it has one",
+                    "service `{}` has no URL ([dev.services.{}] url in busbar.toml): {} until it has one",
                     service.name,
                     service.name,
-                    subscriptions.len(),
-                    if subscriptions.len() == 1 { "" } else { "s" }
+                    if subscriptions.len() == 1 {
+                        "its subscription builds a backlog".to_string()
+                    } else {
+                        format!("its {} subscriptions build a backlog", subscriptions.len())
+                    }
                 ));
             }
             continue;

@@ -1,0 +1,65 @@
+//! `busbar dev`: the app's broker and sidecar on 127.0.0.1, until Ctrl-C.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::{DevArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Host, pipeline};
+
+pub(crate) fn run(args: &DevArgs, cwd: &Path, host: &Host, err: &mut dyn Write) -> u8 {
+    let mut loaded = match pipeline::load_or_report(&args.app, cwd, "dev", host, err) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let diagnostics = std::mem::take(&mut loaded.diagnostics);
+    if let Err(code) = loaded.report(diagnostics, &args.app, host, err) {
+        return code;
+    }
+    let data = match &args.data {
+        Some(d) => cwd.join(d),
+        None => loaded.dir.join(".busbar").join("data"),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(err, "error: cannot start the runtime: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let app_name = loaded.app_name();
+    let pubsub = loaded.config.dev.pubsub.clone();
+    runtime.block_on(async {
+        let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = writeln!(
+                    err,
+                    "error: cannot listen on 127.0.0.1:{}: {e}\n  = help: pass a free port with `--port`",
+                    args.port
+                );
+                return EXIT_USAGE;
+            }
+        };
+        let options = busbar_sidecar::Options { data_dir: data.clone(), dev: loaded.config.dev.clone() };
+        let model = loaded.analysis.model.clone();
+        let running = match busbar_sidecar::start(model, &loaded.graph, options, listener).await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                return EXIT_FAILED;
+            }
+        };
+        let _ = writeln!(
+            err,
+            "busbar dev: the Dapr pub/sub API of `{app_name}` on http://{} (pubsub `{pubsub}`), data in {}",
+            running.addr,
+            data.display()
+        );
+        for w in &running.warnings {
+            let _ = writeln!(err, "warning: {w}");
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = writeln!(err, "busbar dev: stopping after the deliveries in flight");
+        running.shutdown().await;
+        EXIT_OK
+    })
+}
