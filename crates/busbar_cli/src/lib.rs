@@ -8,6 +8,7 @@ mod analyze;
 mod audit;
 mod dev;
 mod diagram;
+mod dlq;
 mod pipeline;
 mod plan;
 mod summary;
@@ -59,6 +60,8 @@ enum Command {
     /// Run the app's broker and a Dapr-compatible pub/sub sidecar on 127.0.0.1, enforcing
     /// the permission graph, until Ctrl-C.
     Dev(DevArgs),
+    /// List or release dead letters, through a running `busbar dev` or on its data directory.
+    Dlq(DlqArgs),
     /// Write every output of an app: Terraform modules, Dapr manifests, plan.json,
     /// runtime-config.json and the diagrams.
     Build(BuildArgs),
@@ -228,6 +231,44 @@ struct DevArgs {
 }
 
 #[derive(Args, Debug)]
+struct DlqArgs {
+    #[command(subcommand)]
+    action: DlqAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum DlqAction {
+    /// List the dead letters of every subscription (or one).
+    List(DlqCommon),
+    /// Move dead letters back for delivery.
+    Release(DlqReleaseArgs),
+}
+
+#[derive(Args, Debug)]
+struct DlqCommon {
+    #[command(flatten)]
+    app: AppArgs,
+    /// One subscription: its name, or TOPIC/NAME.
+    #[arg(long, value_name = "NAME")]
+    subscription: Option<String>,
+    /// The port of a running `busbar dev`.
+    #[arg(long, default_value_t = 3500)]
+    port: u16,
+    /// The data directory, when no `busbar dev` runs (default: DIR/.busbar/data).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct DlqReleaseArgs {
+    #[command(flatten)]
+    common: DlqCommon,
+    /// Only the messages with these ids (repeatable; default: all).
+    #[arg(long = "id", value_name = "ID")]
+    ids: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 struct BuildArgs {
     #[command(flatten)]
     app: AppArgs,
@@ -306,6 +347,7 @@ where
         Command::Diagram(args) => diagram::run(&args, cwd, host, out, err),
         Command::Audit(args) => audit::run(&args, cwd, host, out, err),
         Command::Dev(args) => dev::run(&args, cwd, host, err),
+        Command::Dlq(args) => dlq::run(&args, cwd, host, out, err),
         Command::Build(args) => plan::build(&args, cwd, host, out, err),
         Command::CheckFile(args) => check_file(&args),
     }

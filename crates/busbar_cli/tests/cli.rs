@@ -572,3 +572,122 @@ fn dev_serves_the_dapr_api_and_enforces_the_graph() {
     let text = denied.body_mut().read_to_string().unwrap();
     assert!(text.contains("service `shipping` may not publish to `user-signed-up`"), "{text}");
 }
+
+/// A service that answers 404 to everything: its deliveries become dead letters.
+fn answer_404() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    port
+}
+
+/// `busbar dlq list|release`: through the admin API of a running `busbar dev`, then on its data
+/// directory once it is gone.
+#[test]
+fn dlq_lists_and_releases_dead_letters_online_and_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    let service =
+        "import { Service } from \"encore.dev/service\";\nexport default new Service(\"NAME\");\n";
+    write(&app, "orders/encore.service.ts", service.replace("NAME", "orders"));
+    write(&app, "billing/encore.service.ts", service.replace("NAME", "billing"));
+    write(
+        &app,
+        "orders/topics.ts",
+        "import { Topic } from \"encore.dev/pubsub\";\nexport const placed = new Topic<{ id: string }>(\"order-placed\", { deliveryGuarantee: \"at-least-once\" });\nexport async function place() { await placed.publish({ id: \"1\" }); }\n",
+    );
+    write(
+        &app,
+        "billing/charge.ts",
+        "import { Subscription } from \"encore.dev/pubsub\";\nimport { placed } from \"../orders/topics\";\nnew Subscription(placed, \"charge\", { handler: async () => {} });\n",
+    );
+    write(
+        &app,
+        "busbar.toml",
+        format!("[dev.services.billing]\nurl = \"http://127.0.0.1:{}\"\n", answer_404()),
+    );
+    let data = tmp.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"))
+        .current_dir(&app)
+        .args(["dev", ".", "--port", &port, "--data"])
+        .arg(&data)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut published = None;
+    for _ in 0..300 {
+        if let Ok(r) = agent
+            .post(format!("{base}/v1.0/publish/pubsub/order-placed"))
+            .header("dapr-app-id", "orders")
+            .send(r#"{"id":"1"}"#)
+        {
+            published = Some(r.status().as_u16());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let dlq = |args: &[&str]| {
+        let mut all = vec!["dlq"];
+        all.extend_from_slice(args);
+        all.extend(["--port", port.as_str(), "--data", data.to_str().unwrap()]);
+        run(&app, &all)
+    };
+    let mut online = None;
+    for _ in 0..100 {
+        let out = dlq(&["list"]);
+        if String::from_utf8_lossy(&out.stdout).contains("1 dead letter") {
+            online = Some(out);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(published, Some(204));
+    let online = online.expect("the dead letter shows through the running sidecar");
+    assert!(String::from_utf8_lossy(&online.stderr).contains("through busbar dev"));
+    assert!(
+        String::from_utf8_lossy(&online.stdout).contains("404"),
+        "{}",
+        String::from_utf8_lossy(&online.stdout)
+    );
+
+    let offline = dlq(&["list", "--subscription", "charge"]);
+    assert_eq!(offline.status.code(), Some(0), "{}", String::from_utf8_lossy(&offline.stderr));
+    assert!(String::from_utf8_lossy(&offline.stderr).contains("no busbar dev answers"));
+    assert!(
+        String::from_utf8_lossy(&offline.stdout).contains("order-placed/charge: 1 dead letter")
+    );
+    let released = dlq(&["release", "--subscription", "order-placed/charge"]);
+    assert!(
+        String::from_utf8_lossy(&released.stdout).contains("order-placed/charge: released 1"),
+        "{}",
+        String::from_utf8_lossy(&released.stdout)
+    );
+    let after = dlq(&["list"]);
+    assert!(String::from_utf8_lossy(&after.stdout).contains("order-placed/charge: 0 dead letters"));
+    let unknown = dlq(&["list", "--subscription", "nope"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("there is no subscription `nope`; the app has: order-placed/charge")
+    );
+}

@@ -7,12 +7,14 @@
 //!   over 256 KiB, 507 when the disk is full; else 204 with `busbar-message-id`, once the
 //!   message is durable.
 //! - `GET /v1.0/healthz`, `GET /v1.0/healthz/outbound`, `GET /v1.0/metadata`.
+//! - The admin API for dead letters ([`admin`]).
 //! - Delivery: each subscription of a service with a URL (`[dev.services.NAME] url`) is POSTed
 //!   as a CloudEvents 1.0 envelope to the route the service's `GET /dapr/subscribe` gives, else
 //!   to `{url}/busbar/{topic}/{subscription}`. 2xx with no body or `{"status": "SUCCESS"}`
 //!   acknowledges; `"RETRY"` or any other status retries; `"DROP"` and 404 dead-letter. An entry
 //!   of `/dapr/subscribe` that the graph has no subscription for is refused at start.
 
+pub mod admin;
 mod cloudevent;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -167,6 +169,8 @@ pub async fn start(
         .route("/v1.0/healthz", get(|| async { StatusCode::NO_CONTENT }))
         .route("/v1.0/healthz/outbound", get(|| async { StatusCode::NO_CONTENT }))
         .route("/v1.0/metadata", get(metadata))
+        .route("/v1.0-busbar/dlq", get(dlq_list))
+        .route("/v1.0-busbar/dlq/release", post(dlq_release))
         .layer(DefaultBodyLimit::max(4 * busbar_runtime::config::MAX_MESSAGE_BYTES))
         .with_state(state);
     let addr = listener.local_addr().map_err(|e| StartError::Subscription(e.to_string()))?;
@@ -400,4 +404,40 @@ async fn metadata(State(state): State<Arc<AppState>>) -> axum::Json<Value> {
         "components": [{ "name": state.pubsub, "type": "pubsub.busbar", "version": "v1" }],
         "subscriptions": subscriptions,
     }))
+}
+
+async fn dlq_list(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    match admin::dead_letters(&state.broker, query.get("subscription").map(String::as_str)).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, "ERR_SUBSCRIPTION_NOT_FOUND", e),
+    }
+}
+
+async fn dlq_release(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let request: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "ERR_MALFORMED_REQUEST",
+                    format!("the body is not JSON: {e}"),
+                );
+            }
+        }
+    };
+    let filter = request.get("subscription").and_then(Value::as_str);
+    let ids = request
+        .get("ids")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect());
+    match admin::release(&state.broker, filter, ids).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, "ERR_SUBSCRIPTION_NOT_FOUND", e),
+    }
 }
