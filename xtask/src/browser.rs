@@ -1,6 +1,6 @@
-//! The diagram tests' external tools: Graphviz `dot` and Debian's Chromium (apt), Node.js
-//! (apt, when the machine has none) and `playwright-core` (npm, pinned, into
-//! `$HOME/.cache/busbar/npm`; it drives the system Chromium and never downloads a browser).
+//! The external tools of the diagram and runtime tests: Graphviz `dot`, Debian's Chromium and
+//! strace (apt), Node.js (apt, when the machine has none) and `playwright-core` (npm, pinned,
+//! into `$HOME/.cache/busbar/npm`; it drives the system Chromium and never downloads a browser).
 //! And `cargo xtask screenshot`, which saves the README's picture of the example app's page.
 
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ pub(crate) struct BrowserTools {
     pub dot: PathBuf,
     pub chromium: PathBuf,
     pub node: PathBuf,
+    pub strace: PathBuf,
     /// The `playwright-core` package directory.
     pub playwright: PathBuf,
 }
@@ -56,6 +57,9 @@ pub(crate) fn tools() -> Result<BrowserTools> {
     if which(&["chromium"]).is_none() {
         missing.push("chromium");
     }
+    if which(&["strace"]).is_none() {
+        missing.push("strace");
+    }
     if which(&["node"]).is_none() || which(&["npm"]).is_none() {
         missing.extend(["nodejs", "npm"]);
     }
@@ -65,6 +69,7 @@ pub(crate) fn tools() -> Result<BrowserTools> {
     let dot = which(&["dot"]).context("graphviz installed no `dot`")?;
     let chromium = which(&["chromium"]).context("no `chromium` after installing it")?;
     let node = which(&["node"]).context("no `node` after installing nodejs")?;
+    let strace = which(&["strace"]).context("no `strace` after installing it")?;
     let npm_dir = cache_dir().join("npm");
     let playwright = npm_dir.join("node_modules/playwright-core");
     let stamp = npm_dir.join("busbar-packages.txt");
@@ -80,7 +85,7 @@ pub(crate) fn tools() -> Result<BrowserTools> {
         step(&format!("npm install {PLAYWRIGHT}"), npm)?;
         std::fs::write(&stamp, PLAYWRIGHT).context("cannot write the npm stamp")?;
     }
-    Ok(BrowserTools { dot, chromium, node, playwright })
+    Ok(BrowserTools { dot, chromium, node, strace, playwright })
 }
 
 impl BrowserTools {
@@ -89,6 +94,7 @@ impl BrowserTools {
         cmd.env("BUSBAR_DOT", &self.dot)
             .env("BUSBAR_CHROMIUM", &self.chromium)
             .env("BUSBAR_NODE", &self.node)
+            .env("BUSBAR_STRACE", &self.strace)
             .env("BUSBAR_PLAYWRIGHT", &self.playwright);
     }
 }

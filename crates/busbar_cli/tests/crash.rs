@@ -182,3 +182,101 @@ fn nothing_answered_204_is_lost_when_busbar_dev_is_killed() {
     assert!(duplicates <= 64 + 64 + PUBLISHERS, "{duplicates} duplicates");
     eprintln!("killed after {at_kill} publishes; {duplicates} duplicates over {MESSAGES} messages");
 }
+
+/// strace from `cargo xtask ci` (`BUSBAR_STRACE`); required under `BUSBAR_REQUIRE_TOOLS`.
+#[allow(clippy::print_stderr, reason = "a skipped check says so")]
+fn strace() -> Option<std::path::PathBuf> {
+    match std::env::var_os("BUSBAR_STRACE") {
+        Some(p) => Some(p.into()),
+        None if std::env::var_os("BUSBAR_REQUIRE_TOOLS").is_some() => {
+            panic!("BUSBAR_STRACE is not set, and BUSBAR_REQUIRE_TOOLS says the tools are required")
+        }
+        None => {
+            eprintln!(
+                "SKIPPED: BUSBAR_STRACE is not set; `cargo xtask ci` installs strace and sets it"
+            );
+            None
+        }
+    }
+}
+
+/// A SIGKILL leaves the page cache intact, so the crash test alone cannot show that a 204
+/// waits for the disk. Under strace: between reading the publish request and writing its 204,
+/// busbar calls fsync (SQLite's WAL commit).
+#[test]
+fn a_publish_is_answered_only_after_fsync() {
+    let Some(strace) = strace() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    let service =
+        "import { Service } from \"encore.dev/service\";\nexport default new Service(\"NAME\");\n";
+    write(&app, "orders/encore.service.ts", &service.replace("NAME", "orders"));
+    write(
+        &app,
+        "orders/topics.ts",
+        "import { Topic } from \"encore.dev/pubsub\";\nexport const placed = new Topic<{ id: string }>(\"order-placed\", { deliveryGuarantee: \"at-least-once\" });\nexport async function place() { await placed.publish({ id: \"1\" }); }\n",
+    );
+    write(
+        &app,
+        "orders/charge.ts",
+        "import { Subscription } from \"encore.dev/pubsub\";\nimport { placed } from \"./topics\";\nnew Subscription(placed, \"charge\", { handler: async () => {} });\n",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log = tmp.path().join("strace.log");
+    let mut child = Command::new(strace)
+        .args([
+            "-f",
+            "-s",
+            "48",
+            "-e",
+            "trace=fsync,fdatasync,read,recvfrom,write,writev,sendto,sendmsg",
+            "-o",
+        ])
+        .arg(&log)
+        .arg(assert_cmd::cargo::cargo_bin("busbar"))
+        .current_dir(&app)
+        .args(["dev", ".", "--port", &port.to_string(), "--data"])
+        .arg(tmp.path().join("data"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_healthy(port);
+    let status = agent()
+        .post(format!("http://127.0.0.1:{port}/v1.0/publish/pubsub/order-placed"))
+        .header("dapr-app-id", "orders")
+        .send(r#"{"id":"traced"}"#)
+        .map(|r| r.status().as_u16());
+    std::thread::sleep(Duration::from_millis(200));
+    // Killing strace would leave busbar running (detached): kill busbar, and strace ends.
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id()))
+        .unwrap_or_default();
+    for pid in children.split_whitespace() {
+        let _ = Command::new("kill").args(["-9", pid]).status();
+    }
+    let _ = child.wait();
+    assert_eq!(status.unwrap(), 204);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let request =
+        lines.iter().position(|l| l.contains("POST /v1.0/publish/")).expect("the request is read");
+    let answer = lines[request..]
+        .iter()
+        .position(|l| l.contains("HTTP/1.1 204"))
+        .map(|i| i + request)
+        .expect("the 204 is written");
+    let fsyncs = lines[request..answer]
+        .iter()
+        .filter(|l| {
+            (l.contains("fsync(")
+                || l.contains("fdatasync(")
+                || l.contains("fsync resumed>")
+                || l.contains("fdatasync resumed>"))
+                && !l.contains("unfinished")
+        })
+        .count();
+    assert!(
+        fsyncs >= 1,
+        "no fsync completed between the request and its 204:\n{}",
+        lines[request..=answer].join("\n")
+    );
+}
