@@ -41,7 +41,7 @@ pub(crate) fn run(args: &DevArgs, cwd: &Path, host: &Host, err: &mut dyn Write) 
         };
         let options = busbar_sidecar::Options { data_dir: data.clone(), dev: loaded.config.dev.clone() };
         let model = loaded.analysis.model.clone();
-        let running = match busbar_sidecar::start(model, &loaded.graph, options, listener).await {
+        let mut running = match busbar_sidecar::start(model, &loaded.graph, options, listener).await {
             Ok(r) => r,
             Err(e) => {
                 let _ = writeln!(err, "error: {e}");
@@ -57,7 +57,26 @@ pub(crate) fn run(args: &DevArgs, cwd: &Path, host: &Host, err: &mut dyn Write) 
         for w in &running.warnings {
             let _ = writeln!(err, "warning: {w}");
         }
-        let _ = tokio::signal::ctrl_c().await;
+        // One line per failed delivery, until Ctrl-C.
+        let mut failures = running.failures.take();
+        let log = async {
+            while let Some(f) = match failures.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => None,
+            } {
+                let what = if f.dead_lettered { "dead-lettered" } else { "will retry" };
+                let _ = writeln!(
+                    err,
+                    "delivery failed: subscription {} message {} attempt {}: {} ({what})",
+                    f.subscription, f.message_id, f.attempt, f.error
+                );
+            }
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = log => {}
+        }
         let _ = writeln!(err, "busbar dev: stopping after the deliveries in flight");
         running.shutdown().await;
         EXIT_OK

@@ -622,11 +622,12 @@ fn dlq_lists_and_releases_dead_letters_online_and_offline() {
         .unwrap()
         .port()
         .to_string();
+    let log = tmp.path().join("dev.log");
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"))
         .current_dir(&app)
         .args(["dev", ".", "--port", &port, "--data"])
         .arg(&data)
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let agent: ureq::Agent =
@@ -663,6 +664,12 @@ fn dlq_lists_and_releases_dead_letters_online_and_offline() {
     let _ = child.wait();
     assert_eq!(published, Some(204));
     let online = online.expect("the dead letter shows through the running sidecar");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("delivery failed: subscription order-placed/charge message ")
+            && logged.contains("attempt 1: the service answered 404 (dead-lettered)"),
+        "{logged}"
+    );
     assert!(String::from_utf8_lossy(&online.stderr).contains("through busbar dev"));
     assert!(
         String::from_utf8_lossy(&online.stdout).contains("404"),

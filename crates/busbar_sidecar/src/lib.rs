@@ -63,6 +63,8 @@ pub struct Running {
     pub broker: Broker,
     /// What the operator should know (a service without a URL builds a backlog).
     pub warnings: Vec<String>,
+    /// Every failed delivery (subscription, message id, attempt, error), for the log.
+    pub failures: Option<tokio::sync::mpsc::UnboundedReceiver<busbar_runtime::Failure>>,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<()>,
     dispatchers: Vec<tokio::task::JoinHandle<()>>,
@@ -97,7 +99,9 @@ pub async fn start(
     options: Options,
     listener: tokio::net::TcpListener,
 ) -> Result<Running, StartError> {
-    let broker = Broker::open(&options.data_dir, BrokerConfig::from_model(&model), Clock::System)?;
+    let mut broker =
+        Broker::open(&options.data_dir, BrokerConfig::from_model(&model), Clock::System)?;
+    let failures = broker.failures();
     let mut warnings = Vec::new();
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
@@ -182,7 +186,7 @@ pub async fn start(
             })
             .await;
     });
-    Ok(Running { addr, broker, warnings, stop, server, dispatchers })
+    Ok(Running { addr, broker, warnings, failures, stop, server, dispatchers })
 }
 
 /// The routes a service's `GET /dapr/subscribe` gives, by (topic, subscription). No answer (or
