@@ -6,6 +6,8 @@
 //!   publish there (naming the missing grant), 400 for malformed JSON or a bad CloudEvent, 413
 //!   over 256 KiB, 507 when the disk is full; else 204 with `busbar-message-id`, once the
 //!   message is durable.
+//! - `POST /v1.0-alpha1/publish/bulk/{pubsub}/{topic}` (and `/v1.0/publish/bulk/...`): 204
+//!   when every entry is stored, else 500 with `failedEntries`.
 //! - `GET /v1.0/healthz`, `GET /v1.0/healthz/outbound`, `GET /v1.0/metadata`.
 //! - The admin API for dead letters ([`admin`]).
 //! - Delivery: each subscription of a service with a URL (`[dev.services.NAME] url`) is POSTed
@@ -170,6 +172,8 @@ pub async fn start(
     let state = Arc::new(AppState { broker: broker.clone(), model, pubsub, may_publish, tokens });
     let app = Router::new()
         .route("/v1.0/publish/{pubsub}/{topic}", post(publish))
+        .route("/v1.0/publish/bulk/{pubsub}/{topic}", post(publish_bulk))
+        .route("/v1.0-alpha1/publish/bulk/{pubsub}/{topic}", post(publish_bulk))
         .route("/v1.0/healthz", get(|| async { StatusCode::NO_CONTENT }))
         .route("/v1.0/healthz/outbound", get(|| async { StatusCode::NO_CONTENT }))
         .route("/v1.0/metadata", get(metadata))
@@ -309,26 +313,28 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response
     (status, axum::Json(json!({ "errorCode": code, "message": message }))).into_response()
 }
 
-async fn publish(
-    State(state): State<Arc<AppState>>,
-    Path((pubsub, topic)): Path<(String, String)>,
-    Query(query): Query<BTreeMap<String, String>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+/// The checks every publish passes first, in this order: the pubsub and topic exist (404), the
+/// caller is identified (403) and its code publishes to the topic (403). `Ok` is the topic's
+/// attribute names.
+fn authorize(
+    state: &AppState,
+    pubsub: &str,
+    topic: &str,
+    headers: &HeaderMap,
+) -> Result<Vec<String>, Box<Response>> {
     if pubsub != state.pubsub {
-        return error(
+        return Err(Box::new(error(
             StatusCode::NOT_FOUND,
             "ERR_PUBSUB_NOT_FOUND",
             format!("there is no pubsub `{pubsub}`; busbar serves `{}`", state.pubsub),
-        );
+        )));
     }
-    let Some(declared) = state.model.topic(&topic) else {
-        return error(
+    let Some(declared) = state.model.topic(topic) else {
+        return Err(Box::new(error(
             StatusCode::NOT_FOUND,
             "ERR_TOPIC_NOT_FOUND",
             format!("there is no topic `{topic}` in the app"),
-        );
+        )));
     };
     let header_text =
         |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -338,50 +344,81 @@ async fn publish(
         _ => None,
     };
     let Some(caller) = caller else {
-        return error(
+        return Err(Box::new(error(
             StatusCode::FORBIDDEN,
             "ERR_PERMISSION_DENIED",
             "unidentified caller: send the service's dapr-api-token, or a dapr-app-id header naming a service of the app",
-        );
+        )));
     };
-    if !state.may_publish.contains(&(caller.clone(), topic.clone())) {
-        return error(
+    if !state.may_publish.contains(&(caller.clone(), topic.to_string())) {
+        return Err(Box::new(error(
             StatusCode::FORBIDDEN,
             "ERR_PERMISSION_DENIED",
             format!(
                 "service `{caller}` may not publish to `{topic}`: its code has no `publish(...)` or `ref<Publisher>()` of that topic, so the graph grants no publish permission"
             ),
-        );
+        )));
     }
-    let content_type = header_text("content-type").unwrap_or_default();
-    let (data, client_id) = if content_type.starts_with("application/cloudevents+json") {
-        match cloudevent::parse(&body) {
-            Ok((data, id)) => (data, Some(id)),
-            Err(e) => return error(StatusCode::BAD_REQUEST, "ERR_PUBSUB_CLOUD_EVENTS_SER", e),
+    Ok(declared.attributes.clone())
+}
+
+/// The data and the client's message id of a published body.
+type Decoded = (Vec<u8>, Option<String>);
+
+/// A message body as published: a CloudEvent (its data and id), JSON, or raw bytes. `Err` is a
+/// 400 with its error code.
+fn decode(content_type: &str, body: &[u8]) -> Result<Decoded, (&'static str, String)> {
+    if content_type.starts_with("application/cloudevents+json") {
+        return cloudevent::parse(body)
+            .map(|(data, id)| (data, Some(id)))
+            .map_err(|e| ("ERR_PUBSUB_CLOUD_EVENTS_SER", e));
+    }
+    if (content_type.is_empty() || content_type.starts_with("application/json"))
+        && let Err(e) = serde_json::from_slice::<Value>(body)
+    {
+        return Err(("ERR_MALFORMED_REQUEST", format!("the body is not JSON: {e}")));
+    }
+    Ok((body.to_vec(), None))
+}
+
+/// The status and error code of a publish the broker refused.
+fn refused(e: &PublishError) -> (StatusCode, &'static str) {
+    match e {
+        PublishError::TooLarge { .. } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "ERR_PUBSUB_PUBLISH_MESSAGE")
         }
-    } else {
-        if (content_type.is_empty() || content_type.starts_with("application/json"))
-            && let Err(e) = serde_json::from_slice::<Value>(&body)
-        {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "ERR_MALFORMED_REQUEST",
-                format!("the body is not JSON: {e}"),
-            );
+        PublishError::TooManyAttributes { .. } => {
+            (StatusCode::BAD_REQUEST, "ERR_PUBSUB_PUBLISH_MESSAGE")
         }
-        (body.to_vec(), None)
+        PublishError::Store(StoreError::Full) => {
+            (StatusCode::INSUFFICIENT_STORAGE, "ERR_PUBSUB_PUBLISH_MESSAGE")
+        }
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "ERR_PUBSUB_PUBLISH_MESSAGE"),
+    }
+}
+
+async fn publish(
+    State(state): State<Arc<AppState>>,
+    Path((pubsub, topic)): Path<(String, String)>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let attribute_names = match authorize(&state, &pubsub, &topic, &headers) {
+        Ok(names) => names,
+        Err(response) => return *response,
+    };
+    let content_type =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let (data, client_id) = match decode(content_type, &body) {
+        Ok(decoded) => decoded,
+        Err((code, message)) => return error(StatusCode::BAD_REQUEST, code, message),
     };
     let client_id = query.get("metadata.messageId").cloned().or(client_id);
-    let attributes = cloudevent::attributes(&data, &declared.attributes);
+    let attributes = cloudevent::attributes(&data, &attribute_names);
     match state.broker.publish(&topic, Publish { data, attributes, id: client_id }).await {
         Ok(published) => {
             (StatusCode::NO_CONTENT, [("busbar-message-id", published.id)]).into_response()
-        }
-        Err(e @ PublishError::TooLarge { .. }) => {
-            error(StatusCode::PAYLOAD_TOO_LARGE, "ERR_PUBSUB_PUBLISH_MESSAGE", e.to_string())
-        }
-        Err(e @ PublishError::TooManyAttributes { .. }) => {
-            error(StatusCode::BAD_REQUEST, "ERR_PUBSUB_PUBLISH_MESSAGE", e.to_string())
         }
         Err(PublishError::Store(StoreError::Full)) => error(
             StatusCode::INSUFFICIENT_STORAGE,
@@ -389,9 +426,90 @@ async fn publish(
             "the disk is full: nothing was stored",
         ),
         Err(e) => {
-            error(StatusCode::INTERNAL_SERVER_ERROR, "ERR_PUBSUB_PUBLISH_MESSAGE", e.to_string())
+            let (status, code) = refused(&e);
+            error(status, code, e.to_string())
         }
     }
+}
+
+/// Bulk publish: every entry is checked and stored (concurrently, so they share fsyncs); 204
+/// when all are stored, else 500 with `failedEntries`.
+async fn publish_bulk(
+    State(state): State<Arc<AppState>>,
+    Path((pubsub, topic)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let attribute_names = match authorize(&state, &pubsub, &topic, &headers) {
+        Ok(names) => names,
+        Err(response) => return *response,
+    };
+    let entries: Vec<Value> = match serde_json::from_slice(&body) {
+        Ok(Value::Array(entries)) => entries,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "ERR_MALFORMED_REQUEST",
+                "a bulk publish body is a JSON list of entries",
+            );
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut failed: Vec<(usize, String, String)> = Vec::new();
+    for (k, entry) in entries.into_iter().enumerate() {
+        let entry_id = entry.get("entryId").and_then(Value::as_str).unwrap_or_default().to_string();
+        if entry_id.is_empty() {
+            failed.push((k, entry_id, "the entry has no entryId".into()));
+            continue;
+        }
+        let content_type = entry
+            .get("contentType")
+            .and_then(Value::as_str)
+            .unwrap_or("application/json")
+            .to_string();
+        let bytes = match entry.get("event") {
+            Some(Value::String(s)) if !content_type.contains("json") => s.clone().into_bytes(),
+            Some(v) => serde_json::to_vec(v).unwrap_or_default(),
+            None => {
+                failed.push((k, entry_id, "the entry has no event".into()));
+                continue;
+            }
+        };
+        let (data, client_id) = match decode(&content_type, &bytes) {
+            Ok(decoded) => decoded,
+            Err((_, message)) => {
+                failed.push((k, entry_id, message));
+                continue;
+            }
+        };
+        let client_id = entry
+            .pointer("/metadata/messageId")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or(client_id);
+        let attributes = cloudevent::attributes(&data, &attribute_names);
+        let (broker, topic) = (state.broker.clone(), topic.clone());
+        tasks.spawn(async move {
+            let result = broker.publish(&topic, Publish { data, attributes, id: client_id }).await;
+            (k, entry_id, result.map(|_| ()).map_err(|e| e.to_string()))
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        if let Ok((k, entry_id, Err(e))) = done {
+            failed.push((k, entry_id, e));
+        }
+    }
+    if failed.is_empty() {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    failed.sort();
+    let failed: Vec<Value> =
+        failed.into_iter().map(|(_, id, e)| json!({ "entryId": id, "error": e })).collect();
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(json!({ "errorCode": "ERR_PUBSUB_PUBLISH_MESSAGE", "failedEntries": failed })),
+    )
+        .into_response()
 }
 
 async fn metadata(State(state): State<Arc<AppState>>) -> axum::Json<Value> {

@@ -318,3 +318,47 @@ async fn dapr_subscribe_routes_and_unknown_subscriptions_are_refused() {
         "{e}"
     );
 }
+
+/// Bulk publish: 204 when every entry is stored; otherwise 500 listing the entries that failed,
+/// the others stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_publish_stores_every_entry_or_lists_the_failures() {
+    let (url, received) = subscriber(None).await;
+    let h = start(Some(url)).await.unwrap();
+    let all = json!([
+        { "entryId": "1", "event": { "id": "bulk-1" }, "contentType": "application/json" },
+        { "entryId": "2", "event": { "id": "bulk-2" }, "contentType": "application/json" },
+        { "entryId": "3", "event": { "id": "ce", "source": "orders", "specversion": "1.0", "type": "t", "data": { "id": "bulk-3" } }, "contentType": "application/cloudevents+json" },
+    ]);
+    let r = h
+        .publish("/v1.0-alpha1/publish/bulk/pubsub/order-placed", &[ORDERS], &all.to_string())
+        .await;
+    assert_eq!(r.status(), 204);
+    until(|| received.lock().unwrap().len() == 3).await;
+    let mixed = json!([
+        { "entryId": "a", "event": { "id": "bulk-4" }, "contentType": "application/json" },
+        { "entryId": "b", "event": { "id": "x" }, "contentType": "application/cloudevents+json" },
+        { "entryId": "c", "event": "x".repeat(256 * 1024 + 1), "contentType": "text/plain" },
+    ]);
+    let r =
+        h.publish("/v1.0/publish/bulk/pubsub/order-placed", &[ORDERS], &mixed.to_string()).await;
+    assert_eq!(r.status(), 500);
+    let body: Value = r.json().await.unwrap();
+    let failed: Vec<&str> = body["failedEntries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entryId"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["b", "c"]);
+    until(|| received.lock().unwrap().iter().any(|e| e["data"]["id"] == "bulk-4")).await;
+    let denied = h
+        .publish(
+            "/v1.0-alpha1/publish/bulk/pubsub/order-placed",
+            &[("dapr-app-id", "billing")],
+            &all.to_string(),
+        )
+        .await;
+    assert_eq!(denied.status(), 403);
+    h.sidecar.shutdown().await;
+}
