@@ -59,7 +59,7 @@ pub fn human(findings: &[Finding], sources: &SourceDb, options: HumanOptions) ->
 }
 
 fn uri(root: &str, span: &Span) -> String {
-    if root == "." || root.is_empty() {
+    if root == "." || root.is_empty() || span.file.starts_with('/') {
         span.file.to_string()
     } else {
         format!("{}/{}", root.trim_end_matches('/'), span.file)

@@ -44,10 +44,7 @@ pub(crate) fn run(
         Some(p) => cwd.join(p),
         None => loaded.dir.join(lock::FILE_NAME),
     };
-    let shown_lock = match &args.lock {
-        Some(p) => crate::display_dir(p),
-        None => lock::FILE_NAME.to_string(),
-    };
+    let shown_lock = root_relative(&lock_path, &loaded.dir);
     if !has_errors {
         if args.update {
             let text = lock::render(&grants);
@@ -108,7 +105,7 @@ pub(crate) fn run(
                 config: &loaded.config.audit,
             };
             for path in &args.iam {
-                let shown = crate::display_dir(path);
+                let shown = root_relative(&cwd.join(path), &loaded.dir);
                 let text = match std::fs::read(cwd.join(path)).map(String::from_utf8) {
                     Ok(Ok(text)) => text,
                     Ok(Err(_)) => {
@@ -193,4 +190,16 @@ pub(crate) fn run(
     };
     let _ = out.write_all(text.as_bytes());
     if diagnostics.iter().any(|d| d.severity == Severity::Error) { EXIT_FAILED } else { EXIT_OK }
+}
+
+/// A file's name in diagnostics: relative to the app root, like every source file, when it is
+/// inside it (so SARIF and GitHub paths, which start with the app directory, stay right); else
+/// its absolute path.
+fn root_relative(path: &Path, root: &Path) -> String {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (path, root) = (abs(path), abs(root));
+    match path.strip_prefix(&root) {
+        Ok(rel) => rel.to_string_lossy().replace('\\', "/"),
+        Err(_) => path.to_string_lossy().replace('\\', "/"),
+    }
 }

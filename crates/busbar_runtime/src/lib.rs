@@ -362,11 +362,18 @@ impl Broker {
                     let deadline = sub.ack_deadline;
                     let done = done_tx.clone();
                     tokio::spawn(async move {
-                        let outcome = match tokio::time::timeout(deadline, call).await {
-                            Ok(outcome) => outcome,
-                            Err(_) => Outcome::Retry(format!(
-                                "no answer within the ack deadline ({deadline:?})"
-                            )),
+                        // The call runs as a task of its own, so a handler that panics is a
+                        // failed delivery (retried), not a message stuck in flight.
+                        let mut task = tokio::spawn(call);
+                        let outcome = tokio::select! {
+                            joined = &mut task => match joined {
+                                Ok(outcome) => outcome,
+                                Err(e) => Outcome::Retry(format!("the handler failed: {e}")),
+                            },
+                            () = tokio::time::sleep(deadline) => {
+                                task.abort();
+                                Outcome::Retry(format!("no answer within the ack deadline ({deadline:?})"))
+                            }
                         };
                         let _ = done.send((d, outcome));
                     });

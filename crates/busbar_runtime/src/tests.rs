@@ -366,3 +366,22 @@ async fn unacknowledged_messages_are_delivered_after_a_restart() {
     assert_eq!(got, (20..50).collect::<Vec<_>>());
     until(async || b.stored_messages().await.unwrap() == 0).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_that_panics_is_a_failed_delivery_not_a_stuck_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let handler = move |_: Delivery| -> HandlerFuture {
+        let call = c.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            assert!(call > 0, "the first call panics");
+            Outcome::Success
+        })
+    };
+    b.subscribe("t", "s", Arc::new(handler)).unwrap();
+    b.publish("t", msg("x", &[])).await.unwrap();
+    until(async || b.stored_messages().await.unwrap() == 0).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "retried after the panic");
+}
