@@ -152,8 +152,33 @@ struct Inner {
     /// Woken when a message is stored for the subscription (by key).
     wake: BTreeMap<String, Arc<Notify>>,
     ids: AtomicU64,
+    /// Counters per subscription key, for metrics.
+    counters: BTreeMap<String, Counters>,
     shutdown: tokio::sync::watch::Sender<bool>,
     failures: Option<mpsc::UnboundedSender<Failure>>,
+}
+
+/// What a subscription's dispatcher has done since the broker opened.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub acknowledged: AtomicU64,
+    pub retried: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    /// Sum of the publish → settle time of every settled delivery, in microseconds.
+    pub latency_us: AtomicU64,
+}
+
+/// A subscription's numbers: what it is owed, its dead letters, and its counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionStats {
+    pub topic: String,
+    pub subscription: String,
+    pub backlog: i64,
+    pub dead_letters: i64,
+    pub acknowledged: u64,
+    pub retried: u64,
+    pub dead_lettered: u64,
+    pub latency_us: u64,
 }
 
 /// The embedded broker. Cloning shares it.
@@ -181,6 +206,13 @@ impl Broker {
                     .map(move |s| (key(&t.name, &s.name), Arc::new(Notify::new())))
             })
             .collect();
+        let counters = config
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.subscriptions.iter().map(move |s| (key(&t.name, &s.name), Counters::default()))
+            })
+            .collect();
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let seed = (clock.now_ms() as u64) << 20;
         Ok(Broker {
@@ -190,6 +222,7 @@ impl Broker {
                 clock,
                 wake,
                 ids: AtomicU64::new(seed),
+                counters,
                 shutdown,
                 failures: None,
             }),
@@ -315,6 +348,32 @@ impl Broker {
     /// Messages still stored (not yet acknowledged by every subscription, or dead-lettered).
     pub async fn stored_messages(&self) -> Result<i64, StoreError> {
         self.inner.store.message_count().await
+    }
+
+    /// Every subscription's backlog, dead letters and counters, in config order.
+    pub async fn stats(&self) -> Result<Vec<SubscriptionStats>, StoreError> {
+        let depths = self.inner.store.depths().await?;
+        let mut out = Vec::new();
+        for t in &self.inner.config.topics {
+            for s in &t.subscriptions {
+                let k = key(&t.name, &s.name);
+                let (backlog, dead_letters) = depths.get(&k).copied().unwrap_or_default();
+                let c = self.inner.counters.get(&k);
+                let load =
+                    |f: fn(&Counters) -> &AtomicU64| c.map_or(0, |c| f(c).load(Ordering::Relaxed));
+                out.push(SubscriptionStats {
+                    topic: t.name.clone(),
+                    subscription: s.name.clone(),
+                    backlog,
+                    dead_letters,
+                    acknowledged: load(|c| &c.acknowledged),
+                    retried: load(|c| &c.retried),
+                    dead_lettered: load(|c| &c.dead_lettered),
+                    latency_us: load(|c| &c.latency_us),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Stops fetching new deliveries; the dispatchers finish what is in flight and end.
@@ -451,6 +510,16 @@ impl Broker {
                 }
             }
         };
+        if let Some(c) = self.inner.counters.get(k) {
+            let counter = match settlement {
+                Settlement::Ack => &c.acknowledged,
+                Settlement::Retry { .. } => &c.retried,
+                Settlement::Dead { .. } => &c.dead_lettered,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            let waited = (now - d.message.published_at_ms).max(0) as u64;
+            c.latency_us.fetch_add(waited * 1000, Ordering::Relaxed);
+        }
         self.inner.store.settle(k, d.seq, settlement);
     }
 }

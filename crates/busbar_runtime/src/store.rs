@@ -143,6 +143,8 @@ enum Command {
     },
     /// Messages stored (not yet collected), for tests and metrics.
     MessageCount(Reply<i64>),
+    /// Per subscription key: (deliveries owed, dead letters).
+    Depths(Reply<BTreeMap<String, (i64, i64)>>),
 }
 
 /// A handle to the store thread. Cloning shares it.
@@ -271,6 +273,11 @@ impl Store {
     pub async fn message_count(&self) -> Result<i64, StoreError> {
         self.ask(Command::MessageCount).await
     }
+
+    /// Per subscription key: how many deliveries it is owed and how many dead letters it has.
+    pub async fn depths(&self) -> Result<BTreeMap<String, (i64, i64)>, StoreError> {
+        self.ask(Command::Depths).await
+    }
 }
 
 /// The store task: waits for a command, takes every other command already queued, and runs
@@ -339,6 +346,7 @@ fn fail(command: Command, error: &StoreError) {
         Command::DeadLetters { reply, .. } => drop(reply.send(Err(e))),
         Command::Release { reply, .. } => drop(reply.send(Err(e))),
         Command::MessageCount(reply) => drop(reply.send(Err(e))),
+        Command::Depths(reply) => drop(reply.send(Err(e))),
     }
 }
 
@@ -380,6 +388,7 @@ fn execute(tx: &rusqlite::Transaction, command: Command) -> Answer {
         }
         Command::DeadLetters { subscription, reply } => answer(reply, dead_letters(tx, &subscription)),
         Command::Release { subscription, ids, now, reply } => answer(reply, release(tx, &subscription, ids.as_deref(), now)),
+        Command::Depths(reply) => answer(reply, depths(tx)),
         Command::MessageCount(reply) => {
             answer(reply, tx.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0)))
         }
@@ -489,6 +498,26 @@ fn expire(
         dead(tx, sub, seq, attempts, "retention expired before the message was acknowledged", now)?;
     }
     Ok(())
+}
+
+fn depths(tx: &rusqlite::Transaction) -> Result<BTreeMap<String, (i64, i64)>, rusqlite::Error> {
+    let mut out: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (table, dead) in [("deliveries", false), ("dead_letters", true)] {
+        let mut q = tx.prepare_cached(&format!(
+            "SELECT subscription, COUNT(*) FROM {table} GROUP BY subscription"
+        ))?;
+        let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (sub, n) = row?;
+            let entry = out.entry(sub).or_default();
+            if dead {
+                entry.1 = n;
+            } else {
+                entry.0 = n;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Deletes the message once nothing refers to it.

@@ -9,6 +9,8 @@
 //! - `POST /v1.0-alpha1/publish/bulk/{pubsub}/{topic}` (and `/v1.0/publish/bulk/...`): 204
 //!   when every entry is stored, else 500 with `failedEntries`.
 //! - `GET /v1.0/healthz`, `GET /v1.0/healthz/outbound`, `GET /v1.0/metadata`.
+//! - `GET /metrics` (Prometheus text): backlog and dead letters per subscription, settled
+//!   deliveries by outcome, and the publish → settle latency.
 //! - The admin API for dead letters ([`admin`]).
 //! - Delivery: each subscription of a service with a URL (`[dev.services.NAME] url`) is POSTed
 //!   as a CloudEvents 1.0 envelope to the route the service's `GET /dapr/subscribe` gives, else
@@ -177,6 +179,7 @@ pub async fn start(
         .route("/v1.0/healthz", get(|| async { StatusCode::NO_CONTENT }))
         .route("/v1.0/healthz/outbound", get(|| async { StatusCode::NO_CONTENT }))
         .route("/v1.0/metadata", get(metadata))
+        .route("/metrics", get(metrics))
         .route("/v1.0-busbar/dlq", get(dlq_list))
         .route("/v1.0-busbar/dlq/release", post(dlq_release))
         .layer(DefaultBodyLimit::max(4 * busbar_runtime::config::MAX_MESSAGE_BYTES))
@@ -562,4 +565,72 @@ async fn dlq_release(State(state): State<Arc<AppState>>, body: Bytes) -> Respons
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => error(StatusCode::NOT_FOUND, "ERR_SUBSCRIPTION_NOT_FOUND", e),
     }
+}
+
+/// The samples of one metric family for one subscription: (name suffix and labels, value).
+type Series = dyn Fn(&busbar_runtime::SubscriptionStats, &str) -> Vec<(String, String)>;
+
+/// A Prometheus label value.
+fn label(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let stats = match state.broker.stats().await {
+        Ok(stats) => stats,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "ERR_METRICS", e.to_string()),
+    };
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, values: &Series| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for s in &stats {
+            let labels = format!(
+                "topic=\"{}\",subscription=\"{}\"",
+                label(&s.topic),
+                label(&s.subscription)
+            );
+            for (suffix_and_labels, value) in values(s, &labels) {
+                out.push_str(&format!("{name}{suffix_and_labels} {value}\n"));
+            }
+        }
+    };
+    family(
+        "busbar_backlog",
+        "gauge",
+        "Deliveries a subscription is owed, due or waiting for their backoff.",
+        &|s, l| vec![(format!("{{{l}}}"), s.backlog.to_string())],
+    );
+    family(
+        "busbar_dead_letters",
+        "gauge",
+        "Messages in a subscription's dead-letter queue.",
+        &|s, l| vec![(format!("{{{l}}}"), s.dead_letters.to_string())],
+    );
+    family(
+        "busbar_deliveries_total",
+        "counter",
+        "Settled deliveries since busbar dev started, by outcome.",
+        &|s, l| {
+            vec![
+                (format!("{{{l},outcome=\"acknowledged\"}}"), s.acknowledged.to_string()),
+                (format!("{{{l},outcome=\"retried\"}}"), s.retried.to_string()),
+                (format!("{{{l},outcome=\"dead_lettered\"}}"), s.dead_lettered.to_string()),
+            ]
+        },
+    );
+    family(
+        "busbar_delivery_latency_seconds",
+        "summary",
+        "Time from publish to each settled delivery.",
+        &|s, l| {
+            vec![
+                (format!("_sum{{{l}}}"), format!("{:.6}", s.latency_us as f64 / 1e6)),
+                (
+                    format!("_count{{{l}}}"),
+                    (s.acknowledged + s.retried + s.dead_lettered).to_string(),
+                ),
+            ]
+        },
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

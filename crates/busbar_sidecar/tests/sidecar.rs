@@ -180,6 +180,19 @@ async fn publishes_are_delivered_as_cloudevents_with_their_id() {
         .collect();
     assert_eq!(ids[0], ids[1]);
     until_stored(&h, 0).await;
+    let metrics =
+        h.http.get(format!("{}/metrics", h.base)).send().await.unwrap().text().await.unwrap();
+    let series = r#"{topic="order-placed",subscription="charge"}"#;
+    for line in [
+        format!("busbar_backlog{series} 0"),
+        format!("busbar_dead_letters{series} 0"),
+        r#"busbar_deliveries_total{topic="order-placed",subscription="charge",outcome="acknowledged"} 3"#.to_string(),
+        r#"busbar_deliveries_total{topic="order-placed",subscription="charge",outcome="retried"} 1"#.to_string(),
+        format!("busbar_delivery_latency_seconds_count{series} 4"),
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in:\n{metrics}");
+    }
+    assert!(metrics.contains("# TYPE busbar_backlog gauge"));
     h.sidecar.shutdown().await;
 }
 
