@@ -1,10 +1,39 @@
 //! Fixture apps live in `analyze/{ok,err}/*.txtar`; the runner is `tests/fixtures.rs`.
 //!
 //! [`write_generated_app`] writes a larger app as real TypeScript, for tests that need scale
-//! (the diagram layout at 50 services and 80 topics).
+//! (the diagram layout at 50 services and 80 topics); [`write_orders_billing_app`] the
+//! smallest app with a publish and a subscription, for tests of the audit and the runtime.
 
 use std::fmt::Write as _;
 use std::path::Path;
+
+/// Writes a two-service app under `root`: `orders` declares `order-placed` (exported as
+/// `placed` from `orders/topics.ts`) and publishes it; `billing` subscribes to it as `charge`.
+pub fn write_orders_billing_app(root: &Path) -> std::io::Result<()> {
+    let service = |name: &str| {
+        format!(
+            "import {{ Service }} from \"encore.dev/service\";\nexport default new Service(\"{name}\");\n"
+        )
+    };
+    let files = [
+        ("orders/encore.service.ts", service("orders")),
+        ("billing/encore.service.ts", service("billing")),
+        (
+            "orders/topics.ts",
+            "import { Topic } from \"encore.dev/pubsub\";\nexport const placed = new Topic<{ id: string }>(\"order-placed\", { deliveryGuarantee: \"at-least-once\" });\nexport async function place(id: string) {\n  await placed.publish({ id });\n}\n".to_string(),
+        ),
+        (
+            "billing/charge.ts",
+            "import { Subscription } from \"encore.dev/pubsub\";\nimport { placed } from \"../orders/topics\";\nnew Subscription(placed, \"charge\", { handler: async () => {} });\n".to_string(),
+        ),
+    ];
+    for (rel, text) in files {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap_or(root))?;
+        std::fs::write(path, text)?;
+    }
+    Ok(())
+}
 
 /// Writes an app of `services` services and `topics` topics under `root`: each topic declared
 /// in a service (one in five in a shared `events/` folder), published by one to three

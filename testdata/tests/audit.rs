@@ -149,24 +149,8 @@ fn write(dir: &Path, rel: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-const SERVICE: &str =
-    "import { Service } from \"encore.dev/service\";\nexport default new Service(\"NAME\");\n";
-
-/// An app of two services: `orders` declares and publishes `order-placed`, `billing`
-/// subscribes to it.
 fn base_app(dir: &Path) {
-    write(dir, "orders/encore.service.ts", &SERVICE.replace("NAME", "orders"));
-    write(dir, "billing/encore.service.ts", &SERVICE.replace("NAME", "billing"));
-    write(
-        dir,
-        "orders/topics.ts",
-        "import { Topic } from \"encore.dev/pubsub\";\nexport const placed = new Topic<{ id: string }>(\"order-placed\", { deliveryGuarantee: \"at-least-once\" });\nexport async function place(id: string) {\n  await placed.publish({ id });\n}\n",
-    );
-    write(
-        dir,
-        "billing/charge.ts",
-        "import { Subscription } from \"encore.dev/pubsub\";\nimport { placed } from \"../orders/topics\";\nnew Subscription(placed, \"charge\", { handler: async () => {} });\n",
-    );
+    busbar_testdata::write_orders_billing_app(dir).unwrap();
 }
 
 fn audit(dir: &Path, more: &[&str]) -> Outcome {

@@ -352,25 +352,25 @@ const SENSITIVE: &[&str] = &[
 /// What a service needs: (action or role, resource kind, resource name) → the code behind it.
 type Needs = BTreeMap<(String, &'static str, String), Span>;
 
-/// What each service needs on AWS.
-fn aws_needs(cx: &Context) -> BTreeMap<String, Needs> {
+/// What each service needs of `plan` (AWS or GCP), with the code behind each grant; `kind`
+/// names the resource kind of a grant's Terraform address.
+fn needs(plan: &Plan, grants: &[Grant], kind: fn(&str) -> &'static str) -> BTreeMap<String, Needs> {
     let mut needs: BTreeMap<String, Needs> = BTreeMap::new();
-    for g in &cx.aws.grants {
-        let kind = if g.resource.starts_with("aws_sns_topic.") { "sns" } else { "sqs" };
+    for g in &plan.grants {
         let (topic, sub) = match &g.edge {
             Edge::Publish { topic } => (topic, None),
             Edge::Consume { topic, subscription } => (topic, Some(subscription)),
         };
-        let Some(code) = cx.grants.iter().find(|c| {
+        let Some(code) = grants.iter().find(|c| {
             c.service == g.service && &c.topic == topic && c.subscription.as_ref() == sub
         }) else {
             continue;
         };
         for action in &g.actions {
-            needs
-                .entry(g.service.clone())
-                .or_default()
-                .insert((action.clone(), kind, g.resource_name.clone()), code.location().clone());
+            needs.entry(g.service.clone()).or_default().insert(
+                (action.clone(), kind(&g.resource), g.resource_name.clone()),
+                code.location().clone(),
+            );
         }
     }
     needs
@@ -397,7 +397,14 @@ fn aws((docs, unmapped): (Documents, Vec<String>), cx: &Context) -> Vec<Finding>
         .map(|t| ("sns", t.name.clone()))
         .chain(plan.queues.iter().map(|q| ("sqs", q.name.clone())))
         .collect();
-    let needs = aws_needs(cx);
+    let needs =
+        needs(
+            cx.aws,
+            cx.grants,
+            |address| {
+                if address.starts_with("aws_sns_topic.") { "sns" } else { "sqs" }
+            },
+        );
     let mut actions: BTreeSet<String> = SENSITIVE.iter().map(|a| a.to_string()).collect();
     for g in &cx.aws.grants {
         actions.extend(g.actions.iter().cloned());
@@ -595,27 +602,11 @@ fn gcp(value: &Value, cx: &Context) -> Result<Vec<Finding>, String> {
             ),
         });
     }
-    let mut needs: BTreeMap<&str, Needs> = BTreeMap::new();
-    for g in &cx.gcp.grants {
-        let kind =
-            if g.resource.starts_with("google_pubsub_topic") { "topics" } else { "subscriptions" };
-        let (topic, sub) = match &g.edge {
-            Edge::Publish { topic } => (topic, None),
-            Edge::Consume { topic, subscription } => (topic, Some(subscription)),
-        };
-        let Some(code) = cx.grants.iter().find(|c| {
-            c.service == g.service && &c.topic == topic && c.subscription.as_ref() == sub
-        }) else {
-            continue;
-        };
-        for role in &g.actions {
-            needs
-                .entry(&g.service)
-                .or_default()
-                .insert((role.clone(), kind, g.resource_name.clone()), code.location().clone());
-        }
-    }
-    let services: BTreeSet<&str> = bound.keys().copied().chain(needs.keys().copied()).collect();
+    let needs = needs(cx.gcp, cx.grants, |address| {
+        if address.starts_with("google_pubsub_topic") { "topics" } else { "subscriptions" }
+    });
+    let services: BTreeSet<&str> =
+        bound.keys().copied().chain(needs.keys().map(String::as_str)).collect();
     for service in services {
         let declared = cx.model.service(service).and_then(|s| s.span.clone());
         let at = |d: Diagnostic| match &declared {

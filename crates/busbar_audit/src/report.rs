@@ -66,14 +66,6 @@ fn uri(root: &str, span: &Span) -> String {
     }
 }
 
-fn level(s: Severity) -> &'static str {
-    match s {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-        Severity::Note => "note",
-    }
-}
-
 /// SARIF 2.1.0: one run, a rule per diagnostic code that occurs, a result per finding with
 /// its location (columns in Unicode code points, as busbar counts them).
 pub fn sarif(findings: &[Finding], root: &str, version: &str) -> String {
@@ -88,7 +80,7 @@ pub fn sarif(findings: &[Finding], root: &str, version: &str) -> String {
                 "id": c.id,
                 "name": c.name,
                 "shortDescription": { "text": c.summary },
-                "defaultConfiguration": { "level": level(c.severity) },
+                "defaultConfiguration": { "level": c.severity.as_str() },
             })
         })
         .collect();
@@ -103,7 +95,7 @@ pub fn sarif(findings: &[Finding], root: &str, version: &str) -> String {
             let mut result = json!({
                 "ruleId": d.code.id,
                 "ruleIndex": rule_ids.iter().position(|id| *id == d.code.id).unwrap_or(0),
-                "level": level(d.severity),
+                "level": d.severity.as_str(),
                 "message": { "text": text },
             });
             let mut locations = Vec::new();

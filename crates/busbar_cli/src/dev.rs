@@ -6,18 +6,11 @@ use std::path::Path;
 use crate::{DevArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Host, pipeline};
 
 pub(crate) fn run(args: &DevArgs, cwd: &Path, host: &Host, err: &mut dyn Write) -> u8 {
-    let mut loaded = match pipeline::load_or_report(&args.app, cwd, "dev", host, err) {
+    let loaded = match pipeline::load_checked(&args.app, cwd, "dev", host, err) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let diagnostics = std::mem::take(&mut loaded.diagnostics);
-    if let Err(code) = loaded.report(diagnostics, &args.app, host, err) {
-        return code;
-    }
-    let data = match &args.data {
-        Some(d) => cwd.join(d),
-        None => loaded.dir.join(".busbar").join("data"),
-    };
+    let data = loaded.data_dir(args.data.as_deref(), cwd);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

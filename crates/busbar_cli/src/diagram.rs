@@ -21,14 +21,10 @@ pub(crate) fn run(
             return EXIT_USAGE;
         }
     };
-    let mut loaded = match pipeline::load_or_report(&args.app, cwd, "diagram", host, err) {
+    let loaded = match pipeline::load_checked(&args.app, cwd, "diagram", host, err) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let diagnostics = std::mem::take(&mut loaded.diagnostics);
-    if let Err(code) = loaded.report(diagnostics, &args.app, host, err) {
-        return code;
-    }
     let options = Options { focus, dlq: args.dlq };
     let model = &loaded.analysis.model;
     let diagram = match Diagram::build(model, &loaded.graph, &options) {

@@ -96,14 +96,9 @@ fn offline(
     host: &Host,
     err: &mut dyn Write,
 ) -> Result<Value, String> {
-    let mut loaded =
-        pipeline::load_or_report(&common.app, cwd, "dlq", host, err).map_err(|_| String::new())?;
-    let diagnostics = std::mem::take(&mut loaded.diagnostics);
-    loaded.report(diagnostics, &common.app, host, err).map_err(|_| String::new())?;
-    let data = match &common.data {
-        Some(d) => cwd.join(d),
-        None => loaded.dir.join(".busbar").join("data"),
-    };
+    let loaded =
+        pipeline::load_checked(&common.app, cwd, "dlq", host, err).map_err(|_| String::new())?;
+    let data = loaded.data_dir(common.data.as_deref(), cwd);
     if !data.join("busbar.db").is_file() {
         return Err(format!(
             "no busbar dev answers on 127.0.0.1:{}, and {} holds no broker data",

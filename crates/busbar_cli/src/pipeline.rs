@@ -77,7 +77,31 @@ pub(crate) fn load_or_report(
     })
 }
 
+/// [`load_or_report`], then the app's diagnostics reported: `Err` (1) when it has errors, for
+/// commands that run on the app as it is and add no findings of their own.
+pub(crate) fn load_checked(
+    app: &AppArgs,
+    cwd: &Path,
+    command: &str,
+    host: &Host,
+    err: &mut dyn Write,
+) -> Result<Loaded, u8> {
+    let mut loaded = load_or_report(app, cwd, command, host, err)?;
+    let diagnostics = std::mem::take(&mut loaded.diagnostics);
+    loaded.report(diagnostics, app, host, err)?;
+    Ok(loaded)
+}
+
 impl Loaded {
+    /// The broker's data directory of `busbar dev` and `busbar dlq`: `--data` (relative to
+    /// the working directory), else `DIR/.busbar/data`.
+    pub(crate) fn data_dir(&self, given: Option<&Path>, cwd: &Path) -> PathBuf {
+        match given {
+            Some(d) => cwd.join(d),
+            None => self.dir.join(".busbar").join("data"),
+        }
+    }
+
     /// Triages and prints `diagnostics` (the app's and whatever the command found). `Err(1)`
     /// when an error remains: the command must then write nothing.
     pub(crate) fn report(

@@ -596,20 +596,7 @@ fn answer_404() -> u16 {
 fn dlq_lists_and_releases_dead_letters_online_and_offline() {
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("app");
-    let service =
-        "import { Service } from \"encore.dev/service\";\nexport default new Service(\"NAME\");\n";
-    write(&app, "orders/encore.service.ts", service.replace("NAME", "orders"));
-    write(&app, "billing/encore.service.ts", service.replace("NAME", "billing"));
-    write(
-        &app,
-        "orders/topics.ts",
-        "import { Topic } from \"encore.dev/pubsub\";\nexport const placed = new Topic<{ id: string }>(\"order-placed\", { deliveryGuarantee: \"at-least-once\" });\nexport async function place() { await placed.publish({ id: \"1\" }); }\n",
-    );
-    write(
-        &app,
-        "billing/charge.ts",
-        "import { Subscription } from \"encore.dev/pubsub\";\nimport { placed } from \"../orders/topics\";\nnew Subscription(placed, \"charge\", { handler: async () => {} });\n",
-    );
+    busbar_testdata::write_orders_billing_app(&app).unwrap();
     write(
         &app,
         "busbar.toml",

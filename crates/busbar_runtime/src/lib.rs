@@ -52,11 +52,11 @@ impl Clock {
             Clock::Tokio { base_ms, base } => *base_ms + base.elapsed().as_millis() as i64,
         }
     }
+}
 
-    /// A tokio instant `ms` milliseconds from now (for sleeping until a due time).
-    fn instant_in(&self, ms: i64) -> tokio::time::Instant {
-        tokio::time::Instant::now() + Duration::from_millis(ms.max(0) as u64)
-    }
+/// A tokio instant `ms` milliseconds from now (for sleeping until a due time).
+fn instant_in(ms: i64) -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_millis(ms.max(0) as u64)
 }
 
 fn system_ms() -> i64 {
@@ -446,7 +446,7 @@ impl Broker {
             let sleep = async {
                 match next_due {
                     Some(at) => {
-                        tokio::time::sleep_until(clock.instant_in(at - clock.now_ms())).await;
+                        tokio::time::sleep_until(instant_in(at - clock.now_ms())).await;
                     }
                     None => std::future::pending().await,
                 }
