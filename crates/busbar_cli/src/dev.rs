@@ -32,9 +32,29 @@ pub(crate) fn run(args: &DevArgs, cwd: &Path, host: &Host, err: &mut dyn Write) 
                 return EXIT_USAGE;
             }
         };
+        let mut services = std::collections::BTreeMap::new();
+        for (name, service) in &loaded.config.dev.services {
+            let Some(port) = service.port.filter(|_| loaded.analysis.model.service(name).is_some())
+            else {
+                continue;
+            };
+            match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(l) => {
+                    services.insert(name.clone(), l);
+                }
+                Err(e) => {
+                    let _ = writeln!(
+                        err,
+                        "error: cannot listen on 127.0.0.1:{port}, the port of service `{name}`: {e}\n  = help: give it a free port in busbar.toml ([dev.services.{name}] port)"
+                    );
+                    return EXIT_USAGE;
+                }
+            }
+        }
+        let listeners = busbar_sidecar::Listeners { shared: listener, services };
         let options = busbar_sidecar::Options { data_dir: data.clone(), dev: loaded.config.dev.clone() };
         let model = loaded.analysis.model.clone();
-        let mut running = match busbar_sidecar::start(model, &loaded.graph, options, listener).await {
+        let mut running = match busbar_sidecar::start(model, &loaded.graph, options, listeners).await {
             Ok(r) => r,
             Err(e) => {
                 let _ = writeln!(err, "error: {e}");
@@ -47,6 +67,20 @@ pub(crate) fn run(args: &DevArgs, cwd: &Path, host: &Host, err: &mut dyn Write) 
             running.addr,
             data.display()
         );
+        let width = running.endpoints.iter().map(|e| e.service.len()).max().unwrap_or(0);
+        for e in &running.endpoints {
+            let port = e.port.map(|p| format!("DAPR_HTTP_PORT={p}  ")).unwrap_or_default();
+            let from = if e.generated {
+                format!("generated, in {}", busbar_sidecar::identity::tokens_file(&data).display())
+            } else {
+                "from busbar.toml".to_string()
+            };
+            let _ = writeln!(
+                err,
+                "  {:width$}  {port}DAPR_API_TOKEN={} ({from})",
+                e.service, e.token
+            );
+        }
         for w in &running.warnings {
             let _ = writeln!(err, "warning: {w}");
         }

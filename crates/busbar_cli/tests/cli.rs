@@ -573,6 +573,61 @@ fn dev_serves_the_dapr_api_and_enforces_the_graph() {
     assert!(text.contains("service `shipping` may not publish to `user-signed-up`"), "{text}");
 }
 
+/// `busbar dev` prints each service's token (generated into the data dir unless busbar.toml has
+/// one) and the port of its own, and both identify the service.
+#[test]
+fn dev_prints_tokens_and_serves_each_service_port() {
+    let tmp = tempfile::tempdir().unwrap();
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (port, own) = (free(), free());
+    write(tmp.path(), "busbar.toml", format!("[dev.services.svc]\nport = {own}\n"));
+    write(tmp.path(), "svc/topics.ts", TOPIC);
+    let log = tmp.path().join("dev.log");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"))
+        .current_dir(tmp.path())
+        .args(["dev", ".", "--port", &port.to_string()])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let up = (0..300).any(|_| {
+        let ok = agent
+            .get(format!("http://127.0.0.1:{own}/v1.0/healthz"))
+            .call()
+            .is_ok_and(|r| r.status() == 204);
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        ok
+    });
+    let printed = std::fs::read_to_string(&log).unwrap();
+    let token = printed
+        .split_once("DAPR_API_TOKEN=")
+        .map(|(_, rest)| rest.split_whitespace().next().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    let publish = |port: u16, token: Option<&str>| {
+        let mut req = agent
+            .post(format!("http://127.0.0.1:{port}/v1.0/publish/pubsub/t"))
+            .header("content-type", "application/json");
+        if let Some(t) = token {
+            req = req.header("dapr-api-token", t);
+        }
+        req.send(r#"{"id":"1"}"#).map(|r| r.status().as_u16()).unwrap_or(0)
+    };
+    let statuses =
+        up.then(|| (publish(own, None), publish(port, Some(&token)), publish(port, None)));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "busbar dev answered on the service's port\n{printed}");
+    assert!(printed.contains(&format!("svc  DAPR_HTTP_PORT={own}  DAPR_API_TOKEN=")), "{printed}");
+    assert!(printed.contains("(generated, in") && printed.contains("tokens.json"), "{printed}");
+    assert_eq!(token.len(), 32, "{printed}");
+    let stored = std::fs::read_to_string(tmp.path().join(".busbar/data/tokens.json")).unwrap();
+    assert!(stored.contains(&token), "{stored}");
+    assert_eq!(statuses, Some((204, 204, 403)), "own port, token, nothing\n{printed}");
+}
+
 /// A service that answers 404 to everything: its deliveries become dead letters.
 fn answer_404() -> u16 {
     use std::io::{Read, Write};

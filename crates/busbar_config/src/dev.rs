@@ -5,7 +5,8 @@
 //! pubsub = "pubsub"                  # the Dapr pub/sub component name apps publish to
 //! [dev.services.billing]
 //! url = "http://127.0.0.1:3001"      # where its subscriptions are delivered
-//! token = "billing-secret"           # its `dapr-api-token`
+//! token = "billing-secret"           # its `dapr-api-token` (default: generated into the data dir)
+//! port = 3501                        # its own sidecar port: a call there is billing's
 //! ```
 //!
 //! (The design put `url` under `[services.<name>]`; that table already maps services to
@@ -36,6 +37,8 @@ pub struct DevService {
     pub url: Option<String>,
     /// The `dapr-api-token` that identifies it.
     pub token: Option<String>,
+    /// A sidecar port of its own, where every call is the service's.
+    pub port: Option<u16>,
 }
 
 #[derive(Deserialize, Default)]
@@ -51,6 +54,7 @@ pub(crate) struct RawDev {
 struct RawDevService {
     url: Option<String>,
     token: Option<String>,
+    port: Option<u16>,
 }
 
 pub(crate) fn convert(raw: RawDev, file: &SourceFile) -> (DevConfig, Vec<Diagnostic>) {
@@ -59,6 +63,8 @@ pub(crate) fn convert(raw: RawDev, file: &SourceFile) -> (DevConfig, Vec<Diagnos
     if let Some(p) = raw.pubsub {
         config.pubsub = p;
     }
+    let mut ports: BTreeMap<u16, String> = BTreeMap::new();
+    let mut tokens: BTreeMap<String, String> = BTreeMap::new();
     for (name, service) in raw.services {
         let span = file.span(service.span().start as u32, service.span().end as u32);
         let service = service.into_inner();
@@ -72,7 +78,58 @@ pub(crate) fn convert(raw: RawDev, file: &SourceFile) -> (DevConfig, Vec<Diagnos
             );
             continue;
         }
-        config.services.insert(name, DevService { url: service.url, token: service.token });
+        if let Some(port) = service.port {
+            if port == 0 {
+                diagnostics.push(
+                    Diagnostic::new(
+                        &codes::INVALID_CONFIG,
+                        "port 0 is not a port a service can call",
+                    )
+                    .at_labelled(span, "here")
+                    .with_help("write a free TCP port, such as 3501"),
+                );
+                continue;
+            }
+            if let Some(other) = ports.insert(port, name.clone()) {
+                diagnostics.push(
+                    Diagnostic::new(
+                        &codes::INVALID_CONFIG,
+                        format!("services `{other}` and `{name}` both have port {port}"),
+                    )
+                    .at_labelled(span, "here")
+                    .with_help("the port identifies the caller: give each service its own"),
+                );
+                continue;
+            }
+        }
+        if service.token.as_deref() == Some("") {
+            diagnostics.push(
+                Diagnostic::new(
+                    &codes::INVALID_CONFIG,
+                    format!("service `{name}` has an empty token"),
+                )
+                .at_labelled(span, "here")
+                .with_help("write a secret, or leave `token` out and busbar dev generates one"),
+            );
+            continue;
+        }
+        if let Some(token) = &service.token
+            && let Some(other) = tokens.insert(token.clone(), name.clone())
+        {
+            diagnostics.push(
+                Diagnostic::new(
+                    &codes::INVALID_CONFIG,
+                    format!("services `{other}` and `{name}` have the same token"),
+                )
+                .at_labelled(span, "here")
+                .with_help("the token identifies the caller: give each service its own"),
+            );
+            continue;
+        }
+        config.services.insert(
+            name,
+            DevService { url: service.url, token: service.token, port: service.port },
+        );
     }
     (config, diagnostics)
 }

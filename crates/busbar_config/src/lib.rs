@@ -234,7 +234,7 @@ pub fn parse(text: &str) -> (Config, Vec<Diagnostic>) {
             let range = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
             let help = if message.starts_with("unknown field") {
-                "remove the key or fix its spelling; busbar.toml knows `[services]`, `[diagnostics]`, `[plan]` (`app`, `prefix`, `tags`, `dapr-component`), `[audit]` (`cross-service-publish`, `deny`, `allow`, `aws-roles`, `gcp-service-accounts`) and `[dev]` (`pubsub`, `services.NAME.url`, `services.NAME.token`)"
+                "remove the key or fix its spelling; busbar.toml knows `[services]`, `[diagnostics]`, `[plan]` (`app`, `prefix`, `tags`, `dapr-component`), `[audit]` (`cross-service-publish`, `deny`, `allow`, `aws-roles`, `gcp-service-accounts`) and `[dev]` (`pubsub`, `services.NAME.url`, `services.NAME.token`, `services.NAME.port`)"
             } else {
                 "see the busbar.toml section of README.md for the format"
             };

@@ -2,8 +2,7 @@
 //! broker, enforcing the permission graph.
 //!
 //! - `POST /v1.0/publish/{pubsub}/{topic}`: 404 for an unknown pubsub name or topic, 403 for an
-//!   unidentified caller (no `dapr-api-token` or `dapr-app-id`) or one whose code may not
-//!   publish there (naming the missing grant), 400 for malformed JSON or a bad CloudEvent, 413
+//!   unidentified caller or one whose code may not publish there (naming the missing grant), 400 for malformed JSON or a bad CloudEvent, 413
 //!   over 256 KiB, 507 when the disk is full; else 204 with `busbar-message-id`, once the
 //!   message is durable.
 //! - `POST /v1.0-alpha1/publish/bulk/{pubsub}/{topic}` (and `/v1.0/publish/bulk/...`): 204
@@ -12,6 +11,9 @@
 //! - `GET /metrics` (Prometheus text): backlog and dead letters per subscription, settled
 //!   deliveries by outcome, and the publish → settle latency.
 //! - The admin API for dead letters ([`admin`]).
+//! - Who calls ([`identity`]): on a service's own port (`[dev.services.NAME] port`), that
+//!   service; on the shared port, the service whose `dapr-api-token` is sent (from busbar.toml,
+//!   or generated into the data dir's `tokens.json`), else the one a `dapr-app-id` names.
 //! - Delivery: each subscription of a service with a URL (`[dev.services.NAME] url`) is POSTed
 //!   as a CloudEvents 1.0 envelope to the route the service's `GET /dapr/subscribe` gives, else
 //!   to `{url}/busbar/{topic}/{subscription}`. 2xx with no body or `{"status": "SUCCESS"}`
@@ -20,6 +22,7 @@
 
 pub mod admin;
 mod cloudevent;
+pub mod identity;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -29,7 +32,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -43,6 +46,18 @@ use busbar_runtime::{
 use serde_json::{Value, json};
 
 pub use cloudevent::rfc3339;
+pub use identity::Endpoint;
+
+/// Where the sidecar listens: the shared port, and a port per service that has one (bound by
+/// the caller, on 127.0.0.1).
+pub struct Listeners {
+    pub shared: tokio::net::TcpListener,
+    pub services: BTreeMap<String, tokio::net::TcpListener>,
+}
+
+/// The service whose own port a request came in on (`None` on the shared port).
+#[derive(Clone, Debug)]
+struct PortOf(Option<String>);
 
 /// How to run the sidecar.
 #[derive(Clone, Debug)]
@@ -59,6 +74,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Subscription(String),
+    #[error("{0}")]
+    Tokens(String),
 }
 
 /// A running sidecar.
@@ -69,16 +86,20 @@ pub struct Running {
     pub warnings: Vec<String>,
     /// Every failed delivery (subscription, message id, attempt, error), for the log.
     pub failures: Option<tokio::sync::mpsc::UnboundedReceiver<busbar_runtime::Failure>>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<()>,
+    /// Each service's token and own port (the port it was bound on), in model order.
+    pub endpoints: Vec<Endpoint>,
+    stop: tokio::sync::watch::Sender<bool>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
     dispatchers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
     /// Stops accepting requests, lets the deliveries in flight finish, and returns.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let _ = self.server.await;
+        self.stop.send_replace(true);
+        for server in self.servers {
+            let _ = server.await;
+        }
         self.broker.shutdown();
         for d in self.dispatchers {
             let _ = d.await;
@@ -96,17 +117,30 @@ struct AppState {
     tokens: BTreeMap<String, String>,
 }
 
-/// Starts the sidecar on `listener` (bound to 127.0.0.1 by the caller).
+/// Starts the sidecar on `listeners` (bound to 127.0.0.1 by the caller).
 pub async fn start(
     model: AppModel,
     graph: &PermissionGraph,
     options: Options,
-    listener: tokio::net::TcpListener,
+    listeners: Listeners,
 ) -> Result<Running, StartError> {
     let mut broker =
         Broker::open(&options.data_dir, BrokerConfig::from_model(&model), Clock::System)?;
     let failures = broker.failures();
     let mut warnings = Vec::new();
+    for name in options.dev.services.keys() {
+        if model.service(name).is_none() {
+            warnings.push(format!(
+                "busbar.toml has [dev.services.{name}], but the app has no service `{name}`: it is ignored"
+            ));
+        }
+    }
+    let mut endpoints =
+        identity::endpoints(&model, &options.dev, &options.data_dir).map_err(StartError::Tokens)?;
+    for e in &mut endpoints {
+        e.port =
+            listeners.services.get(&e.service).and_then(|l| l.local_addr().ok()).map(|a| a.port());
+    }
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         .build()
@@ -165,12 +199,7 @@ pub async fn start(
         .into_iter()
         .flat_map(|p| p.publish.into_iter().map(move |g| (p.service.clone(), g.topic)))
         .collect();
-    let tokens = options
-        .dev
-        .services
-        .iter()
-        .filter_map(|(name, s)| s.token.clone().map(|t| (t, name.clone())))
-        .collect();
+    let tokens = endpoints.iter().map(|e| (e.token.clone(), e.service.clone())).collect();
     let state = Arc::new(AppState { broker: broker.clone(), model, pubsub, may_publish, tokens });
     let app = Router::new()
         .route("/v1.0/publish/{pubsub}/{topic}", post(publish))
@@ -184,16 +213,25 @@ pub async fn start(
         .route("/v1.0-busbar/dlq/release", post(dlq_release))
         .layer(DefaultBodyLimit::max(4 * busbar_runtime::config::MAX_MESSAGE_BYTES))
         .with_state(state);
-    let addr = listener.local_addr().map_err(|e| StartError::Subscription(e.to_string()))?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    Ok(Running { addr, broker, warnings, failures, stop, server, dispatchers })
+    let addr =
+        listeners.shared.local_addr().map_err(|e| StartError::Subscription(e.to_string()))?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let serve = |listener: tokio::net::TcpListener, port_of: Option<String>| {
+        let app = app.clone().layer(Extension(PortOf(port_of)));
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await;
+        })
+    };
+    let mut servers = vec![serve(listeners.shared, None)];
+    for (service, listener) in listeners.services {
+        servers.push(serve(listener, Some(service)));
+    }
+    Ok(Running { addr, broker, warnings, failures, endpoints, stop, servers, dispatchers })
 }
 
 /// The routes a service's `GET /dapr/subscribe` gives, by (topic, subscription). No answer (or
@@ -321,6 +359,7 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response
 /// attribute names.
 fn authorize(
     state: &AppState,
+    port_of: &PortOf,
     pubsub: &str,
     topic: &str,
     headers: &HeaderMap,
@@ -339,20 +378,9 @@ fn authorize(
             format!("there is no topic `{topic}` in the app"),
         )));
     };
-    let header_text =
-        |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let caller = match (header_text("dapr-api-token"), header_text("dapr-app-id")) {
-        (Some(token), _) => state.tokens.get(&token).cloned(),
-        (None, Some(app)) if state.model.service(&app).is_some() => Some(app),
-        _ => None,
-    };
-    let Some(caller) = caller else {
-        return Err(Box::new(error(
-            StatusCode::FORBIDDEN,
-            "ERR_PERMISSION_DENIED",
-            "unidentified caller: send the service's dapr-api-token, or a dapr-app-id header naming a service of the app",
-        )));
-    };
+    let caller = identify(state, port_of, headers).map_err(|message| {
+        Box::new(error(StatusCode::FORBIDDEN, "ERR_PERMISSION_DENIED", message))
+    })?;
     if !state.may_publish.contains(&(caller.clone(), topic.to_string())) {
         return Err(Box::new(error(
             StatusCode::FORBIDDEN,
@@ -363,6 +391,33 @@ fn authorize(
         )));
     }
     Ok(declared.attributes.clone())
+}
+
+/// The calling service: the owner of the port the request came in on, else the service whose
+/// `dapr-api-token` it sends, else the service its `dapr-app-id` names. A token that is not the
+/// port owner's, or that no service has, is refused rather than ignored.
+fn identify(state: &AppState, port_of: &PortOf, headers: &HeaderMap) -> Result<String, String> {
+    let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let token = header_text("dapr-api-token");
+    let by_token = token.map(|t| state.tokens.get(t).cloned());
+    match (&port_of.0, by_token) {
+        (Some(owner), None) => Ok(owner.clone()),
+        (Some(owner), Some(Some(s))) if &s == owner => Ok(owner.clone()),
+        (Some(owner), Some(_)) => Err(format!(
+            "this port is service `{owner}`'s, but the dapr-api-token sent is not `{owner}`'s token"
+        )),
+        (None, Some(Some(service))) => Ok(service),
+        (None, Some(None)) => Err(
+            "the dapr-api-token sent is no service's token: use the one busbar dev printed at start (or [dev.services.NAME] token in busbar.toml)".into(),
+        ),
+        (None, None) => match header_text("dapr-app-id") {
+            Some(app) if state.model.service(app).is_some() => Ok(app.to_string()),
+            Some(app) => Err(format!("dapr-app-id `{app}` names no service of the app")),
+            None => Err(
+                "unidentified caller: send the service's dapr-api-token, or a dapr-app-id header naming a service of the app, or call the service's own port".into(),
+            ),
+        },
+    }
 }
 
 /// The data and the client's message id of a published body.
@@ -402,12 +457,13 @@ fn refused(e: &PublishError) -> (StatusCode, &'static str) {
 
 async fn publish(
     State(state): State<Arc<AppState>>,
+    Extension(port_of): Extension<PortOf>,
     Path((pubsub, topic)): Path<(String, String)>,
     Query(query): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let attribute_names = match authorize(&state, &pubsub, &topic, &headers) {
+    let attribute_names = match authorize(&state, &port_of, &pubsub, &topic, &headers) {
         Ok(names) => names,
         Err(response) => return *response,
     };
@@ -439,11 +495,12 @@ async fn publish(
 /// when all are stored, else 500 with `failedEntries`.
 async fn publish_bulk(
     State(state): State<Arc<AppState>>,
+    Extension(port_of): Extension<PortOf>,
     Path((pubsub, topic)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let attribute_names = match authorize(&state, &pubsub, &topic, &headers) {
+    let attribute_names = match authorize(&state, &port_of, &pubsub, &topic, &headers) {
         Ok(names) => names,
         Err(response) => return *response,
     };

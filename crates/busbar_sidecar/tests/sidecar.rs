@@ -95,18 +95,37 @@ struct Harness {
     _data: tempfile::TempDir,
 }
 
+/// The sidecar on a fresh data dir: orders has the token `orders-token` and a port of its own;
+/// billing's token is generated.
 async fn start(billing_url: Option<String>) -> Result<Harness, busbar_sidecar::StartError> {
-    let (model, graph) = analyzed();
     let data = tempfile::tempdir().unwrap();
-    let mut dev = DevConfig::default();
-    dev.services.insert("billing".into(), DevService { url: billing_url, token: None });
-    dev.services
-        .insert("orders".into(), DevService { url: None, token: Some("orders-token".into()) });
-    let options = busbar_sidecar::Options { data_dir: data.path().to_path_buf(), dev };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sidecar = busbar_sidecar::start(model, &graph, options, listener).await?;
+    let sidecar = start_in(data.path(), billing_url).await?;
     let base = format!("http://{}", sidecar.addr);
     Ok(Harness { sidecar, base, http: reqwest::Client::new(), _data: data })
+}
+
+async fn start_in(
+    data: &Path,
+    billing_url: Option<String>,
+) -> Result<busbar_sidecar::Running, busbar_sidecar::StartError> {
+    let (model, graph) = analyzed();
+    let mut dev = DevConfig::default();
+    dev.services.insert("billing".into(), DevService { url: billing_url, ..Default::default() });
+    let orders_port = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    dev.services.insert(
+        "orders".into(),
+        DevService {
+            token: Some("orders-token".into()),
+            port: Some(orders_port.local_addr().unwrap().port()),
+            ..Default::default()
+        },
+    );
+    let options = busbar_sidecar::Options { data_dir: data.to_path_buf(), dev };
+    let listeners = busbar_sidecar::Listeners {
+        shared: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        services: [("orders".to_string(), orders_port)].into(),
+    };
+    busbar_sidecar::start(model, &graph, options, listeners).await
 }
 
 impl Harness {
@@ -253,7 +272,14 @@ async fn refusals_are_clear_and_store_nothing() {
             vec![("dapr-api-token", "wrong")],
             "{}".into(),
             403,
-            "unidentified caller",
+            "no service's token",
+        ),
+        (
+            "/v1.0/publish/pubsub/order-placed",
+            vec![("dapr-app-id", "nobody")],
+            "{}".into(),
+            403,
+            "names no service",
         ),
         (
             "/v1.0/publish/pubsub/order-placed",
@@ -374,4 +400,82 @@ async fn bulk_publish_stores_every_entry_or_lists_the_failures() {
         .await;
     assert_eq!(denied.status(), 403);
     h.sidecar.shutdown().await;
+}
+
+/// The caller is the owner of the port it calls, else the service of its token (configured or
+/// generated into the data dir, and the same after a restart), else its `dapr-app-id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_are_identified_by_port_token_or_app_id() {
+    let data = tempfile::tempdir().unwrap();
+    let sidecar = start_in(data.path(), None).await.unwrap();
+    let endpoint =
+        |name: &str| sidecar.endpoints.iter().find(|e| e.service == name).cloned().unwrap();
+    let (orders, billing) = (endpoint("orders"), endpoint("billing"));
+    assert_eq!((orders.token.as_str(), orders.generated), ("orders-token", false));
+    assert!(billing.generated && billing.token.len() == 32, "{billing:?}");
+    assert_eq!(billing.port, None);
+    let tokens = busbar_sidecar::identity::tokens_file(data.path());
+    let stored: Value = serde_json::from_slice(&std::fs::read(&tokens).unwrap()).unwrap();
+    assert_eq!(stored, json!({ "billing": billing.token }), "only generated tokens are stored");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&tokens).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the token file is its owner's only");
+    }
+
+    let http = reqwest::Client::new();
+    let shared = format!("http://{}", sidecar.addr);
+    let own = format!("http://127.0.0.1:{}", orders.port.unwrap());
+    let publish = |base: &str, headers: Vec<(&str, String)>| {
+        let mut req = http
+            .post(format!("{base}/v1.0/publish/pubsub/order-placed"))
+            .header("content-type", "application/json")
+            .body(r#"{"id":"x"}"#);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    // (base, headers, status, what the answer says)
+    let cases = [
+        (own.clone(), vec![], 204, ""),
+        (own.clone(), vec![("dapr-api-token", "orders-token".to_string())], 204, ""),
+        (own.clone(), vec![("dapr-app-id", "billing".to_string())], 204, ""),
+        (
+            own.clone(),
+            vec![("dapr-api-token", billing.token.clone())],
+            403,
+            "this port is service `orders`'s",
+        ),
+        (shared.clone(), vec![("dapr-api-token", "orders-token".to_string())], 204, ""),
+        (
+            shared.clone(),
+            vec![("dapr-api-token", billing.token.clone())],
+            403,
+            "service `billing` may not publish to `order-placed`",
+        ),
+        (
+            shared.clone(),
+            vec![("dapr-api-token", billing.token.clone()), ("dapr-app-id", "orders".to_string())],
+            403,
+            "service `billing` may not publish",
+        ),
+        (shared.clone(), vec![], 403, "unidentified caller"),
+    ];
+    for (base, headers, status, says) in cases {
+        let label = format!("{base} {headers:?}");
+        let (got, text) = publish(&base, headers).await;
+        assert_eq!(got, status, "{label}: {text}");
+        assert!(text.contains(says), "{label}: {text}");
+    }
+    sidecar.shutdown().await;
+
+    let again = start_in(data.path(), None).await.unwrap();
+    let same = again.endpoints.iter().find(|e| e.service == "billing").unwrap();
+    assert_eq!(same.token, billing.token, "a generated token survives a restart");
+    again.shutdown().await;
 }

@@ -1,0 +1,352 @@
+// Drives `busbar dev`'s sidecar with the official Dapr JavaScript SDK (@dapr/dapr, HTTP
+// protocol) and checks the pub/sub round trip as an app written against Dapr would see it.
+// Prints one JSON line with what it saw; exits 1 with the failures on stderr.
+//
+//   node check-sdk.mjs --dapr DIR --sidecar-port P --app-port Q --topic TOPIC
+//        --publisher-token T --denied-token T2 [--denied-topic TOPIC] [--pubsub NAME]
+//        [--timeout SECONDS]
+//
+//   --dapr             the @dapr/dapr package directory (or a node_modules holding it)
+//   --sidecar-port     the port of `busbar dev --port`
+//   --app-port         where this script's DaprServer listens: the subscribing service's
+//                      `[dev.services.NAME] url = "http://127.0.0.1:Q"`
+//   --topic            a topic the publisher may publish to and the subscriber subscribes to
+//   --publisher-token  the `token` of a service whose code publishes to --topic
+//   --denied-token     the `token` of a service whose code does not publish to --denied-topic
+//   --denied-topic     default: --topic
+//   --pubsub           the pub/sub component name (`[dev] pubsub`), default "pubsub"
+//   --timeout          fail if the whole check takes longer, default 60
+//
+// Checks:
+// 1. DaprClient (daprApiToken = the publisher's token, sent as `dapr-api-token`) publishes a
+//    JSON message to --topic: the SDK returns no error, the sidecar answered 2xx with a
+//    `busbar-message-id`.
+// 2. DaprServer subscribes to --topic before it starts; the sidecar reads its
+//    `GET /dapr/subscribe` and POSTs the message to the SDK's route as a CloudEvent: the handler
+//    gets the published data, and the envelope's id is the `busbar-message-id` of the publish.
+// 3. DaprClient with the denied token publishes to --denied-topic: the SDK returns `{ error }`
+//    (it does not throw) and the error carries status 403 and busbar's ERR_PERMISSION_DENIED.
+//
+// Start order. busbar reads each service's `GET /dapr/subscribe` once, when `busbar dev` starts,
+// so this script must be listening on --app-port first. DaprServer.start() binds the port
+// synchronously and only then waits for the sidecar (it polls `GET /v1.0/metadata` every 500 ms,
+// about 30 s at most), so: start this script, wait for the line
+//   check-sdk: listening on 127.0.0.1:Q
+// on stderr (or for the port to accept connections), then start `busbar dev`.
+//
+// Besides the SDK's own API, the script only observes: node:diagnostics_channel for the HTTP
+// exchanges between the SDK and the sidecar (the SDK drops response headers, so this is how the
+// `busbar-message-id` is seen), and a middleware on the SDK's own express app for the raw
+// CloudEvent and the `GET /dapr/subscribe` requests.
+
+import diagnostics from "node:diagnostics_channel";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { randomUUID } from "node:crypto";
+import { isDeepStrictEqual, parseArgs } from "node:util";
+import { pathToFileURL } from "node:url";
+
+// ---------------------------------------------------------------------------------------------
+// Arguments, failure reporting and the hard timeout.
+
+const { values: args } = parseArgs({
+  options: {
+    dapr: { type: "string" },
+    "sidecar-port": { type: "string" },
+    "app-port": { type: "string" },
+    topic: { type: "string" },
+    "publisher-token": { type: "string" },
+    "denied-token": { type: "string" },
+    "denied-topic": { type: "string" },
+    pubsub: { type: "string", default: "pubsub" },
+    timeout: { type: "string", default: "60" },
+  },
+  strict: true,
+});
+
+/** Stops the script: the reason on stderr, exit status 1. */
+function fail(message) {
+  process.stderr.write(`check-sdk: FAILED: ${message}\n`);
+  process.exit(1);
+}
+
+for (const required of ["dapr", "sidecar-port", "app-port", "topic", "publisher-token", "denied-token"]) {
+  if (!args[required]) fail(`--${required} is required (see the comment at the top of check-sdk.mjs)`);
+}
+for (const port of ["sidecar-port", "app-port"]) {
+  if (!/^[0-9]+$/.test(args[port])) fail(`--${port} must be a port number, not \`${args[port]}\``);
+}
+const HOST = "127.0.0.1";
+const pubsubName = args.pubsub;
+const topic = args.topic;
+const deniedTopic = args["denied-topic"] ?? topic;
+const timeoutSeconds = Number(args.timeout);
+if (!(timeoutSeconds > 0)) fail(`--timeout must be a positive number of seconds`);
+
+// Progress lines, so that a timeout says how far the check got.
+let stage = "loading the SDK";
+function progress(message) {
+  stage = message;
+  process.stderr.write(`check-sdk: ${message}\n`);
+}
+
+setTimeout(() => fail(`timed out after ${timeoutSeconds} s while ${stage}`), timeoutSeconds * 1000).unref();
+// An `error` event nobody listens to (EADDRINUSE on --app-port, say) must fail the check, not hang.
+process.on("uncaughtException", (e) => fail(`while ${stage}: ${e?.stack ?? e}`));
+process.on("unhandledRejection", (e) => fail(`while ${stage}: ${e?.stack ?? e}`));
+
+// ---------------------------------------------------------------------------------------------
+// The SDK, from the directory the caller installed it in.
+
+function sdkDirectory(dir) {
+  for (const candidate of [dir, path.join(dir, "@dapr", "dapr"), path.join(dir, "node_modules", "@dapr", "dapr")]) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(candidate, "package.json"), "utf8"));
+      if (pkg.name === "@dapr/dapr") return { dir: candidate, pkg };
+    } catch {
+      // Not this one.
+    }
+  }
+  fail(`no @dapr/dapr package in ${dir} (pass its directory, or a node_modules holding it)`);
+}
+
+const sdkPackage = sdkDirectory(path.resolve(args.dapr));
+const sdkModule = await import(
+  pathToFileURL(path.join(sdkPackage.dir, sdkPackage.pkg.main ?? "index.js")).href
+);
+// The package is CommonJS: its exports are the default export of the ES module namespace.
+const sdk = sdkModule.default ?? sdkModule;
+const { DaprClient, DaprServer, CommunicationProtocolEnum, DaprPubSubStatusEnum, LogLevel } = sdk;
+
+// The SDK logs to stdout at Info by default; stdout carries this script's JSON line, so its
+// warnings and errors go to stderr (the expected 403 shows there as "publish failed").
+const logger = {
+  level: LogLevel.Warn,
+  service: {
+    error: (message, ...rest) => process.stderr.write(`[dapr-sdk] error ${message} ${rest.join(" ")}\n`),
+    warn: (message, ...rest) => process.stderr.write(`[dapr-sdk] warn ${message} ${rest.join(" ")}\n`),
+    info: () => {},
+    verbose: () => {},
+    debug: () => {},
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// What the SDK asks of the sidecar: every request to the sidecar port, with its answer.
+
+/** "METHOD /path -> status" → count, in first-seen order. */
+const sidecarCalls = new Map();
+/** The `busbar-message-id` of each successful publish, by request path. */
+const publishedIds = new Map();
+
+diagnostics.subscribe("http.client.response.finish", ({ request, response }) => {
+  const port = String(request.socket?.remotePort ?? request.getHeader("host")?.split(":")[1] ?? "");
+  if (port !== args["sidecar-port"]) return;
+  const pathOnly = request.path.split("?")[0];
+  const key = `${request.method} ${pathOnly} -> ${response.statusCode}`;
+  sidecarCalls.set(key, (sidecarCalls.get(key) ?? 0) + 1);
+  const id = response.headers["busbar-message-id"];
+  if (request.method === "POST" && pathOnly.startsWith("/v1.0/publish/") && id) {
+    publishedIds.set(pathOnly, id);
+  }
+});
+
+const failures = [];
+function check(ok, what) {
+  if (!ok) failures.push(what);
+  return ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The subscriber: a DaprServer on --app-port, subscribed before it starts.
+
+const server = new DaprServer({
+  serverHost: HOST,
+  serverPort: args["app-port"],
+  communicationProtocol: CommunicationProtocolEnum.HTTP,
+  clientOptions: { daprHost: HOST, daprPort: args["sidecar-port"], communicationProtocol: CommunicationProtocolEnum.HTTP },
+  logger,
+});
+
+// The SDK's express app already parses bodies (set up in the constructor); a middleware added
+// now runs before the subscription routes (added by subscribe() below) and /dapr/subscribe
+// (added by start()), so it sees what the sidecar sends exactly as the SDK does.
+let subscribeRequests = 0;
+const envelopes = []; // { path, body }
+server.daprServer.getServer().use((req, _res, next) => {
+  if (req.method === "GET" && req.path === "/dapr/subscribe") subscribeRequests += 1;
+  if (req.method === "POST") envelopes.push({ path: req.path, body: req.body });
+  next();
+});
+
+// A payload unique to this run: a reused data directory may hold earlier runs' messages.
+const payload = { orderId: `sdk-${randomUUID()}`, reason: "checked by the Dapr JS SDK" };
+let delivered; // { data, headers }
+let otherDeliveries = 0;
+let onDelivered;
+const deliveredPromise = new Promise((resolve) => (onDelivered = resolve));
+
+await server.pubsub.subscribe(pubsubName, topic, async (data, headers) => {
+  if (data?.orderId !== payload.orderId) {
+    otherDeliveries += 1;
+    return DaprPubSubStatusEnum.SUCCESS;
+  }
+  delivered ??= { data, headers };
+  onDelivered();
+  return DaprPubSubStatusEnum.SUCCESS;
+});
+
+// start() binds --app-port at once (serving /dapr/subscribe), then waits for the sidecar.
+progress(`starting the DaprServer on ${HOST}:${args["app-port"]}`);
+const serverStarted = server.start();
+await waitForPort(Number(args["app-port"]));
+progress(`listening on ${HOST}:${args["app-port"]}; waiting for the sidecar on port ${args["sidecar-port"]}`);
+await serverStarted;
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:port. */
+async function waitForPort(port) {
+  for (;;) {
+    const open = await new Promise((resolve) => {
+      const socket = net.connect({ host: HOST, port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. An allowed publish.
+
+progress(`publishing to ${pubsubName}/${topic}`);
+const publisher = new DaprClient({
+  daprHost: HOST,
+  daprPort: args["sidecar-port"],
+  communicationProtocol: CommunicationProtocolEnum.HTTP,
+  daprApiToken: args["publisher-token"],
+  logger,
+});
+await publisher.start();
+const published = await publisher.pubsub.publish(pubsubName, topic, payload);
+// HTTPClientPubSub.publish returns {} on 2xx and { error } on anything else (it never throws).
+check(published && published.error === undefined, `the publish to ${topic} failed: ${describeError(published?.error)}`);
+const publishPath = `/v1.0/publish/${pubsubName}/${topic}`;
+const messageId = publishedIds.get(publishPath);
+check(typeof messageId === "string" && messageId.length > 0, `the publish to ${topic} was not answered with a busbar-message-id header`);
+
+// ---------------------------------------------------------------------------------------------
+// 2. Its delivery to the DaprServer's handler.
+
+progress(`waiting for the delivery of ${messageId ?? "the message"} to the DaprServer`);
+await Promise.race([
+  deliveredPromise,
+  new Promise((resolve) => setTimeout(resolve, Math.max(1000, timeoutSeconds * 1000 - 5000)).unref()),
+]);
+if (!delivered) {
+  const defaultRoutes = envelopes.filter((e) => e.path.startsWith("/busbar/")).map((e) => e.path);
+  fail(
+    subscribeRequests === 0
+      ? `nothing was delivered, and the sidecar never asked GET /dapr/subscribe: start \`busbar dev\` only once this script listens on ${args["app-port"]}` +
+          (defaultRoutes.length ? ` (it POSTed to busbar's default routes instead: ${[...new Set(defaultRoutes)].join(", ")})` : "")
+      : `the sidecar read GET /dapr/subscribe ${subscribeRequests} time(s) but delivered nothing to the handler (POSTs seen: ${JSON.stringify(envelopes.map((e) => e.path))}); see busbar dev's stderr`,
+  );
+}
+check(isDeepStrictEqual(delivered.data, payload), `the handler got ${JSON.stringify(delivered.data)}, not the published ${JSON.stringify(payload)}`);
+check(
+  String(delivered.headers?.["content-type"] ?? "").startsWith("application/cloudevents+json"),
+  `the delivery's content-type is ${delivered.headers?.["content-type"]}, not application/cloudevents+json`,
+);
+const expectedRoute = server.pubsub.getSubscriptions()[pubsubName][topic].dapr.route;
+const envelope = envelopes.find((e) => e.body?.data?.orderId === payload.orderId);
+if (check(envelope !== undefined, `no CloudEvent with the published data reached the SDK's express app`)) {
+  const ce = envelope.body;
+  check(envelope.path === expectedRoute, `the message was POSTed to ${envelope.path}, not to the SDK's route ${expectedRoute}`);
+  check(ce.id === messageId, `the CloudEvent's id is ${ce.id}, the publish's busbar-message-id ${messageId}`);
+  check(ce.specversion === "1.0", `the CloudEvent's specversion is ${ce.specversion}`);
+  check(ce.topic === topic && ce.pubsubname === pubsubName, `the CloudEvent names ${ce.pubsubname}/${ce.topic}`);
+  for (const field of ["source", "type", "datacontenttype", "time", "traceparent"]) {
+    check(typeof ce[field] === "string" && ce[field].length > 0, `the CloudEvent has no ${field}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. A publish the graph does not allow.
+
+progress(`publishing to ${pubsubName}/${deniedTopic} with the denied token`);
+const denied = new DaprClient({
+  daprHost: HOST,
+  daprPort: args["sidecar-port"],
+  communicationProtocol: CommunicationProtocolEnum.HTTP,
+  daprApiToken: args["denied-token"],
+  logger,
+});
+await denied.start();
+const refused = await denied.pubsub.publish(pubsubName, deniedTopic, payload);
+// On a non-2xx answer HTTPClient.execute throws `new Error(JSON.stringify({ error: statusText,
+// error_msg: responseBodyText, status }))`, and HTTPClientPubSub.publish catches it and returns
+// `{ error }`. So the status is `JSON.parse(result.error.message).status`, and busbar's JSON
+// body (errorCode, message) is `JSON.parse(...error_msg)`.
+const refusal = parseSdkError(refused?.error);
+check(refused?.error instanceof Error, `the denied publish returned ${JSON.stringify(refused)}, not { error }`);
+check(refusal?.status === 403, `the denied publish's status is ${refusal?.status}, not 403 (${describeError(refused?.error)})`);
+check(refusal?.body?.errorCode === "ERR_PERMISSION_DENIED", `the denied publish's errorCode is ${refusal?.body?.errorCode}`);
+check(
+  typeof refusal?.body?.message === "string" && refusal.body.message.includes(deniedTopic),
+  `the denied publish's message does not name ${deniedTopic}: ${refusal?.body?.message}`,
+);
+
+/** The status, status text and JSON body of an error from the SDK's HTTP client, or undefined. */
+function parseSdkError(error) {
+  if (!(error instanceof Error)) return undefined;
+  try {
+    const parsed = JSON.parse(error.message);
+    let body;
+    try {
+      body = JSON.parse(parsed.error_msg);
+    } catch {
+      body = parsed.error_msg;
+    }
+    return { status: parsed.status, statusText: parsed.error, body };
+  } catch {
+    return undefined; // Not an HTTP answer: a network error, say.
+  }
+}
+
+function describeError(error) {
+  return error instanceof Error ? error.message : JSON.stringify(error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shut down, report.
+
+progress("stopping");
+await server.stop();
+await publisher.stop();
+await denied.stop();
+
+if (failures.length > 0) {
+  fail(`${failures.length} check(s) failed:\n  ${failures.join("\n  ")}`);
+}
+process.stdout.write(
+  JSON.stringify({
+    ok: true,
+    sdk: sdkPackage.pkg.version,
+    published: { topic, messageId },
+    delivered: {
+      route: envelope.path,
+      id: envelope.body.id,
+      type: envelope.body.type,
+      source: envelope.body.source,
+      data: delivered.data,
+    },
+    otherDeliveries,
+    subscribeRequests,
+    denied: { topic: deniedTopic, status: refusal.status, errorCode: refusal.body.errorCode, message: refusal.body.message },
+    sidecarCalls: Object.fromEntries(sidecarCalls),
+  }) + "\n",
+);
+process.exit(0);
