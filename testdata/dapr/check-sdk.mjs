@@ -4,7 +4,7 @@
 //
 //   node check-sdk.mjs --dapr DIR --sidecar-port P --app-port Q --topic TOPIC
 //        --publisher-token T --denied-token T2 [--denied-topic TOPIC] [--pubsub NAME]
-//        [--timeout SECONDS]
+//        [--data JSON] [--timeout SECONDS]
 //
 //   --dapr             the @dapr/dapr package directory (or a node_modules holding it)
 //   --sidecar-port     the port of `busbar dev --port`
@@ -15,6 +15,8 @@
 //   --denied-token     the `token` of a service whose code does not publish to --denied-topic
 //   --denied-topic     default: --topic
 //   --pubsub           the pub/sub component name (`[dev] pubsub`), default "pubsub"
+//   --data             a JSON object whose fields the published message carries, besides the
+//                      run's unique `sdkCheck` (say the attributes a subscription filters on)
 //   --timeout          fail if the whole check takes longer, default 60
 //
 // Checks:
@@ -26,6 +28,9 @@
 //    gets the published data, and the envelope's id is the `busbar-message-id` of the publish.
 // 3. DaprClient with the denied token publishes to --denied-topic: the SDK returns `{ error }`
 //    (it does not throw) and the error carries status 403 and busbar's ERR_PERMISSION_DENIED.
+//
+// The subscribing service must have exactly one subscription to --topic: the SDK cannot name one
+// (it JSON-encodes /dapr/subscribe metadata values, so `metadata.subscription` arrives quoted).
 //
 // Start order. busbar reads each service's `GET /dapr/subscribe` once, when `busbar dev` starts,
 // so this script must be listening on --app-port first. DaprServer.start() binds the port
@@ -60,6 +65,7 @@ const { values: args } = parseArgs({
     "denied-token": { type: "string" },
     "denied-topic": { type: "string" },
     pubsub: { type: "string", default: "pubsub" },
+    data: { type: "string", default: "{}" },
     timeout: { type: "string", default: "60" },
   },
   strict: true,
@@ -83,6 +89,17 @@ const topic = args.topic;
 const deniedTopic = args["denied-topic"] ?? topic;
 const timeoutSeconds = Number(args.timeout);
 if (!(timeoutSeconds > 0)) fail(`--timeout must be a positive number of seconds`);
+let extraData;
+try {
+  extraData = JSON.parse(args.data);
+} catch (e) {
+  fail(`--data is not JSON: ${e.message}`);
+}
+if (typeof extraData !== "object" || extraData === null || Array.isArray(extraData)) {
+  fail(`--data must be a JSON object`);
+}
+// Unique to this run: a reused data directory may hold earlier runs' messages.
+const payload = { ...extraData, sdkCheck: randomUUID() };
 
 // Progress lines, so that a timeout says how far the check got.
 let stage = "loading the SDK";
@@ -91,6 +108,7 @@ function progress(message) {
   process.stderr.write(`check-sdk: ${message}\n`);
 }
 
+const deadline = Date.now() + timeoutSeconds * 1000;
 setTimeout(() => fail(`timed out after ${timeoutSeconds} s while ${stage}`), timeoutSeconds * 1000).unref();
 // An `error` event nobody listens to (EADDRINUSE on --app-port, say) must fail the check, not hang.
 process.on("uncaughtException", (e) => fail(`while ${stage}: ${e?.stack ?? e}`));
@@ -141,8 +159,7 @@ const sidecarCalls = new Map();
 const publishedIds = new Map();
 
 diagnostics.subscribe("http.client.response.finish", ({ request, response }) => {
-  const port = String(request.socket?.remotePort ?? request.getHeader("host")?.split(":")[1] ?? "");
-  if (port !== args["sidecar-port"]) return;
+  if (request.getHeader("host") !== `${HOST}:${args["sidecar-port"]}`) return;
   const pathOnly = request.path.split("?")[0];
   const key = `${request.method} ${pathOnly} -> ${response.statusCode}`;
   sidecarCalls.set(key, (sidecarCalls.get(key) ?? 0) + 1);
@@ -174,21 +191,23 @@ const server = new DaprServer({
 // (added by start()), so it sees what the sidecar sends exactly as the SDK does.
 let subscribeRequests = 0;
 const envelopes = []; // { path, body }
-server.daprServer.getServer().use((req, _res, next) => {
-  if (req.method === "GET" && req.path === "/dapr/subscribe") subscribeRequests += 1;
-  if (req.method === "POST") envelopes.push({ path: req.path, body: req.body });
-  next();
-});
-
-// A payload unique to this run: a reused data directory may hold earlier runs' messages.
-const payload = { orderId: `sdk-${randomUUID()}`, reason: "checked by the Dapr JS SDK" };
-let delivered; // { data, headers }
+let delivered; // { data, headers }, what the handler got
 let otherDeliveries = 0;
 let onDelivered;
 const deliveredPromise = new Promise((resolve) => (onDelivered = resolve));
+server.daprServer.getServer().use((req, _res, next) => {
+  if (req.method === "GET" && req.path === "/dapr/subscribe") subscribeRequests += 1;
+  if (req.method === "POST") {
+    envelopes.push({ path: req.path, body: req.body });
+    // busbar's default route (`/busbar/{topic}/{subscription}`, used when it did not get the
+    // service's /dapr/subscribe): the SDK answers 404 and busbar dead-letters it. Stop waiting.
+    if (req.path.startsWith("/busbar/")) onDelivered();
+  }
+  next();
+});
 
 await server.pubsub.subscribe(pubsubName, topic, async (data, headers) => {
-  if (data?.orderId !== payload.orderId) {
+  if (data?.sdkCheck !== payload.sdkCheck) {
     otherDeliveries += 1;
     return DaprPubSubStatusEnum.SUCCESS;
   }
@@ -244,7 +263,8 @@ check(typeof messageId === "string" && messageId.length > 0, `the publish to ${t
 progress(`waiting for the delivery of ${messageId ?? "the message"} to the DaprServer`);
 await Promise.race([
   deliveredPromise,
-  new Promise((resolve) => setTimeout(resolve, Math.max(1000, timeoutSeconds * 1000 - 5000)).unref()),
+  // Give up a little before the hard timeout, to say why nothing came.
+  new Promise((resolve) => setTimeout(resolve, Math.max(500, deadline - Date.now() - 2000)).unref()),
 ]);
 if (!delivered) {
   const defaultRoutes = envelopes.filter((e) => e.path.startsWith("/busbar/")).map((e) => e.path);
@@ -261,7 +281,7 @@ check(
   `the delivery's content-type is ${delivered.headers?.["content-type"]}, not application/cloudevents+json`,
 );
 const expectedRoute = server.pubsub.getSubscriptions()[pubsubName][topic].dapr.route;
-const envelope = envelopes.find((e) => e.body?.data?.orderId === payload.orderId);
+const envelope = envelopes.find((e) => e.body?.data?.sdkCheck === payload.sdkCheck);
 if (check(envelope !== undefined, `no CloudEvent with the published data reached the SDK's express app`)) {
   const ce = envelope.body;
   check(envelope.path === expectedRoute, `the message was POSTed to ${envelope.path}, not to the SDK's route ${expectedRoute}`);

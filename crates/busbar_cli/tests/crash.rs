@@ -1,11 +1,12 @@
-//! Crash test: `busbar dev` killed with SIGKILL while 10,000 messages are published and
-//! acknowledged, then restarted on the same data directory. Every message whose publish was
-//! answered 204 is delivered at least once; duplicates stay within what was in flight.
+//! Crash tests: `busbar dev` killed with SIGKILL while 10,000 messages are published, while
+//! they are acknowledged, and while a DLQ release is delivered; then restarted on the same data
+//! directory. Every message whose publish was answered 204 is delivered at least once;
+//! duplicates stay within what was in flight.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,8 +19,25 @@ fn write(dir: &Path, rel: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-/// A subscriber service: records the `data.id` of every delivery and acknowledges it.
-fn subscriber(delivered: Arc<Mutex<Vec<String>>>) -> u16 {
+/// How the subscriber answers: it holds every delivery while the gate is shut, then answers
+/// DROP while `dropping`, else SUCCESS. It records the `data.id` of each delivery it
+/// acknowledged, and counts those it dropped.
+#[derive(Default)]
+struct Subscriber {
+    shut: AtomicBool,
+    dropping: AtomicBool,
+    acknowledged: Mutex<Vec<String>>,
+    dropped: AtomicUsize,
+}
+
+impl Subscriber {
+    fn acknowledged(&self) -> usize {
+        self.acknowledged.lock().unwrap().len()
+    }
+}
+
+/// Serves `sub` on a loopback port (billing's `charge` route), returns the port.
+fn serve(sub: Arc<Subscriber>) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     listener.set_nonblocking(true).unwrap();
@@ -31,14 +49,21 @@ fn subscriber(delivered: Arc<Mutex<Vec<String>>>) -> u16 {
             .unwrap();
         rt.block_on(async move {
             let handler = move |axum::Json(event): axum::Json<serde_json::Value>| {
-                let delivered = delivered.clone();
+                let sub = sub.clone();
                 async move {
+                    while sub.shut.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                    if sub.dropping.load(Ordering::SeqCst) {
+                        sub.dropped.fetch_add(1, Ordering::SeqCst);
+                        return axum::Json(serde_json::json!({ "status": "DROP" }));
+                    }
                     let id = event
                         .pointer("/data/id")
                         .and_then(|v| v.as_str())
                         .unwrap_or_default()
                         .to_string();
-                    delivered.lock().unwrap().push(id);
+                    sub.acknowledged.lock().unwrap().push(id);
                     axum::Json(serde_json::json!({ "status": "SUCCESS" }))
                 }
             };
@@ -84,90 +109,212 @@ fn wait_healthy(port: u16) {
     panic!("busbar dev did not start");
 }
 
+/// The orders/billing app with billing served by a [`Subscriber`], and `busbar dev` on it.
+struct Crash {
+    tmp: tempfile::TempDir,
+    app: std::path::PathBuf,
+    data: std::path::PathBuf,
+    port: u16,
+    sub: Arc<Subscriber>,
+    /// Ids whose publish was answered 204.
+    published: Arc<Mutex<BTreeSet<String>>>,
+    answered: Arc<AtomicUsize>,
+}
+
+impl Crash {
+    fn new(sub: Subscriber) -> Crash {
+        let tmp = tempfile::tempdir().unwrap();
+        let app = tmp.path().join("app");
+        busbar_testdata::write_orders_billing_app(&app).unwrap();
+        let sub = Arc::new(sub);
+        let sub_port = serve(sub.clone());
+        write(
+            &app,
+            "busbar.toml",
+            &format!("[dev.services.billing]\nurl = \"http://127.0.0.1:{sub_port}\"\n"),
+        );
+        let data = tmp.path().join("data");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Crash { tmp, app, data, port, sub, published: Arc::default(), answered: Arc::default() }
+    }
+
+    fn start(&self) -> Child {
+        let child = dev(&self.app, self.port, &self.data);
+        wait_healthy(self.port);
+        child
+    }
+
+    /// Publishes `m0`..`m9999` from [`PUBLISHERS`] threads, each message until it is answered
+    /// 204 (a refused connection while busbar dev restarts means: send it again).
+    fn publish_all(&self) -> Vec<std::thread::JoinHandle<()>> {
+        (0..PUBLISHERS)
+            .map(|p| {
+                let (published, answered, port) =
+                    (self.published.clone(), self.answered.clone(), self.port);
+                std::thread::spawn(move || {
+                    let agent = agent();
+                    let deadline = Instant::now() + Duration::from_secs(120);
+                    for n in (p..MESSAGES).step_by(PUBLISHERS) {
+                        let id = format!("m{n}");
+                        loop {
+                            assert!(Instant::now() < deadline, "publishing took too long");
+                            let sent = agent
+                                .post(format!(
+                                    "http://127.0.0.1:{port}/v1.0/publish/pubsub/order-placed"
+                                ))
+                                .header("dapr-app-id", "orders")
+                                .send(format!(r#"{{"id":"{id}"}}"#));
+                            match sent {
+                                Ok(r) if r.status() == 204 => {
+                                    published.lock().unwrap().insert(id.clone());
+                                    answered.fetch_add(1, Ordering::SeqCst);
+                                    break;
+                                }
+                                _ => std::thread::sleep(Duration::from_millis(20)),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect()
+    }
+
+    fn wait_for(&self, what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Every message answered 204 was acknowledged by the subscriber; returns the duplicates.
+    fn none_lost(&self, killed: &str) -> usize {
+        let published = self.published.lock().unwrap().clone();
+        assert_eq!(published.len(), MESSAGES);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let missing = loop {
+            let seen: BTreeSet<String> =
+                self.sub.acknowledged.lock().unwrap().iter().cloned().collect();
+            let missing = published.iter().filter(|id| !seen.contains(*id)).count();
+            if missing == 0 || Instant::now() > deadline {
+                break missing;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(missing, 0, "messages answered 204 but never acknowledged ({killed})");
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for id in self.sub.acknowledged.lock().unwrap().iter() {
+            *counts.entry(id.clone()).or_default() += 1;
+        }
+        counts.values().map(|c| c - 1).sum()
+    }
+}
+
+/// In flight at a kill: up to 64 deliveries (the default concurrency), up to as many
+/// acknowledgements not yet committed, and one publish per publisher whose 204 was lost with
+/// the connection.
+const IN_FLIGHT: usize = 64 + 64 + PUBLISHERS;
+
 #[test]
 #[allow(clippy::print_stderr, reason = "the test reports what it measured")]
 fn nothing_answered_204_is_lost_when_busbar_dev_is_killed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("app");
-    busbar_testdata::write_orders_billing_app(&app).unwrap();
-    let delivered: Arc<Mutex<Vec<String>>> = Arc::default();
-    let sub_port = subscriber(delivered.clone());
-    write(
-        &app,
-        "busbar.toml",
-        &format!("[dev.services.billing]\nurl = \"http://127.0.0.1:{sub_port}\"\n"),
-    );
-    let data = tmp.path().join("data");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-
-    let mut first = dev(&app, port, &data);
-    wait_healthy(port);
-    let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
-    let answered = Arc::new(AtomicUsize::new(0));
-    let publishers: Vec<_> = (0..PUBLISHERS)
-        .map(|p| {
-            let (acked, answered) = (acked.clone(), answered.clone());
-            std::thread::spawn(move || {
-                let agent = agent();
-                let deadline = Instant::now() + Duration::from_secs(120);
-                for n in (p..MESSAGES).step_by(PUBLISHERS) {
-                    let id = format!("m{n}");
-                    loop {
-                        assert!(Instant::now() < deadline, "publishing took too long");
-                        let sent = agent
-                            .post(format!(
-                                "http://127.0.0.1:{port}/v1.0/publish/pubsub/order-placed"
-                            ))
-                            .header("dapr-app-id", "orders")
-                            .send(format!(r#"{{"id":"{id}"}}"#));
-                        match sent {
-                            Ok(r) if r.status() == 204 => {
-                                acked.lock().unwrap().insert(id.clone());
-                                answered.fetch_add(1, Ordering::SeqCst);
-                                break;
-                            }
-                            // Killed or restarting: try the same message again.
-                            _ => std::thread::sleep(Duration::from_millis(20)),
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    while answered.load(Ordering::SeqCst) < 3_000 {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let crash = Crash::new(Subscriber::default());
+    let mut first = crash.start();
+    let publishers = crash.publish_all();
+    crash.wait_for("3,000 publishes", || crash.answered.load(Ordering::SeqCst) >= 3_000);
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
-    let at_kill = answered.load(Ordering::SeqCst);
-    let mut second = dev(&app, port, &data);
-    wait_healthy(port);
+    let at_kill = crash.answered.load(Ordering::SeqCst);
+    let mut second = crash.start();
     for p in publishers {
         p.join().unwrap();
     }
-    let acked = acked.lock().unwrap().clone();
-    assert_eq!(acked.len(), MESSAGES);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let missing = loop {
-        let seen: BTreeSet<String> = delivered.lock().unwrap().iter().cloned().collect();
-        let missing: Vec<&String> = acked.iter().filter(|id| !seen.contains(*id)).collect();
-        if missing.is_empty() || Instant::now() > deadline {
-            break missing.len();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let duplicates = crash.none_lost(&format!("killed after {at_kill} publishes"));
     let _ = second.kill();
     let _ = second.wait();
-    assert_eq!(missing, 0, "messages answered 204 but never delivered (killed after {at_kill})");
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for id in delivered.lock().unwrap().iter() {
-        *counts.entry(id.clone()).or_default() += 1;
-    }
-    let duplicates: usize = counts.values().map(|c| c - 1).sum();
-    // In flight at the kill: up to 64 deliveries per subscription, the acknowledgements not yet
-    // committed, and one publish per publisher whose 204 was lost with the connection.
-    assert!(duplicates <= 64 + 64 + PUBLISHERS, "{duplicates} duplicates");
+    assert!(duplicates <= IN_FLIGHT, "{duplicates} duplicates");
     eprintln!("killed after {at_kill} publishes; {duplicates} duplicates over {MESSAGES} messages");
+}
+
+/// The kill lands while the subscriber acknowledges: all 10,000 are published first (held at
+/// the subscriber), then the gate opens and busbar dev dies halfway through the acks.
+#[test]
+#[allow(clippy::print_stderr, reason = "the test reports what it measured")]
+fn nothing_is_lost_when_busbar_dev_is_killed_during_acknowledgements() {
+    let crash = Crash::new(Subscriber { shut: AtomicBool::new(true), ..Default::default() });
+    let mut first = crash.start();
+    for p in crash.publish_all() {
+        p.join().unwrap();
+    }
+    crash.sub.shut.store(false, Ordering::SeqCst);
+    crash.wait_for("5,000 acknowledgements", || crash.sub.acknowledged() >= MESSAGES / 2);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let at_kill = crash.sub.acknowledged();
+    assert!(at_kill < MESSAGES, "every message was acknowledged before the kill");
+    let mut second = crash.start();
+    let duplicates = crash.none_lost(&format!("killed after {at_kill} acknowledgements"));
+    let _ = second.kill();
+    let _ = second.wait();
+    assert!(duplicates <= IN_FLIGHT, "{duplicates} duplicates");
+    eprintln!("killed after {at_kill} acknowledgements; {duplicates} duplicates");
+}
+
+/// The kill lands during a DLQ release: all 10,000 are dropped into the dead-letter queue, then
+/// released while the subscriber now acknowledges, and busbar dev dies as the release is
+/// delivered. After the restart, `busbar dlq release` on what is left brings every message
+/// through: none lost, none still dead.
+#[test]
+#[allow(clippy::print_stderr, reason = "the test reports what it measured")]
+fn nothing_is_lost_when_busbar_dev_is_killed_during_a_dlq_release() {
+    let crash = Crash::new(Subscriber { dropping: AtomicBool::new(true), ..Default::default() });
+    let mut first = crash.start();
+    for p in crash.publish_all() {
+        p.join().unwrap();
+    }
+    crash.wait_for("10,000 drops", || crash.sub.dropped.load(Ordering::SeqCst) >= MESSAGES);
+    // The dead letters, through the admin API.
+    let dead = || -> usize {
+        let mut r =
+            agent().get(format!("http://127.0.0.1:{}/v1.0-busbar/dlq", crash.port)).call().unwrap();
+        let v: serde_json::Value = r.body_mut().read_json().unwrap();
+        v.as_array().unwrap().iter().map(|s| s["messages"].as_array().unwrap().len()).sum()
+    };
+    // Every drop is committed before the release (the release reads the dead letters).
+    crash.wait_for("10,000 dead letters", || dead() >= MESSAGES);
+    crash.sub.dropping.store(false, Ordering::SeqCst);
+    let release = std::thread::spawn({
+        let port = crash.port;
+        move || {
+            agent()
+                .post(format!("http://127.0.0.1:{port}/v1.0-busbar/dlq/release"))
+                .send("{}")
+                .map(|r| r.status().as_u16())
+        }
+    });
+    crash.wait_for("2,000 released deliveries", || crash.sub.acknowledged() >= 2_000);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let released = release.join().unwrap();
+    let at_kill = crash.sub.acknowledged();
+    let mut second = crash.start();
+    // Whatever is still dead (nothing, when the release committed) goes back once more.
+    let out = Command::new(assert_cmd::cargo::cargo_bin("busbar"))
+        .current_dir(&crash.app)
+        .args(["dlq", "release", ".", "--port", &crash.port.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let duplicates = crash.none_lost(&format!("killed after {at_kill} released deliveries"));
+    let left = dead();
+    let _ = second.kill();
+    let _ = second.wait();
+    assert_eq!(left, 0, "dead letters left");
+    assert!(duplicates <= IN_FLIGHT, "{duplicates} duplicates");
+    eprintln!(
+        "killed after {at_kill} released deliveries (release answered {released:?}); {duplicates} duplicates"
+    );
+    drop(crash.tmp);
 }
 
 /// strace from `cargo xtask ci` (`BUSBAR_STRACE`); required under `BUSBAR_REQUIRE_TOOLS`.
