@@ -199,9 +199,10 @@ server.daprServer.getServer().use((req, _res, next) => {
   if (req.method === "GET" && req.path === "/dapr/subscribe") subscribeRequests += 1;
   if (req.method === "POST") {
     envelopes.push({ path: req.path, body: req.body });
-    // busbar's default route (`/busbar/{topic}/{subscription}`, used when it did not get the
-    // service's /dapr/subscribe): the SDK answers 404 and busbar dead-letters it. Stop waiting.
-    if (req.path.startsWith("/busbar/")) onDelivered();
+    // Our message on busbar's default route (`/busbar/{topic}/{subscription}`, used when it did
+    // not get the service's /dapr/subscribe): the SDK answers 404, busbar dead-letters it, and
+    // the handler will never see it. Stop waiting.
+    if (req.path.startsWith("/busbar/") && req.body?.data?.sdkCheck === payload.sdkCheck) onDelivered();
   }
   next();
 });
@@ -220,7 +221,9 @@ await server.pubsub.subscribe(pubsubName, topic, async (data, headers) => {
 progress(`starting the DaprServer on ${HOST}:${args["app-port"]}`);
 const serverStarted = server.start();
 await waitForPort(Number(args["app-port"]));
-progress(`listening on ${HOST}:${args["app-port"]}; waiting for the sidecar on port ${args["sidecar-port"]}`);
+// The line a harness waits for before it starts `busbar dev`.
+process.stderr.write(`check-sdk: listening on ${HOST}:${args["app-port"]}\n`);
+progress(`waiting for the sidecar on port ${args["sidecar-port"]} (the SDK polls GET /v1.0/metadata for about 30 s)`);
 await serverStarted;
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:port. */

@@ -9,17 +9,23 @@
 //! deadline (the handler's future is dropped), exactly-once publish de-duplication, the cloud's
 //! size and attribute limits, and garbage collection of acknowledged messages.
 //!
+//! The schedule (what each subscription is owed, when, and behind which ordering key) lives in
+//! memory ([`queue`]): the store is loaded once at open, then only written, so a dispatcher
+//! never waits on the disk to find its next delivery. Message bodies stay in memory up to
+//! 64 MiB; beyond, a body is read back when its delivery comes due.
+//!
 //! Time comes from a [`Clock`]: the system's, or tokio's (so tests can pause and advance it).
 
 pub mod config;
+mod queue;
 pub mod store;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
@@ -27,7 +33,12 @@ use tokio::sync::{Notify, mpsc};
 pub use config::{BrokerConfig, SubscriptionConfig, TopicConfig};
 pub use store::{DeadLetter, StoreError, StoredMessage};
 
+use queue::{Body, Entry, Queue};
 use store::{NewMessage, Store};
+
+/// Message bodies kept in memory for the deliveries owed, at most (beyond, a body is read back
+/// from the store when its delivery is due).
+const BODY_BUDGET: usize = 64 << 20;
 
 /// Milliseconds since the Unix epoch, from the system clock or from tokio's (pausable) clock.
 #[derive(Clone, Copy, Debug)]
@@ -149,7 +160,11 @@ struct Inner {
     store: Store,
     config: BrokerConfig,
     clock: Clock,
-    /// Woken when a message is stored for the subscription (by key).
+    /// Each subscription's schedule (by key), in step with the store.
+    queues: BTreeMap<String, Mutex<Queue>>,
+    /// Bytes of message bodies held by the queues.
+    budget: Arc<AtomicUsize>,
+    /// Woken when a delivery is added to the subscription's queue (by key).
     wake: BTreeMap<String, Arc<Notify>>,
     ids: AtomicU64,
     /// Counters per subscription key, for metrics.
@@ -196,7 +211,30 @@ impl Broker {
     /// Opens the broker on `dir` (created if needed). What was stored before is delivered again
     /// to the subscriptions that had not acknowledged it.
     pub fn open(dir: &Path, config: BrokerConfig, clock: Clock) -> Result<Broker, StoreError> {
-        let store = Store::open(dir)?;
+        let (store, owed) = Store::open(dir)?;
+        let mut queues: BTreeMap<String, Mutex<Queue>> = config
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.subscriptions.iter().map(move |s| (key(&t.name, &s.name), Mutex::default()))
+            })
+            .collect();
+        let mut keys: HashMap<String, Arc<str>> = HashMap::new();
+        for o in owed {
+            // A subscription no longer in the app keeps its rows, untouched.
+            let Some(q) = queues.get_mut(&o.subscription) else { continue };
+            let ordering_key =
+                o.ordering_key.map(|k| keys.entry(k.clone()).or_insert_with(|| k.into()).clone());
+            let entry = Entry {
+                id: o.id.into(),
+                attempts: o.attempts,
+                next_at: o.next_at,
+                ordering_key,
+                published_at: o.published_at,
+                body: None,
+            };
+            q.get_mut().unwrap_or_else(|p| p.into_inner()).push(o.seq, entry);
+        }
         let wake = config
             .topics
             .iter()
@@ -220,6 +258,8 @@ impl Broker {
                 store,
                 config,
                 clock,
+                queues,
+                budget: Arc::default(),
                 wake,
                 ids: AtomicU64::new(seed),
                 counters,
@@ -282,28 +322,59 @@ impl Broker {
             _ => None,
         };
         let id = message.id.clone().unwrap_or_else(|| self.new_id());
-        let (id, duplicate) = self
+        let stored = self
             .inner
             .store
             .publish(
                 NewMessage {
-                    id,
+                    id: id.clone(),
                     topic: topic.to_string(),
-                    data: message.data,
-                    attributes: message.attributes,
-                    ordering_key,
+                    data: message.data.clone(),
+                    attributes: message.attributes.clone(),
+                    ordering_key: ordering_key.clone(),
                     subscriptions: subscriptions.clone(),
                     dedup,
                 },
                 now,
             )
             .await?;
+        let seq = match stored {
+            store::Stored::New(seq) => seq,
+            store::Stored::Duplicate(earlier) => {
+                return Ok(Published { id: earlier, duplicate: true });
+            }
+            store::Stored::Unwanted => return Ok(Published { id, duplicate: false }),
+        };
+        let body = Body::hold(
+            StoredMessage {
+                id: id.clone(),
+                topic: topic.to_string(),
+                data: message.data,
+                attributes: message.attributes,
+                published_at_ms: now,
+            },
+            &self.inner.budget,
+            BODY_BUDGET,
+        );
+        let ordering_key: Option<Arc<str>> = ordering_key.map(Arc::from);
+        let message_id: Arc<str> = Arc::from(id.as_str());
         for s in &subscriptions {
+            if let Some(q) = self.inner.queues.get(s) {
+                let entry = Entry {
+                    id: message_id.clone(),
+                    attempts: 0,
+                    next_at: now,
+                    ordering_key: ordering_key.clone(),
+                    published_at: now,
+                    body: body.clone(),
+                };
+                q.lock().unwrap_or_else(|p| p.into_inner()).push(seq, entry);
+            }
             if let Some(n) = self.inner.wake.get(s) {
                 n.notify_one();
             }
         }
-        Ok(Published { id, duplicate })
+        Ok(Published { id, duplicate: false })
     }
 
     /// Starts delivering `topic`'s subscription `name` to `handler`. The task ends at
@@ -338,7 +409,23 @@ impl Broker {
         ids: Option<Vec<String>>,
     ) -> Result<usize, StoreError> {
         let k = key(topic, subscription);
-        let n = self.inner.store.release(&k, ids, self.inner.clock.now_ms()).await?;
+        let now = self.inner.clock.now_ms();
+        let released = self.inner.store.release(&k, ids, now).await?;
+        let n = released.len();
+        if let Some(q) = self.inner.queues.get(&k) {
+            let mut q = q.lock().unwrap_or_else(|p| p.into_inner());
+            for r in released {
+                let entry = Entry {
+                    id: Arc::from(r.message.id.as_str()),
+                    attempts: 0,
+                    next_at: now,
+                    ordering_key: r.ordering_key.map(Arc::from),
+                    published_at: r.message.published_at_ms,
+                    body: Body::hold(r.message, &self.inner.budget, BODY_BUDGET),
+                };
+                q.push(r.seq, entry);
+            }
+        }
         if let Some(w) = self.inner.wake.get(&k) {
             w.notify_one();
         }
@@ -352,12 +439,16 @@ impl Broker {
 
     /// Every subscription's backlog, dead letters and counters, in config order.
     pub async fn stats(&self) -> Result<Vec<SubscriptionStats>, StoreError> {
-        let depths = self.inner.store.depths().await?;
+        let dead = self.inner.store.dead_counts().await?;
         let mut out = Vec::new();
         for t in &self.inner.config.topics {
             for s in &t.subscriptions {
                 let k = key(&t.name, &s.name);
-                let (backlog, dead_letters) = depths.get(&k).copied().unwrap_or_default();
+                let backlog = self
+                    .inner
+                    .queues
+                    .get(&k)
+                    .map_or(0, |q| q.lock().unwrap_or_else(|p| p.into_inner()).len() as i64);
                 let c = self.inner.counters.get(&k);
                 let load =
                     |f: fn(&Counters) -> &AtomicU64| c.map_or(0, |c| f(c).load(Ordering::Relaxed));
@@ -365,7 +456,7 @@ impl Broker {
                     topic: t.name.clone(),
                     subscription: s.name.clone(),
                     backlog,
-                    dead_letters,
+                    dead_letters: dead.get(&k).copied().unwrap_or_default(),
                     acknowledged: load(|c| &c.acknowledged),
                     retried: load(|c| &c.retried),
                     dead_lettered: load(|c| &c.dead_lettered),
@@ -381,41 +472,48 @@ impl Broker {
         self.inner.shutdown.send_replace(true);
     }
 
+    fn queue(&self, k: &str) -> Option<std::sync::MutexGuard<'_, Queue>> {
+        self.inner.queues.get(k).map(|q| q.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     async fn dispatch(&self, topic: &str, sub: &SubscriptionConfig, handler: Arc<dyn Handler>) {
         let k = key(topic, &sub.name);
+        if self.queue(&k).is_none() {
+            return;
+        }
         let wake = self.inner.wake.get(&k).cloned().unwrap_or_default();
         let clock = self.inner.clock;
         let limit = sub.max_concurrency.map_or(64, |n| n.max(1) as usize);
+        let retention = sub.retention.as_millis() as i64;
         let mut shutdown = self.inner.shutdown.subscribe();
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(store::Due, Outcome)>();
-        let mut in_flight: BTreeSet<i64> = BTreeSet::new();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(i64, Entry, Outcome)>();
+        let mut running = 0usize;
         let mut next_expiry = i64::MIN;
         loop {
             let stopping = *shutdown.borrow();
-            if stopping && in_flight.is_empty() {
+            if stopping && running == 0 {
                 return;
             }
-            if !stopping && in_flight.len() < limit {
-                let now = clock.now_ms();
-                // The retention check, once a second at most (it reads by publish time).
-                let expired_before = (now >= next_expiry).then(|| {
-                    next_expiry = now + 1000;
-                    now - sub.retention.as_millis() as i64
-                });
-                let want = limit + in_flight.len();
-                // A store error leaves everything stored: the next round tries again.
-                let due =
-                    self.inner.store.fetch(&k, now, want, expired_before).await.unwrap_or_default();
-                let free = limit - in_flight.len();
-                let start: Vec<store::Due> =
-                    due.into_iter().filter(|d| !in_flight.contains(&d.seq)).take(free).collect();
-                for d in start {
-                    in_flight.insert(d.seq);
+            let now = clock.now_ms();
+            if !stopping && now >= next_expiry {
+                // The retention check, once a second at most.
+                next_expiry = now + 1000;
+                let expired = self.queue(&k).map(|mut q| q.expire(now - retention));
+                for (seq, entry) in expired.unwrap_or_default() {
+                    let why = "retention expired before the message was acknowledged";
+                    self.dead_letter(&k, seq, &entry, entry.attempts, why.into(), why, now);
+                }
+            }
+            if !stopping && running < limit {
+                let start = self.queue(&k).map(|mut q| q.take_due(now, limit - running));
+                let start = self.with_bodies(&k, start.unwrap_or_default(), now).await;
+                for (seq, entry, message) in start {
+                    running += 1;
                     let delivery = Delivery {
                         topic: topic.to_string(),
                         subscription: sub.name.clone(),
-                        attempt: d.attempts + 1,
-                        message: d.message.clone(),
+                        attempt: entry.attempts + 1,
+                        message,
                     };
                     let call = handler.handle(delivery);
                     let deadline = sub.ack_deadline;
@@ -434,30 +532,39 @@ impl Broker {
                                 Outcome::Retry(format!("no answer within the ack deadline ({deadline:?})"))
                             }
                         };
-                        let _ = done.send((d, outcome));
+                        let _ = done.send((seq, entry, outcome));
                     });
                 }
             }
-            let next_due = if stopping {
+            // Wake for the next due delivery, and while any is owed, for the retention check.
+            let wake_at = if stopping {
                 None
             } else {
-                self.inner.store.next_due(&k, clock.now_ms()).await.ok().flatten()
+                self.queue(&k).and_then(|q| {
+                    let owed = q.len() > q.in_flight();
+                    // At the concurrency limit, only a settlement frees a slot.
+                    let next_due = q.next_due().filter(|_| running < limit);
+                    match (next_due, owed) {
+                        (Some(at), true) => Some(at.min(next_expiry)),
+                        (Some(at), false) => Some(at),
+                        (None, true) => Some(next_expiry),
+                        (None, false) => None,
+                    }
+                })
             };
             let sleep = async {
-                match next_due {
-                    Some(at) => {
-                        tokio::time::sleep_until(instant_in(at - clock.now_ms())).await;
-                    }
+                match wake_at {
+                    Some(at) => tokio::time::sleep_until(instant_in(at - clock.now_ms())).await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
-                Some((d, outcome)) = done_rx.recv() => {
-                    self.settle(&k, sub, &d, outcome);
-                    in_flight.remove(&d.seq);
-                    while let Ok((d, outcome)) = done_rx.try_recv() {
-                        self.settle(&k, sub, &d, outcome);
-                        in_flight.remove(&d.seq);
+                Some((seq, entry, outcome)) = done_rx.recv() => {
+                    self.settle(&k, sub, seq, &entry, outcome);
+                    running -= 1;
+                    while let Ok((seq, entry, outcome)) = done_rx.try_recv() {
+                        self.settle(&k, sub, seq, &entry, outcome);
+                        running -= 1;
                     }
                 }
                 () = wake.notified(), if !stopping => {}
@@ -467,60 +574,131 @@ impl Broker {
         }
     }
 
+    /// The message of each delivery about to start: from memory, or read back from the store.
+    /// A delivery whose message cannot be read now goes back to wait a second.
+    async fn with_bodies(
+        &self,
+        k: &str,
+        start: Vec<(i64, Entry)>,
+        now: i64,
+    ) -> Vec<(i64, Entry, StoredMessage)> {
+        let missing: Vec<i64> =
+            start.iter().filter(|(_, e)| e.body.is_none()).map(|(seq, _)| *seq).collect();
+        let mut read: HashMap<i64, StoredMessage> = HashMap::new();
+        let mut unreadable = false;
+        if !missing.is_empty() {
+            match self.inner.store.bodies(missing).await {
+                Ok(found) => read.extend(found),
+                Err(_) => unreadable = true,
+            }
+        }
+        let mut out = Vec::with_capacity(start.len());
+        for (seq, entry) in start {
+            let message = match &entry.body {
+                Some(body) => body.message.clone(),
+                None => match read.remove(&seq) {
+                    Some(m) => m,
+                    None => {
+                        if let Some(mut q) = self.queue(k) {
+                            if unreadable {
+                                q.retry(seq, entry.attempts, now + 1000);
+                            } else {
+                                // Its message is gone from the store: nothing to deliver.
+                                q.remove(seq);
+                            }
+                        }
+                        continue;
+                    }
+                },
+            };
+            out.push((seq, entry, message));
+        }
+        out
+    }
+
+    /// Moves a delivery to the dead letters: in memory now, in the store with the next batch.
+    #[allow(clippy::too_many_arguments, reason = "one call site per cause")]
+    fn dead_letter(
+        &self,
+        k: &str,
+        seq: i64,
+        entry: &Entry,
+        attempts: u32,
+        reason: String,
+        error: &str,
+        now: i64,
+    ) {
+        if let Some(mut q) = self.queue(k) {
+            q.remove(seq);
+        }
+        self.report(k, entry, attempts, error, true);
+        self.count(k, |c| &c.dead_lettered, entry, now);
+        self.inner.store.settle(k, seq, store::Settlement::Dead { attempts, reason, now });
+    }
+
+    fn report(&self, k: &str, entry: &Entry, attempt: u32, error: &str, dead: bool) {
+        if let Some(f) = &self.inner.failures {
+            let _ = f.send(Failure {
+                subscription: k.to_string(),
+                message_id: entry.id.to_string(),
+                attempt,
+                error: error.to_string(),
+                dead_lettered: dead,
+            });
+        }
+    }
+
+    fn count(&self, k: &str, which: fn(&Counters) -> &AtomicU64, entry: &Entry, now: i64) {
+        if let Some(c) = self.inner.counters.get(k) {
+            which(c).fetch_add(1, Ordering::Relaxed);
+            let waited = (now - entry.published_at).max(0) as u64;
+            c.latency_us.fetch_add(waited * 1000, Ordering::Relaxed);
+        }
+    }
+
     /// Records a delivery's outcome: acknowledged, retried after the backoff, or dead-lettered.
-    /// Queued, not awaited: the store batches settlements, and runs them before any later fetch.
-    fn settle(&self, k: &str, sub: &SubscriptionConfig, d: &store::Due, outcome: Outcome) {
+    /// The schedule changes at once; the store's change is queued, not awaited: the store
+    /// batches settlements, and a crash before their commit only means a delivery again.
+    fn settle(&self, k: &str, sub: &SubscriptionConfig, seq: i64, entry: &Entry, outcome: Outcome) {
         use store::Settlement;
         let now = self.inner.clock.now_ms();
-        let attempt = d.attempts + 1;
-        let report = |error: &str, dead: bool| {
-            if let Some(f) = &self.inner.failures {
-                let _ = f.send(Failure {
-                    subscription: k.to_string(),
-                    message_id: d.message.id.clone(),
-                    attempt,
-                    error: error.to_string(),
-                    dead_lettered: dead,
-                });
-            }
-        };
-        let settlement = match outcome {
-            Outcome::Success => Settlement::Ack,
-            Outcome::Drop(why) => {
-                report(&why, true);
-                Settlement::Dead {
-                    attempts: attempt,
-                    reason: format!("dropped by the subscriber: {why}"),
-                    now,
+        let attempt = entry.attempts + 1;
+        let expired = entry.published_at < now - sub.retention.as_millis() as i64;
+        match outcome {
+            Outcome::Success => {
+                if let Some(mut q) = self.queue(k) {
+                    q.remove(seq);
                 }
+                self.count(k, |c| &c.acknowledged, entry, now);
+                self.inner.store.settle(k, seq, Settlement::Ack);
+            }
+            Outcome::Drop(why) => {
+                let reason = format!("dropped by the subscriber: {why}");
+                self.dead_letter(k, seq, entry, attempt, reason, &why, now);
             }
             Outcome::Retry(why) if attempt > sub.max_retries => {
-                report(&why, true);
                 let reason = format!(
                     "failed {attempt} deliveries (max retries {}); last error: {why}",
                     sub.max_retries
                 );
-                Settlement::Dead { attempts: attempt, reason, now }
+                self.dead_letter(k, seq, entry, attempt, reason, &why, now);
+            }
+            Outcome::Retry(why) if expired => {
+                let reason = format!(
+                    "retention expired before the message was acknowledged; last error: {why}"
+                );
+                self.dead_letter(k, seq, entry, attempt, reason, &why, now);
             }
             Outcome::Retry(why) => {
-                report(&why, false);
-                Settlement::Retry {
-                    attempts: attempt,
-                    next_at: now + sub.backoff(attempt).as_millis() as i64,
+                let next_at = now + sub.backoff(attempt).as_millis() as i64;
+                if let Some(mut q) = self.queue(k) {
+                    q.retry(seq, attempt, next_at);
                 }
+                self.report(k, entry, attempt, &why, false);
+                self.count(k, |c| &c.retried, entry, now);
+                self.inner.store.settle(k, seq, Settlement::Retry { attempts: attempt, next_at });
             }
-        };
-        if let Some(c) = self.inner.counters.get(k) {
-            let counter = match settlement {
-                Settlement::Ack => &c.acknowledged,
-                Settlement::Retry { .. } => &c.retried,
-                Settlement::Dead { .. } => &c.dead_lettered,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            let waited = (now - d.message.published_at_ms).max(0) as u64;
-            c.latency_us.fetch_add(waited * 1000, Ordering::Relaxed);
         }
-        self.inner.store.settle(k, d.seq, settlement);
     }
 }
 

@@ -5,10 +5,13 @@
 //! answered before it. (On the blocking pool rather than a thread of its own so that tokio's
 //! paused test clock does not jump ahead while the disk works.)
 //!
-//! Tables: `messages` (one row per published message), `deliveries` (one row per subscription
-//! still owing a delivery: its attempts and when it is next due), `dead_letters` (with the
-//! reason), `dedup` (client message ids of exactly-once topics, with their expiry). A message row
-//! is deleted when no delivery and no dead letter refers to it any more.
+//! The store is written, hardly read: the schedule of deliveries lives in memory
+//! ([`crate::queue`]), loaded from here once when the broker opens. Tables: `messages` (one row
+//! per published message, with its ordering key), `deliveries` (one row per subscription still
+//! owed a delivery: its failed attempts and when it is next due, keyed by (seq, subscription)
+//! so a message's rows sit together), `dead_letters` (with the reason), `dedup` (client message
+//! ids of exactly-once topics, with their expiry). A message row is deleted when no delivery and
+//! no dead letter refers to it any more.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,11 +30,33 @@ pub struct StoredMessage {
     pub published_at_ms: i64,
 }
 
-/// A delivery owed to a subscription.
+/// What became of a published message.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Due {
+pub(crate) enum Stored {
+    /// Stored under this seq.
+    New(i64),
+    /// An exactly-once topic had a message with the same client id: this is its id.
+    Duplicate(String),
+    /// No subscription takes it: nothing to keep.
+    Unwanted,
+}
+
+/// A delivery owed, as stored (read once, when the broker opens).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Owed {
+    pub subscription: String,
+    pub id: String,
     pub seq: i64,
     pub attempts: u32,
+    pub next_at: i64,
+    pub ordering_key: Option<String>,
+    pub published_at: i64,
+}
+
+/// A dead letter moved back for delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Released {
+    pub seq: i64,
     pub ordering_key: Option<String>,
     pub message: StoredMessage,
 }
@@ -91,25 +116,10 @@ pub enum Settlement {
 
 /// What the store thread does.
 enum Command {
-    /// Stores the message; answers its id, or the id of the message stored earlier under the
-    /// same client id (and `true`).
-    Publish(NewMessage, i64, Reply<(String, bool)>),
-    /// Due deliveries of a subscription: `now`, how many, and (when the caller wants the check)
-    /// the `published_at` before which a delivery has outlived the retention (it is
-    /// dead-lettered first).
-    Fetch {
-        subscription: String,
-        now: i64,
-        limit: usize,
-        expired_before: Option<i64>,
-        reply: Reply<Vec<Due>>,
-    },
-    /// The earliest `next_at` after `now`.
-    NextDue {
-        subscription: String,
-        now: i64,
-        reply: Reply<Option<i64>>,
-    },
+    /// Stores the message; answers what became of it.
+    Publish(NewMessage, i64, Reply<Stored>),
+    /// The stored messages with these seqs (those still stored).
+    Bodies(Vec<i64>, Reply<Vec<(i64, StoredMessage)>>),
     Ack {
         subscription: String,
         seq: i64,
@@ -134,17 +144,17 @@ enum Command {
         subscription: String,
         reply: Reply<Vec<DeadLetter>>,
     },
-    /// Moves dead letters back (all, or those with these message ids); answers how many.
+    /// Moves dead letters back (all, or those with these message ids).
     Release {
         subscription: String,
         ids: Option<Vec<String>>,
         now: i64,
-        reply: Reply<usize>,
+        reply: Reply<Vec<Released>>,
     },
     /// Messages stored (not yet collected), for tests and metrics.
     MessageCount(Reply<i64>),
-    /// Per subscription key: (deliveries owed, dead letters).
-    Depths(Reply<BTreeMap<String, (i64, i64)>>),
+    /// Dead letters per subscription key.
+    DeadCounts(Reply<BTreeMap<String, i64>>),
 }
 
 /// A handle to the store thread. Cloning shares it.
@@ -153,39 +163,37 @@ pub struct Store {
     tx: mpsc::UnboundedSender<Command>,
 }
 
+/// The format of the data directory (`PRAGMA user_version`).
+const FORMAT: i64 = 2;
+
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
 CREATE TABLE IF NOT EXISTS messages (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq INTEGER PRIMARY KEY,
   id TEXT NOT NULL,
   topic TEXT NOT NULL,
   data BLOB NOT NULL,
   attributes TEXT NOT NULL,
+  ordering_key TEXT,
   published_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS deliveries (
-  subscription TEXT NOT NULL,
   seq INTEGER NOT NULL,
-  ordering_key TEXT,
+  subscription TEXT NOT NULL,
   attempts INTEGER NOT NULL,
   next_at INTEGER NOT NULL,
-  PRIMARY KEY (subscription, seq)
+  PRIMARY KEY (seq, subscription)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (subscription, next_at);
-CREATE INDEX IF NOT EXISTS deliveries_key ON deliveries (subscription, ordering_key, seq);
-CREATE INDEX IF NOT EXISTS deliveries_seq ON deliveries (seq);
 CREATE TABLE IF NOT EXISTS dead_letters (
   subscription TEXT NOT NULL,
   seq INTEGER NOT NULL,
-  ordering_key TEXT,
   reason TEXT NOT NULL,
   attempts INTEGER NOT NULL,
   dead_at INTEGER NOT NULL,
   PRIMARY KEY (subscription, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS dead_letters_seq ON dead_letters (seq);
-CREATE INDEX IF NOT EXISTS messages_published ON messages (published_at);
 CREATE TABLE IF NOT EXISTS dedup (
   topic TEXT NOT NULL,
   client_id TEXT NOT NULL,
@@ -196,15 +204,32 @@ CREATE TABLE IF NOT EXISTS dedup (
 ";
 
 impl Store {
-    /// Opens (or creates) `dir/busbar.db` and starts the store task (inside a tokio runtime).
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+    /// Opens (or creates) `dir/busbar.db`, reads every delivery still owed, and starts the
+    /// store task (inside a tokio runtime).
+    pub(crate) fn open(dir: &Path) -> Result<(Store, Vec<Owed>), StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Failed(format!("cannot create {}: {e}", dir.display())))?;
-        let conn = Connection::open(dir.join("busbar.db")).map_err(|e| StoreError::of(&e))?;
+        let path = dir.join("busbar.db");
+        let conn = Connection::open(&path).map_err(|e| StoreError::of(&e))?;
+        let format: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| StoreError::of(&e))?;
+        let tables: i64 = conn
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
+            .map_err(|e| StoreError::of(&e))?;
+        if format != FORMAT && (format != 0 || tables > 0) {
+            return Err(StoreError::Failed(format!(
+                "{} holds broker data in format {format}, and this busbar reads format {FORMAT}: move the data directory away (or delete it) to start afresh",
+                path.display()
+            )));
+        }
         conn.execute_batch(SCHEMA).map_err(|e| StoreError::of(&e))?;
+        conn.pragma_update(None, "user_version", FORMAT).map_err(|e| StoreError::of(&e))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let owed = owed(&conn).map_err(|e| StoreError::of(&e))?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(conn, rx));
-        Ok(Store { tx })
+        Ok((Store { tx }, owed))
     }
 
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
@@ -213,28 +238,21 @@ impl Store {
         answer.await.unwrap_or(Err(StoreError::Closed))
     }
 
-    pub async fn publish(
+    /// Stores a message; answers once it is durable.
+    pub(crate) async fn publish(
         &self,
         message: NewMessage,
         now: i64,
-    ) -> Result<(String, bool), StoreError> {
+    ) -> Result<Stored, StoreError> {
         self.ask(|r| Command::Publish(message, now, r)).await
     }
 
-    pub async fn fetch(
+    /// The stored messages with these seqs (a body not kept in memory).
+    pub(crate) async fn bodies(
         &self,
-        subscription: &str,
-        now: i64,
-        limit: usize,
-        expired_before: Option<i64>,
-    ) -> Result<Vec<Due>, StoreError> {
-        let subscription = subscription.to_string();
-        self.ask(|reply| Command::Fetch { subscription, now, limit, expired_before, reply }).await
-    }
-
-    pub async fn next_due(&self, subscription: &str, now: i64) -> Result<Option<i64>, StoreError> {
-        let subscription = subscription.to_string();
-        self.ask(|reply| Command::NextDue { subscription, now, reply }).await
+        seqs: Vec<i64>,
+    ) -> Result<Vec<(i64, StoredMessage)>, StoreError> {
+        self.ask(|r| Command::Bodies(seqs, r)).await
     }
 
     /// Queues the outcome of a delivery without waiting for it to be durable: commands run in
@@ -260,12 +278,12 @@ impl Store {
         self.ask(|reply| Command::DeadLetters { subscription, reply }).await
     }
 
-    pub async fn release(
+    pub(crate) async fn release(
         &self,
         subscription: &str,
         ids: Option<Vec<String>>,
         now: i64,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Vec<Released>, StoreError> {
         let subscription = subscription.to_string();
         self.ask(|reply| Command::Release { subscription, ids, now, reply }).await
     }
@@ -274,9 +292,9 @@ impl Store {
         self.ask(Command::MessageCount).await
     }
 
-    /// Per subscription key: how many deliveries it is owed and how many dead letters it has.
-    pub async fn depths(&self) -> Result<BTreeMap<String, (i64, i64)>, StoreError> {
-        self.ask(Command::Depths).await
+    /// Per subscription key: how many dead letters it has.
+    pub async fn dead_counts(&self) -> Result<BTreeMap<String, i64>, StoreError> {
+        self.ask(Command::DeadCounts).await
     }
 }
 
@@ -338,15 +356,14 @@ fn fail(command: Command, error: &StoreError) {
     let e = error.clone();
     match command {
         Command::Publish(_, _, r) => drop(r.send(Err(e))),
-        Command::Fetch { reply, .. } => drop(reply.send(Err(e))),
-        Command::NextDue { reply, .. } => drop(reply.send(Err(e))),
+        Command::Bodies(_, r) => drop(r.send(Err(e))),
         Command::Ack { reply, .. } | Command::Retry { reply, .. } | Command::Dead { reply, .. } => {
             drop(reply.send(Err(e)));
         }
         Command::DeadLetters { reply, .. } => drop(reply.send(Err(e))),
         Command::Release { reply, .. } => drop(reply.send(Err(e))),
         Command::MessageCount(reply) => drop(reply.send(Err(e))),
-        Command::Depths(reply) => drop(reply.send(Err(e))),
+        Command::DeadCounts(reply) => drop(reply.send(Err(e))),
     }
 }
 
@@ -362,80 +379,87 @@ fn execute(tx: &rusqlite::Transaction, command: Command) -> Answer {
         })
     }
     match command {
-        Command::Publish(m, now, reply) => answer(reply, publish(tx, m, now)),
-        Command::Fetch { subscription, now, limit, expired_before, reply } => {
-            answer(reply, fetch(tx, &subscription, now, limit, expired_before))
-        }
-        Command::NextDue { subscription, now, reply } => answer(
-            reply,
-            tx.query_row(
-                "SELECT MIN(next_at) FROM deliveries WHERE subscription = ?1 AND next_at > ?2",
-                params![subscription, now],
-                |r| r.get::<_, Option<i64>>(0),
-            ),
-        ),
+        Command::Publish(m, now, reply) => answer(reply, publish(tx, &m, now)),
+        Command::Bodies(seqs, reply) => answer(reply, bodies(tx, &seqs)),
         Command::Ack { subscription, seq, reply } => answer(reply, ack(tx, &subscription, seq)),
-        Command::Retry { subscription, seq, attempts, next_at, reply } => answer(
-            reply,
-            tx.execute(
-                "UPDATE deliveries SET attempts = ?3, next_at = ?4 WHERE subscription = ?1 AND seq = ?2",
-                params![subscription, seq, attempts, next_at],
-            )
-            .map(|_| ()),
-        ),
+        Command::Retry { subscription, seq, attempts, next_at, reply } => {
+            answer(reply, retry(tx, &subscription, seq, attempts, next_at))
+        }
         Command::Dead { subscription, seq, attempts, reason, now, reply } => {
             answer(reply, dead(tx, &subscription, seq, attempts, &reason, now))
         }
-        Command::DeadLetters { subscription, reply } => answer(reply, dead_letters(tx, &subscription)),
-        Command::Release { subscription, ids, now, reply } => answer(reply, release(tx, &subscription, ids.as_deref(), now)),
-        Command::Depths(reply) => answer(reply, depths(tx)),
+        Command::DeadLetters { subscription, reply } => {
+            answer(reply, dead_letters(tx, &subscription))
+        }
+        Command::Release { subscription, ids, now, reply } => {
+            answer(reply, release(tx, &subscription, ids.as_deref(), now))
+        }
+        Command::DeadCounts(reply) => answer(reply, dead_counts(tx)),
         Command::MessageCount(reply) => {
-            answer(reply, tx.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0)))
+            answer(reply, query_row(tx, "SELECT COUNT(*) FROM messages", [], |r| r.get(0)))
         }
     }
 }
 
+/// Runs a statement from the connection's cache: parsing SQL is most of the work otherwise.
+fn exec(
+    tx: &rusqlite::Transaction,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<usize, rusqlite::Error> {
+    tx.prepare_cached(sql)?.execute(params)
+}
+
+fn query_row<T>(
+    tx: &rusqlite::Transaction,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> Result<T, rusqlite::Error>,
+) -> Result<T, rusqlite::Error> {
+    tx.prepare_cached(sql)?.query_row(params, f)
+}
+
 fn publish(
     tx: &rusqlite::Transaction,
-    m: NewMessage,
+    m: &NewMessage,
     now: i64,
-) -> Result<(String, bool), rusqlite::Error> {
+) -> Result<Stored, rusqlite::Error> {
     if let Some((client_id, _)) = &m.dedup {
-        let earlier: Option<String> = tx
-            .query_row(
-                "SELECT id FROM dedup WHERE topic = ?1 AND client_id = ?2 AND expires_at > ?3",
-                params![m.topic, client_id, now],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let earlier: Option<String> = query_row(
+            tx,
+            "SELECT id FROM dedup WHERE topic = ?1 AND client_id = ?2 AND expires_at > ?3",
+            params![m.topic, client_id, now],
+            |r| r.get(0),
+        )
+        .optional()?;
         if let Some(id) = earlier {
-            return Ok((id, true));
+            return Ok(Stored::Duplicate(id));
         }
-    }
-    let attributes = serde_json::to_string(&m.attributes).unwrap_or_else(|_| "{}".into());
-    tx.execute(
-        "INSERT INTO messages (id, topic, data, attributes, published_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![m.id, m.topic, m.data, attributes, now],
-    )?;
-    let seq = tx.last_insert_rowid();
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO deliveries (subscription, seq, ordering_key, attempts, next_at) VALUES (?1, ?2, ?3, 0, ?4)",
-    )?;
-    for sub in &m.subscriptions {
-        insert.execute(params![sub, seq, m.ordering_key, now])?;
-    }
-    if let Some((client_id, until)) = &m.dedup {
-        tx.execute(
+        exec(
+            tx,
             "INSERT OR REPLACE INTO dedup (topic, client_id, id, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![m.topic, client_id, m.id, until],
+            params![m.topic, client_id, m.id, m.dedup.as_ref().map(|d| d.1)],
         )?;
-        tx.execute("DELETE FROM dedup WHERE expires_at <= ?1", params![now])?;
+        exec(tx, "DELETE FROM dedup WHERE expires_at <= ?1", params![now])?;
     }
     if m.subscriptions.is_empty() {
         // Nobody will ever receive it: nothing to keep.
-        tx.execute("DELETE FROM messages WHERE seq = ?1", params![seq])?;
+        return Ok(Stored::Unwanted);
     }
-    Ok((m.id, false))
+    let attributes = serde_json::to_string(&m.attributes).unwrap_or_else(|_| "{}".into());
+    exec(
+        tx,
+        "INSERT INTO messages (id, topic, data, attributes, ordering_key, published_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![m.id, m.topic, m.data, attributes, m.ordering_key, now],
+    )?;
+    let seq = tx.last_insert_rowid();
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO deliveries (seq, subscription, attempts, next_at) VALUES (?1, ?2, 0, ?3)",
+    )?;
+    for sub in &m.subscriptions {
+        insert.execute(params![seq, sub, now])?;
+    }
+    Ok(Stored::New(seq))
 }
 
 fn message_of(row: &rusqlite::Row, at: usize) -> Result<StoredMessage, rusqlite::Error> {
@@ -449,80 +473,53 @@ fn message_of(row: &rusqlite::Row, at: usize) -> Result<StoredMessage, rusqlite:
     })
 }
 
-fn fetch(
-    tx: &rusqlite::Transaction,
-    sub: &str,
-    now: i64,
-    limit: usize,
-    expired_before: Option<i64>,
-) -> Result<Vec<Due>, rusqlite::Error> {
-    // Deliveries that outlived the retention are dead letters, not deliveries.
-    if let Some(expired_before) = expired_before {
-        expire(tx, sub, now, expired_before)?;
-    }
-    let mut q = tx.prepare_cached(
-        "SELECT d.seq, d.attempts, d.ordering_key, m.id, m.topic, m.data, m.attributes, m.published_at
-         FROM deliveries d JOIN messages m ON m.seq = d.seq
-         WHERE d.subscription = ?1 AND d.next_at <= ?2
-           AND (d.ordering_key IS NULL OR d.seq = (
-             SELECT MIN(e.seq) FROM deliveries e WHERE e.subscription = ?1 AND e.ordering_key = d.ordering_key))
-         ORDER BY d.seq LIMIT ?3",
+/// Every delivery owed, in publish order.
+fn owed(conn: &Connection) -> Result<Vec<Owed>, rusqlite::Error> {
+    let mut q = conn.prepare(
+        "SELECT d.subscription, d.seq, d.attempts, d.next_at, m.ordering_key, m.published_at, m.id
+         FROM deliveries d JOIN messages m ON m.seq = d.seq ORDER BY d.seq",
     )?;
-    let rows = q.query_map(params![sub, now, limit as i64], |r| {
-        Ok(Due {
-            seq: r.get(0)?,
-            attempts: r.get(1)?,
-            ordering_key: r.get(2)?,
-            message: message_of(r, 3)?,
+    let rows = q.query_map([], |r| {
+        Ok(Owed {
+            subscription: r.get(0)?,
+            seq: r.get(1)?,
+            attempts: r.get(2)?,
+            next_at: r.get(3)?,
+            ordering_key: r.get(4)?,
+            published_at: r.get(5)?,
+            id: r.get(6)?,
         })
     })?;
     rows.collect()
 }
 
-/// Dead-letters the subscription's deliveries of messages published before `expired_before`.
-fn expire(
+fn bodies(
     tx: &rusqlite::Transaction,
-    sub: &str,
-    now: i64,
-    expired_before: i64,
-) -> Result<(), rusqlite::Error> {
-    let expired: Vec<(i64, u32)> = {
-        let mut q = tx.prepare_cached(
-            "SELECT d.seq, d.attempts FROM messages m JOIN deliveries d ON d.seq = m.seq
-             WHERE m.published_at < ?2 AND d.subscription = ?1",
-        )?;
-        q.query_map(params![sub, expired_before], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?
-    };
-    for (seq, attempts) in expired {
-        dead(tx, sub, seq, attempts, "retention expired before the message was acknowledged", now)?;
-    }
-    Ok(())
-}
-
-fn depths(tx: &rusqlite::Transaction) -> Result<BTreeMap<String, (i64, i64)>, rusqlite::Error> {
-    let mut out: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for (table, dead) in [("deliveries", false), ("dead_letters", true)] {
-        let mut q = tx.prepare_cached(&format!(
-            "SELECT subscription, COUNT(*) FROM {table} GROUP BY subscription"
-        ))?;
-        let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (sub, n) = row?;
-            let entry = out.entry(sub).or_default();
-            if dead {
-                entry.1 = n;
-            } else {
-                entry.0 = n;
-            }
+    seqs: &[i64],
+) -> Result<Vec<(i64, StoredMessage)>, rusqlite::Error> {
+    let mut q = tx.prepare_cached(
+        "SELECT id, topic, data, attributes, published_at FROM messages WHERE seq = ?1",
+    )?;
+    let mut out = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        if let Some(m) = q.query_row(params![seq], |r| message_of(r, 0)).optional()? {
+            out.push((*seq, m));
         }
     }
     Ok(out)
 }
 
+fn dead_counts(tx: &rusqlite::Transaction) -> Result<BTreeMap<String, i64>, rusqlite::Error> {
+    let mut q =
+        tx.prepare_cached("SELECT subscription, COUNT(*) FROM dead_letters GROUP BY subscription")?;
+    let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    rows.collect()
+}
+
 /// Deletes the message once nothing refers to it.
 fn collect(tx: &rusqlite::Transaction, seq: i64) -> Result<(), rusqlite::Error> {
-    tx.execute(
+    exec(
+        tx,
         "DELETE FROM messages WHERE seq = ?1
            AND NOT EXISTS (SELECT 1 FROM deliveries WHERE seq = ?1)
            AND NOT EXISTS (SELECT 1 FROM dead_letters WHERE seq = ?1)",
@@ -532,8 +529,23 @@ fn collect(tx: &rusqlite::Transaction, seq: i64) -> Result<(), rusqlite::Error> 
 }
 
 fn ack(tx: &rusqlite::Transaction, sub: &str, seq: i64) -> Result<(), rusqlite::Error> {
-    tx.execute("DELETE FROM deliveries WHERE subscription = ?1 AND seq = ?2", params![sub, seq])?;
+    exec(tx, "DELETE FROM deliveries WHERE seq = ?2 AND subscription = ?1", params![sub, seq])?;
     collect(tx, seq)
+}
+
+fn retry(
+    tx: &rusqlite::Transaction,
+    sub: &str,
+    seq: i64,
+    attempts: u32,
+    next_at: i64,
+) -> Result<(), rusqlite::Error> {
+    exec(
+        tx,
+        "UPDATE deliveries SET attempts = ?3, next_at = ?4 WHERE seq = ?2 AND subscription = ?1",
+        params![sub, seq, attempts, next_at],
+    )?;
+    Ok(())
 }
 
 fn dead(
@@ -544,16 +556,14 @@ fn dead(
     reason: &str,
     now: i64,
 ) -> Result<(), rusqlite::Error> {
-    let moved = tx.execute(
-        "INSERT OR REPLACE INTO dead_letters (subscription, seq, ordering_key, reason, attempts, dead_at)
-         SELECT subscription, seq, ordering_key, ?3, ?4, ?5 FROM deliveries WHERE subscription = ?1 AND seq = ?2",
+    let moved = exec(
+        tx,
+        "INSERT OR REPLACE INTO dead_letters (subscription, seq, reason, attempts, dead_at)
+         SELECT subscription, seq, ?3, ?4, ?5 FROM deliveries WHERE seq = ?2 AND subscription = ?1",
         params![sub, seq, reason, attempts, now],
     )?;
     if moved > 0 {
-        tx.execute(
-            "DELETE FROM deliveries WHERE subscription = ?1 AND seq = ?2",
-            params![sub, seq],
-        )?;
+        exec(tx, "DELETE FROM deliveries WHERE seq = ?2 AND subscription = ?1", params![sub, seq])?;
     }
     Ok(())
 }
@@ -580,23 +590,30 @@ fn release(
     sub: &str,
     ids: Option<&[String]>,
     now: i64,
-) -> Result<usize, rusqlite::Error> {
+) -> Result<Vec<Released>, rusqlite::Error> {
     let letters = dead_letters(tx, sub)?;
-    let mut released = 0;
+    let mut released = Vec::new();
     for letter in letters {
         if ids.is_some_and(|ids| !ids.contains(&letter.message.id)) {
             continue;
         }
-        tx.execute(
-            "INSERT OR REPLACE INTO deliveries (subscription, seq, ordering_key, attempts, next_at)
-             SELECT subscription, seq, ordering_key, 0, ?3 FROM dead_letters WHERE subscription = ?1 AND seq = ?2",
-            params![sub, letter.seq, now],
+        exec(
+            tx,
+            "INSERT OR REPLACE INTO deliveries (seq, subscription, attempts, next_at) VALUES (?1, ?2, 0, ?3)",
+            params![letter.seq, sub, now],
         )?;
-        tx.execute(
+        exec(
+            tx,
             "DELETE FROM dead_letters WHERE subscription = ?1 AND seq = ?2",
             params![sub, letter.seq],
         )?;
-        released += 1;
+        let ordering_key: Option<String> = query_row(
+            tx,
+            "SELECT ordering_key FROM messages WHERE seq = ?1",
+            params![letter.seq],
+            |r| r.get(0),
+        )?;
+        released.push(Released { seq: letter.seq, ordering_key, message: letter.message });
     }
     Ok(released)
 }

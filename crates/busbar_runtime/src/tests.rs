@@ -335,6 +335,29 @@ async fn unacknowledged_messages_past_their_retention_are_dead_letters() {
     assert!(dead[0].reason.contains("retention"), "{}", dead[0].reason);
 }
 
+/// A message still being retried when its retention runs out is a dead letter then, not after
+/// its last retry: retention 30 s, backoff 10 s then 20 s then 25 s, up to 3 retries. After
+/// the third delivery (at 30 s) it waits for a backoff that ends past its retention.
+#[tokio::test(start_paused = true)]
+async fn a_message_retried_past_its_retention_is_dead_lettered_for_its_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = sub("s");
+    s.retention = Duration::from_secs(30);
+    let b = broker(dir.path(), vec![topic("t", vec![s])]);
+    let (h, seen, _rx) = recorder(b.inner.clock, |_, _| Outcome::Retry("not yet".into()));
+    b.subscribe("t", "s", h).unwrap();
+    let t0 = b.inner.clock.now_ms();
+    b.publish("t", msg("m", &[])).await.unwrap();
+    until(async || !b.dead_letters("t", "s").await.unwrap().is_empty()).await;
+    let attempts: Vec<(u32, i64)> =
+        seen.lock().unwrap().iter().map(|(_, a, at)| (*a, (at - t0) / 1000)).collect();
+    // Deliveries at 0 s, 10 s and 30 s; no fourth (it would have been at 55 s).
+    assert_eq!(attempts, [(1, 0), (2, 10), (3, 30)]);
+    let dead = b.dead_letters("t", "s").await.unwrap();
+    assert!(dead[0].reason.contains("retention expired"), "{}", dead[0].reason);
+    assert_eq!(dead[0].attempts, 3);
+}
+
 /// What was stored survives closing the broker: a new broker on the same directory delivers
 /// every message not yet acknowledged, and nothing acknowledged.
 #[tokio::test(start_paused = true)]
@@ -384,4 +407,22 @@ async fn a_handler_that_panics_is_a_failed_delivery_not_a_stuck_one() {
     b.publish("t", msg("x", &[])).await.unwrap();
     until(async || b.stored_messages().await.unwrap() == 0).await;
     assert_eq!(calls.load(Ordering::SeqCst), 2, "retried after the panic");
+}
+
+/// A data directory written in another format is refused with what to do, never misread.
+#[tokio::test]
+async fn a_data_directory_of_another_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("busbar.db")).unwrap();
+        conn.execute_batch("CREATE TABLE deliveries (subscription TEXT, seq INTEGER);").unwrap();
+    }
+    let Err(e) = Broker::open(dir.path(), BrokerConfig { topics: vec![] }, Clock::System) else {
+        panic!("opened")
+    };
+    assert!(
+        e.to_string().contains("format 0")
+            && e.to_string().contains("move the data directory away"),
+        "{e}"
+    );
 }
