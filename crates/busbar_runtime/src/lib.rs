@@ -10,7 +10,7 @@
 //! size and attribute limits, and garbage collection of acknowledged messages.
 //!
 //! The schedule (what each subscription is owed, when, and behind which ordering key) lives in
-//! memory ([`queue`]): the store is loaded once at open, then only written, so a dispatcher
+//! memory (the `queue` module): the store is loaded once at open, then only written, so a dispatcher
 //! never waits on the disk to find its next delivery. Message bodies stay in memory up to
 //! 64 MiB; beyond, a body is read back when its delivery comes due.
 //!

@@ -6,7 +6,7 @@
 //! paused test clock does not jump ahead while the disk works.)
 //!
 //! The store is written, hardly read: the schedule of deliveries lives in memory
-//! ([`crate::queue`]), loaded from here once when the broker opens. Tables: `messages` (one row
+//! (the `queue` module), loaded from here once when the broker opens. Tables: `messages` (one row
 //! per published message, with its ordering key), `deliveries` (one row per subscription still
 //! owed a delivery: its failed attempts and when it is next due, keyed by (seq, subscription)
 //! so a message's rows sit together), `dead_letters` (with the reason), `dedup` (client message
