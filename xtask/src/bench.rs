@@ -17,8 +17,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
 }
 
-/// The runtime benchmark (`crates/busbar_runtime/benches/runtime.rs`): in-process publish →
-/// deliver throughput and latency of the embedded broker. `extra`: the message count.
+/// The runtime benchmarks: in-process publish → deliver throughput and latency of the embedded
+/// broker with Redis Streams as the reference (`crates/busbar_runtime/benches/runtime.rs`), then
+/// the same through the sidecar over HTTP (`crates/busbar_sidecar/benches/sidecar.rs`).
+/// `extra`: the message count.
 fn runtime(extra: &[String]) -> Result<()> {
     // The reference: Debian's redis-server, installed when missing.
     let redis = std::path::Path::new("/usr/bin/redis-server");
@@ -27,12 +29,20 @@ fn runtime(extra: &[String]) -> Result<()> {
         apt.args(["install", "-y", "redis-server"]);
         crate::ci::step("apt-get install -y redis-server", apt)?;
     }
-    let mut cmd = crate::ci::cargo();
-    cmd.env("BUSBAR_REDIS_SERVER", redis);
-    cmd.args(["bench", "--quiet", "-p", "busbar_runtime", "--bench", "runtime", "--"]).args(extra);
-    let status = cmd.status().context("cannot run cargo bench")?;
-    if !status.success() {
-        bail!("the benchmark failed ({status})");
+    // The sidecar's message count is half the broker's: HTTP is the slower path.
+    let half =
+        extra.first().and_then(|n| n.parse::<usize>().ok()).map(|n| (n / 2).max(1).to_string());
+    for (package, bench, args) in [
+        ("busbar_runtime", "runtime", extra.to_vec()),
+        ("busbar_sidecar", "sidecar", half.into_iter().collect()),
+    ] {
+        let mut cmd = crate::ci::cargo();
+        cmd.env("BUSBAR_REDIS_SERVER", redis);
+        cmd.args(["bench", "--quiet", "-p", package, "--bench", bench, "--"]).args(args);
+        let status = cmd.status().context("cannot run cargo bench")?;
+        if !status.success() {
+            bail!("the {bench} benchmark failed ({status})");
+        }
     }
     Ok(())
 }

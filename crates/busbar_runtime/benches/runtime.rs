@@ -1,4 +1,5 @@
-//! `cargo xtask bench runtime`: publish → deliver through the embedded broker, in process.
+//! `cargo xtask bench runtime`: publish → deliver through the embedded broker, in process (on
+//! tokio's default runtime, then on one worker).
 //!
 //! One topic with two subscriptions, 1 KiB messages, 16 concurrent publishers, every publish
 //! durable (fsync'd) before it returns and every acknowledgement durable too. Prints the
@@ -20,12 +21,23 @@ const PUBLISHERS: usize = 16;
 
 fn main() {
     let total: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(40_000);
+    // Tokio's default (a worker per core), then one worker: on a small machine the store's
+    // thread (SQLite and its fsync) then has a core of its own, and the tasks that publish and
+    // deliver wake each other without crossing threads.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for workers in [cores, 1] {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(run(total, workers));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    runtime.block_on(run(total));
     runtime.block_on(redis_reference::run(total));
 }
 
-async fn run(total: usize) {
+async fn run(total: usize, workers: usize) {
     let dir = tempfile::tempdir().unwrap();
     let config = BrokerConfig {
         topics: vec![TopicConfig {
@@ -75,7 +87,8 @@ async fn run(total: usize) {
     lat.sort_unstable();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     println!(
-        "embedded broker, in process: {total} messages of 1 KiB, 2 subscriptions, {PUBLISHERS} publishers"
+        "embedded broker, in process ({workers} tokio worker{}): {total} messages of 1 KiB, 2 subscriptions, {PUBLISHERS} publishers",
+        if workers == 1 { "" } else { "s" }
     );
     println!(
         "  publish:   {:>8.0} msgs/s (all publishes durable in {:.2} s)",

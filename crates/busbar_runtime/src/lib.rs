@@ -65,6 +65,16 @@ impl Clock {
     }
 }
 
+/// What a handler's panic says.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> String {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string());
+    format!("the handler panicked: {what}")
+}
+
 /// A tokio instant `ms` milliseconds from now (for sleeping until a due time).
 fn instant_in(ms: i64) -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_millis(ms.max(0) as u64)
@@ -515,21 +525,26 @@ impl Broker {
                         attempt: entry.attempts + 1,
                         message,
                     };
-                    let call = handler.handle(delivery);
+                    // A handler that panics, here or in its future, is a failed delivery
+                    // (retried), not a dispatcher gone or a message stuck in flight.
+                    let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        handler.handle(delivery)
+                    }));
                     let deadline = sub.ack_deadline;
                     let done = done_tx.clone();
                     tokio::spawn(async move {
-                        // The call runs as a task of its own, so a handler that panics is a
-                        // failed delivery (retried), not a message stuck in flight.
-                        let mut task = tokio::spawn(call);
-                        let outcome = tokio::select! {
-                            joined = &mut task => match joined {
-                                Ok(outcome) => outcome,
-                                Err(e) => Outcome::Retry(format!("the handler failed: {e}")),
-                            },
-                            () = tokio::time::sleep(deadline) => {
-                                task.abort();
-                                Outcome::Retry(format!("no answer within the ack deadline ({deadline:?})"))
+                        use futures_util::FutureExt;
+                        let outcome = match call {
+                            Err(panic) => Outcome::Retry(panicked(&*panic)),
+                            Ok(call) => {
+                                let guarded = std::panic::AssertUnwindSafe(call).catch_unwind();
+                                match tokio::time::timeout(deadline, guarded).await {
+                                    Ok(Ok(outcome)) => outcome,
+                                    Ok(Err(panic)) => Outcome::Retry(panicked(&*panic)),
+                                    Err(_) => Outcome::Retry(format!(
+                                        "no answer within the ack deadline ({deadline:?})"
+                                    )),
+                                }
                             }
                         };
                         let _ = done.send((seq, entry, outcome));

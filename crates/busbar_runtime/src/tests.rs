@@ -398,15 +398,22 @@ async fn a_handler_that_panics_is_a_failed_delivery_not_a_stuck_one() {
     let c = calls.clone();
     let handler = move |_: Delivery| -> HandlerFuture {
         let call = c.fetch_add(1, Ordering::SeqCst);
+        assert!(call != 1, "the second call panics before it returns a future");
         Box::pin(async move {
-            assert!(call > 0, "the first call panics");
+            assert!(call != 0, "the first call's future panics");
             Outcome::Success
         })
     };
+    let mut b = b;
+    let mut failures = b.failures().unwrap();
     b.subscribe("t", "s", Arc::new(handler)).unwrap();
     b.publish("t", msg("x", &[])).await.unwrap();
     until(async || b.stored_messages().await.unwrap() == 0).await;
-    assert_eq!(calls.load(Ordering::SeqCst), 2, "retried after the panic");
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "retried after each panic");
+    for want in ["the first call's future panics", "the second call panics"] {
+        let f = failures.recv().await.unwrap();
+        assert!(f.error.contains("the handler panicked") && f.error.contains(want), "{f:?}");
+    }
 }
 
 /// A data directory written in another format is refused with what to do, never misread.

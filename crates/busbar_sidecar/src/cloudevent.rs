@@ -34,6 +34,9 @@ pub(crate) fn parse(body: &[u8]) -> Result<(Vec<u8>, String), String> {
 
 /// The values of `names` in a JSON object body, as strings.
 pub(crate) fn attributes(data: &[u8], names: &[String]) -> BTreeMap<String, String> {
+    if names.is_empty() {
+        return BTreeMap::new();
+    }
     let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(data) else {
         return BTreeMap::new();
     };
@@ -53,8 +56,16 @@ pub(crate) fn attributes(data: &[u8], names: &[String]) -> BTreeMap<String, Stri
 /// The CloudEvent a subscriber receives.
 pub(crate) fn envelope(delivery: &Delivery, pubsub: &str) -> Vec<u8> {
     let m = &delivery.message;
-    let data: Value = serde_json::from_slice(&m.data)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&m.data).into_owned()));
+    // JSON data goes in as it is, anything else as a string.
+    let text;
+    let data: &serde_json::value::RawValue = match serde_json::from_slice(&m.data) {
+        Ok(raw) => raw,
+        Err(_) => {
+            text = serde_json::value::to_raw_value(&String::from_utf8_lossy(&m.data))
+                .unwrap_or_default();
+            &text
+        }
+    };
     let event = json!({
         "id": m.id,
         "source": "busbar",

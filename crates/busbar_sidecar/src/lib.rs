@@ -432,7 +432,7 @@ fn decode(content_type: &str, body: &[u8]) -> Result<Decoded, (&'static str, Str
             .map_err(|e| ("ERR_PUBSUB_CLOUD_EVENTS_SER", e));
     }
     if (content_type.is_empty() || content_type.starts_with("application/json"))
-        && let Err(e) = serde_json::from_slice::<Value>(body)
+        && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body)
     {
         return Err(("ERR_MALFORMED_REQUEST", format!("the body is not JSON: {e}")));
     }

@@ -1,0 +1,170 @@
+//! `cargo xtask bench runtime`, through the sidecar: the same workload as the in-process
+//! benchmark (one topic, two subscriptions, 1 KiB messages, 16 concurrent publishers, durable
+//! publishes and acknowledgements), over HTTP on loopback. The publishers POST to
+//! `/v1.0/publish/pubsub/bench` as service `orders` (keep-alive connections); the sidecar
+//! delivers each message as a CloudEvent to the subscriber service's two default routes, which
+//! answer `{"status": "SUCCESS"}`. The sidecar runs on a tokio runtime of its own, like a
+//! separate process; publishers and subscriber share another. Arguments: `[MESSAGES]` (default
+//! 20,000).
+
+#![allow(clippy::print_stdout, reason = "a benchmark reports on the terminal")]
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::routing::post;
+use busbar_config::{DevConfig, DevService};
+use serde_json::Value;
+
+const PUBLISHERS: usize = 16;
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// `orders` publishes `bench`; `billing` subscribes to it twice, as `a` and `b`.
+fn analyzed() -> (busbar_model::AppModel, busbar_graph::PermissionGraph) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    for service in ["orders", "billing"] {
+        write(
+            dir,
+            &format!("{service}/encore.service.ts"),
+            &format!(
+                "import {{ Service }} from \"encore.dev/service\";\nexport default new Service(\"{service}\");\n"
+            ),
+        );
+    }
+    write(
+        dir,
+        "orders/topics.ts",
+        "import { Topic } from \"encore.dev/pubsub\";\nexport interface Tick { t: number; pad: string; }\nexport const bench = new Topic<Tick>(\"bench\", { deliveryGuarantee: \"at-least-once\" });\nexport async function tick() { await bench.publish({ t: 0, pad: \"\" }); }\n",
+    );
+    write(
+        dir,
+        "billing/subs.ts",
+        "import { Subscription } from \"encore.dev/pubsub\";\nimport { bench } from \"../orders/topics\";\nnew Subscription(bench, \"a\", { handler: async () => {} });\nnew Subscription(bench, \"b\", { handler: async () => {} });\n",
+    );
+    let analysis = busbar_ts::analyze(
+        dir,
+        &busbar_config::Config::default(),
+        &busbar_ts::Options { threads: 1, checker: None },
+    );
+    assert!(analysis.diagnostics.iter().all(|d| !d.is_error()), "{:?}", analysis.diagnostics);
+    let graph = busbar_graph::PermissionGraph::build(&analysis.model);
+    (analysis.model, graph)
+}
+
+/// Publish → deliver latencies, and a count of deliveries to wait on.
+struct Seen {
+    start: Instant,
+    latencies: Mutex<Vec<Duration>>,
+    delivered: tokio::sync::Semaphore,
+}
+
+async fn deliver(State(seen): State<Arc<Seen>>, body: axum::body::Bytes) -> &'static str {
+    let event: Value = serde_json::from_slice(&body).unwrap_or_default();
+    if let Some(sent) = event.pointer("/data/t").and_then(Value::as_u64) {
+        let now = seen.start.elapsed().as_nanos() as u64;
+        seen.latencies.lock().unwrap().push(Duration::from_nanos(now.saturating_sub(sent)));
+        seen.delivered.add_permits(1);
+    }
+    r#"{"status":"SUCCESS"}"#
+}
+
+fn main() {
+    let total: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let (model, graph) = analyzed();
+    let data = tempfile::tempdir().unwrap();
+    let clients = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let seen = Arc::new(Seen {
+        start: Instant::now(),
+        latencies: Mutex::new(Vec::with_capacity(2 * total)),
+        delivered: tokio::sync::Semaphore::new(0),
+    });
+    // The subscriber service.
+    let app_port = clients.block_on(async {
+        let app = axum::Router::new()
+            .route("/busbar/bench/{sub}", post(deliver))
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        port
+    });
+    // The sidecar, on its own runtime.
+    let sidecar_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut dev = DevConfig::default();
+    dev.services.insert(
+        "billing".into(),
+        DevService { url: Some(format!("http://127.0.0.1:{app_port}")), ..Default::default() },
+    );
+    let options = busbar_sidecar::Options { data_dir: data.path().to_path_buf(), dev };
+    let sidecar = sidecar_rt.block_on(async {
+        let listeners = busbar_sidecar::Listeners {
+            shared: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            services: Default::default(),
+        };
+        busbar_sidecar::start(model, &graph, options, listeners).await.unwrap()
+    });
+    let url = format!("http://{}/v1.0/publish/pubsub/bench", sidecar.addr);
+
+    let start = seen.start;
+    let (published, elapsed) = clients.block_on(async {
+        let began = start.elapsed();
+        let mut publishers = Vec::new();
+        for p in 0..PUBLISHERS {
+            let url = url.clone();
+            publishers.push(tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                for _ in (p..total).step_by(PUBLISHERS) {
+                    let t = start.elapsed().as_nanos() as u64;
+                    // 1 KiB of JSON.
+                    let body = format!(r#"{{"t":{t:>20},"pad":"{}"}}"#, "x".repeat(990));
+                    let r = client
+                        .post(&url)
+                        .header("dapr-app-id", "orders")
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 204);
+                }
+            }));
+        }
+        for p in publishers {
+            p.await.unwrap();
+        }
+        let published = start.elapsed() - began;
+        let _all = seen.delivered.acquire_many(2 * total as u32).await.unwrap();
+        (published, start.elapsed() - began)
+    });
+    let mut lat = seen.latencies.lock().unwrap().clone();
+    lat.sort_unstable();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "sidecar over HTTP: {total} messages of 1 KiB, 2 subscriptions (delivered over HTTP), {PUBLISHERS} publishers"
+    );
+    println!(
+        "  publish:   {:>8.0} msgs/s (all publishes durable in {:.2} s)",
+        total as f64 / published.as_secs_f64(),
+        published.as_secs_f64()
+    );
+    println!(
+        "  delivered: {:>8.0} msgs/s per subscription ({} deliveries in {:.2} s)",
+        total as f64 / elapsed.as_secs_f64(),
+        2 * total,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "  latency publish -> deliver: p50 {:.1} ms, p99 {:.1} ms",
+        pct(0.5).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3
+    );
+    sidecar_rt.block_on(sidecar.shutdown());
+}
