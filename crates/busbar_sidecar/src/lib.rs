@@ -23,6 +23,7 @@
 pub mod admin;
 mod cloudevent;
 pub mod identity;
+mod routes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -174,22 +175,32 @@ pub async fn start(
             }
             continue;
         };
-        let url = url.trim_end_matches('/').to_string();
-        let routes = routes(&client, &url, &service.name, &pubsub, &subscriptions).await?;
+        let subscriptions: Vec<(String, String)> =
+            subscriptions.iter().map(|(t, s)| (t.to_string(), s.to_string())).collect();
+        let routes = Arc::new(routes::ServiceRoutes::new(
+            &service.name,
+            &url,
+            &pubsub,
+            subscriptions.clone(),
+        ));
+        match routes.read(&client).await {
+            routes::Read::Known => {}
+            routes::Read::Refused(e) => return Err(StartError::Subscription(e)),
+            routes::Read::Unreachable(e) => warnings.push(format!(
+                "service `{}` does not answer at {} yet ({e}): its deliveries wait until it does, and its routes are read from its GET /dapr/subscribe then",
+                service.name,
+                routes.url()
+            )),
+        }
         for (topic, sub) in subscriptions {
-            let route = routes
-                .get(&(topic.to_string(), sub.to_string()))
-                .cloned()
-                .unwrap_or_else(|| format!("/busbar/{topic}/{sub}"));
             let handler = HttpHandler {
                 client: client.clone(),
-                endpoint: format!(
-                    "{url}{}",
-                    if route.starts_with('/') { route } else { format!("/{route}") }
-                ),
+                routes: routes.clone(),
+                topic: topic.clone(),
+                subscription: sub.clone(),
                 pubsub: pubsub.clone(),
             };
-            if let Some(task) = broker.subscribe(topic, sub, Arc::new(handler)) {
+            if let Some(task) = broker.subscribe(&topic, &sub, Arc::new(handler)) {
                 dispatchers.push(task);
             }
         }
@@ -234,97 +245,29 @@ pub async fn start(
     Ok(Running { addr, broker, warnings, failures, endpoints, stop, servers, dispatchers })
 }
 
-/// The routes a service's `GET /dapr/subscribe` gives, by (topic, subscription). No answer (or
-/// 404) means the default routes. An entry the graph has no subscription for is an error.
-async fn routes(
-    client: &reqwest::Client,
-    url: &str,
-    service: &str,
-    pubsub: &str,
-    subscriptions: &[(&str, &str)],
-) -> Result<BTreeMap<(String, String), String>, StartError> {
-    let mut out = BTreeMap::new();
-    let Ok(response) =
-        client.get(format!("{url}/dapr/subscribe")).timeout(Duration::from_secs(2)).send().await
-    else {
-        return Ok(out);
-    };
-    if !response.status().is_success() {
-        return Ok(out);
-    }
-    let Ok(entries) = response.json::<Vec<Value>>().await else {
-        return Err(StartError::Subscription(format!(
-            "service `{service}`: GET /dapr/subscribe did not answer a JSON list"
-        )));
-    };
-    for entry in entries {
-        let topic = entry.get("topic").and_then(Value::as_str).unwrap_or_default();
-        let name = entry.get("pubsubname").and_then(Value::as_str).unwrap_or_default();
-        if name != pubsub {
-            return Err(StartError::Subscription(format!(
-                "service `{service}` subscribes to `{topic}` on pubsub `{name}`, but busbar serves `{pubsub}` ([dev] pubsub in busbar.toml)"
-            )));
-        }
-        let route = match entry.get("route") {
-            Some(Value::String(r)) => r.clone(),
-            Some(Value::Object(o)) => {
-                o.get("default").and_then(Value::as_str).unwrap_or_default().to_string()
-            }
-            _ => entry
-                .pointer("/routes/default")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-        };
-        let named = entry.pointer("/metadata/subscription").and_then(Value::as_str);
-        let on_topic: Vec<&str> =
-            subscriptions.iter().filter(|(t, _)| *t == topic).map(|(_, s)| *s).collect();
-        let sub = match (on_topic.as_slice(), named) {
-            ([], _) => {
-                return Err(StartError::Subscription(format!(
-                    "service `{service}` asks for topic `{topic}` in GET /dapr/subscribe, but its code has no subscription to it: busbar delivers only what the graph contains (add `new Subscription({topic}, ...)` in the service)"
-                )));
-            }
-            (subs, Some(n)) if subs.contains(&n) => n,
-            (_, Some(n)) => {
-                return Err(StartError::Subscription(format!(
-                    "service `{service}` names subscription `{n}` of `{topic}` in GET /dapr/subscribe, but its code has none by that name"
-                )));
-            }
-            ([one], None) => one,
-            (many, None) => {
-                return Err(StartError::Subscription(format!(
-                    "service `{service}` has several subscriptions to `{topic}` ({}): name one in the /dapr/subscribe entry's metadata.subscription",
-                    many.join(", ")
-                )));
-            }
-        };
-        if route.is_empty() {
-            return Err(StartError::Subscription(format!(
-                "service `{service}`: the /dapr/subscribe entry for `{topic}` has no route"
-            )));
-        }
-        out.insert((topic.to_string(), sub.to_string()), route);
-    }
-    Ok(out)
-}
-
-/// Delivers to a service over HTTP, as a CloudEvent.
+/// Delivers to a service over HTTP, as a CloudEvent, on the route its `/dapr/subscribe` gives.
 struct HttpHandler {
     client: reqwest::Client,
-    endpoint: String,
+    routes: Arc<routes::ServiceRoutes>,
+    topic: String,
+    subscription: String,
     pubsub: String,
 }
 
 impl Handler for HttpHandler {
     fn handle(&self, delivery: Delivery) -> HandlerFuture {
         let body = cloudevent::envelope(&delivery, &self.pubsub);
-        let request = self
-            .client
-            .post(&self.endpoint)
-            .header(header::CONTENT_TYPE, "application/cloudevents+json")
-            .body(body);
+        let (client, routes) = (self.client.clone(), self.routes.clone());
+        let (topic, subscription) = (self.topic.clone(), self.subscription.clone());
         Box::pin(async move {
+            let endpoint = match routes.endpoint(&client, &topic, &subscription).await {
+                Ok(endpoint) => endpoint,
+                Err(e) => return Outcome::Retry(e),
+            };
+            let request = client
+                .post(endpoint)
+                .header(header::CONTENT_TYPE, "application/cloudevents+json")
+                .body(body);
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) => return Outcome::Retry(format!("cannot reach the service: {e}")),
@@ -473,7 +416,12 @@ async fn publish(
         Ok(decoded) => decoded,
         Err((code, message)) => return error(StatusCode::BAD_REQUEST, code, message),
     };
-    let client_id = query.get("metadata.messageId").cloned().or(client_id);
+    // The client's id: busbar's `metadata.messageId`, or Dapr's `metadata.cloudevent.id`.
+    let client_id = query
+        .get("metadata.messageId")
+        .or_else(|| query.get("metadata.cloudevent.id"))
+        .cloned()
+        .or(client_id);
     let attributes = cloudevent::attributes(&data, &attribute_names);
     match state.broker.publish(&topic, Publish { data, attributes, id: client_id }).await {
         Ok(published) => {
@@ -544,6 +492,7 @@ async fn publish_bulk(
         };
         let client_id = entry
             .pointer("/metadata/messageId")
+            .or_else(|| entry.get("metadata").and_then(|m| m.get("cloudevent.id")))
             .and_then(Value::as_str)
             .map(str::to_string)
             .or(client_id);

@@ -479,3 +479,62 @@ async fn callers_are_identified_by_port_token_or_app_id() {
     assert_eq!(same.token, billing.token, "a generated token survives a restart");
     again.shutdown().await;
 }
+
+/// A service that starts after the sidecar is not an error: its deliveries wait (retried), and
+/// its routes are read from its `/dapr/subscribe` once it answers. The entry names the
+/// subscription in `metadata.subscription` JSON-encoded, as the Dapr JavaScript SDK sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_starts_later_has_its_routes_read_when_it_answers() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let h = start(Some(format!("http://127.0.0.1:{port}"))).await.unwrap();
+    assert!(
+        h.sidecar.warnings.iter().any(|w| w.contains("service `billing` does not answer")),
+        "{:?}",
+        h.sidecar.warnings
+    );
+    let r = h.publish("/v1.0/publish/pubsub/order-placed", &[ORDERS], r#"{"id":"early"}"#).await;
+    assert_eq!(r.status(), 204);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let received: Received = Arc::default();
+    let entries = json!([{
+        "pubsubname": "pubsub",
+        "topic": "order-placed",
+        "route": "/on-order",
+        "metadata": { "subscription": "\"charge\"" }
+    }]);
+    let app = Router::new()
+        .route("/dapr/subscribe", get(move || async move { Json(entries) }))
+        .route(
+            "/on-order",
+            post(|State(r): State<Received>, Json(event): Json<Value>| async move {
+                r.lock().unwrap().push(event);
+                Json(json!({ "status": "SUCCESS" }))
+            }),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    until(|| received.lock().unwrap().len() == 1).await;
+    assert_eq!(received.lock().unwrap()[0]["data"]["id"], "early");
+    let dead = h.sidecar.broker.dead_letters("order-placed", "charge").await.unwrap();
+    assert!(dead.is_empty(), "{dead:?}");
+    h.sidecar.shutdown().await;
+}
+
+/// Dapr's `metadata.cloudevent.id` is a client message id too: on an exactly-once topic it
+/// de-duplicates; here (at-least-once) it becomes the message id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cloudevent_id_metadata_sets_the_message_id() {
+    let h = start(None).await.unwrap();
+    let r = h
+        .publish(
+            "/v1.0/publish/pubsub/order-placed?metadata.cloudevent.id=client-7",
+            &[ORDERS],
+            r#"{"id":"x"}"#,
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["busbar-message-id"], "client-7");
+    h.sidecar.shutdown().await;
+}
