@@ -29,15 +29,11 @@
 // 3. DaprClient with the denied token publishes to --denied-topic: the SDK returns `{ error }`
 //    (it does not throw) and the error carries status 403 and busbar's ERR_PERMISSION_DENIED.
 //
-// The subscribing service must have exactly one subscription to --topic: the SDK cannot name one
-// (it JSON-encodes /dapr/subscribe metadata values, so `metadata.subscription` arrives quoted).
-//
-// Start order. busbar reads each service's `GET /dapr/subscribe` once, when `busbar dev` starts,
-// so this script must be listening on --app-port first. DaprServer.start() binds the port
-// synchronously and only then waits for the sidecar (it polls `GET /v1.0/metadata` every 500 ms,
-// about 30 s at most), so: start this script, wait for the line
+// Start order does not matter: busbar reads a service's `GET /dapr/subscribe` when it starts,
+// or, when the service does not answer yet, when its first delivery is due. The script prints
 //   check-sdk: listening on 127.0.0.1:Q
-// on stderr (or for the port to accept connections), then start `busbar dev`.
+// on stderr once its DaprServer listens; DaprServer.start() then waits for the sidecar (it polls
+// `GET /v1.0/metadata` every 500 ms, about 30 s at most).
 //
 // Besides the SDK's own API, the script only observes: node:diagnostics_channel for the HTTP
 // exchanges between the SDK and the sidecar (the SDK drops response headers, so this is how the
@@ -199,9 +195,9 @@ server.daprServer.getServer().use((req, _res, next) => {
   if (req.method === "GET" && req.path === "/dapr/subscribe") subscribeRequests += 1;
   if (req.method === "POST") {
     envelopes.push({ path: req.path, body: req.body });
-    // Our message on busbar's default route (`/busbar/{topic}/{subscription}`, used when it did
-    // not get the service's /dapr/subscribe): the SDK answers 404, busbar dead-letters it, and
-    // the handler will never see it. Stop waiting.
+    // Our message on busbar's default route (`/busbar/{topic}/{subscription}`, used only when
+    // the service's /dapr/subscribe was not read): the SDK answers 404, busbar dead-letters it,
+    // and the handler will never see it. Stop waiting.
     if (req.path.startsWith("/busbar/") && req.body?.data?.sdkCheck === payload.sdkCheck) onDelivered();
   }
   next();
@@ -273,7 +269,7 @@ if (!delivered) {
   const defaultRoutes = envelopes.filter((e) => e.path.startsWith("/busbar/")).map((e) => e.path);
   fail(
     subscribeRequests === 0
-      ? `nothing was delivered, and the sidecar never asked GET /dapr/subscribe: start \`busbar dev\` only once this script listens on ${args["app-port"]}` +
+      ? `nothing was delivered, and the sidecar never asked GET /dapr/subscribe (is the subscribing service's url in busbar.toml http://127.0.0.1:${args["app-port"]}?)` +
           (defaultRoutes.length ? ` (it POSTed to busbar's default routes instead: ${[...new Set(defaultRoutes)].join(", ")})` : "")
       : `the sidecar read GET /dapr/subscribe ${subscribeRequests} time(s) but delivered nothing to the handler (POSTs seen: ${JSON.stringify(envelopes.map((e) => e.path))}); see busbar dev's stderr`,
   );

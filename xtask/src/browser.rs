@@ -1,6 +1,7 @@
 //! The external tools of the diagram and runtime tests: Graphviz `dot`, Debian's Chromium and
-//! strace (apt), Node.js (apt, when the machine has none) and `playwright-core` (npm, pinned,
-//! into `$HOME/.cache/busbar/npm`; it drives the system Chromium and never downloads a browser).
+//! strace (apt), Node.js (apt, when the machine has none), `playwright-core` (npm, pinned, into
+//! `$HOME/.cache/busbar/npm`; it drives the system Chromium and never downloads a browser) and
+//! the Dapr JavaScript SDK `@dapr/dapr` (npm, pinned, same place).
 //! And `cargo xtask screenshot`, which saves the README's picture of the example app's page.
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,8 @@ use crate::ci::{cargo, step};
 use crate::{cache_dir, workspace_root};
 
 const PLAYWRIGHT: &str = "playwright-core@1.64.1";
+/// The official Dapr JavaScript SDK, for the sidecar's real-client test.
+const DAPR_SDK: &str = "@dapr/dapr@3.18.0";
 
 pub(crate) struct BrowserTools {
     pub dot: PathBuf,
@@ -20,6 +23,8 @@ pub(crate) struct BrowserTools {
     pub strace: PathBuf,
     /// The `playwright-core` package directory.
     pub playwright: PathBuf,
+    /// The `@dapr/dapr` package directory.
+    pub dapr: PathBuf,
 }
 
 /// The first of `names` on PATH.
@@ -72,20 +77,24 @@ pub(crate) fn tools() -> Result<BrowserTools> {
     let strace = which(&["strace"]).context("no `strace` after installing it")?;
     let npm_dir = cache_dir().join("npm");
     let playwright = npm_dir.join("node_modules/playwright-core");
+    let dapr = npm_dir.join("node_modules/@dapr/dapr");
     let stamp = npm_dir.join("busbar-packages.txt");
     let current = std::fs::read_to_string(&stamp).unwrap_or_default();
-    if !playwright.join("index.mjs").is_file() || current != PLAYWRIGHT {
+    let wanted = format!("{PLAYWRIGHT} {DAPR_SDK}");
+    let installed = playwright.join("index.mjs").is_file() && dapr.join("package.json").is_file();
+    if !installed || current != wanted {
         std::fs::create_dir_all(&npm_dir).context("cannot create the npm cache")?;
         let mut npm = Command::new(which(&["npm"]).context("no npm")?);
+        // Both in one install: a later `--no-save` install would prune the other.
         npm.args(["install", "--no-audit", "--no-fund", "--no-save", "--prefix"])
             .arg(&npm_dir)
-            .arg(PLAYWRIGHT)
+            .args([PLAYWRIGHT, DAPR_SDK])
             // Never fetch a browser: the tests use Debian's.
             .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
-        step(&format!("npm install {PLAYWRIGHT}"), npm)?;
-        std::fs::write(&stamp, PLAYWRIGHT).context("cannot write the npm stamp")?;
+        step(&format!("npm install {wanted}"), npm)?;
+        std::fs::write(&stamp, &wanted).context("cannot write the npm stamp")?;
     }
-    Ok(BrowserTools { dot, chromium, node, strace, playwright })
+    Ok(BrowserTools { dot, chromium, node, strace, playwright, dapr })
 }
 
 impl BrowserTools {
@@ -95,7 +104,8 @@ impl BrowserTools {
             .env("BUSBAR_CHROMIUM", &self.chromium)
             .env("BUSBAR_NODE", &self.node)
             .env("BUSBAR_STRACE", &self.strace)
-            .env("BUSBAR_PLAYWRIGHT", &self.playwright);
+            .env("BUSBAR_PLAYWRIGHT", &self.playwright)
+            .env("BUSBAR_DAPR_SDK", &self.dapr);
     }
 }
 
