@@ -52,7 +52,11 @@ pub(crate) fn run(args: &DevArgs, cwd: &Path, host: &Host, err: &mut dyn Write) 
             }
         }
         let listeners = busbar_sidecar::Listeners { shared: listener, services };
-        let options = busbar_sidecar::Options { data_dir: data.clone(), dev: loaded.config.dev.clone() };
+        let options = busbar_sidecar::Options {
+            data_dir: data.clone(),
+            dev: loaded.config.dev.clone(),
+            disk_reserve: args.min_free_disk.saturating_mul(1 << 20),
+        };
         let model = loaded.analysis.model.clone();
         let mut running = match busbar_sidecar::start(model, &loaded.graph, options, listeners).await {
             Ok(r) => r,

@@ -228,6 +228,10 @@ struct DevArgs {
     /// Where the broker keeps its messages (default: DIR/.busbar/data).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Refuse publishes (HTTP 507, nothing stored) while the data directory's disk has less
+    /// than this many MiB free; deliveries go on. 0: only a truly full disk refuses.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    min_free_disk: u64,
 }
 
 #[derive(Args, Debug)]

@@ -628,6 +628,59 @@ fn dev_prints_tokens_and_serves_each_service_port() {
     assert_eq!(statuses, Some((204, 204, 403)), "own port, token, nothing\n{printed}");
 }
 
+/// A disk below `--min-free-disk` refuses publishes with 507 and stores nothing; the sidecar
+/// keeps serving. (A petabyte of required free space stands in for a full disk.)
+#[test]
+fn dev_answers_507_when_the_disk_is_at_its_reserve() {
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"))
+        .current_dir(example())
+        .args(["dev", ".", "--port", &port.to_string(), "--min-free-disk", "1000000000"])
+        .arg("--data")
+        .arg(data.path())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let healthy =
+        || agent.get(format!("{base}/v1.0/healthz")).call().is_ok_and(|r| r.status() == 204);
+    let up = (0..300).any(|_| {
+        let ok = healthy();
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        ok
+    });
+    let answer = up.then(|| {
+        let mut r = agent
+            .post(format!("{base}/v1.0/publish/pubsub/user-signed-up"))
+            .header("dapr-app-id", "users")
+            .header("content-type", "application/json")
+            .send(r#"{"userId":"u1","email":"a@b.c","source":"web"}"#)
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    });
+    let still_up = up && healthy();
+    let metrics = up
+        .then(|| agent.get(format!("{base}/metrics")).call().unwrap().body_mut().read_to_string())
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "busbar dev answered /v1.0/healthz");
+    let (status, text) = answer.unwrap();
+    assert_eq!(status, 507, "{text}");
+    assert!(text.contains("the disk is full"), "{text}");
+    assert!(still_up, "still serving after a 507");
+    assert!(
+        metrics.lines().filter(|l| l.starts_with("busbar_backlog{")).all(|l| l.ends_with(" 0")),
+        "nothing stored:\n{metrics}"
+    );
+}
+
 /// A service that answers 404 to everything: its deliveries become dead letters.
 fn answer_404() -> u16 {
     use std::io::{Read, Write};

@@ -287,6 +287,13 @@ impl Broker {
         Some(rx)
     }
 
+    /// Sets the free space a publish must leave on the data directory's filesystem (default
+    /// 64 MiB; 0: none): below it, publishes fail with [`StoreError::Full`] and nothing is
+    /// stored, while deliveries and their settlements go on.
+    pub fn set_disk_reserve(&self, bytes: u64) {
+        self.inner.store.set_disk_reserve(bytes);
+    }
+
     pub fn config(&self) -> &BrokerConfig {
         &self.inner.config
     }

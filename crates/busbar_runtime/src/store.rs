@@ -161,6 +161,33 @@ enum Command {
 #[derive(Clone)]
 pub struct Store {
     tx: mpsc::UnboundedSender<Command>,
+    reserve: Arc<DiskReserve>,
+}
+
+/// The free space a publish must leave on the data directory's filesystem: below it, publishes
+/// are refused as if the disk were full (HTTP 507) while settlements go on, so a broker that
+/// fills its disk drains instead of failing every transaction.
+#[derive(Debug)]
+pub(crate) struct DiskReserve {
+    dir: std::path::PathBuf,
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+/// The default reserve: 64 MiB.
+pub const DEFAULT_DISK_RESERVE: u64 = 64 << 20;
+
+impl DiskReserve {
+    /// Whether a publish now would eat into the reserve. A filesystem that cannot say counts
+    /// as having room (SQLite's own disk-full error still answers 507).
+    fn exhausted(&self) -> bool {
+        let want = self.bytes.load(std::sync::atomic::Ordering::Relaxed);
+        if want == 0 {
+            return false;
+        }
+        rustix::fs::statvfs(&self.dir)
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize) < want)
+            .unwrap_or(false)
+    }
 }
 
 /// The format of the data directory (`PRAGMA user_version`).
@@ -228,8 +255,15 @@ impl Store {
         conn.set_prepared_statement_cache_capacity(64);
         let owed = owed(&conn).map_err(|e| StoreError::of(&e))?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(conn, rx));
-        Ok((Store { tx }, owed))
+        let reserve =
+            Arc::new(DiskReserve { dir: dir.to_path_buf(), bytes: DEFAULT_DISK_RESERVE.into() });
+        tokio::spawn(run(conn, rx, reserve.clone()));
+        Ok((Store { tx, reserve }, owed))
+    }
+
+    /// Sets the free space publishes must leave (0: none).
+    pub fn set_disk_reserve(&self, bytes: u64) {
+        self.reserve.bytes.store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
@@ -300,7 +334,11 @@ impl Store {
 
 /// The store task: waits for a command, takes every other command already queued, and runs
 /// them all in one transaction on the blocking pool: commit (fsync), then answers.
-async fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Command>) {
+async fn run(
+    conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    reserve: Arc<DiskReserve>,
+) {
     let conn = Arc::new(Mutex::new(conn));
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -311,8 +349,9 @@ async fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Command>) {
             }
         }
         let conn = conn.clone();
+        let reserve = reserve.clone();
         let ran = tokio::task::spawn_blocking(move || match conn.lock() {
-            Ok(mut conn) => run_batch(&mut conn, batch),
+            Ok(mut conn) => run_batch(&mut conn, batch, &reserve),
             Err(_) => {
                 let error = StoreError::Failed("the store connection was poisoned".into());
                 for c in batch {
@@ -327,8 +366,19 @@ async fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Command>) {
     }
 }
 
-fn run_batch(conn: &mut Connection, batch: Vec<Command>) {
+fn run_batch(conn: &mut Connection, batch: Vec<Command>, reserve: &DiskReserve) {
     let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
+    // Publishes are refused while the disk is at its reserve; the rest (settlements free
+    // space) runs.
+    let publishes = batch.iter().any(|c| matches!(c, Command::Publish(..)));
+    let (batch, refused): (Vec<Command>, Vec<Command>) = if publishes && reserve.exhausted() {
+        batch.into_iter().partition(|c| !matches!(c, Command::Publish(..)))
+    } else {
+        (batch, Vec::new())
+    };
+    for c in refused {
+        fail(c, &StoreError::Full);
+    }
     let tx = match conn.transaction() {
         Ok(tx) => tx,
         Err(e) => {

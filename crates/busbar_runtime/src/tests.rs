@@ -433,3 +433,23 @@ async fn a_data_directory_of_another_format_is_refused() {
         "{e}"
     );
 }
+
+/// At its disk reserve the broker refuses publishes (the disk is "full") and stores nothing,
+/// while it goes on delivering and collecting what it holds; with room again, publishes work.
+#[tokio::test(start_paused = true)]
+async fn a_full_disk_refuses_publishes_but_keeps_delivering() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
+    b.publish("t", msg("before", &[])).await.unwrap();
+    b.set_disk_reserve(u64::MAX);
+    let refused = b.publish("t", msg("refused", &[])).await;
+    assert_eq!(refused, Err(PublishError::Store(StoreError::Full)));
+    assert_eq!(b.stored_messages().await.unwrap(), 1, "nothing stored for the refused one");
+    let (h, _, mut rx) = recorder(b.inner.clock, |_, _| Outcome::Success);
+    b.subscribe("t", "s", h).unwrap();
+    assert_eq!(take(&mut rx, 1).await, ["before"]);
+    until(async || b.stored_messages().await.unwrap() == 0).await;
+    b.set_disk_reserve(0);
+    b.publish("t", msg("after", &[])).await.unwrap();
+    assert_eq!(take(&mut rx, 1).await, ["after"]);
+}

@@ -103,7 +103,11 @@ fn main() {
         "billing".into(),
         DevService { url: Some(format!("http://127.0.0.1:{app_port}")), ..Default::default() },
     );
-    let options = busbar_sidecar::Options { data_dir: data.path().to_path_buf(), dev };
+    let options = busbar_sidecar::Options {
+        data_dir: data.path().to_path_buf(),
+        dev,
+        disk_reserve: busbar_runtime::store::DEFAULT_DISK_RESERVE,
+    };
     let sidecar = sidecar_rt.block_on(async {
         let listeners = busbar_sidecar::Listeners {
             shared: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),

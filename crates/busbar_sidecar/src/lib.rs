@@ -66,6 +66,8 @@ pub struct Options {
     /// Where the broker keeps its data.
     pub data_dir: PathBuf,
     pub dev: DevConfig,
+    /// Free space (bytes) publishes must leave on the data dir's disk: below it, 507.
+    pub disk_reserve: u64,
 }
 
 /// Why the sidecar cannot start.
@@ -128,6 +130,7 @@ pub async fn start(
     let mut broker =
         Broker::open(&options.data_dir, BrokerConfig::from_model(&model), Clock::System)?;
     let failures = broker.failures();
+    broker.set_disk_reserve(options.disk_reserve);
     let mut warnings = Vec::new();
     for name in options.dev.services.keys() {
         if model.service(name).is_none() {

@@ -13,6 +13,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+/// Routes by (topic, subscription).
+type Routes = BTreeMap<(String, String), String>;
+
 /// What reading a service's routes found.
 pub(crate) enum Read {
     /// Routes known (from its answer, or the defaults when it answers 404 or an error status).
@@ -31,7 +34,7 @@ pub(crate) struct ServiceRoutes {
     /// The service's subscriptions, as (topic, subscription).
     subscriptions: Vec<(String, String)>,
     /// `Ok`: the routes by (topic, subscription); `Err`: why none are delivered.
-    known: OnceCell<Result<BTreeMap<(String, String), String>, String>>,
+    known: OnceCell<Result<Routes, String>>,
 }
 
 impl ServiceRoutes {
@@ -101,10 +104,7 @@ impl ServiceRoutes {
         Ok(format!("{}{slash}{route}", self.url))
     }
 
-    async fn fetch(
-        &self,
-        client: &reqwest::Client,
-    ) -> Result<BTreeMap<(String, String), String>, Fetch> {
+    async fn fetch(&self, client: &reqwest::Client) -> Result<Routes, Fetch> {
         let service = &self.service;
         let response = client
             .get(format!("{}/dapr/subscribe", self.url))

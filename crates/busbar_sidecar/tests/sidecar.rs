@@ -120,7 +120,11 @@ async fn start_in(
             ..Default::default()
         },
     );
-    let options = busbar_sidecar::Options { data_dir: data.to_path_buf(), dev };
+    let options = busbar_sidecar::Options {
+        data_dir: data.to_path_buf(),
+        dev,
+        disk_reserve: busbar_runtime::store::DEFAULT_DISK_RESERVE,
+    };
     let listeners = busbar_sidecar::Listeners {
         shared: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
         services: [("orders".to_string(), orders_port)].into(),
