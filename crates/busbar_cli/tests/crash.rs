@@ -24,6 +24,8 @@ fn write(dir: &Path, rel: &str, text: &str) {
 /// acknowledged, and counts those it dropped.
 #[derive(Default)]
 struct Subscriber {
+    /// Deliveries that reached the handler (held or not).
+    entered: AtomicUsize,
     shut: AtomicBool,
     dropping: AtomicBool,
     acknowledged: Mutex<Vec<String>>,
@@ -51,6 +53,7 @@ fn serve(sub: Arc<Subscriber>) -> u16 {
             let handler = move |axum::Json(event): axum::Json<serde_json::Value>| {
                 let sub = sub.clone();
                 async move {
+                    sub.entered.fetch_add(1, Ordering::SeqCst);
                     while sub.shut.load(Ordering::SeqCst) {
                         tokio::time::sleep(Duration::from_millis(2)).await;
                     }
@@ -402,4 +405,47 @@ fn a_publish_is_answered_only_after_fsync() {
         "no fsync completed between the request and its 204:\n{}",
         lines[request..=answer].join("\n")
     );
+}
+
+/// Ctrl-C (SIGINT) is a graceful shutdown: `busbar dev` stops taking requests, waits for the
+/// delivery in flight, records its acknowledgement and exits 0; restarted, it does not deliver
+/// that message again.
+#[test]
+fn ctrl_c_waits_for_the_delivery_in_flight() {
+    let crash = Crash::new(Subscriber { shut: AtomicBool::new(true), ..Default::default() });
+    let mut first = crash.start();
+    let r = agent()
+        .post(format!("http://127.0.0.1:{}/v1.0/publish/pubsub/order-placed", crash.port))
+        .header("dapr-app-id", "orders")
+        .send(r#"{"id":"in-flight"}"#)
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    crash.wait_for("the delivery to reach the subscriber", || {
+        crash.sub.entered.load(Ordering::SeqCst) == 1
+    });
+    let interrupted = Command::new("kill").args(["-INT", &first.id().to_string()]).status();
+    assert!(interrupted.unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    let waiting = first.try_wait().unwrap().is_none();
+    crash.sub.shut.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = first.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = first.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(waiting, "busbar dev exited with a delivery in flight");
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "busbar dev exits 0 after Ctrl-C");
+    assert_eq!(crash.sub.acknowledged(), 1);
+    let mut second = crash.start();
+    std::thread::sleep(Duration::from_millis(500));
+    let entered = crash.sub.entered.load(Ordering::SeqCst);
+    let _ = second.kill();
+    let _ = second.wait();
+    assert_eq!(entered, 1, "the acknowledged message was delivered again after the restart");
 }

@@ -489,6 +489,12 @@ impl Broker {
         self.inner.shutdown.send_replace(true);
     }
 
+    /// Returns once everything queued to the store so far (settlements included) is committed:
+    /// the store runs its commands in order, so a round trip is the barrier.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.inner.store.message_count().await.map(|_| ())
+    }
+
     fn queue(&self, k: &str) -> Option<std::sync::MutexGuard<'_, Queue>> {
         self.inner.queues.get(k).map(|q| q.lock().unwrap_or_else(|p| p.into_inner()))
     }

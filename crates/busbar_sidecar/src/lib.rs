@@ -107,6 +107,9 @@ impl Running {
         for d in self.dispatchers {
             let _ = d.await;
         }
+        // The last acknowledgements are queued, not awaited: commit them before the process
+        // goes, or they would be delivered again at the next start.
+        let _ = self.broker.flush().await;
     }
 }
 
