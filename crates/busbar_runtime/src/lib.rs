@@ -33,7 +33,12 @@ use tokio::sync::{Notify, mpsc};
 pub use config::{BrokerConfig, SubscriptionConfig, TopicConfig};
 pub use store::{DeadLetter, StoreError, StoredMessage};
 
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use queue::{Body, Entry, Queue};
+
+/// A delivery's outcome, as its call ends.
+type Settled = (i64, Entry, Outcome);
 use store::{NewMessage, Store};
 
 /// Message bodies kept in memory for the deliveries owed, at most (beyond, a body is read back
@@ -509,12 +514,13 @@ impl Broker {
         let limit = sub.max_concurrency.map_or(64, |n| n.max(1) as usize);
         let retention = sub.retention.as_millis() as i64;
         let mut shutdown = self.inner.shutdown.subscribe();
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(i64, Entry, Outcome)>();
-        let mut running = 0usize;
+        // The handler calls in flight, polled by this task (no task per delivery).
+        let mut calls: FuturesUnordered<Pin<Box<dyn Future<Output = Settled> + Send>>> =
+            FuturesUnordered::new();
         let mut next_expiry = i64::MIN;
         loop {
             let stopping = *shutdown.borrow();
-            if stopping && running == 0 {
+            if stopping && calls.is_empty() {
                 return;
             }
             let now = clock.now_ms();
@@ -527,11 +533,10 @@ impl Broker {
                     self.dead_letter(&k, seq, &entry, entry.attempts, why.into(), why, now);
                 }
             }
-            if !stopping && running < limit {
-                let start = self.queue(&k).map(|mut q| q.take_due(now, limit - running));
+            if !stopping && calls.len() < limit {
+                let start = self.queue(&k).map(|mut q| q.take_due(now, limit - calls.len()));
                 let start = self.with_bodies(&k, start.unwrap_or_default(), now).await;
                 for (seq, entry, message) in start {
-                    running += 1;
                     let delivery = Delivery {
                         topic: topic.to_string(),
                         subscription: sub.name.clone(),
@@ -544,9 +549,7 @@ impl Broker {
                         handler.handle(delivery)
                     }));
                     let deadline = sub.ack_deadline;
-                    let done = done_tx.clone();
-                    tokio::spawn(async move {
-                        use futures_util::FutureExt;
+                    calls.push(Box::pin(async move {
                         let outcome = match call {
                             Err(panic) => Outcome::Retry(panicked(&*panic)),
                             Ok(call) => {
@@ -560,8 +563,8 @@ impl Broker {
                                 }
                             }
                         };
-                        let _ = done.send((seq, entry, outcome));
-                    });
+                        (seq, entry, outcome)
+                    }));
                 }
             }
             // Wake for the next due delivery, and while any is owed, for the retention check.
@@ -571,7 +574,7 @@ impl Broker {
                 self.queue(&k).and_then(|q| {
                     let owed = q.len() > q.in_flight();
                     // At the concurrency limit, only a settlement frees a slot.
-                    let next_due = q.next_due().filter(|_| running < limit);
+                    let next_due = q.next_due().filter(|_| calls.len() < limit);
                     match (next_due, owed) {
                         (Some(at), true) => Some(at.min(next_expiry)),
                         (Some(at), false) => Some(at),
@@ -587,12 +590,10 @@ impl Broker {
                 }
             };
             tokio::select! {
-                Some((seq, entry, outcome)) = done_rx.recv() => {
+                Some((seq, entry, outcome)) = calls.next(), if !calls.is_empty() => {
                     self.settle(&k, sub, seq, &entry, outcome);
-                    running -= 1;
-                    while let Ok((seq, entry, outcome)) = done_rx.try_recv() {
+                    while let Some(Some((seq, entry, outcome))) = calls.next().now_or_never() {
                         self.settle(&k, sub, seq, &entry, outcome);
-                        running -= 1;
                     }
                 }
                 () = wake.notified(), if !stopping => {}
