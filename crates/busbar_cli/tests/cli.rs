@@ -8,6 +8,9 @@ use std::process::Output;
 use assert_cmd::Command;
 use serde_json::Value;
 
+mod support;
+use support::{agent, free_port, spawn_dev, wait_healthy};
+
 fn busbar() -> Command {
     let mut cmd = Command::cargo_bin("busbar").unwrap();
     cmd.env_remove("RAYON_NUM_THREADS").env("NO_COLOR", "1");
@@ -532,25 +535,11 @@ fn example_app_passes_its_audit() {
 #[test]
 fn dev_serves_the_dapr_api_and_enforces_the_graph() {
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"))
-        .current_dir(example())
-        .args(["dev", ".", "--port", &port.to_string(), "--data"])
-        .arg(data.path())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let port = free_port();
+    let mut child = spawn_dev(&example(), port, Some(data.path()), &[], None);
     let base = format!("http://127.0.0.1:{port}");
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut up = false;
-    for _ in 0..300 {
-        if agent.get(format!("{base}/v1.0/healthz")).call().is_ok_and(|r| r.status() == 204) {
-            up = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let agent = agent();
+    let up = wait_healthy(port);
     let publish = |app: &str, topic: &str| {
         agent
             .post(format!("{base}/v1.0/publish/pubsub/{topic}"))
@@ -578,29 +567,13 @@ fn dev_serves_the_dapr_api_and_enforces_the_graph() {
 #[test]
 fn dev_prints_tokens_and_serves_each_service_port() {
     let tmp = tempfile::tempdir().unwrap();
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (port, own) = (free(), free());
+    let (port, own) = (free_port(), free_port());
     write(tmp.path(), "busbar.toml", format!("[dev.services.svc]\nport = {own}\n"));
     write(tmp.path(), "svc/topics.ts", TOPIC);
     let log = tmp.path().join("dev.log");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"))
-        .current_dir(tmp.path())
-        .args(["dev", ".", "--port", &port.to_string()])
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let up = (0..300).any(|_| {
-        let ok = agent
-            .get(format!("http://127.0.0.1:{own}/v1.0/healthz"))
-            .call()
-            .is_ok_and(|r| r.status() == 204);
-        if !ok {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        ok
-    });
+    let mut child = spawn_dev(tmp.path(), port, None, &[], Some(&log));
+    let agent = agent();
+    let up = wait_healthy(own);
     let printed = std::fs::read_to_string(&log).unwrap();
     let token = printed
         .split_once("DAPR_API_TOKEN=")
@@ -633,27 +606,12 @@ fn dev_prints_tokens_and_serves_each_service_port() {
 #[test]
 fn dev_answers_507_when_the_disk_is_at_its_reserve() {
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"))
-        .current_dir(example())
-        .args(["dev", ".", "--port", &port.to_string(), "--min-free-disk", "1000000000"])
-        .arg("--data")
-        .arg(data.path())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let port = free_port();
+    let extra = ["--min-free-disk", "1000000000"];
+    let mut child = spawn_dev(&example(), port, Some(data.path()), &extra, None);
     let base = format!("http://127.0.0.1:{port}");
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let healthy =
-        || agent.get(format!("{base}/v1.0/healthz")).call().is_ok_and(|r| r.status() == 204);
-    let up = (0..300).any(|_| {
-        let ok = healthy();
-        if !ok {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        ok
-    });
+    let agent = agent();
+    let up = wait_healthy(port);
     let answer = up.then(|| {
         let mut r = agent
             .post(format!("{base}/v1.0/publish/pubsub/user-signed-up"))
@@ -663,7 +621,7 @@ fn dev_answers_507_when_the_disk_is_at_its_reserve() {
             .unwrap();
         (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
     });
-    let still_up = up && healthy();
+    let still_up = up && wait_healthy(port);
     let metrics = up
         .then(|| agent.get(format!("{base}/metrics")).call().unwrap().body_mut().read_to_string())
         .and_then(Result::ok)
@@ -711,22 +669,10 @@ fn dlq_lists_and_releases_dead_letters_online_and_offline() {
         format!("[dev.services.billing]\nurl = \"http://127.0.0.1:{}\"\n", answer_404()),
     );
     let data = tmp.path().join("data");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = free_port().to_string();
     let log = tmp.path().join("dev.log");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"))
-        .current_dir(&app)
-        .args(["dev", ".", "--port", &port, "--data"])
-        .arg(&data)
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut child = spawn_dev(&app, port.parse().unwrap(), Some(&data), &[], Some(&log));
+    let agent = agent();
     let base = format!("http://127.0.0.1:{port}");
     let mut published = None;
     for _ in 0..300 {

@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod support;
+use support::{agent, free_port, spawn_dev, tool, wait_healthy};
+
 const PUBLISHERS: usize = 8;
 const MESSAGES: usize = 10_000;
 
@@ -79,39 +82,6 @@ fn serve(sub: Arc<Subscriber>) -> u16 {
     port
 }
 
-fn dev(app: &Path, port: u16, data: &Path) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("busbar"))
-        .current_dir(app)
-        .args(["dev", ".", "--port", &port.to_string(), "--data"])
-        .arg(data)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into()
-}
-
-fn wait_healthy(port: u16) {
-    let agent = agent();
-    for _ in 0..400 {
-        if agent
-            .get(format!("http://127.0.0.1:{port}/v1.0/healthz"))
-            .call()
-            .is_ok_and(|r| r.status() == 204)
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("busbar dev did not start");
-}
-
 /// The orders/billing app with billing served by a [`Subscriber`], and `busbar dev` on it.
 struct Crash {
     tmp: tempfile::TempDir,
@@ -142,8 +112,8 @@ impl Crash {
     }
 
     fn start(&self) -> Child {
-        let child = dev(&self.app, self.port, &self.data);
-        wait_healthy(self.port);
+        let child = spawn_dev(&self.app, self.port, Some(&self.data), &[], None);
+        assert!(wait_healthy(self.port), "busbar dev did not start");
         child
     }
 
@@ -320,34 +290,17 @@ fn nothing_is_lost_when_busbar_dev_is_killed_during_a_dlq_release() {
     drop(crash.tmp);
 }
 
-/// strace from `cargo xtask ci` (`BUSBAR_STRACE`); required under `BUSBAR_REQUIRE_TOOLS`.
-#[allow(clippy::print_stderr, reason = "a skipped check says so")]
-fn strace() -> Option<std::path::PathBuf> {
-    match std::env::var_os("BUSBAR_STRACE") {
-        Some(p) => Some(p.into()),
-        None if std::env::var_os("BUSBAR_REQUIRE_TOOLS").is_some() => {
-            panic!("BUSBAR_STRACE is not set, and BUSBAR_REQUIRE_TOOLS says the tools are required")
-        }
-        None => {
-            eprintln!(
-                "SKIPPED: BUSBAR_STRACE is not set; `cargo xtask ci` installs strace and sets it"
-            );
-            None
-        }
-    }
-}
-
 /// A SIGKILL leaves the page cache intact, so the crash test alone cannot show that a 204
 /// waits for the disk. Under strace: between reading the publish request and writing its 204,
 /// busbar calls fsync (SQLite's WAL commit).
 #[test]
 fn a_publish_is_answered_only_after_fsync() {
-    let Some(strace) = strace() else { return };
+    let Some(strace) = tool("BUSBAR_STRACE") else { return };
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("app");
     // billing has no URL: its subscription keeps a backlog; only the publish matters here.
     busbar_testdata::write_orders_billing_app(&app).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let log = tmp.path().join("strace.log");
     let mut child = Command::new(strace)
         .args([
@@ -366,7 +319,7 @@ fn a_publish_is_answered_only_after_fsync() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_healthy(port);
+    assert!(wait_healthy(port), "busbar dev did not start under strace");
     let status = agent()
         .post(format!("http://127.0.0.1:{port}/v1.0/publish/pubsub/order-placed"))
         .header("dapr-app-id", "orders")

@@ -6,26 +6,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-/// A tool from `cargo xtask ci`; required under `BUSBAR_REQUIRE_TOOLS`.
-#[allow(clippy::print_stderr, reason = "a skipped check says so")]
-fn tool(var: &str) -> Option<PathBuf> {
-    match std::env::var_os(var) {
-        Some(p) => Some(p.into()),
-        None if std::env::var_os("BUSBAR_REQUIRE_TOOLS").is_some() => {
-            panic!("{var} is not set, and BUSBAR_REQUIRE_TOOLS says the tools are required")
-        }
-        None => {
-            eprintln!("SKIPPED: {var} is not set; `cargo xtask ci` installs the tool and sets it");
-            None
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+mod support;
+use support::{free_port, spawn_dev, tool};
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dapr/check-sdk.mjs")
@@ -49,20 +32,9 @@ fn the_dapr_javascript_sdk_publishes_receives_and_is_refused_403() {
     )
     .unwrap();
     let log = tmp.path().join("dev.log");
-    let mut dev = Command::new(assert_cmd::cargo::cargo_bin("busbar"))
-        .current_dir(&app)
-        .args(["dev", ".", "--port", &sidecar_port.to_string(), "--data"])
-        .arg(tmp.path().join("data"))
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let up = (0..400).any(|_| {
-        let ok = std::net::TcpStream::connect(("127.0.0.1", sidecar_port)).is_ok();
-        if !ok {
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        ok
-    });
+    let data = tmp.path().join("data");
+    let mut dev = spawn_dev(&app, sidecar_port, Some(&data), &[], Some(&log));
+    let up = support::wait_healthy(sidecar_port);
     let check = up.then(|| {
         Command::new(&node)
             .arg(script())

@@ -1,0 +1,74 @@
+//! What the tests that run `busbar dev` as a process share: a free port, the child process, an
+//! HTTP agent that reports statuses instead of failing on them, and waiting for the sidecar.
+
+#![allow(dead_code, reason = "each test binary uses its part")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A port nothing listens on (just now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `busbar dev . --port PORT [--data DATA] EXTRA...` in `app`, its stderr to `stderr` (a log
+/// file, or nothing).
+pub fn spawn_dev(
+    app: &Path,
+    port: u16,
+    data: Option<&Path>,
+    extra: &[&str],
+    stderr: Option<&Path>,
+) -> Child {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("busbar"));
+    cmd.current_dir(app).args(["dev", ".", "--port", &port.to_string()]).args(extra);
+    if let Some(data) = data {
+        cmd.arg("--data").arg(data);
+    }
+    cmd.stderr(match stderr {
+        Some(log) => Stdio::from(std::fs::File::create(log).unwrap()),
+        None => Stdio::null(),
+    });
+    cmd.spawn().unwrap()
+}
+
+/// An HTTP agent that answers every status (no error for 4xx/5xx) and gives up after 5 s.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into()
+}
+
+/// Whether the sidecar on `port` answers `GET /v1.0/healthz` with 204 within 10 s.
+pub fn wait_healthy(port: u16) -> bool {
+    let agent = agent();
+    (0..400).any(|_| {
+        let ok = agent
+            .get(format!("http://127.0.0.1:{port}/v1.0/healthz"))
+            .call()
+            .is_ok_and(|r| r.status() == 204);
+        if !ok {
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        ok
+    })
+}
+
+/// A tool from `cargo xtask ci` (`BUSBAR_STRACE`, `BUSBAR_NODE`, ...); required under
+/// `BUSBAR_REQUIRE_TOOLS`, else a missing one skips the test with a line saying so.
+#[allow(clippy::print_stderr, reason = "a skipped check says so")]
+pub fn tool(var: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        Some(p) => Some(p.into()),
+        None if std::env::var_os("BUSBAR_REQUIRE_TOOLS").is_some() => {
+            panic!("{var} is not set, and BUSBAR_REQUIRE_TOOLS says the tools are required")
+        }
+        None => {
+            eprintln!("SKIPPED: {var} is not set; `cargo xtask ci` installs the tool and sets it");
+            None
+        }
+    }
+}
