@@ -10,9 +10,9 @@
 //! size and attribute limits, and garbage collection of acknowledged messages.
 //!
 //! The schedule (what each subscription is owed, when, and behind which ordering key) lives in
-//! memory (the `queue` module): the store is loaded once at open, then only written, so a dispatcher
-//! never waits on the disk to find its next delivery. Message bodies stay in memory up to
-//! 64 MiB; beyond, a body is read back when its delivery comes due.
+//! memory (the `queue` module): the store is loaded once at open, then only written, so a
+//! dispatcher never waits on the disk to find its next delivery. Message bodies stay in memory
+//! up to 64 MiB; beyond, a body is read back when its delivery comes due.
 //!
 //! Time comes from a [`Clock`]: the system's, or tokio's (so tests can pause and advance it).
 
@@ -36,10 +36,10 @@ pub use store::{DeadLetter, StoreError, StoredMessage};
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use queue::{Body, Entry, Queue};
+use store::{NewMessage, Store};
 
 /// A delivery's outcome, as its call ends.
 type Settled = (i64, Entry, Outcome);
-use store::{NewMessage, Store};
 
 /// Message bodies kept in memory for the deliveries owed, at most (beyond, a body is read back
 /// from the store when its delivery is due).
