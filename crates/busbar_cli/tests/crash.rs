@@ -183,9 +183,9 @@ impl Crash {
     }
 }
 
-/// In flight at a kill: up to 64 deliveries (the default concurrency), up to as many
-/// acknowledgements not yet committed, and one publish per publisher whose 204 was lost with
-/// the connection.
+/// In flight at a kill: deliveries under way and acknowledgements not yet committed, together
+/// fewer than 128 (the dispatcher starts a delivery only while each count is under the default
+/// concurrency of 64), and one publish per publisher whose 204 was lost with the connection.
 const IN_FLIGHT: usize = 64 + 64 + PUBLISHERS;
 
 #[test]

@@ -182,6 +182,8 @@ struct Inner {
     /// Woken when a delivery is added to the subscription's queue (by key).
     wake: BTreeMap<String, Arc<Notify>>,
     ids: AtomicU64,
+    /// Per subscription key, its settlements not yet committed.
+    unflushed: BTreeMap<String, Arc<store::Unflushed>>,
     /// Counters per subscription key, for metrics.
     counters: BTreeMap<String, Counters>,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -266,6 +268,7 @@ impl Broker {
                 t.subscriptions.iter().map(move |s| (key(&t.name, &s.name), Counters::default()))
             })
             .collect();
+        let unflushed = queues.keys().map(|k| (k.clone(), Arc::default())).collect();
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let seed = (clock.now_ms() as u64) << 20;
         Ok(Broker {
@@ -274,6 +277,7 @@ impl Broker {
                 config,
                 clock,
                 queues,
+                unflushed,
                 budget: Arc::default(),
                 wake,
                 ids: AtomicU64::new(seed),
@@ -500,6 +504,12 @@ impl Broker {
         self.inner.store.message_count().await.map(|_| ())
     }
 
+    fn unflushed(&self, k: &str) -> &Arc<store::Unflushed> {
+        static NONE: std::sync::LazyLock<Arc<store::Unflushed>> =
+            std::sync::LazyLock::new(Arc::default);
+        self.inner.unflushed.get(k).unwrap_or(&NONE)
+    }
+
     fn queue(&self, k: &str) -> Option<std::sync::MutexGuard<'_, Queue>> {
         self.inner.queues.get(k).map(|q| q.lock().unwrap_or_else(|p| p.into_inner()))
     }
@@ -510,6 +520,7 @@ impl Broker {
             return;
         }
         let wake = self.inner.wake.get(&k).cloned().unwrap_or_default();
+        let unflushed = self.inner.unflushed.get(&k).cloned().unwrap_or_default();
         let clock = self.inner.clock;
         let limit = sub.max_concurrency.map_or(64, |n| n.max(1) as usize);
         let retention = sub.retention.as_millis() as i64;
@@ -533,8 +544,11 @@ impl Broker {
                     self.dead_letter(&k, seq, &entry, entry.attempts, why.into(), why, now);
                 }
             }
-            if !stopping && calls.len() < limit {
-                let start = self.queue(&k).map(|mut q| q.take_due(now, limit - calls.len()));
+            // Room for new deliveries: below the concurrency limit, and while fewer settlements
+            // than that wait for their commit (what a crash would deliver again stays bounded).
+            let room = |calls: usize| limit.saturating_sub(calls.max(unflushed.get()));
+            if !stopping && room(calls.len()) > 0 {
+                let start = self.queue(&k).map(|mut q| q.take_due(now, room(calls.len())));
                 let start = self.with_bodies(&k, start.unwrap_or_default(), now).await;
                 for (seq, entry, message) in start {
                     let delivery = Delivery {
@@ -573,8 +587,8 @@ impl Broker {
             } else {
                 self.queue(&k).and_then(|q| {
                     let owed = q.len() > q.in_flight();
-                    // At the concurrency limit, only a settlement frees a slot.
-                    let next_due = q.next_due().filter(|_| calls.len() < limit);
+                    // Without room, only a settlement or a commit makes some.
+                    let next_due = q.next_due().filter(|_| room(calls.len()) > 0);
                     match (next_due, owed) {
                         (Some(at), true) => Some(at.min(next_expiry)),
                         (Some(at), false) => Some(at),
@@ -597,6 +611,7 @@ impl Broker {
                     }
                 }
                 () = wake.notified(), if !stopping => {}
+                () = unflushed.committed.notified(), if !stopping && unflushed.get() >= limit => {}
                 () = sleep => {}
                 _ = shutdown.changed(), if !stopping => {}
             }
@@ -662,7 +677,12 @@ impl Broker {
         }
         self.report(k, entry, attempts, error, true);
         self.count(k, |c| &c.dead_lettered, entry, now);
-        self.inner.store.settle(k, seq, store::Settlement::Dead { attempts, reason, now });
+        self.inner.store.settle(
+            k,
+            seq,
+            store::Settlement::Dead { attempts, reason, now },
+            self.unflushed(k),
+        );
     }
 
     fn report(&self, k: &str, entry: &Entry, attempt: u32, error: &str, dead: bool) {
@@ -699,7 +719,7 @@ impl Broker {
                     q.remove(seq);
                 }
                 self.count(k, |c| &c.acknowledged, entry, now);
-                self.inner.store.settle(k, seq, Settlement::Ack);
+                self.inner.store.settle(k, seq, Settlement::Ack, self.unflushed(k));
             }
             Outcome::Drop(why) => {
                 let reason = format!("dropped by the subscriber: {why}");
@@ -725,7 +745,12 @@ impl Broker {
                 }
                 self.report(k, entry, attempt, &why, false);
                 self.count(k, |c| &c.retried, entry, now);
-                self.inner.store.settle(k, seq, Settlement::Retry { attempts: attempt, next_at });
+                self.inner.store.settle(
+                    k,
+                    seq,
+                    Settlement::Retry { attempts: attempt, next_at },
+                    self.unflushed(k),
+                );
             }
         }
     }

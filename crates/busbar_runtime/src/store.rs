@@ -123,14 +123,14 @@ enum Command {
     Ack {
         subscription: String,
         seq: i64,
-        reply: Reply<()>,
+        done: Arc<Unflushed>,
     },
     Retry {
         subscription: String,
         seq: i64,
         attempts: u32,
         next_at: i64,
-        reply: Reply<()>,
+        done: Arc<Unflushed>,
     },
     Dead {
         subscription: String,
@@ -138,7 +138,7 @@ enum Command {
         attempts: u32,
         reason: String,
         now: i64,
-        reply: Reply<()>,
+        done: Arc<Unflushed>,
     },
     DeadLetters {
         subscription: String,
@@ -187,6 +187,25 @@ impl DiskReserve {
         rustix::fs::statvfs(&self.dir)
             .map(|s| s.f_bavail.saturating_mul(s.f_frsize) < want)
             .unwrap_or(false)
+    }
+}
+
+/// A subscription's settlements queued to the store and not yet committed.
+#[derive(Debug, Default)]
+pub(crate) struct Unflushed {
+    count: std::sync::atomic::AtomicUsize,
+    /// Woken at each commit of one.
+    pub committed: tokio::sync::Notify,
+}
+
+impl Unflushed {
+    pub fn get(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn finished(&self) {
+        self.count.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.committed.notify_one();
     }
 }
 
@@ -292,19 +311,32 @@ impl Store {
     /// Queues the outcome of a delivery without waiting for it to be durable: commands run in
     /// the order they are sent, so a later fetch already sees it, and a crash before its commit
     /// only means the delivery happens again (at least once).
-    pub fn settle(&self, subscription: &str, seq: i64, settlement: Settlement) {
-        let (reply, _) = oneshot::channel();
+    ///
+    /// `done` counts the subscription's settlements queued and not yet committed: the
+    /// dispatcher holds back new deliveries while too many are, so a crash redelivers no more
+    /// than that.
+    pub(crate) fn settle(
+        &self,
+        subscription: &str,
+        seq: i64,
+        settlement: Settlement,
+        done: &Arc<Unflushed>,
+    ) {
+        done.count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let subscription = subscription.to_string();
+        let done = done.clone();
         let command = match settlement {
-            Settlement::Ack => Command::Ack { subscription, seq, reply },
+            Settlement::Ack => Command::Ack { subscription, seq, done },
             Settlement::Retry { attempts, next_at } => {
-                Command::Retry { subscription, seq, attempts, next_at, reply }
+                Command::Retry { subscription, seq, attempts, next_at, done }
             }
             Settlement::Dead { attempts, reason, now } => {
-                Command::Dead { subscription, seq, attempts, reason, now, reply }
+                Command::Dead { subscription, seq, attempts, reason, now, done }
             }
         };
-        let _ = self.tx.send(command);
+        if let Err(unsent) = self.tx.send(command) {
+            fail(unsent.0, &StoreError::Closed);
+        }
     }
 
     pub async fn dead_letters(&self, subscription: &str) -> Result<Vec<DeadLetter>, StoreError> {
@@ -407,14 +439,21 @@ fn fail(command: Command, error: &StoreError) {
     match command {
         Command::Publish(_, _, r) => drop(r.send(Err(e))),
         Command::Bodies(_, r) => drop(r.send(Err(e))),
-        Command::Ack { reply, .. } | Command::Retry { reply, .. } | Command::Dead { reply, .. } => {
-            drop(reply.send(Err(e)));
+        // Not committed: it will be delivered again after a restart (at least once).
+        Command::Ack { done, .. } | Command::Retry { done, .. } | Command::Dead { done, .. } => {
+            done.finished();
         }
         Command::DeadLetters { reply, .. } => drop(reply.send(Err(e))),
         Command::Release { reply, .. } => drop(reply.send(Err(e))),
         Command::MessageCount(reply) => drop(reply.send(Err(e))),
         Command::DeadCounts(reply) => drop(reply.send(Err(e))),
     }
+}
+
+/// A settlement ran (its error, if any, means a delivery again after a restart): once the batch
+/// is committed (or failed), it no longer counts as unflushed.
+fn settled(done: Arc<Unflushed>, _ran: Result<(), rusqlite::Error>) -> Answer {
+    Box::new(move |_| done.finished())
 }
 
 /// Runs one command inside the batch's transaction; the returned closure answers it.
@@ -431,12 +470,12 @@ fn execute(tx: &rusqlite::Transaction, command: Command) -> Answer {
     match command {
         Command::Publish(m, now, reply) => answer(reply, publish(tx, &m, now)),
         Command::Bodies(seqs, reply) => answer(reply, bodies(tx, &seqs)),
-        Command::Ack { subscription, seq, reply } => answer(reply, ack(tx, &subscription, seq)),
-        Command::Retry { subscription, seq, attempts, next_at, reply } => {
-            answer(reply, retry(tx, &subscription, seq, attempts, next_at))
+        Command::Ack { subscription, seq, done } => settled(done, ack(tx, &subscription, seq)),
+        Command::Retry { subscription, seq, attempts, next_at, done } => {
+            settled(done, retry(tx, &subscription, seq, attempts, next_at))
         }
-        Command::Dead { subscription, seq, attempts, reason, now, reply } => {
-            answer(reply, dead(tx, &subscription, seq, attempts, &reason, now))
+        Command::Dead { subscription, seq, attempts, reason, now, done } => {
+            settled(done, dead(tx, &subscription, seq, attempts, &reason, now))
         }
         Command::DeadLetters { subscription, reply } => {
             answer(reply, dead_letters(tx, &subscription))
