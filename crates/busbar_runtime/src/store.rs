@@ -468,24 +468,47 @@ fn execute(tx: &rusqlite::Transaction, command: Command) -> Answer {
         })
     }
     match command {
-        Command::Publish(m, now, reply) => answer(reply, publish(tx, &m, now)),
+        Command::Publish(m, now, reply) => answer(reply, atomically(tx, || publish(tx, &m, now))),
         Command::Bodies(seqs, reply) => answer(reply, bodies(tx, &seqs)),
-        Command::Ack { subscription, seq, done } => settled(done, ack(tx, &subscription, seq)),
+        Command::Ack { subscription, seq, done } => {
+            settled(done, atomically(tx, || ack(tx, &subscription, seq)))
+        }
         Command::Retry { subscription, seq, attempts, next_at, done } => {
             settled(done, retry(tx, &subscription, seq, attempts, next_at))
         }
         Command::Dead { subscription, seq, attempts, reason, now, done } => {
-            settled(done, dead(tx, &subscription, seq, attempts, &reason, now))
+            settled(done, atomically(tx, || dead(tx, &subscription, seq, attempts, &reason, now)))
         }
         Command::DeadLetters { subscription, reply } => {
             answer(reply, dead_letters(tx, &subscription))
         }
         Command::Release { subscription, ids, now, reply } => {
-            answer(reply, release(tx, &subscription, ids.as_deref(), now))
+            answer(reply, atomically(tx, || release(tx, &subscription, ids.as_deref(), now)))
         }
         Command::DeadCounts(reply) => answer(reply, dead_counts(tx)),
         Command::MessageCount(reply) => {
             answer(reply, query_row(tx, "SELECT COUNT(*) FROM messages", [], |r| r.get(0)))
+        }
+    }
+}
+
+/// Runs a command's statements all or none (a savepoint inside the batch's transaction): a
+/// publish that fails halfway leaves no message without deliveries, and no client id
+/// remembered for a message that was not stored (a retry would be taken for a duplicate).
+fn atomically<T>(
+    tx: &rusqlite::Transaction,
+    f: impl FnOnce() -> Result<T, rusqlite::Error>,
+) -> Result<T, rusqlite::Error> {
+    exec(tx, "SAVEPOINT command", [])?;
+    match f() {
+        Ok(v) => {
+            exec(tx, "RELEASE command", [])?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = exec(tx, "ROLLBACK TO command", []);
+            let _ = exec(tx, "RELEASE command", []);
+            Err(e)
         }
     }
 }

@@ -486,3 +486,28 @@ async fn shutdown_finishes_the_deliveries_in_flight() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert!(rx.try_recv().is_err(), "`slow` is not delivered again");
 }
+
+/// A publish that fails halfway stores nothing of itself: no message row, and no client id
+/// remembered (or a retry with the same id would be taken for a duplicate and lost). The
+/// failure here: a subscription listed twice breaks the deliveries' primary key on the second
+/// row, after the dedup row and the message row were written.
+#[tokio::test]
+async fn a_publish_that_fails_halfway_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path()).unwrap();
+    let message = |subscriptions: Vec<&str>| NewMessage {
+        id: "m1".into(),
+        topic: "t".into(),
+        data: b"x".to_vec(),
+        attributes: BTreeMap::new(),
+        ordering_key: None,
+        subscriptions: subscriptions.into_iter().map(String::from).collect(),
+        dedup: Some(("client-1".into(), i64::MAX)),
+    };
+    let failed = store.publish(message(vec!["t/s", "t/s"]), 0).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(store.message_count().await.unwrap(), 0);
+    let retried = store.publish(message(vec!["t/s"]), 0).await.unwrap();
+    assert!(matches!(retried, store::Stored::New(_)), "{retried:?}");
+    assert_eq!(store.message_count().await.unwrap(), 1);
+}
