@@ -2,9 +2,9 @@
 //! broker, enforcing the permission graph.
 //!
 //! - `POST /v1.0/publish/{pubsub}/{topic}`: 404 for an unknown pubsub name or topic, 403 for an
-//!   unidentified caller or one whose code may not publish there (naming the missing grant), 400 for malformed JSON or a bad CloudEvent, 413
-//!   over 256 KiB, 507 when the disk is full; else 204 with `busbar-message-id`, once the
-//!   message is durable.
+//!   unidentified caller or one whose code may not publish there (naming the missing grant),
+//!   400 for malformed JSON or a bad CloudEvent, 413 over 256 KiB, 507 when the disk is full
+//!   (or below its reserve); else 204 with `busbar-message-id`, once the message is durable.
 //! - `POST /v1.0-alpha1/publish/bulk/{pubsub}/{topic}` (and `/v1.0/publish/bulk/...`): 204
 //!   when every entry is stored, else 500 with `failedEntries`.
 //! - `GET /v1.0/healthz`, `GET /v1.0/healthz/outbound`, `GET /v1.0/metadata`.
