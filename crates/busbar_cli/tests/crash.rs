@@ -84,7 +84,8 @@ fn serve(sub: Arc<Subscriber>) -> u16 {
 
 /// The orders/billing app with billing served by a [`Subscriber`], and `busbar dev` on it.
 struct Crash {
-    tmp: tempfile::TempDir,
+    /// Holds the app and the data for the test's length.
+    _tmp: tempfile::TempDir,
     app: std::path::PathBuf,
     data: std::path::PathBuf,
     port: u16,
@@ -108,7 +109,15 @@ impl Crash {
         );
         let data = tmp.path().join("data");
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        Crash { tmp, app, data, port, sub, published: Arc::default(), answered: Arc::default() }
+        Crash {
+            _tmp: tmp,
+            app,
+            data,
+            port,
+            sub,
+            published: Arc::default(),
+            answered: Arc::default(),
+        }
     }
 
     fn start(&self) -> Child {
@@ -287,7 +296,6 @@ fn nothing_is_lost_when_busbar_dev_is_killed_during_a_dlq_release() {
     eprintln!(
         "killed after {at_kill} released deliveries (release answered {released:?}); {duplicates} duplicates"
     );
-    drop(crash.tmp);
 }
 
 /// A SIGKILL leaves the page cache intact, so the crash test alone cannot show that a 204

@@ -175,19 +175,33 @@ struct Inner {
     store: Store,
     config: BrokerConfig,
     clock: Clock,
-    /// Each subscription's schedule (by key), in step with the store.
-    queues: BTreeMap<String, Mutex<Queue>>,
+    /// Each subscription's state, by key.
+    subs: BTreeMap<String, SubState>,
     /// Bytes of message bodies held by the queues.
     budget: Arc<AtomicUsize>,
-    /// Woken when a delivery is added to the subscription's queue (by key).
-    wake: BTreeMap<String, Arc<Notify>>,
     ids: AtomicU64,
-    /// Per subscription key, its settlements not yet committed.
-    unflushed: BTreeMap<String, Arc<store::Unflushed>>,
-    /// Counters per subscription key, for metrics.
-    counters: BTreeMap<String, Counters>,
     shutdown: tokio::sync::watch::Sender<bool>,
     failures: Option<mpsc::UnboundedSender<Failure>>,
+}
+
+/// What the broker keeps of one subscription.
+struct SubState {
+    /// `topic/subscription`, its key in the store.
+    key: String,
+    /// Its schedule, in step with the store.
+    queue: Mutex<Queue>,
+    /// Woken when a delivery is added to the queue.
+    wake: Notify,
+    /// Its settlements queued to the store and not yet committed.
+    unflushed: Arc<store::Unflushed>,
+    /// For metrics.
+    counters: Counters,
+}
+
+impl SubState {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// What a subscription's dispatcher has done since the broker opened.
@@ -229,17 +243,27 @@ impl Broker {
     /// to the subscriptions that had not acknowledged it.
     pub fn open(dir: &Path, config: BrokerConfig, clock: Clock) -> Result<Broker, StoreError> {
         let (store, owed) = Store::open(dir)?;
-        let mut queues: BTreeMap<String, Mutex<Queue>> = config
+        let mut subs: BTreeMap<String, SubState> = config
             .topics
             .iter()
             .flat_map(|t| {
-                t.subscriptions.iter().map(move |s| (key(&t.name, &s.name), Mutex::default()))
+                t.subscriptions.iter().map(move |s| {
+                    let key = key(&t.name, &s.name);
+                    let state = SubState {
+                        key: key.clone(),
+                        queue: Mutex::default(),
+                        wake: Notify::new(),
+                        unflushed: Arc::default(),
+                        counters: Counters::default(),
+                    };
+                    (key, state)
+                })
             })
             .collect();
         let mut keys: HashMap<String, Arc<str>> = HashMap::new();
         for o in owed {
             // A subscription no longer in the app keeps its rows, untouched.
-            let Some(q) = queues.get_mut(&o.subscription) else { continue };
+            let Some(state) = subs.get_mut(&o.subscription) else { continue };
             let ordering_key =
                 o.ordering_key.map(|k| keys.entry(k.clone()).or_insert_with(|| k.into()).clone());
             let entry = Entry {
@@ -250,25 +274,8 @@ impl Broker {
                 published_at: o.published_at,
                 body: None,
             };
-            q.get_mut().unwrap_or_else(|p| p.into_inner()).push(o.seq, entry);
+            state.queue.get_mut().unwrap_or_else(|p| p.into_inner()).push(o.seq, entry);
         }
-        let wake = config
-            .topics
-            .iter()
-            .flat_map(|t| {
-                t.subscriptions
-                    .iter()
-                    .map(move |s| (key(&t.name, &s.name), Arc::new(Notify::new())))
-            })
-            .collect();
-        let counters = config
-            .topics
-            .iter()
-            .flat_map(|t| {
-                t.subscriptions.iter().map(move |s| (key(&t.name, &s.name), Counters::default()))
-            })
-            .collect();
-        let unflushed = queues.keys().map(|k| (k.clone(), Arc::default())).collect();
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let seed = (clock.now_ms() as u64) << 20;
         Ok(Broker {
@@ -276,12 +283,9 @@ impl Broker {
                 store,
                 config,
                 clock,
-                queues,
-                unflushed,
+                subs,
                 budget: Arc::default(),
-                wake,
                 ids: AtomicU64::new(seed),
-                counters,
                 shutdown,
                 failures: None,
             }),
@@ -385,7 +389,7 @@ impl Broker {
         let ordering_key: Option<Arc<str>> = ordering_key.map(Arc::from);
         let message_id: Arc<str> = Arc::from(id.as_str());
         for s in &subscriptions {
-            if let Some(q) = self.inner.queues.get(s) {
+            if let Some(state) = self.inner.subs.get(s) {
                 let entry = Entry {
                     id: message_id.clone(),
                     attempts: 0,
@@ -394,10 +398,8 @@ impl Broker {
                     published_at: now,
                     body: body.clone(),
                 };
-                q.lock().unwrap_or_else(|p| p.into_inner()).push(seq, entry);
-            }
-            if let Some(n) = self.inner.wake.get(s) {
-                n.notify_one();
+                state.queue().push(seq, entry);
+                state.wake.notify_one();
             }
         }
         Ok(Published { id, duplicate: false })
@@ -438,8 +440,8 @@ impl Broker {
         let now = self.inner.clock.now_ms();
         let released = self.inner.store.release(&k, ids, now).await?;
         let n = released.len();
-        if let Some(q) = self.inner.queues.get(&k) {
-            let mut q = q.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(state) = self.inner.subs.get(&k) {
+            let mut q = state.queue();
             for r in released {
                 let entry = Entry {
                     id: Arc::from(r.message.id.as_str()),
@@ -451,9 +453,8 @@ impl Broker {
                 };
                 q.push(r.seq, entry);
             }
-        }
-        if let Some(w) = self.inner.wake.get(&k) {
-            w.notify_one();
+            drop(q);
+            state.wake.notify_one();
         }
         Ok(n)
     }
@@ -470,12 +471,9 @@ impl Broker {
         for t in &self.inner.config.topics {
             for s in &t.subscriptions {
                 let k = key(&t.name, &s.name);
-                let backlog = self
-                    .inner
-                    .queues
-                    .get(&k)
-                    .map_or(0, |q| q.lock().unwrap_or_else(|p| p.into_inner()).len() as i64);
-                let c = self.inner.counters.get(&k);
+                let state = self.inner.subs.get(&k);
+                let backlog = state.map_or(0, |st| st.queue().len() as i64);
+                let c = state.map(|st| &st.counters);
                 let load =
                     |f: fn(&Counters) -> &AtomicU64| c.map_or(0, |c| f(c).load(Ordering::Relaxed));
                 out.push(SubscriptionStats {
@@ -504,23 +502,10 @@ impl Broker {
         self.inner.store.message_count().await.map(|_| ())
     }
 
-    fn unflushed(&self, k: &str) -> &Arc<store::Unflushed> {
-        static NONE: std::sync::LazyLock<Arc<store::Unflushed>> =
-            std::sync::LazyLock::new(Arc::default);
-        self.inner.unflushed.get(k).unwrap_or(&NONE)
-    }
-
-    fn queue(&self, k: &str) -> Option<std::sync::MutexGuard<'_, Queue>> {
-        self.inner.queues.get(k).map(|q| q.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
     async fn dispatch(&self, topic: &str, sub: &SubscriptionConfig, handler: Arc<dyn Handler>) {
         let k = key(topic, &sub.name);
-        if self.queue(&k).is_none() {
-            return;
-        }
-        let wake = self.inner.wake.get(&k).cloned().unwrap_or_default();
-        let unflushed = self.inner.unflushed.get(&k).cloned().unwrap_or_default();
+        let Some(state) = self.inner.subs.get(&k) else { return };
+        let unflushed = &state.unflushed;
         let clock = self.inner.clock;
         let limit = sub.max_concurrency.map_or(64, |n| n.max(1) as usize);
         let retention = sub.retention.as_millis() as i64;
@@ -538,18 +523,18 @@ impl Broker {
             if !stopping && now >= next_expiry {
                 // The retention check, once a second at most.
                 next_expiry = now + 1000;
-                let expired = self.queue(&k).map(|mut q| q.expire(now - retention));
-                for (seq, entry) in expired.unwrap_or_default() {
+                let expired = state.queue().expire(now - retention);
+                for (seq, entry) in expired {
                     let why = "retention expired before the message was acknowledged";
-                    self.dead_letter(&k, seq, &entry, entry.attempts, why.into(), why, now);
+                    self.dead_letter(state, seq, &entry, entry.attempts, why.into(), why, now);
                 }
             }
             // Room for new deliveries: below the concurrency limit, and while fewer settlements
             // than that wait for their commit (what a crash would deliver again stays bounded).
             let room = |calls: usize| limit.saturating_sub(calls.max(unflushed.get()));
             if !stopping && room(calls.len()) > 0 {
-                let start = self.queue(&k).map(|mut q| q.take_due(now, room(calls.len())));
-                let start = self.with_bodies(&k, start.unwrap_or_default(), now).await;
+                let start = state.queue().take_due(now, room(calls.len()));
+                let start = self.with_bodies(state, start, now).await;
                 for (seq, entry, message) in start {
                     let delivery = Delivery {
                         topic: topic.to_string(),
@@ -585,17 +570,16 @@ impl Broker {
             let wake_at = if stopping {
                 None
             } else {
-                self.queue(&k).and_then(|q| {
-                    let owed = q.len() > q.in_flight();
-                    // Without room, only a settlement or a commit makes some.
-                    let next_due = q.next_due().filter(|_| room(calls.len()) > 0);
-                    match (next_due, owed) {
-                        (Some(at), true) => Some(at.min(next_expiry)),
-                        (Some(at), false) => Some(at),
-                        (None, true) => Some(next_expiry),
-                        (None, false) => None,
-                    }
-                })
+                let q = state.queue();
+                let owed = q.len() > q.in_flight();
+                // Without room, only a settlement or a commit makes some.
+                let next_due = q.next_due().filter(|_| room(calls.len()) > 0);
+                match (next_due, owed) {
+                    (Some(at), true) => Some(at.min(next_expiry)),
+                    (Some(at), false) => Some(at),
+                    (None, true) => Some(next_expiry),
+                    (None, false) => None,
+                }
             };
             let sleep = async {
                 match wake_at {
@@ -605,12 +589,12 @@ impl Broker {
             };
             tokio::select! {
                 Some((seq, entry, outcome)) = calls.next(), if !calls.is_empty() => {
-                    self.settle(&k, sub, seq, &entry, outcome);
+                    self.settle(state, sub, seq, &entry, outcome);
                     while let Some(Some((seq, entry, outcome))) = calls.next().now_or_never() {
-                        self.settle(&k, sub, seq, &entry, outcome);
+                        self.settle(state, sub, seq, &entry, outcome);
                     }
                 }
-                () = wake.notified(), if !stopping => {}
+                () = state.wake.notified(), if !stopping => {}
                 () = unflushed.committed.notified(), if !stopping && unflushed.get() >= limit => {}
                 () = sleep => {}
                 _ = shutdown.changed(), if !stopping => {}
@@ -622,7 +606,7 @@ impl Broker {
     /// A delivery whose message cannot be read now goes back to wait a second.
     async fn with_bodies(
         &self,
-        k: &str,
+        state: &SubState,
         start: Vec<(i64, Entry)>,
         now: i64,
     ) -> Vec<(i64, Entry, StoredMessage)> {
@@ -643,13 +627,12 @@ impl Broker {
                 None => match read.remove(&seq) {
                     Some(m) => m,
                     None => {
-                        if let Some(mut q) = self.queue(k) {
-                            if unreadable {
-                                q.retry(seq, entry.attempts, now + 1000);
-                            } else {
-                                // Its message is gone from the store: nothing to deliver.
-                                q.remove(seq);
-                            }
+                        let mut q = state.queue();
+                        if unreadable {
+                            q.retry(seq, entry.attempts, now + 1000);
+                        } else {
+                            // Its message is gone from the store: nothing to deliver.
+                            q.remove(seq);
                         }
                         continue;
                     }
@@ -664,7 +647,7 @@ impl Broker {
     #[allow(clippy::too_many_arguments, reason = "one call site per cause")]
     fn dead_letter(
         &self,
-        k: &str,
+        state: &SubState,
         seq: i64,
         entry: &Entry,
         attempts: u32,
@@ -672,23 +655,17 @@ impl Broker {
         error: &str,
         now: i64,
     ) {
-        if let Some(mut q) = self.queue(k) {
-            q.remove(seq);
-        }
-        self.report(k, entry, attempts, error, true);
-        self.count(k, |c| &c.dead_lettered, entry, now);
-        self.inner.store.settle(
-            k,
-            seq,
-            store::Settlement::Dead { attempts, reason, now },
-            self.unflushed(k),
-        );
+        state.queue().remove(seq);
+        self.report(state, entry, attempts, error, true);
+        count(state, |c| &c.dead_lettered, entry, now);
+        let dead = store::Settlement::Dead { attempts, reason, now };
+        self.inner.store.settle(&state.key, seq, dead, &state.unflushed);
     }
 
-    fn report(&self, k: &str, entry: &Entry, attempt: u32, error: &str, dead: bool) {
+    fn report(&self, state: &SubState, entry: &Entry, attempt: u32, error: &str, dead: bool) {
         if let Some(f) = &self.inner.failures {
             let _ = f.send(Failure {
-                subscription: k.to_string(),
+                subscription: state.key.clone(),
                 message_id: entry.id.to_string(),
                 attempt,
                 error: error.to_string(),
@@ -697,63 +674,61 @@ impl Broker {
         }
     }
 
-    fn count(&self, k: &str, which: fn(&Counters) -> &AtomicU64, entry: &Entry, now: i64) {
-        if let Some(c) = self.inner.counters.get(k) {
-            which(c).fetch_add(1, Ordering::Relaxed);
-            let waited = (now - entry.published_at).max(0) as u64;
-            c.latency_us.fetch_add(waited * 1000, Ordering::Relaxed);
-        }
-    }
-
     /// Records a delivery's outcome: acknowledged, retried after the backoff, or dead-lettered.
     /// The schedule changes at once; the store's change is queued, not awaited: the store
     /// batches settlements, and a crash before their commit only means a delivery again.
-    fn settle(&self, k: &str, sub: &SubscriptionConfig, seq: i64, entry: &Entry, outcome: Outcome) {
+    fn settle(
+        &self,
+        state: &SubState,
+        sub: &SubscriptionConfig,
+        seq: i64,
+        entry: &Entry,
+        outcome: Outcome,
+    ) {
         use store::Settlement;
         let now = self.inner.clock.now_ms();
         let attempt = entry.attempts + 1;
         let expired = entry.published_at < now - sub.retention.as_millis() as i64;
         match outcome {
             Outcome::Success => {
-                if let Some(mut q) = self.queue(k) {
-                    q.remove(seq);
-                }
-                self.count(k, |c| &c.acknowledged, entry, now);
-                self.inner.store.settle(k, seq, Settlement::Ack, self.unflushed(k));
+                state.queue().remove(seq);
+                count(state, |c| &c.acknowledged, entry, now);
+                self.inner.store.settle(&state.key, seq, Settlement::Ack, &state.unflushed);
             }
             Outcome::Drop(why) => {
                 let reason = format!("dropped by the subscriber: {why}");
-                self.dead_letter(k, seq, entry, attempt, reason, &why, now);
+                self.dead_letter(state, seq, entry, attempt, reason, &why, now);
             }
             Outcome::Retry(why) if attempt > sub.max_retries => {
                 let reason = format!(
                     "failed {attempt} deliveries (max retries {}); last error: {why}",
                     sub.max_retries
                 );
-                self.dead_letter(k, seq, entry, attempt, reason, &why, now);
+                self.dead_letter(state, seq, entry, attempt, reason, &why, now);
             }
             Outcome::Retry(why) if expired => {
                 let reason = format!(
                     "retention expired before the message was acknowledged; last error: {why}"
                 );
-                self.dead_letter(k, seq, entry, attempt, reason, &why, now);
+                self.dead_letter(state, seq, entry, attempt, reason, &why, now);
             }
             Outcome::Retry(why) => {
                 let next_at = now + sub.backoff(attempt).as_millis() as i64;
-                if let Some(mut q) = self.queue(k) {
-                    q.retry(seq, attempt, next_at);
-                }
-                self.report(k, entry, attempt, &why, false);
-                self.count(k, |c| &c.retried, entry, now);
-                self.inner.store.settle(
-                    k,
-                    seq,
-                    Settlement::Retry { attempts: attempt, next_at },
-                    self.unflushed(k),
-                );
+                state.queue().retry(seq, attempt, next_at);
+                self.report(state, entry, attempt, &why, false);
+                count(state, |c| &c.retried, entry, now);
+                let retry = Settlement::Retry { attempts: attempt, next_at };
+                self.inner.store.settle(&state.key, seq, retry, &state.unflushed);
             }
         }
     }
+}
+
+/// Counts a settled delivery, and the time since its message was published.
+fn count(state: &SubState, which: fn(&Counters) -> &AtomicU64, entry: &Entry, now: i64) {
+    which(&state.counters).fetch_add(1, Ordering::Relaxed);
+    let waited = (now - entry.published_at).max(0) as u64;
+    state.counters.latency_us.fetch_add(waited * 1000, Ordering::Relaxed);
 }
 
 #[cfg(test)]
