@@ -56,6 +56,7 @@ pub(crate) fn run(args: &DevArgs, cwd: &Path, host: &Host, err: &mut dyn Write) 
             data_dir: data.clone(),
             dev: loaded.config.dev.clone(),
             disk_reserve: args.min_free_disk.saturating_mul(1 << 20),
+            limits: busbar_sidecar::Limits::default(),
         };
         let model = loaded.analysis.model.clone();
         let mut running = match busbar_sidecar::start(model, &loaded.graph, options, listeners).await {
@@ -88,19 +89,23 @@ pub(crate) fn run(args: &DevArgs, cwd: &Path, host: &Host, err: &mut dyn Write) 
         for w in &running.warnings {
             let _ = writeln!(err, "warning: {w}");
         }
-        // One line per failed delivery, until Ctrl-C.
+        // One line per failed delivery, and the server's lines, until Ctrl-C.
         let mut failures = running.failures.take();
+        let mut lines = running.log.take();
         let log = async {
-            while let Some(f) = match failures.as_mut() {
-                Some(rx) => rx.recv().await,
-                None => None,
-            } {
-                let what = if f.dead_lettered { "dead-lettered" } else { "will retry" };
-                let _ = writeln!(
-                    err,
-                    "delivery failed: subscription {} message {} attempt {}: {} ({what})",
-                    f.subscription, f.message_id, f.attempt, f.error
-                );
+            loop {
+                let line = tokio::select! {
+                    Some(f) = async { failures.as_mut()?.recv().await } => {
+                        let what = if f.dead_lettered { "dead-lettered" } else { "will retry" };
+                        format!(
+                            "delivery failed: subscription {} message {} attempt {}: {} ({what})",
+                            f.subscription, f.message_id, f.attempt, f.error
+                        )
+                    }
+                    Some(line) = async { lines.as_mut()?.recv().await } => format!("warning: {line}"),
+                    else => break,
+                };
+                let _ = writeln!(err, "{line}");
             }
             std::future::pending::<()>().await;
         };

@@ -1,12 +1,18 @@
 //! `busbar dlq list|release`: the dead letters of the app's subscriptions, through the admin
-//! API of a running `busbar dev` (on `--port`), or on the data directory when none runs.
+//! API of the `busbar dev` that holds the data directory, or on the data directory when none
+//! does.
+//!
+//! Never through a broker of another directory: the data directory's lock says whether a
+//! broker holds it (and its pid); the sidecar records its port in `sidecar.json` there, and
+//! is asked which directory it serves (`/v1.0-busbar/info`, with the admin token read from the
+//! directory) before anything is listed or released.
 
 use std::io::Write;
 use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::{DlqAction, DlqArgs, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Host, pipeline};
+use crate::{DlqAction, DlqArgs, EXIT_FAILED, EXIT_OK, Host, pipeline};
 
 pub(crate) fn run(
     args: &DlqArgs,
@@ -20,41 +26,28 @@ pub(crate) fn run(
         DlqAction::Release(r) => (&r.common, (!r.ids.is_empty()).then(|| r.ids.clone())),
     };
     let releasing = matches!(args.action, DlqAction::Release(_));
-    let base = format!("http://127.0.0.1:{}/v1.0-busbar", common.port);
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    // A running `busbar dev` owns the data: ask it.
-    let online = if releasing {
-        let body = json!({ "subscription": common.subscription, "ids": ids });
-        agent.post(format!("{base}/dlq/release")).send_json(&body)
-    } else {
-        let mut req = agent.get(format!("{base}/dlq"));
-        if let Some(s) = &common.subscription {
-            req = req.query("subscription", s);
-        }
-        req.call()
+    let loaded = match pipeline::load_checked(&common.app, cwd, "dlq", host, err) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
-    let answer: Result<Value, String> = match online {
-        Ok(mut response) => {
-            let status = response.status();
-            let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
-            if status.is_success() {
-                let _ = writeln!(err, "(through busbar dev on 127.0.0.1:{})", common.port);
-                Ok(body)
-            } else {
-                Err(body["message"].as_str().unwrap_or("the admin API refused").to_string())
-            }
-        }
-        Err(_) => offline(common, ids, releasing, cwd, host, err),
+    let data = loaded.data_dir(common.data.as_deref(), cwd);
+    let answer = match busbar_runtime::datadir::lock_holder(&data) {
+        Some(pid) => online(common, &data, pid, ids.as_deref(), releasing, err),
+        None => offline(&loaded, common, &data, ids, releasing, err),
     };
     let answer = match answer {
         Ok(v) => v,
-        Err(e) if e.is_empty() => return EXIT_USAGE,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
             return EXIT_FAILED;
         }
     };
+    let _ = out.write_all(render(&answer, releasing).as_bytes());
+    EXIT_OK
+}
+
+/// The answer as text: per subscription, what was released or its dead letters.
+fn render(answer: &Value, releasing: bool) -> String {
     let mut text = String::new();
     for entry in answer.as_array().into_iter().flatten() {
         let name = format!(
@@ -83,48 +76,111 @@ pub(crate) fn run(
             ));
         }
     }
-    let _ = out.write_all(text.as_bytes());
-    EXIT_OK
+    text
 }
 
-/// The same on the data directory. `Err("")` means the error was already printed.
-fn offline(
+/// Through the admin API of the `busbar dev` that holds `data` (process `holder`).
+fn online(
     common: &crate::DlqCommon,
-    ids: Option<Vec<String>>,
+    data: &Path,
+    holder: Option<u32>,
+    ids: Option<&[String]>,
     releasing: bool,
-    cwd: &Path,
-    host: &Host,
     err: &mut dyn Write,
 ) -> Result<Value, String> {
-    let loaded =
-        pipeline::load_checked(&common.app, cwd, "dlq", host, err).map_err(|_| String::new())?;
-    let data = loaded.data_dir(common.data.as_deref(), cwd);
-    if !data.join("busbar.db").is_file() {
+    let who = holder.map_or("another process".to_string(), |pid| format!("process {pid}"));
+    let recorded: Option<Value> = std::fs::read(busbar_sidecar::sidecar_file(data))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let recorded_port = recorded
+        .as_ref()
+        .filter(|r| holder.is_some() && r["pid"].as_u64() == holder.map(u64::from))
+        .and_then(|r| r["port"].as_u64())
+        .and_then(|p| u16::try_from(p).ok());
+    let Some(port) = common.port.or(recorded_port) else {
         return Err(format!(
-            "no busbar dev answers on 127.0.0.1:{}, and {} holds no broker data",
-            common.port,
+            "{} is in use by {who}, which serves no admin API busbar dlq can find (no busbar dev recorded its port there): stop it, or pass the port of the busbar dev that holds it with --port",
+            data.display()
+        ));
+    };
+    let token_file = busbar_sidecar::identity::admin_token_file(data);
+    let token = std::fs::read_to_string(&token_file)
+        .map_err(|e| format!("cannot read the admin token in {}: {e}", token_file.display()))?;
+    let bearer = format!("Bearer {}", token.trim());
+    let base = format!("http://127.0.0.1:{port}/v1.0-busbar");
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let ask = |response: Result<ureq::http::Response<ureq::Body>, ureq::Error>| {
+        let mut response =
+            response.map_err(|e| format!("no answer from busbar dev on 127.0.0.1:{port}: {e}"))?;
+        let status = response.status();
+        let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(body["message"].as_str().unwrap_or("the admin API refused").to_string())
+        }
+    };
+    // The broker on that port must serve this very directory.
+    let info = ask(agent.get(format!("{base}/info")).header("authorization", &bearer).call())
+        .map_err(|e| {
+            format!("127.0.0.1:{port} is not the busbar dev of {}: {e}", data.display())
+        })?;
+    let served = info["dataDir"].as_str().unwrap_or_default();
+    let ours = std::fs::canonicalize(data).unwrap_or_else(|_| data.to_path_buf());
+    if Path::new(served) != ours {
+        return Err(format!(
+            "the busbar dev on 127.0.0.1:{port} serves {served}, not {}: nothing was done",
+            ours.display()
+        ));
+    }
+    let _ = writeln!(err, "(through busbar dev on 127.0.0.1:{port}, {who})");
+    if releasing {
+        let body = json!({ "subscription": common.subscription, "ids": ids });
+        ask(agent
+            .post(format!("{base}/dlq/release"))
+            .header("authorization", &bearer)
+            .send_json(&body))
+    } else {
+        let mut req = agent.get(format!("{base}/dlq")).header("authorization", &bearer);
+        if let Some(s) = &common.subscription {
+            req = req.query("subscription", s);
+        }
+        ask(req.call())
+    }
+}
+
+/// On the data directory itself, holding its lock while it works.
+fn offline(
+    loaded: &pipeline::Loaded,
+    common: &crate::DlqCommon,
+    data: &Path,
+    ids: Option<Vec<String>>,
+    releasing: bool,
+    err: &mut dyn Write,
+) -> Result<Value, String> {
+    if !data.join(busbar_runtime::datadir::DATABASE).is_file() {
+        return Err(format!(
+            "no busbar dev holds {0}, and {0} holds no broker data",
             data.display()
         ));
     }
-    let _ = writeln!(
-        err,
-        "(from {}: no busbar dev answers on 127.0.0.1:{})",
-        data.display(),
-        common.port
-    );
+    let _ = writeln!(err, "(from {}: no busbar dev holds it)", data.display());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     let config = busbar_runtime::BrokerConfig::from_model(&loaded.analysis.model);
     runtime.block_on(async {
-        let broker = busbar_runtime::Broker::open(&data, config, busbar_runtime::Clock::System)
+        let broker = busbar_runtime::Broker::open(data, config, busbar_runtime::Clock::System)
             .map_err(|e| e.to_string())?;
         let filter = common.subscription.as_deref();
-        if releasing {
+        let answer = if releasing {
             busbar_sidecar::admin::release(&broker, filter, ids).await
         } else {
             busbar_sidecar::admin::dead_letters(&broker, filter).await
-        }
+        };
+        let _ = broker.close().await;
+        answer
     })
 }

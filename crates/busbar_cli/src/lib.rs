@@ -255,10 +255,12 @@ struct DlqCommon {
     /// One subscription: its name, or TOPIC/NAME.
     #[arg(long, value_name = "NAME")]
     subscription: Option<String>,
-    /// The port of a running `busbar dev`.
-    #[arg(long, default_value_t = 3500)]
-    port: u16,
-    /// The data directory, when no `busbar dev` runs (default: DIR/.busbar/data).
+    /// The port of the `busbar dev` serving the data directory (default: the one it recorded
+    /// in the data directory).
+    #[arg(long)]
+    port: Option<u16>,
+    /// The data directory (default: DIR/.busbar/data): through the `busbar dev` that holds it,
+    /// or directly when none does.
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
 }

@@ -9,7 +9,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 mod support;
-use support::{agent, free_port, spawn_dev, wait_healthy};
+use support::{agent, free_port, generated_token, spawn_dev, wait_healthy};
 
 fn busbar() -> Command {
     let mut cmd = Command::cargo_bin("busbar").unwrap();
@@ -543,7 +543,7 @@ fn dev_serves_the_dapr_api_and_enforces_the_graph() {
     let publish = |app: &str, topic: &str| {
         agent
             .post(format!("{base}/v1.0/publish/pubsub/{topic}"))
-            .header("dapr-app-id", app)
+            .header("dapr-api-token", generated_token(data.path(), app))
             .header("content-type", "application/json")
             .send(r#"{"userId":"u1","email":"a@b.c","source":"web"}"#)
             .unwrap()
@@ -588,8 +588,14 @@ fn dev_prints_tokens_and_serves_each_service_port() {
         }
         req.send(r#"{"id":"1"}"#).map(|r| r.status().as_u16()).unwrap_or(0)
     };
-    let statuses =
-        up.then(|| (publish(own, None), publish(port, Some(&token)), publish(port, None)));
+    let statuses = up.then(|| {
+        [
+            publish(own, Some(&token)),
+            publish(own, None),
+            publish(port, Some(&token)),
+            publish(port, None),
+        ]
+    });
     let _ = child.kill();
     let _ = child.wait();
     assert!(up, "busbar dev answered on the service's port\n{printed}");
@@ -598,7 +604,11 @@ fn dev_prints_tokens_and_serves_each_service_port() {
     assert_eq!(token.len(), 32, "{printed}");
     let stored = std::fs::read_to_string(tmp.path().join(".busbar/data/tokens.json")).unwrap();
     assert!(stored.contains(&token), "{stored}");
-    assert_eq!(statuses, Some((204, 204, 403)), "own port, token, nothing\n{printed}");
+    assert_eq!(
+        statuses,
+        Some([204, 403, 204, 403]),
+        "own port with its token and without, shared port with and without\n{printed}"
+    );
 }
 
 /// A disk below `--min-free-disk` refuses publishes with 507 and stores nothing; the sidecar
@@ -615,7 +625,7 @@ fn dev_answers_507_when_the_disk_is_at_its_reserve() {
     let answer = up.then(|| {
         let mut r = agent
             .post(format!("{base}/v1.0/publish/pubsub/user-signed-up"))
-            .header("dapr-app-id", "users")
+            .header("dapr-api-token", generated_token(data.path(), "users"))
             .header("content-type", "application/json")
             .send(r#"{"userId":"u1","email":"a@b.c","source":"web"}"#)
             .unwrap();
@@ -668,7 +678,10 @@ fn dlq_lists_and_releases_dead_letters_online_and_offline() {
     write(
         &app,
         "busbar.toml",
-        format!("[dev.services.billing]\nurl = \"http://127.0.0.1:{}\"\n", answer_404()),
+        format!(
+            "[dev.services.orders]\ntoken = \"orders-token\"\n[dev.services.billing]\nurl = \"http://127.0.0.1:{}\"\n",
+            answer_404()
+        ),
     );
     let data = tmp.path().join("data");
     let port = free_port().to_string();
@@ -680,7 +693,7 @@ fn dlq_lists_and_releases_dead_letters_online_and_offline() {
     for _ in 0..300 {
         if let Ok(r) = agent
             .post(format!("{base}/v1.0/publish/pubsub/order-placed"))
-            .header("dapr-app-id", "orders")
+            .header("dapr-api-token", "orders-token")
             .send(r#"{"id":"1"}"#)
         {
             published = Some(r.status().as_u16());
@@ -722,7 +735,7 @@ fn dlq_lists_and_releases_dead_letters_online_and_offline() {
 
     let offline = dlq(&["list", "--subscription", "charge"]);
     assert_eq!(offline.status.code(), Some(0), "{}", String::from_utf8_lossy(&offline.stderr));
-    assert!(String::from_utf8_lossy(&offline.stderr).contains("no busbar dev answers"));
+    assert!(String::from_utf8_lossy(&offline.stderr).contains("no busbar dev holds it"));
     assert!(
         String::from_utf8_lossy(&offline.stdout).contains("order-placed/charge: 1 dead letter")
     );

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{agent, free_port, spawn_dev, tool, wait_healthy};
+use support::{admin_bearer, agent, free_port, spawn_dev, tool, wait_healthy};
 
 const PUBLISHERS: usize = 8;
 const MESSAGES: usize = 10_000;
@@ -105,7 +105,9 @@ impl Crash {
         write(
             &app,
             "busbar.toml",
-            &format!("[dev.services.billing]\nurl = \"http://127.0.0.1:{sub_port}\"\n"),
+            &format!(
+                "[dev.services.orders]\ntoken = \"orders-token\"\n[dev.services.billing]\nurl = \"http://127.0.0.1:{sub_port}\"\n"
+            ),
         );
         let data = tmp.path().join("data");
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -144,7 +146,7 @@ impl Crash {
                                 .post(format!(
                                     "http://127.0.0.1:{port}/v1.0/publish/pubsub/order-placed"
                                 ))
-                                .header("dapr-app-id", "orders")
+                                .header("dapr-api-token", "orders-token")
                                 .send(format!(r#"{{"id":"{id}"}}"#));
                             match sent {
                                 Ok(r) if r.status() == 204 => {
@@ -257,8 +259,11 @@ fn nothing_is_lost_when_busbar_dev_is_killed_during_a_dlq_release() {
     crash.wait_for("10,000 drops", || crash.sub.dropped.load(Ordering::SeqCst) >= MESSAGES);
     // The dead letters, through the admin API.
     let dead = || -> usize {
-        let mut r =
-            agent().get(format!("http://127.0.0.1:{}/v1.0-busbar/dlq", crash.port)).call().unwrap();
+        let mut r = agent()
+            .get(format!("http://127.0.0.1:{}/v1.0-busbar/dlq", crash.port))
+            .header("authorization", admin_bearer(&crash.data))
+            .call()
+            .unwrap();
         let v: serde_json::Value = r.body_mut().read_json().unwrap();
         v.as_array().unwrap().iter().map(|s| s["messages"].as_array().unwrap().len()).sum()
     };
@@ -266,10 +271,12 @@ fn nothing_is_lost_when_busbar_dev_is_killed_during_a_dlq_release() {
     crash.wait_for("10,000 dead letters", || dead() >= MESSAGES);
     crash.sub.dropping.store(false, Ordering::SeqCst);
     let release = std::thread::spawn({
-        let port = crash.port;
+        let (port, bearer) = (crash.port, admin_bearer(&crash.data));
         move || {
             agent()
                 .post(format!("http://127.0.0.1:{port}/v1.0-busbar/dlq/release"))
+                .header("authorization", bearer)
+                .header("content-type", "application/json")
                 .send("{}")
                 .map(|r| r.status().as_u16())
         }
@@ -283,7 +290,8 @@ fn nothing_is_lost_when_busbar_dev_is_killed_during_a_dlq_release() {
     // Whatever is still dead (nothing, when the release committed) goes back once more.
     let out = Command::new(assert_cmd::cargo::cargo_bin("busbar"))
         .current_dir(&crash.app)
-        .args(["dlq", "release", ".", "--port", &crash.port.to_string()])
+        .args(["dlq", "release", ".", "--data"])
+        .arg(&crash.data)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
@@ -308,6 +316,7 @@ fn a_publish_is_answered_only_after_fsync() {
     let app = tmp.path().join("app");
     // billing has no URL: its subscription keeps a backlog; only the publish matters here.
     busbar_testdata::write_orders_billing_app(&app).unwrap();
+    write(&app, "busbar.toml", "[dev.services.orders]\ntoken = \"orders-token\"\n");
     let port = free_port();
     let log = tmp.path().join("strace.log");
     let mut child = Command::new(strace)
@@ -330,7 +339,7 @@ fn a_publish_is_answered_only_after_fsync() {
     assert!(wait_healthy(port), "busbar dev did not start under strace");
     let status = agent()
         .post(format!("http://127.0.0.1:{port}/v1.0/publish/pubsub/order-placed"))
-        .header("dapr-app-id", "orders")
+        .header("dapr-api-token", "orders-token")
         .send(r#"{"id":"traced"}"#)
         .map(|r| r.status().as_u16());
     std::thread::sleep(Duration::from_millis(200));
@@ -377,7 +386,7 @@ fn ctrl_c_waits_for_the_delivery_in_flight() {
     let mut first = crash.start();
     let r = agent()
         .post(format!("http://127.0.0.1:{}/v1.0/publish/pubsub/order-placed", crash.port))
-        .header("dapr-app-id", "orders")
+        .header("dapr-api-token", "orders-token")
         .send(r#"{"id":"in-flight"}"#)
         .unwrap();
     assert_eq!(r.status(), 204);

@@ -3,6 +3,7 @@
 //! ```toml
 //! [dev]
 //! pubsub = "pubsub"                  # the Dapr pub/sub component name apps publish to
+//! trust-app-id = false               # on the shared port, take a `dapr-app-id` without a token
 //! [dev.services.billing]
 //! url = "http://127.0.0.1:3001"      # where its subscriptions are delivered
 //! token = "billing-secret"           # its `dapr-api-token` (default: generated into the data dir)
@@ -22,12 +23,15 @@ use toml::Spanned;
 pub struct DevConfig {
     /// The pub/sub component name in `/v1.0/publish/{pubsub}/{topic}`.
     pub pubsub: String,
+    /// On the shared port, a `dapr-app-id` header without a token identifies the caller (any
+    /// local process can then act as any service).
+    pub trust_app_id: bool,
     pub services: BTreeMap<String, DevService>,
 }
 
 impl Default for DevConfig {
     fn default() -> Self {
-        DevConfig { pubsub: "pubsub".to_string(), services: BTreeMap::new() }
+        DevConfig { pubsub: "pubsub".to_string(), trust_app_id: false, services: BTreeMap::new() }
     }
 }
 
@@ -42,9 +46,11 @@ pub struct DevService {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawDev {
     pubsub: Option<String>,
+    #[serde(default)]
+    trust_app_id: bool,
     #[serde(default)]
     services: BTreeMap<String, Spanned<RawDevService>>,
 }
@@ -63,6 +69,7 @@ pub(crate) fn convert(raw: RawDev, file: &SourceFile) -> (DevConfig, Vec<Diagnos
     if let Some(p) = raw.pubsub {
         config.pubsub = p;
     }
+    config.trust_app_id = raw.trust_app_id;
     let mut ports: BTreeMap<u16, String> = BTreeMap::new();
     let mut tokens: BTreeMap<String, String> = BTreeMap::new();
     for (name, service) in raw.services {

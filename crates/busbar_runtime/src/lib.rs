@@ -16,7 +16,20 @@
 //!
 //! Time comes from a [`Clock`]: the system's, or tokio's (so tests can pause and advance it).
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::string_slice
+    )
+)]
+
 pub mod config;
+pub mod datadir;
 mod queue;
 pub mod store;
 
@@ -93,15 +106,32 @@ fn system_ms() -> i64 {
 }
 
 /// A message to publish.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Publish {
     pub data: Vec<u8>,
+    /// The media type of `data` (`application/json` for JSON), delivered with it.
+    pub content_type: String,
     /// Attribute values (for ordering and filters), as strings.
     pub attributes: BTreeMap<String, String>,
     /// A client-supplied message id: on an exactly-once topic, the message is stored once per
     /// id within five minutes.
     pub id: Option<String>,
 }
+
+impl Default for Publish {
+    /// An empty JSON message.
+    fn default() -> Self {
+        Publish {
+            data: Vec::new(),
+            content_type: JSON.to_string(),
+            attributes: BTreeMap::new(),
+            id: None,
+        }
+    }
+}
+
+/// The media type of JSON.
+pub const JSON: &str = "application/json";
 
 /// A published message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -360,6 +390,7 @@ impl Broker {
                     id: id.clone(),
                     topic: topic.to_string(),
                     data: message.data.clone(),
+                    content_type: message.content_type.clone(),
                     attributes: message.attributes.clone(),
                     ordering_key: ordering_key.clone(),
                     subscriptions: subscriptions.clone(),
@@ -380,6 +411,7 @@ impl Broker {
                 id: id.clone(),
                 topic: topic.to_string(),
                 data: message.data,
+                content_type: message.content_type,
                 attributes: message.attributes,
                 published_at_ms: now,
             },
@@ -489,6 +521,18 @@ impl Broker {
             }
         }
         Ok(out)
+    }
+
+    /// Why publishes are refused, once a file of the store was deleted or replaced while the
+    /// broker ran (`None`: healthy).
+    pub fn broken(&self) -> Option<&str> {
+        self.inner.store.broken()
+    }
+
+    /// Closes the store once what was queued to it is committed, and releases the data
+    /// directory (another broker may open it then). Publishes and settlements after it fail.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.inner.store.close().await
     }
 
     /// Stops fetching new deliveries; the dispatchers finish what is in flight and end.

@@ -258,6 +258,7 @@ mod tests {
             id: n.to_string(),
             topic: "t".into(),
             data: vec![0; 1000],
+            content_type: crate::JSON.into(),
             attributes: Default::default(),
             published_at_ms: 0,
         };

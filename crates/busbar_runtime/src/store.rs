@@ -14,8 +14,10 @@
 //! no dead letter refers to it any more.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use crate::datadir;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
@@ -26,6 +28,8 @@ pub struct StoredMessage {
     pub id: String,
     pub topic: String,
     pub data: Vec<u8>,
+    /// The media type of `data`, as published (`application/json` for JSON).
+    pub content_type: String,
     pub attributes: BTreeMap<String, String>,
     pub published_at_ms: i64,
 }
@@ -77,6 +81,7 @@ pub struct NewMessage {
     pub id: String,
     pub topic: String,
     pub data: Vec<u8>,
+    pub content_type: String,
     pub attributes: BTreeMap<String, String>,
     pub ordering_key: Option<String>,
     /// The key (`topic/subscription`) of each subscription whose filter accepts it.
@@ -93,6 +98,15 @@ pub enum StoreError {
     Full,
     #[error("the store is closed")]
     Closed,
+    /// Another broker holds the data directory.
+    #[error("{dir} is in use by {}: one broker per data directory (stop it, or pass another --data)", match .pid { Some(pid) => format!("busbar (pid {pid})"), None => "another busbar".to_string() })]
+    Locked { dir: String, pid: Option<u32> },
+    /// The database is damaged: the text says what to do.
+    #[error("{0}")]
+    Damaged(String),
+    /// A file of the store was deleted or replaced while it ran: nothing more is accepted.
+    #[error("{0}")]
+    Lost(String),
 }
 
 impl StoreError {
@@ -116,6 +130,8 @@ pub enum Settlement {
 
 /// What the store thread does.
 enum Command {
+    /// Closes the database and releases the data directory; every later command fails.
+    Close(Reply<()>),
     /// Stores the message; answers what became of it.
     Publish(NewMessage, i64, Reply<Stored>),
     /// The stored messages with these seqs (those still stored).
@@ -162,6 +178,8 @@ enum Command {
 pub struct Store {
     tx: mpsc::UnboundedSender<Command>,
     reserve: Arc<DiskReserve>,
+    /// Set when a file of the store is no longer the one on disk: why publishes are refused.
+    broken: Arc<std::sync::OnceLock<String>>,
 }
 
 /// The free space a publish must leave on the data directory's filesystem: below it, publishes
@@ -209,10 +227,11 @@ impl Unflushed {
     }
 }
 
-/// The format of the data directory (`PRAGMA user_version`).
-const FORMAT: i64 = 2;
+/// The format of the data directory (`PRAGMA user_version`). Format 2 (before messages had a
+/// content type) is upgraded in place.
+const FORMAT: i64 = 3;
 
-const SCHEMA: &str = "
+pub(crate) const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
 CREATE TABLE IF NOT EXISTS messages (
@@ -220,6 +239,7 @@ CREATE TABLE IF NOT EXISTS messages (
   id TEXT NOT NULL,
   topic TEXT NOT NULL,
   data BLOB NOT NULL,
+  content_type TEXT NOT NULL,
   attributes TEXT NOT NULL,
   ordering_key TEXT,
   published_at INTEGER NOT NULL
@@ -250,34 +270,48 @@ CREATE TABLE IF NOT EXISTS dedup (
 ";
 
 impl Store {
-    /// Opens (or creates) `dir/busbar.db`, reads every delivery still owed, and starts the
-    /// store task (inside a tokio runtime).
+    /// Opens (or creates) `dir/busbar.db` under the directory's lock, checks it, reads every
+    /// delivery still owed, and starts the store task (inside a tokio runtime).
     pub(crate) fn open(dir: &Path) -> Result<(Store, Vec<Owed>), StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Failed(format!("cannot create {}: {e}", dir.display())))?;
-        let path = dir.join("busbar.db");
+        let lock = datadir::lock(dir)?;
+        let path = datadir::database(dir, |fresh| {
+            let conn = Connection::open(fresh).map_err(|e| StoreError::of(&e))?;
+            conn.execute_batch(SCHEMA).map_err(|e| StoreError::of(&e))?;
+            conn.pragma_update(None, "user_version", FORMAT).map_err(|e| StoreError::of(&e))?;
+            conn.close().map_err(|(_, e)| StoreError::of(&e))
+        })?;
         let conn = Connection::open(&path).map_err(|e| StoreError::of(&e))?;
-        let format: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| StoreError::of(&e))?;
-        let tables: i64 = conn
-            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
-            .map_err(|e| StoreError::of(&e))?;
-        if format != FORMAT && (format != 0 || tables > 0) {
-            return Err(StoreError::Failed(format!(
-                "{} holds broker data in format {format}, and this busbar reads format {FORMAT}: move the data directory away (or delete it) to start afresh",
-                path.display()
-            )));
-        }
+        check_integrity(&conn, &path)?;
+        check_format(&conn, &path)?;
         conn.execute_batch(SCHEMA).map_err(|e| StoreError::of(&e))?;
-        conn.pragma_update(None, "user_version", FORMAT).map_err(|e| StoreError::of(&e))?;
         conn.set_prepared_statement_cache_capacity(64);
         let owed = owed(&conn).map_err(|e| StoreError::of(&e))?;
+        // The WAL exists now (the reads above opened it): every file is the owner's only.
+        for suffix in ["", "-wal", "-shm"] {
+            datadir::make_private(Path::new(&format!("{}{suffix}", path.display())))?;
+        }
+        let identity = datadir::Identity::of(&path);
         let (tx, rx) = mpsc::unbounded_channel();
         let reserve =
             Arc::new(DiskReserve { dir: dir.to_path_buf(), bytes: DEFAULT_DISK_RESERVE.into() });
-        tokio::spawn(run(conn, rx, reserve.clone()));
-        Ok((Store { tx, reserve }, owed))
+        let broken = Arc::new(std::sync::OnceLock::new());
+        let files = Files { _lock: lock, identity, broken: broken.clone() };
+        tokio::spawn(run(conn, rx, reserve.clone(), files));
+        Ok((Store { tx, reserve, broken }, owed))
+    }
+
+    /// Why the store refuses publishes, once a file of it was deleted or replaced.
+    pub fn broken(&self) -> Option<&str> {
+        self.broken.get().map(String::as_str)
+    }
+
+    /// Closes the database and releases the data directory, once every command sent before
+    /// has run; every command after fails with [`StoreError::Closed`].
+    pub async fn close(&self) -> Result<(), StoreError> {
+        match self.ask(Command::Close).await {
+            Err(StoreError::Closed) => Ok(()),
+            other => other,
+        }
     }
 
     /// Sets the free space publishes must leave (0: none).
@@ -364,14 +398,65 @@ impl Store {
     }
 }
 
+/// `PRAGMA quick_check`: a database with a damaged page or index is refused at open, with what
+/// to do, rather than served as a broker missing part of what it held.
+fn check_integrity(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let damaged = |what: String| {
+        StoreError::Damaged(format!(
+            "{} is damaged ({what}): busbar will not serve part of what it held. Move the data directory away and start afresh, or try to save what is readable with `sqlite3 {} .recover`",
+            path.display(),
+            path.display()
+        ))
+    };
+    let mut q = conn.prepare("PRAGMA quick_check(5)").map_err(|e| damaged(e.to_string()))?;
+    let rows: Vec<String> = q
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| damaged(e.to_string()))?;
+    if rows.len() == 1 && rows.first().is_some_and(|r| r == "ok") {
+        return Ok(());
+    }
+    Err(damaged(rows.join("; ")))
+}
+
+/// The data directory's format is this busbar's (or format 2, upgraded in place), or refused.
+fn check_format(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let format: i64 =
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| StoreError::of(&e))?;
+    if format == 2 {
+        let upgrade =
+            "ALTER TABLE messages ADD COLUMN content_type TEXT NOT NULL DEFAULT 'application/json'";
+        conn.execute_batch(&format!("BEGIN; {upgrade}; PRAGMA user_version = {FORMAT}; COMMIT;"))
+            .map_err(|e| StoreError::of(&e))?;
+        return Ok(());
+    }
+    if format != FORMAT {
+        return Err(StoreError::Failed(format!(
+            "{} holds broker data in format {format}, and this busbar reads format {FORMAT}: move the data directory away (or delete it) to start afresh",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// What the store task keeps besides its connection: the directory's lock (held as long as the
+/// connection is open), the identity of its files, and where it says that they changed.
+struct Files {
+    _lock: datadir::Lock,
+    identity: datadir::Identity,
+    broken: Arc<std::sync::OnceLock<String>>,
+}
+
 /// The store task: waits for a command, takes every other command already queued, and runs
 /// them all in one transaction on the blocking pool: commit (fsync), then answers.
 async fn run(
     conn: Connection,
     mut rx: mpsc::UnboundedReceiver<Command>,
     reserve: Arc<DiskReserve>,
+    files: Files,
 ) {
-    let conn = Arc::new(Mutex::new(conn));
+    let files = Arc::new(files);
+    let mut conn = Some(Arc::new(Mutex::new(conn)));
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < 4096 {
@@ -380,36 +465,79 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let conn = conn.clone();
+        let Some(open) = conn.clone() else {
+            for c in batch {
+                fail(c, &StoreError::Closed);
+            }
+            continue;
+        };
         let reserve = reserve.clone();
-        let ran = tokio::task::spawn_blocking(move || match conn.lock() {
-            Ok(mut conn) => run_batch(&mut conn, batch, &reserve),
+        let f = files.clone();
+        let ran = tokio::task::spawn_blocking(move || match open.lock() {
+            Ok(mut conn) => run_batch(&mut conn, batch, &reserve, &f),
             Err(_) => {
                 let error = StoreError::Failed("the store connection was poisoned".into());
                 for c in batch {
                     fail(c, &error);
                 }
+                Vec::new()
             }
         })
         .await;
-        if ran.is_err() {
+        let Ok(closes) = ran else { return };
+        if !closes.is_empty() {
+            // The connection closes (a checkpoint, the WAL removed) before the lock goes.
+            if let Some(c) = conn.take().and_then(Arc::into_inner) {
+                let _ = c.into_inner().map(Connection::close);
+            }
+            for reply in closes {
+                let _ = reply.send(Ok(()));
+            }
+            drop(files);
+            // Later commands fail with `Closed`; the lock is released with the task's files.
+            while let Some(c) = rx.recv().await {
+                fail(c, &StoreError::Closed);
+            }
             return;
         }
     }
 }
 
-fn run_batch(conn: &mut Connection, batch: Vec<Command>, reserve: &DiskReserve) {
+/// Runs a batch; answers every command but the closes, which it returns.
+fn run_batch(
+    conn: &mut Connection,
+    batch: Vec<Command>,
+    reserve: &DiskReserve,
+    files: &Files,
+) -> Vec<Reply<()>> {
     let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
-    // Publishes are refused while the disk is at its reserve; the rest (settlements free
-    // space) runs.
+    let mut closes = Vec::new();
+    let batch: Vec<Command> = batch
+        .into_iter()
+        .filter_map(|c| match c {
+            Command::Close(reply) => {
+                closes.push(reply);
+                None
+            }
+            c => Some(c),
+        })
+        .collect();
+    // Publishes are refused while a file of the store is gone, and while the disk is at its
+    // reserve; the rest (settlements free space) runs.
     let publishes = batch.iter().any(|c| matches!(c, Command::Publish(..)));
-    let (batch, refused): (Vec<Command>, Vec<Command>) = if publishes && reserve.exhausted() {
-        batch.into_iter().partition(|c| !matches!(c, Command::Publish(..)))
-    } else {
-        (batch, Vec::new())
+    let refusal = match files.broken.get() {
+        Some(why) if publishes => Some(StoreError::Lost(why.clone())),
+        _ if publishes && reserve.exhausted() => Some(StoreError::Full),
+        _ => None,
     };
-    for c in refused {
-        fail(c, &StoreError::Full);
+    let (batch, refused): (Vec<Command>, Vec<Command>) = match &refusal {
+        Some(_) => batch.into_iter().partition(|c| !matches!(c, Command::Publish(..))),
+        None => (batch, Vec::new()),
+    };
+    if let Some(error) = &refusal {
+        for c in refused {
+            fail(c, error);
+        }
     }
     let tx = match conn.transaction() {
         Ok(tx) => tx,
@@ -418,15 +546,78 @@ fn run_batch(conn: &mut Connection, batch: Vec<Command>, reserve: &DiskReserve) 
             for c in batch {
                 fail(c, &error);
             }
-            return;
+            return closes;
         }
     };
+    let publishes = batch.iter().any(|c| matches!(c, Command::Publish(..)));
     for command in batch {
         answers.push(execute(&tx, command));
     }
-    let committed = tx.commit().map_err(|e| StoreError::of(&e)).err();
+    // A commit into a file that is no longer on disk is not durable: the batch is rolled back
+    // and refused rather than answered 204 (and checked again after the commit, for a file
+    // gone in between).
+    let mut committed = match files.identity.check() {
+        Err(changed) if files.broken.get().is_none() => {
+            let _ = tx.rollback();
+            let why = rescue(conn, &changed, files.identity.database());
+            let _ = files.broken.set(why.clone());
+            Some(StoreError::Lost(why))
+        }
+        _ => tx.commit().map_err(|e| StoreError::of(&e)).err(),
+    };
+    if committed.is_none()
+        && files.broken.get().is_none()
+        && let Err(changed) = files.identity.check()
+    {
+        let why = rescue(conn, &changed, files.identity.database());
+        let _ = files.broken.set(why.clone());
+        if publishes {
+            committed = Some(StoreError::Lost(why));
+        }
+    }
     for answer in answers {
         answer(committed.clone());
+    }
+    closes
+}
+
+/// Saves what the store holds after one of its files was deleted or replaced (SQLite still has
+/// the old ones open): a deleted WAL is checkpointed into the database, a deleted database is
+/// copied out with `VACUUM INTO`. Answers why publishes stop, and where the data is.
+fn rescue(conn: &Connection, changed: &datadir::Changed, database: &Path) -> String {
+    let stop = "publishes are refused from now on (503); stop busbar dev and start it again";
+    if changed.wal {
+        let saved = conn
+            .query_row("PRAGMA wal_checkpoint(FULL)", [], |r| r.get::<_, i64>(0))
+            .map(|busy| busy == 0)
+            .unwrap_or(false);
+        if saved {
+            return format!(
+                "{} while the broker ran; what it held was checkpointed into {}, but {stop}",
+                changed.what,
+                database.display()
+            );
+        }
+        return format!(
+            "{} while the broker ran, and what it held could not be checkpointed; {stop}",
+            changed.what
+        );
+    }
+    let copy = PathBuf::from(format!("{}.rescued-{}", database.display(), std::process::id()));
+    let copied = conn.execute("VACUUM INTO ?1", params![copy.to_string_lossy()]).is_ok();
+    if copied {
+        let _ = datadir::make_private(&copy);
+        format!(
+            "{} while the broker ran; what it held was copied to {} (move it to {} after stopping to keep it), and {stop}",
+            changed.what,
+            copy.display(),
+            database.display()
+        )
+    } else {
+        format!(
+            "{} while the broker ran, and what it held could not be copied out; {stop}",
+            changed.what
+        )
     }
 }
 
@@ -437,6 +628,7 @@ type Answer = Box<dyn FnOnce(Option<StoreError>) + Send>;
 fn fail(command: Command, error: &StoreError) {
     let e = error.clone();
     match command {
+        Command::Close(r) => drop(r.send(Err(e))),
         Command::Publish(_, _, r) => drop(r.send(Err(e))),
         Command::Bodies(_, r) => drop(r.send(Err(e))),
         // Not committed: it will be delivered again after a restart (at least once).
@@ -490,6 +682,7 @@ fn execute(tx: &rusqlite::Transaction, command: Command) -> Answer {
         Command::MessageCount(reply) => {
             answer(reply, query_row(tx, "SELECT COUNT(*) FROM messages", [], |r| r.get(0)))
         }
+        Command::Close(reply) => answer(reply, Ok(())),
     }
 }
 
@@ -562,8 +755,8 @@ fn publish(
     let attributes = serde_json::to_string(&m.attributes).unwrap_or_else(|_| "{}".into());
     exec(
         tx,
-        "INSERT INTO messages (id, topic, data, attributes, ordering_key, published_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![m.id, m.topic, m.data, attributes, m.ordering_key, now],
+        "INSERT INTO messages (id, topic, data, content_type, attributes, ordering_key, published_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![m.id, m.topic, m.data, m.content_type, attributes, m.ordering_key, now],
     )?;
     let seq = tx.last_insert_rowid();
     let mut insert = tx.prepare_cached(
@@ -576,13 +769,14 @@ fn publish(
 }
 
 fn message_of(row: &rusqlite::Row, at: usize) -> Result<StoredMessage, rusqlite::Error> {
-    let attributes: String = row.get(at + 3)?;
+    let attributes: String = row.get(at + 4)?;
     Ok(StoredMessage {
         id: row.get(at)?,
         topic: row.get(at + 1)?,
         data: row.get(at + 2)?,
+        content_type: row.get(at + 3)?,
         attributes: serde_json::from_str(&attributes).unwrap_or_default(),
-        published_at_ms: row.get(at + 4)?,
+        published_at_ms: row.get(at + 5)?,
     })
 }
 
@@ -611,7 +805,7 @@ fn bodies(
     seqs: &[i64],
 ) -> Result<Vec<(i64, StoredMessage)>, rusqlite::Error> {
     let mut q = tx.prepare_cached(
-        "SELECT id, topic, data, attributes, published_at FROM messages WHERE seq = ?1",
+        "SELECT id, topic, data, content_type, attributes, published_at FROM messages WHERE seq = ?1",
     )?;
     let mut out = Vec::with_capacity(seqs.len());
     for seq in seqs {
@@ -683,7 +877,7 @@ fn dead(
 
 fn dead_letters(tx: &rusqlite::Transaction, sub: &str) -> Result<Vec<DeadLetter>, rusqlite::Error> {
     let mut q = tx.prepare_cached(
-        "SELECT d.seq, d.reason, d.attempts, d.dead_at, m.id, m.topic, m.data, m.attributes, m.published_at
+        "SELECT d.seq, d.reason, d.attempts, d.dead_at, m.id, m.topic, m.data, m.content_type, m.attributes, m.published_at
          FROM dead_letters d JOIN messages m ON m.seq = d.seq WHERE d.subscription = ?1 ORDER BY d.seq",
     )?;
     let rows = q.query_map(params![sub], |r| {

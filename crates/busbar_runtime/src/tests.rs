@@ -31,6 +31,7 @@ fn broker(dir: &Path, topics: Vec<TopicConfig>) -> Broker {
 fn msg(data: &str, attrs: &[(&str, &str)]) -> Publish {
     Publish {
         data: data.as_bytes().to_vec(),
+        content_type: JSON.into(),
         attributes: attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         id: None,
     }
@@ -380,6 +381,7 @@ async fn unacknowledged_messages_are_delivered_after_a_restart() {
         until(async || b.stored_messages().await.unwrap() == 30).await;
         b.shutdown();
         task.await.unwrap();
+        b.close().await.unwrap();
     }
     let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
     let (h, _, mut rx) = recorder(b.inner.clock, |_, _| Outcome::Success);
@@ -479,6 +481,7 @@ async fn shutdown_finishes_the_deliveries_in_flight() {
     // `slow` was acknowledged (the store's queue runs in order: this answer comes after its
     // commit); `late` waits for the next start.
     assert_eq!(b.stored_messages().await.unwrap(), 1);
+    b.close().await.unwrap();
     let reopened = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
     let (h, _, mut rx) = recorder(reopened.inner.clock, |_, _| Outcome::Success);
     reopened.subscribe("t", "s", h).unwrap();
@@ -499,6 +502,7 @@ async fn a_publish_that_fails_halfway_leaves_nothing_behind() {
         id: "m1".into(),
         topic: "t".into(),
         data: b"x".to_vec(),
+        content_type: JSON.into(),
         attributes: BTreeMap::new(),
         ordering_key: None,
         subscriptions: subscriptions.into_iter().map(String::from).collect(),
@@ -510,4 +514,180 @@ async fn a_publish_that_fails_halfway_leaves_nothing_behind() {
     let retried = store.publish(message(vec!["t/s"]), 0).await.unwrap();
     assert!(matches!(retried, store::Stored::New(_)), "{retried:?}");
     assert_eq!(store.message_count().await.unwrap(), 1);
+}
+
+/// A second broker on a data directory is refused, naming the process that holds it; once the
+/// first closes, the directory is free.
+#[tokio::test]
+async fn one_broker_per_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Broker::open(dir.path(), BrokerConfig { topics: vec![] }, Clock::System).unwrap();
+    let Err(e) = Broker::open(dir.path(), BrokerConfig { topics: vec![] }, Clock::System) else {
+        panic!("a second broker opened the same data directory")
+    };
+    let pid = std::process::id();
+    assert_eq!(e, StoreError::Locked { dir: dir.path().display().to_string(), pid: Some(pid) });
+    assert!(e.to_string().contains(&format!("pid {pid}")), "{e}");
+    assert_eq!(datadir::lock_holder(dir.path()), Some(Some(pid)));
+    first.close().await.unwrap();
+    assert_eq!(datadir::lock_holder(dir.path()), None);
+    assert!(first.publish("t", msg("x", &[])).await.is_err(), "a closed broker stores nothing");
+    Broker::open(dir.path(), BrokerConfig { topics: vec![] }, Clock::System).unwrap();
+}
+
+/// The data directory is its owner's: 0700 when busbar creates it, its files 0600.
+#[cfg(unix)]
+#[tokio::test]
+async fn data_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let b = broker(&dir, vec![topic("t", vec![sub("s")])]);
+    b.publish("t", msg("x", &[])).await.unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for name in ["busbar.db", "busbar.db-wal", "busbar.db-shm", "lock"] {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
+}
+
+/// An empty `busbar.db` (truncated, or replaced by an empty file) and a database with damaged
+/// pages are refused at open with what to do, never served as an empty or partial broker.
+#[tokio::test]
+async fn a_damaged_or_empty_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
+        for i in 0..2000 {
+            b.publish("t", msg(&format!("{i:0>600}"), &[])).await.unwrap();
+        }
+        b.close().await.unwrap();
+    }
+    let db = dir.path().join("busbar.db");
+    let whole = std::fs::read(&db).unwrap();
+    assert!(whole.len() > 64 * 4096, "{} bytes", whole.len());
+    let open = || Broker::open(dir.path(), BrokerConfig { topics: vec![] }, Clock::System);
+    // Pages in the middle of the file overwritten.
+    let mut damaged = whole.clone();
+    for b in &mut damaged[20 * 4096..40 * 4096] {
+        *b = 0x5a;
+    }
+    std::fs::write(&db, &damaged).unwrap();
+    let Err(e) = open() else { panic!("a damaged database was opened") };
+    assert!(matches!(e, StoreError::Damaged(_)) && e.to_string().contains("damaged"), "{e}");
+    assert!(e.to_string().contains(".recover"), "{e}");
+    std::fs::write(&db, b"").unwrap();
+    let Err(e) = open() else { panic!("an empty database was opened") };
+    assert!(e.to_string().contains("is empty (0 bytes)"), "{e}");
+    std::fs::write(&db, &whole).unwrap();
+    open().unwrap();
+}
+
+/// The WAL deleted while the broker runs: the next commit sees it, the publishes of that batch
+/// and every later one are refused (`Lost`), and what was accepted before is checkpointed into
+/// the database: a restart finds all of it.
+#[tokio::test]
+async fn a_deleted_wal_stops_publishes_and_loses_nothing_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
+    for i in 0..100 {
+        b.publish("t", msg(&i.to_string(), &[])).await.unwrap();
+    }
+    std::fs::remove_file(dir.path().join("busbar.db-wal")).unwrap();
+    let refused = b.publish("t", msg("after", &[])).await;
+    let Err(PublishError::Store(StoreError::Lost(why))) = refused else {
+        panic!("a publish into a deleted WAL was answered {refused:?}")
+    };
+    assert!(why.contains("busbar.db-wal was deleted") && why.contains("checkpointed"), "{why}");
+    assert!(b.broken().is_some());
+    let again = b.publish("t", msg("later", &[])).await;
+    assert!(matches!(again, Err(PublishError::Store(StoreError::Lost(_)))), "{again:?}");
+    b.close().await.unwrap();
+    let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
+    assert_eq!(b.broken(), None);
+    let (h, _, mut rx) = recorder(b.inner.clock, |_, _| Outcome::Success);
+    b.subscribe("t", "s", h).unwrap();
+    let mut got: Vec<String> = take(&mut rx, 100).await;
+    got.sort_by_key(|s| s.parse::<u32>().unwrap_or(u32::MAX));
+    assert_eq!(got, (0..100).map(|i| i.to_string()).collect::<Vec<_>>());
+}
+
+/// The database itself deleted while the broker runs: publishes are refused, and what it held
+/// is copied out (`VACUUM INTO`) to a file the message names.
+#[tokio::test]
+async fn a_deleted_database_is_copied_out_and_publishes_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
+    for i in 0..10 {
+        b.publish("t", msg(&i.to_string(), &[])).await.unwrap();
+    }
+    std::fs::remove_file(dir.path().join("busbar.db")).unwrap();
+    let refused = b.publish("t", msg("after", &[])).await;
+    let Err(PublishError::Store(StoreError::Lost(why))) = refused else {
+        panic!("a publish into a deleted database was answered {refused:?}")
+    };
+    let copy = dir.path().join(format!("busbar.db.rescued-{}", std::process::id()));
+    assert!(why.contains("busbar.db was deleted") && why.contains(&copy.display().to_string()));
+    b.close().await.unwrap();
+    std::fs::rename(&copy, dir.path().join("busbar.db")).unwrap();
+    let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
+    assert_eq!(b.stored_messages().await.unwrap(), 10);
+}
+
+/// A data directory of format 2 (messages without a content type) is upgraded in place: its
+/// messages are JSON.
+#[tokio::test]
+async fn a_format_2_data_directory_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("busbar.db")).unwrap();
+        let old = store::SCHEMA.replace("  content_type TEXT NOT NULL,\n", "");
+        conn.execute_batch(&old).unwrap();
+        let now = Clock::System.now_ms();
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = 2;
+             INSERT INTO messages (id, topic, data, attributes, published_at) VALUES ('m', 't', x'7b7d', '{{}}', {now});
+             INSERT INTO deliveries VALUES (1, 't/s', 0, {now});"
+        ))
+        .unwrap();
+    }
+    let b = Broker::open(
+        dir.path(),
+        BrokerConfig { topics: vec![topic("t", vec![sub("s")])] },
+        Clock::System,
+    )
+    .unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handler = move |d: Delivery| -> HandlerFuture {
+        let _ = tx.send(d.message);
+        Box::pin(async { Outcome::Success })
+    };
+    b.subscribe("t", "s", Arc::new(handler)).unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+    assert_eq!((m.data.as_slice(), m.content_type.as_str()), (b"{}".as_slice(), JSON));
+}
+
+/// A message's content type is stored with it and delivered, before and after a restart.
+#[tokio::test]
+async fn content_types_are_delivered_as_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = Publish {
+        data: vec![0, 159, 146, 150, 255],
+        content_type: "application/octet-stream".into(),
+        ..Publish::default()
+    };
+    {
+        let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
+        b.publish("t", raw.clone()).await.unwrap();
+        b.close().await.unwrap();
+    }
+    let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let handler = move |d: Delivery| -> HandlerFuture {
+        let _ = tx.send(d.message);
+        Box::pin(async { Outcome::Success })
+    };
+    b.subscribe("t", "s", Arc::new(handler)).unwrap();
+    let m = rx.recv().await.unwrap();
+    assert_eq!((m.data, m.content_type), (raw.data, raw.content_type));
 }

@@ -107,6 +107,7 @@ fn main() {
         data_dir: data.path().to_path_buf(),
         dev,
         disk_reserve: busbar_runtime::store::DEFAULT_DISK_RESERVE,
+        limits: busbar_sidecar::Limits::default(),
     };
     let sidecar = sidecar_rt.block_on(async {
         let listeners = busbar_sidecar::Listeners {
@@ -116,13 +117,14 @@ fn main() {
         busbar_sidecar::start(model, &graph, options, listeners).await.unwrap()
     });
     let url = format!("http://{}/v1.0/publish/pubsub/bench", sidecar.addr);
+    let token = sidecar.endpoints.iter().find(|e| e.service == "orders").unwrap().token.clone();
 
     let start = seen.start;
     let (published, elapsed) = clients.block_on(async {
         let began = start.elapsed();
         let mut publishers = Vec::new();
         for p in 0..PUBLISHERS {
-            let url = url.clone();
+            let (url, token) = (url.clone(), token.clone());
             publishers.push(tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 for _ in (p..total).step_by(PUBLISHERS) {
@@ -131,7 +133,7 @@ fn main() {
                     let body = format!(r#"{{"t":{t:>20},"pad":"{}"}}"#, "x".repeat(990));
                     let r = client
                         .post(&url)
-                        .header("dapr-app-id", "orders")
+                        .header("dapr-api-token", &token)
                         .header("content-type", "application/json")
                         .body(body)
                         .send()

@@ -3,38 +3,76 @@
 
 use std::collections::BTreeMap;
 
-use busbar_runtime::Delivery;
-use serde_json::{Value, json};
+use base64::Engine;
+use busbar_runtime::{Delivery, JSON};
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
 
-/// The data and id of a published CloudEvent; `Err` says what is wrong with it.
-pub(crate) fn parse(body: &[u8]) -> Result<(Vec<u8>, String), String> {
-    let event: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the CloudEvent is not JSON: {e}"))?;
-    let Value::Object(fields) = &event else {
-        return Err("a CloudEvent is a JSON object".into());
-    };
+use crate::payload::{self, Decoded};
+
+/// A published CloudEvent (structured mode): its data, as bytes with their content type
+/// (`datacontenttype`, JSON by default; bytes of `data_base64` are `application/octet-stream`
+/// unless it says otherwise), and its id. `Err` says what is wrong with it.
+pub(crate) fn parse(body: &[u8]) -> Result<Decoded, String> {
+    payload::check_json(body).map_err(|e| format!("the CloudEvent is not JSON: {e}"))?;
+    let fields: BTreeMap<String, &RawValue> =
+        serde_json::from_slice(body).map_err(|_| "a CloudEvent is a JSON object".to_string())?;
+    let text =
+        |name: &str| fields.get(name).and_then(|v| serde_json::from_str::<String>(v.get()).ok());
     for required in ["id", "source", "specversion", "type"] {
-        match fields.get(required) {
-            Some(Value::String(s)) if !s.is_empty() => {}
-            _ => return Err(format!("the CloudEvent has no `{required}` string")),
+        if text(required).is_none_or(|s| s.is_empty()) {
+            return Err(format!("the CloudEvent has no `{required}` string"));
         }
     }
-    if fields.get("specversion").and_then(Value::as_str) != Some("1.0") {
+    if text("specversion").as_deref() != Some("1.0") {
         return Err("the CloudEvent's specversion is not \"1.0\"".into());
     }
-    let data = match (fields.get("data"), fields.get("data_base64")) {
-        (Some(Value::String(s)), _) => s.clone().into_bytes(),
-        (Some(v), _) => serde_json::to_vec(v).unwrap_or_default(),
-        (None, Some(_)) => return Err("data_base64 is not supported; send `data`".into()),
-        (None, None) => b"null".to_vec(),
+    let declared = match fields.get("datacontenttype") {
+        None => None,
+        Some(_) => Some(
+            text("datacontenttype").ok_or("the CloudEvent's datacontenttype is not a string")?,
+        ),
     };
-    let id = fields.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-    Ok((data, id))
+    let (data, content_type) = match (fields.get("data"), fields.get("data_base64")) {
+        (Some(_), Some(_)) => return Err("the CloudEvent has both `data` and `data_base64`".into()),
+        (Some(data), None) => {
+            let content_type = declared.unwrap_or_else(|| JSON.to_string());
+            if payload::is_json(&content_type) {
+                (data.get().as_bytes().to_vec(), content_type)
+            } else {
+                let text = serde_json::from_str::<String>(data.get()).map_err(|_| {
+                    format!("the CloudEvent's datacontenttype is {content_type}, so its `data` is a string (send other bytes as `data_base64`)")
+                })?;
+                (text.into_bytes(), content_type)
+            }
+        }
+        (None, Some(_)) => {
+            let encoded =
+                text("data_base64").ok_or("the CloudEvent's data_base64 is not a string")?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded.as_bytes())
+                .map_err(|e| format!("the CloudEvent's data_base64 is not base64: {e}"))?;
+            let content_type = declared.unwrap_or_else(|| "application/octet-stream".to_string());
+            if payload::is_json(&content_type) {
+                payload::check_json(&bytes).map_err(|e| {
+                    format!("the CloudEvent's data_base64 is labelled {content_type} but is not JSON: {e}")
+                })?;
+            }
+            (bytes, content_type)
+        }
+        (None, None) => (b"null".to_vec(), JSON.to_string()),
+    };
+    Ok(Decoded { data, content_type, client_id: text("id") })
 }
 
-/// The values of `names` in a JSON object body, as strings.
-pub(crate) fn attributes(data: &[u8], names: &[String]) -> BTreeMap<String, String> {
-    if names.is_empty() {
+/// The values of `names` in a JSON object body, as strings (none for a body that is not JSON).
+pub(crate) fn attributes(
+    data: &[u8],
+    content_type: &str,
+    names: &[String],
+) -> BTreeMap<String, String> {
+    if names.is_empty() || !payload::is_json(content_type) {
         return BTreeMap::new();
     }
     let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(data) else {
@@ -54,31 +92,56 @@ pub(crate) fn attributes(data: &[u8], names: &[String]) -> BTreeMap<String, Stri
 }
 
 /// The CloudEvent a subscriber receives.
-pub(crate) fn envelope(delivery: &Delivery, pubsub: &str) -> Vec<u8> {
+#[derive(Serialize)]
+struct Envelope<'a> {
+    id: &'a str,
+    source: &'static str,
+    specversion: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    datacontenttype: &'a str,
+    time: String,
+    topic: &'a str,
+    pubsubname: &'a str,
+    traceparent: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<DataField<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_base64: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum DataField<'a> {
+    Json(&'a RawValue),
+    Text(&'a str),
+}
+
+/// The CloudEvent a subscriber receives for a delivery: its data byte-exact, as JSON, a string
+/// or `data_base64` by its content type ([`payload::data_of`]).
+pub(crate) fn envelope(delivery: &Delivery, pubsub: &str) -> Result<Vec<u8>, String> {
     let m = &delivery.message;
-    // JSON data goes in as it is, anything else as a string.
-    let text;
-    let data: &serde_json::value::RawValue = match serde_json::from_slice(&m.data) {
-        Ok(raw) => raw,
-        Err(_) => {
-            text = serde_json::value::to_raw_value(&String::from_utf8_lossy(&m.data))
-                .unwrap_or_default();
-            &text
+    let (data, data_base64) = match payload::data_of(&m.data, &m.content_type) {
+        payload::Data::Json(raw) => (Some(DataField::Json(raw)), None),
+        payload::Data::Text(text) => (Some(DataField::Text(text)), None),
+        payload::Data::Binary(bytes) => {
+            (None, Some(base64::engine::general_purpose::STANDARD.encode(bytes)))
         }
     };
-    let event = json!({
-        "id": m.id,
-        "source": "busbar",
-        "specversion": "1.0",
-        "type": "com.dapr.event.sent",
-        "datacontenttype": "application/json",
-        "time": rfc3339(m.published_at_ms),
-        "topic": m.topic,
-        "pubsubname": pubsub,
-        "traceparent": traceparent(&m.id),
-        "data": data,
-    });
-    serde_json::to_vec(&event).unwrap_or_default()
+    let event = Envelope {
+        id: &m.id,
+        source: "busbar",
+        specversion: "1.0",
+        kind: "com.dapr.event.sent",
+        datacontenttype: &m.content_type,
+        time: rfc3339(m.published_at_ms),
+        topic: &m.topic,
+        pubsubname: pubsub,
+        traceparent: traceparent(&m.id),
+        data,
+        data_base64,
+    };
+    serde_json::to_vec(&event).map_err(|e| format!("cannot write the CloudEvent: {e}"))
 }
 
 /// A W3C traceparent derived from the message id (stable across redeliveries).
@@ -129,8 +192,25 @@ mod tests {
 
     #[test]
     fn cloudevents_are_checked() {
-        let ok = br#"{"id":"1","source":"s","specversion":"1.0","type":"t","data":{"a":1}}"#;
-        assert_eq!(parse(ok).unwrap(), (br#"{"a":1}"#.to_vec(), "1".to_string()));
+        let ok = br#"{"id":"1","source":"s","specversion":"1.0","type":"t","data":{"a":1.50}}"#;
+        let want = Decoded {
+            data: br#"{"a":1.50}"#.to_vec(),
+            content_type: JSON.into(),
+            client_id: Some("1".into()),
+        };
+        assert_eq!(parse(ok).unwrap(), want);
+        let b64 = br#"{"id":"1","source":"s","specversion":"1.0","type":"t","data_base64":"AP8="}"#;
+        let got = parse(b64).unwrap();
+        assert_eq!(
+            (got.data, got.content_type.as_str()),
+            (vec![0, 255], "application/octet-stream")
+        );
+        let xml = br#"{"id":"1","source":"s","specversion":"1.0","type":"t","datacontenttype":"text/xml","data":"<a/>"}"#;
+        assert_eq!(parse(xml).unwrap().data, b"<a/>");
+        let not_text = br#"{"id":"1","source":"s","specversion":"1.0","type":"t","datacontenttype":"text/xml","data":5}"#;
+        assert!(parse(not_text).unwrap_err().contains("data_base64"));
+        let bad_json = br#"{"id":"1","source":"s","specversion":"1.0","type":"t","data":1e999}"#;
+        assert!(parse(bad_json).is_err());
         assert!(
             parse(br#"{"source":"s","specversion":"1.0","type":"t"}"#)
                 .unwrap_err()
@@ -147,11 +227,12 @@ mod tests {
     #[test]
     fn attributes_are_read_from_the_body() {
         let names = vec!["region".to_string(), "n".to_string(), "missing".to_string()];
-        let got = attributes(br#"{"region":"eu","n":3,"other":true}"#, &names);
+        let got = attributes(br#"{"region":"eu","n":3,"other":true}"#, JSON, &names);
         assert_eq!(
             got,
             [("n".to_string(), "3".to_string()), ("region".to_string(), "eu".to_string())].into()
         );
-        assert!(attributes(b"not json", &names).is_empty());
+        assert!(attributes(b"not json", JSON, &names).is_empty());
+        assert!(attributes(br#"{"region":"eu"}"#, "text/plain", &names).is_empty());
     }
 }

@@ -13,6 +13,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+/// The most of a `GET /dapr/subscribe` answer that is read.
+const MAX_SUBSCRIBE_ANSWER: usize = 1 << 20;
+
 /// Routes by (topic, subscription).
 type Routes = BTreeMap<(String, String), String>;
 
@@ -116,7 +119,11 @@ impl ServiceRoutes {
             // No /dapr/subscribe: the default routes.
             return Ok(BTreeMap::new());
         }
-        let entries = response.json::<Vec<Value>>().await.map_err(|_| {
+        let body =
+            crate::deliver::read_bounded(response, MAX_SUBSCRIBE_ANSWER).await.map_err(|e| {
+                Fetch::Refused(format!("service `{service}`: GET /dapr/subscribe: {e}"))
+            })?;
+        let entries = serde_json::from_slice::<Vec<Value>>(&body).map_err(|_| {
             Fetch::Refused(format!(
                 "service `{service}`: GET /dapr/subscribe did not answer a JSON list"
             ))

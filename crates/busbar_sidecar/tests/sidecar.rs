@@ -1,159 +1,16 @@
 //! The sidecar over HTTP: a real app analyzed from TypeScript, the sidecar on a loopback port,
 //! and a subscriber service (an axum server) that records the CloudEvents it receives.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use busbar_config::{DevConfig, DevService};
 use serde_json::{Value, json};
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let path = dir.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
-
-/// orders publishes `order-placed` (with a `region` attribute); billing subscribes to it as
-/// `charge` and publishes nothing.
-fn analyzed() -> (busbar_model::AppModel, busbar_graph::PermissionGraph) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    write(
-        dir,
-        "orders/encore.service.ts",
-        "import { Service } from \"encore.dev/service\";\nexport default new Service(\"orders\");\n",
-    );
-    write(
-        dir,
-        "billing/encore.service.ts",
-        "import { Service } from \"encore.dev/service\";\nexport default new Service(\"billing\");\n",
-    );
-    write(
-        dir,
-        "orders/topics.ts",
-        "import { Topic, Attribute } from \"encore.dev/pubsub\";\nexport interface Order { id: string; region: Attribute<string>; }\nexport const placed = new Topic<Order>(\"order-placed\", { deliveryGuarantee: \"at-least-once\" });\nexport async function place() { await placed.publish({ id: \"1\", region: \"eu\" }); }\n",
-    );
-    write(
-        dir,
-        "billing/charge.ts",
-        "import { Subscription } from \"encore.dev/pubsub\";\nimport { placed } from \"../orders/topics\";\nnew Subscription(placed, \"charge\", { handler: async () => {}, retryPolicy: { minBackoff: \"1s\", maxBackoff: \"1s\", maxRetries: 2 } });\n",
-    );
-    let config = busbar_config::Config::default();
-    let analysis =
-        busbar_ts::analyze(dir, &config, &busbar_ts::Options { threads: 1, checker: None });
-    assert!(analysis.diagnostics.iter().all(|d| !d.is_error()), "{:?}", analysis.diagnostics);
-    let graph = busbar_graph::PermissionGraph::build(&analysis.model);
-    (analysis.model, graph)
-}
-
-type Received = Arc<Mutex<Vec<Value>>>;
-
-/// A subscriber whose answer depends on the message's `id` field: `retry-once` fails its first
-/// delivery, `drop` answers DROP, `missing` answers 404; the rest succeed.
-async fn subscriber(subscribe: Option<Value>) -> (String, Received) {
-    let received: Received = Arc::default();
-    let handler = |State(r): State<Received>, Json(event): Json<Value>| async move {
-        let id = event.pointer("/data/id").and_then(Value::as_str).unwrap_or_default().to_string();
-        let earlier = {
-            let mut r = r.lock().unwrap();
-            let earlier = r
-                .iter()
-                .filter(|e| e.pointer("/data/id").and_then(Value::as_str) == Some(&id))
-                .count();
-            r.push(event);
-            earlier
-        };
-        match id.as_str() {
-            "retry-once" if earlier == 0 => (StatusCode::OK, Json(json!({ "status": "RETRY" }))),
-            "drop" => (StatusCode::OK, Json(json!({ "status": "DROP" }))),
-            "missing" => (StatusCode::NOT_FOUND, Json(json!({}))),
-            _ => (StatusCode::OK, Json(json!({ "status": "SUCCESS" }))),
-        }
-    };
-    let mut app = Router::new()
-        .route("/busbar/order-placed/charge", post(handler))
-        .route("/orders", post(handler));
-    if let Some(entries) = subscribe {
-        app = app.route("/dapr/subscribe", get(move || async move { Json(entries) }));
-    }
-    let app = app.with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
-}
-
-struct Harness {
-    sidecar: busbar_sidecar::Running,
-    base: String,
-    http: reqwest::Client,
-    _data: tempfile::TempDir,
-}
-
-/// The sidecar on a fresh data dir: orders has the token `orders-token` and a port of its own;
-/// billing's token is generated.
-async fn start(billing_url: Option<String>) -> Result<Harness, busbar_sidecar::StartError> {
-    let data = tempfile::tempdir().unwrap();
-    let sidecar = start_in(data.path(), billing_url).await?;
-    let base = format!("http://{}", sidecar.addr);
-    Ok(Harness { sidecar, base, http: reqwest::Client::new(), _data: data })
-}
-
-async fn start_in(
-    data: &Path,
-    billing_url: Option<String>,
-) -> Result<busbar_sidecar::Running, busbar_sidecar::StartError> {
-    let (model, graph) = analyzed();
-    let mut dev = DevConfig::default();
-    dev.services.insert("billing".into(), DevService { url: billing_url, ..Default::default() });
-    let orders_port = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    dev.services.insert(
-        "orders".into(),
-        DevService {
-            token: Some("orders-token".into()),
-            port: Some(orders_port.local_addr().unwrap().port()),
-            ..Default::default()
-        },
-    );
-    let options = busbar_sidecar::Options {
-        data_dir: data.to_path_buf(),
-        dev,
-        disk_reserve: busbar_runtime::store::DEFAULT_DISK_RESERVE,
-    };
-    let listeners = busbar_sidecar::Listeners {
-        shared: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        services: [("orders".to_string(), orders_port)].into(),
-    };
-    busbar_sidecar::start(model, &graph, options, listeners).await
-}
-
-impl Harness {
-    async fn publish(&self, path: &str, headers: &[(&str, &str)], body: &str) -> reqwest::Response {
-        let mut req = self.http.post(format!("{}{path}", self.base)).body(body.to_string());
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        req.send().await.unwrap()
-    }
-}
-
-async fn until(mut cond: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("condition never held");
-}
-
-const ORDERS: (&str, &str) = ("dapr-app-id", "orders");
-const JSON_TYPE: (&str, &str) = ("content-type", "application/json");
+use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishes_are_delivered_as_cloudevents_with_their_id() {
@@ -219,16 +76,6 @@ async fn publishes_are_delivered_as_cloudevents_with_their_id() {
     h.sidecar.shutdown().await;
 }
 
-async fn until_stored(h: &Harness, n: i64) {
-    for _ in 0..500 {
-        if h.sidecar.broker.stored_messages().await.unwrap() == n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never {n} messages stored");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_and_404_are_dead_letters() {
     let (url, received) = subscriber(None).await;
@@ -265,6 +112,8 @@ async fn refusals_are_clear_and_store_nothing() {
         "{:?}",
         h.sidecar.warnings
     );
+    let billing_token =
+        h.sidecar.endpoints.iter().find(|e| e.service == "billing").unwrap().token.clone();
     // (path, headers, body, status, what the answer says)
     type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, String, u16, &'a str);
     let cases: Vec<Case> = vec![
@@ -280,14 +129,14 @@ async fn refusals_are_clear_and_store_nothing() {
         ),
         (
             "/v1.0/publish/pubsub/order-placed",
-            vec![("dapr-app-id", "nobody")],
+            vec![("dapr-app-id", "orders")],
             "{}".into(),
             403,
-            "names no service",
+            "without a dapr-api-token does not identify a caller",
         ),
         (
             "/v1.0/publish/pubsub/order-placed",
-            vec![("dapr-app-id", "billing")],
+            vec![("dapr-api-token", billing_token.as_str())],
             "{}".into(),
             403,
             "service `billing` may not publish to `order-placed`",
@@ -374,7 +223,11 @@ async fn bulk_publish_stores_every_entry_or_lists_the_failures() {
         { "entryId": "3", "event": { "id": "ce", "source": "orders", "specversion": "1.0", "type": "t", "data": { "id": "bulk-3" } }, "contentType": "application/cloudevents+json" },
     ]);
     let r = h
-        .publish("/v1.0-alpha1/publish/bulk/pubsub/order-placed", &[ORDERS], &all.to_string())
+        .publish(
+            "/v1.0-alpha1/publish/bulk/pubsub/order-placed",
+            &[ORDERS, JSON_TYPE],
+            &all.to_string(),
+        )
         .await;
     assert_eq!(r.status(), 204);
     until(|| received.lock().unwrap().len() == 3).await;
@@ -383,8 +236,9 @@ async fn bulk_publish_stores_every_entry_or_lists_the_failures() {
         { "entryId": "b", "event": { "id": "x" }, "contentType": "application/cloudevents+json" },
         { "entryId": "c", "event": "x".repeat(256 * 1024 + 1), "contentType": "text/plain" },
     ]);
-    let r =
-        h.publish("/v1.0/publish/bulk/pubsub/order-placed", &[ORDERS], &mixed.to_string()).await;
+    let r = h
+        .publish("/v1.0/publish/bulk/pubsub/order-placed", &[ORDERS, JSON_TYPE], &mixed.to_string())
+        .await;
     assert_eq!(r.status(), 500);
     let body: Value = r.json().await.unwrap();
     let failed: Vec<&str> = body["failedEntries"]
@@ -398,7 +252,7 @@ async fn bulk_publish_stores_every_entry_or_lists_the_failures() {
     let denied = h
         .publish(
             "/v1.0-alpha1/publish/bulk/pubsub/order-placed",
-            &[("dapr-app-id", "billing")],
+            &[("dapr-app-id", "billing"), JSON_TYPE],
             &all.to_string(),
         )
         .await;
@@ -406,8 +260,9 @@ async fn bulk_publish_stores_every_entry_or_lists_the_failures() {
     h.sidecar.shutdown().await;
 }
 
-/// The caller is the owner of the port it calls, else the service of its token (configured or
-/// generated into the data dir, and the same after a restart), else its `dapr-app-id`.
+/// On its own port, a service is the caller only with its own token; on the shared port, the
+/// service of the token sent (configured or generated into the data dir, and the same after a
+/// restart). A `dapr-app-id` alone identifies no one unless `[dev] trust-app-id = true`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_are_identified_by_port_token_or_app_id() {
     let data = tempfile::tempdir().unwrap();
@@ -446,9 +301,9 @@ async fn callers_are_identified_by_port_token_or_app_id() {
     };
     // (base, headers, status, what the answer says)
     let cases = [
-        (own.clone(), vec![], 204, ""),
+        (own.clone(), vec![], 403, "this port is service `orders`'s: send its dapr-api-token"),
         (own.clone(), vec![("dapr-api-token", "orders-token".to_string())], 204, ""),
-        (own.clone(), vec![("dapr-app-id", "billing".to_string())], 204, ""),
+        (own.clone(), vec![("dapr-app-id", "orders".to_string())], 403, "send its dapr-api-token"),
         (
             own.clone(),
             vec![("dapr-api-token", billing.token.clone())],
@@ -469,6 +324,12 @@ async fn callers_are_identified_by_port_token_or_app_id() {
             "service `billing` may not publish",
         ),
         (shared.clone(), vec![], 403, "unidentified caller"),
+        (
+            shared.clone(),
+            vec![("dapr-app-id", "orders".to_string())],
+            403,
+            "set `trust-app-id = true`",
+        ),
     ];
     for (base, headers, status, says) in cases {
         let label = format!("{base} {headers:?}");
@@ -478,9 +339,20 @@ async fn callers_are_identified_by_port_token_or_app_id() {
     }
     sidecar.shutdown().await;
 
-    let again = start_in(data.path(), None).await.unwrap();
+    let again = start_with(data.path(), None, |o| o.dev.trust_app_id = true).await.unwrap();
     let same = again.endpoints.iter().find(|e| e.service == "billing").unwrap();
     assert_eq!(same.token, billing.token, "a generated token survives a restart");
+    let shared = format!("http://{}", again.addr);
+    let trusted = [
+        (vec![("dapr-app-id", "orders".to_string())], 204, ""),
+        (vec![("dapr-app-id", "nobody".to_string())], 403, "names no service"),
+    ];
+    for (headers, status, says) in trusted {
+        let label = format!("trust-app-id {headers:?}");
+        let (got, text) = publish(&shared, headers).await;
+        assert_eq!(got, status, "{label}: {text}");
+        assert!(text.contains(says), "{label}: {text}");
+    }
     again.shutdown().await;
 }
 

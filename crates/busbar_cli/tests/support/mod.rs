@@ -72,3 +72,15 @@ pub fn tool(var: &str) -> Option<PathBuf> {
         }
     }
 }
+
+/// The token `busbar dev` generated for `service` into the data directory `data`.
+pub fn generated_token(data: &Path, service: &str) -> String {
+    let tokens: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("tokens.json")).unwrap()).unwrap();
+    tokens[service].as_str().unwrap().to_string()
+}
+
+/// `Bearer TOKEN` with the admin token of the data directory `data`.
+pub fn admin_bearer(data: &Path) -> String {
+    format!("Bearer {}", std::fs::read_to_string(data.join("admin-token")).unwrap().trim())
+}
