@@ -48,7 +48,7 @@ pub(crate) fn run(
     if !has_errors {
         if args.update {
             let text = lock::render(&grants);
-            if let Err(e) = std::fs::write(&lock_path, text) {
+            if let Err(e) = crate::files::write_atomic(&lock_path, text.as_bytes()) {
                 let _ = writeln!(err, "error: cannot write {}: {e}", lock_path.display());
                 return EXIT_USAGE;
             }
@@ -57,7 +57,7 @@ pub(crate) fn run(
             let _ =
                 writeln!(err, "wrote {shown_lock}: {} grants of {services} services", grants.len());
         }
-        match std::fs::read(&lock_path) {
+        match busbar_config::files::read_regular(&lock_path).map_err(busbar_config::files::ReadError::into_io) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => {
                     let file = SourceFile::new(shown_lock.as_str().into(), text);

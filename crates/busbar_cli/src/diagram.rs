@@ -51,11 +51,7 @@ pub(crate) fn run(
     match &args.out {
         Some(file) => {
             let path = cwd.join(file);
-            let written = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|()| std::fs::write(&path, text.as_bytes()));
+            let written = crate::files::write_atomic(&path, text.as_bytes());
             match written {
                 Ok(()) => EXIT_OK,
                 Err(e) => {

@@ -9,6 +9,7 @@ mod audit;
 mod dev;
 mod diagram;
 mod dlq;
+mod files;
 mod pipeline;
 mod plan;
 mod summary;

@@ -200,7 +200,8 @@ fn read_plan_set(path: &Path) -> Result<Vec<Plan>, String> {
         version: u32,
         plans: Vec<Plan>,
     }
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let bytes = busbar_config::files::read_regular(path).map_err(|e| e.to_string())?;
+    let text = String::from_utf8(bytes).map_err(|_| "it is not UTF-8".to_string())?;
     let set: OldSet =
         serde_json::from_str(&text).map_err(|e| format!("not a busbar plan.json ({e})"))?;
     if set.version != busbar_plan::PLAN_VERSION {
@@ -280,11 +281,7 @@ fn changes(old: &Plan, new: &Plan, model: &busbar_model::AppModel) -> Vec<Diagno
 fn write_files(dir: &Path, files: &[busbar_emit::File]) -> Result<(), String> {
     for file in files {
         let path = dir.join(&file.path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-        }
-        std::fs::write(&path, file.text.as_bytes())
+        crate::files::write_atomic(&path, file.text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())

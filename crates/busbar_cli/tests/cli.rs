@@ -754,3 +754,54 @@ fn dlq_lists_and_releases_dead_letters_online_and_offline() {
             .contains("there is no subscription `nope`; the app has: order-placed/charge")
     );
 }
+
+/// `busbar dlq --data DIR` acts only through the busbar dev that holds DIR: pointed at the port
+/// of a busbar dev of another directory, it refuses; without `--port` it finds the right one
+/// (recorded in DIR); and a second busbar dev on DIR is refused, naming the first's pid.
+#[test]
+fn dlq_never_acts_through_the_broker_of_another_data_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    busbar_testdata::write_orders_billing_app(&app).unwrap();
+    let (data_a, data_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = spawn_dev(&app, port_a, Some(&data_a), &[], None);
+    let mut b = spawn_dev(&app, port_b, Some(&data_b), &[], None);
+    let up = wait_healthy(port_a) && wait_healthy(port_b);
+    let dlq = |data: &Path, port: Option<u16>| {
+        let mut args =
+            vec!["dlq".to_string(), "list".into(), "--data".into(), data.display().to_string()];
+        if let Some(p) = port {
+            args.extend(["--port".to_string(), p.to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&app, &args)
+    };
+    let wrong = up.then(|| dlq(&data_a, Some(port_b)));
+    let found = up.then(|| dlq(&data_a, None));
+    let second = up.then(|| {
+        let mut c =
+            spawn_dev(&app, free_port(), Some(&data_a), &[], Some(&tmp.path().join("second.log")));
+        c.wait().unwrap()
+    });
+    for child in [&mut a, &mut b] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(up, "both busbar dev started");
+    let wrong = wrong.unwrap();
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(1), "{said}");
+    assert!(said.contains("not the busbar dev of") || said.contains("serves"), "{said}");
+    let found = found.unwrap();
+    assert_eq!(found.status.code(), Some(0), "{}", String::from_utf8_lossy(&found.stderr));
+    assert!(
+        String::from_utf8_lossy(&found.stderr)
+            .contains(&format!("through busbar dev on 127.0.0.1:{port_a}")),
+        "{}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    assert!(!second.unwrap().success(), "a second busbar dev on the same data directory started");
+    let log = std::fs::read_to_string(tmp.path().join("second.log")).unwrap();
+    assert!(log.contains("is in use by busbar (pid"), "{log}");
+}

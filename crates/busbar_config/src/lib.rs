@@ -17,6 +17,7 @@ use toml::Spanned;
 /// The file name, at the app root.
 pub use audit::{AuditConfig, CrossServicePublish, Rule, RuleAction, glob_match};
 pub use dev::{DevConfig, DevService};
+pub mod files;
 
 pub const FILE_NAME: &str = "busbar.toml";
 
@@ -112,12 +113,14 @@ enum RawPaths {
 /// Reads `root/busbar.toml` if there is one.
 pub fn load(root: &Path) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
     let path = root.join(FILE_NAME);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match files::read_regular(&path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((Config::default(), Vec::new()));
+        Err(files::ReadError::Missing) => return Ok((Config::default(), Vec::new())),
+        Err(files::ReadError::Io(source)) => {
+            return Err(ConfigError::Unreadable { path: path.display().to_string(), source });
         }
-        Err(source) => {
+        Err(e @ files::ReadError::NotRegular(_)) => {
+            let source = std::io::Error::other(e.to_string());
             return Err(ConfigError::Unreadable { path: path.display().to_string(), source });
         }
     };

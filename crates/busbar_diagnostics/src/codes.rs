@@ -62,6 +62,8 @@ codes! {
         "the app directory does not exist or is not a directory";
     DANGLING_SYMLINK = "BB0014" "dangling-symlink" Note true
         "a symbolic link points to nothing; it was skipped";
+    CONFIG_FILE_SKIPPED = "BB0015" "config-file-skipped" Warning false
+        "a tsconfig.json, package.json or ignore file is unreadable or not a regular file; what it says was not applied";
 
     // BB01xx: declarations of topics and subscriptions.
     DECLARED_IN_FUNCTION = "BB0101" "declared-in-function" Error true

@@ -79,7 +79,8 @@ async fn accepted_payloads_are_delivered_byte_exact() {
         format!(r#"{{"id":"ce","source":"s","specversion":"1.0","type":"t",{extra}}}"#).into_bytes()
     };
     // (path suffix, content type, body, the bytes delivered, their content type)
-    let cases: Vec<(&str, &str, Vec<u8>, Vec<u8>, &str)> = vec![
+    type Case<'a> = (&'a str, &'a str, Vec<u8>, Vec<u8>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "",
             "application/json",

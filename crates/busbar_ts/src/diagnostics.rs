@@ -53,6 +53,12 @@ pub(crate) fn unreadable(span: Option<Span>, path: &str, error: &str) -> Diagnos
     }
 }
 
+/// A config file around the app that was not read: `path`, why, and what that left out.
+pub(crate) fn config_file_skipped(path: &str, why: &str, left_out: &str) -> Diagnostic {
+    Diagnostic::new(&codes::CONFIG_FILE_SKIPPED, format!("`{path}` was skipped: {why}; {left_out}"))
+        .with_help("make it a readable regular file, or remove it")
+}
+
 pub(crate) fn internal_error(span: Span, what: &str) -> Diagnostic {
     Diagnostic::new(
         &codes::INTERNAL_ERROR,

@@ -72,24 +72,81 @@ pub(crate) fn discover(root: &Path, threads: usize) -> Discovered {
     }));
 
     let outside = Arc::new(Mutex::new(Vec::<String>::new()));
+    // The walk opens the ignore files of the root, its parents and every directory: one that
+    // is not a regular file (a FIFO would block the open) turns off that kind of ignore file
+    // at the root and above (said), and skips a directory below (said).
+    let mut skipped = Vec::new();
+    let mut kinds_off = Vec::new();
+    for dir in root.ancestors() {
+        for (name, problem) in ignore_file_problems(dir) {
+            let shown =
+                if dir == root { name.to_string() } else { dir.join(name).display().to_string() };
+            match problem {
+                Problem::Blocks(why) => {
+                    kinds_off.push(name);
+                    skipped.push(diag::config_file_skipped(
+                        &shown,
+                        &why,
+                        &format!("no {name} file was applied anywhere in the app"),
+                    ));
+                }
+                Problem::Unreadable(why) => skipped.push(diag::config_file_skipped(
+                    &shown,
+                    &why,
+                    "its rules were not applied",
+                )),
+            }
+        }
+    }
     let mut builder = ignore::WalkBuilder::new(root);
     builder
         .hidden(true)
-        .ignore(true)
-        .git_ignore(true)
+        .ignore(!kinds_off.contains(&".ignore"))
+        .git_ignore(!kinds_off.contains(&".gitignore"))
         .git_exclude(true)
         .git_global(false)
         .require_git(false)
         .parents(true)
         .follow_links(true)
-        .threads(threads.max(1))
-        .add_custom_ignore_filename(".busbarignore");
+        .threads(threads.max(1));
+    if !kinds_off.contains(&".busbarignore") {
+        builder.add_custom_ignore_filename(".busbarignore");
+    }
+    let skipped = Arc::new(Mutex::new(skipped));
     {
         let outside = Arc::clone(&outside);
+        let skipped = Arc::clone(&skipped);
         let root = root.to_path_buf();
         builder.filter_entry(move |entry| {
             if entry.file_name() == "node_modules" {
                 return false;
+            }
+            if entry.file_type().is_some_and(|t| t.is_dir()) {
+                let rel = || {
+                    relative(&root, entry.path())
+                        .unwrap_or_else(|| entry.path().display().to_string())
+                };
+                let mut walk = true;
+                for (name, problem) in ignore_file_problems(entry.path()) {
+                    let shown = format!("{}/{name}", rel());
+                    let d = match problem {
+                        Problem::Blocks(why) => {
+                            walk = false;
+                            diag::config_file_skipped(
+                                &shown,
+                                &why,
+                                &format!("the directory `{}` was not analyzed", rel()),
+                            )
+                        }
+                        Problem::Unreadable(why) => {
+                            diag::config_file_skipped(&shown, &why, "its rules were not applied")
+                        }
+                    };
+                    skipped.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+                }
+                if !walk {
+                    return false;
+                }
             }
             if entry.path_is_symlink() {
                 let inside = entry
@@ -120,6 +177,17 @@ pub(crate) fn discover(root: &Path, threads: usize) -> Discovered {
                     }
                     let is_file = entry.file_type().is_some_and(|t| t.is_file());
                     if !is_file {
+                        let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+                        if !is_dir && entry.file_name() == "package.json" {
+                            // A FIFO or a device: never opened.
+                            let shown = relative(&root, entry.path())
+                                .unwrap_or_else(|| entry.path().display().to_string());
+                            found.diagnostics.push(diag::config_file_skipped(
+                                &shown,
+                                "it is not a regular file (busbar reads only regular files)",
+                                "the workspace package it declares is not known to imports",
+                            ));
+                        }
                         return ignore::WalkState::Continue;
                     }
                     let name = entry.file_name().to_string_lossy();
@@ -167,18 +235,56 @@ pub(crate) fn discover(root: &Path, threads: usize) -> Discovered {
             seen.insert(key, ()).is_none()
         });
     }
-    let mut packages: Vec<(String, String)> = found
-        .packages
-        .into_iter()
-        .filter_map(|(dir, path)| std::fs::read_to_string(path).ok().map(|text| (dir, text)))
-        .collect();
-    packages.sort();
     let mut diagnostics = found.diagnostics;
+    let mut packages: Vec<(String, String)> = Vec::new();
+    for (dir, path) in found.packages {
+        let read = busbar_config::files::read_regular(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| String::from_utf8(b).map_err(|_| "it is not UTF-8".to_string()));
+        match read {
+            Ok(text) => packages.push((dir, text)),
+            Err(why) => {
+                let shown = relative(root, &path).unwrap_or_else(|| path.display().to_string());
+                let what = "the workspace package it declares is not known to imports";
+                diagnostics.push(diag::config_file_skipped(&shown, &why, what));
+            }
+        }
+    }
+    packages.sort();
+    let mut skipped = std::mem::take(&mut *skipped.lock().unwrap_or_else(|e| e.into_inner()));
+    skipped.sort_by(|a, b| a.message.cmp(&b.message));
+    skipped.dedup_by(|a, b| a.message == b.message);
+    diagnostics.extend(skipped);
     let mut outside = outside.lock().unwrap_or_else(|e| e.into_inner()).clone();
     outside.sort();
     outside.dedup();
     diagnostics.extend(outside.iter().map(|p| diag::symlink_outside_root(p)));
     Discovered { files, packages, diagnostics }
+}
+
+/// The ignore files the walk reads in each directory.
+const IGNORE_FILES: [&str; 3] = [".gitignore", ".ignore", ".busbarignore"];
+
+/// What is wrong with an ignore file.
+enum Problem {
+    /// Not a regular file: the walk must not open it (a FIFO blocks the open).
+    Blocks(String),
+    /// A regular file that cannot be read: the walk skips it.
+    Unreadable(String),
+}
+
+/// The ignore files of `dir` that are not regular, readable files.
+fn ignore_file_problems(dir: &Path) -> Vec<(&'static str, Problem)> {
+    IGNORE_FILES
+        .iter()
+        .filter_map(|name| match busbar_config::files::check_regular(&dir.join(name)) {
+            Ok(_) => None,
+            Err(e @ busbar_config::files::ReadError::NotRegular(_)) => {
+                Some((*name, Problem::Blocks(e.to_string())))
+            }
+            Err(e) => Some((*name, Problem::Unreadable(e.to_string()))),
+        })
+        .collect()
 }
 
 fn parent_rel(root: &Path, path: &Path) -> String {

@@ -161,6 +161,7 @@ fn analyze_in_pool(
     lap("services and model");
 
     let mut diagnostics = discovered.diagnostics;
+    diagnostics.extend(resolver.skipped());
     let mut suppressions = BTreeMap::new();
     let mut sources = SourceDb::new();
     let mut stats = Stats::default();

@@ -50,6 +50,8 @@ pub(crate) struct Resolver {
     packages: BTreeMap<String, Package>,
     /// Nearest tsconfig per directory (relative), computed on demand.
     tsconfigs: Mutex<HashMap<String, Option<Arc<TsPaths>>>>,
+    /// tsconfig files that could not be read (path relative to the root, why).
+    skipped: Mutex<BTreeMap<String, String>>,
 }
 
 impl Resolver {
@@ -73,7 +75,23 @@ impl Resolver {
             known: known.into_iter().collect(),
             packages: by_name,
             tsconfigs: Mutex::new(HashMap::default()),
+            skipped: Mutex::default(),
         }
+    }
+
+    /// The tsconfig files that were not read, as warnings (in path order).
+    pub fn skipped(&self) -> Vec<busbar_diagnostics::Diagnostic> {
+        let skipped = self.skipped.lock().unwrap_or_else(|e| e.into_inner());
+        skipped
+            .iter()
+            .map(|(path, why)| {
+                crate::diagnostics::config_file_skipped(
+                    path,
+                    why,
+                    "its `paths` and `baseUrl` were not applied to imports",
+                )
+            })
+            .collect()
     }
 
     /// Makes a file outside the discovered set known (after it was read).
@@ -164,7 +182,12 @@ impl Resolver {
         }
         let abs = self.abs(dir);
         let file = abs.join("tsconfig.json");
-        let found = if file.is_file() {
+        let present = busbar_config::files::check_regular(&file);
+        if let Err(e) = &present {
+            let shown = paths::join(dir, "tsconfig.json");
+            self.skipped.lock().unwrap_or_else(|e| e.into_inner()).insert(shown, e.to_string());
+        }
+        let found = if present.is_ok_and(|p| p) {
             tsconfig::load(&file).filter(|t| !t.is_empty()).map(Arc::new)
         } else if abs.parent().is_some() && abs != Path::new("/") {
             self.tsconfig_for(&paths::join(dir, ".."))

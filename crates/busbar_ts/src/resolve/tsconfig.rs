@@ -61,7 +61,7 @@ fn load_depth(path: &Path, depth: usize) -> Option<TsPaths> {
     if depth > 16 {
         return None;
     }
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = String::from_utf8(busbar_config::files::read_regular(path).ok()?).ok()?;
     let value: Value = jsonc_parser::parse_to_serde_value(&text, &Default::default()).ok()?;
     let dir = path.parent()?.to_path_buf();
     let mut result = TsPaths::default();
