@@ -95,14 +95,8 @@ pub(crate) async fn publish(
         Err((code, message)) => return error(StatusCode::BAD_REQUEST, code, message),
     };
     // The client's id: busbar's `metadata.messageId`, or Dapr's `metadata.cloudevent.id`.
-    let id = query
-        .get("metadata.messageId")
-        .or_else(|| query.get("metadata.cloudevent.id"))
-        .cloned()
-        .or(decoded.client_id);
-    let attributes = cloudevent::attributes(&decoded.data, &decoded.content_type, &attribute_names);
-    let message =
-        Publish { data: decoded.data, content_type: decoded.content_type, attributes, id };
+    let id = query.get("metadata.messageId").or_else(|| query.get("metadata.cloudevent.id"));
+    let message = message(decoded, id.cloned(), &attribute_names);
     match state.broker.publish(&topic, message).await {
         Ok(published) => {
             (StatusCode::NO_CONTENT, [("busbar-message-id", published.id)]).into_response()
@@ -142,10 +136,16 @@ fn bulk_entry(
         .get("messageId")
         .or_else(|| entry.metadata.get("cloudevent.id"))
         .and_then(Value::as_str)
-        .map(str::to_string)
-        .or(decoded.client_id);
+        .map(str::to_string);
+    Ok(message(decoded, id, attribute_names))
+}
+
+/// The message to store for a decoded body: the client's id from the request's metadata, else
+/// the CloudEvent's; attribute values read from the body.
+fn message(decoded: payload::Decoded, id: Option<String>, attribute_names: &[String]) -> Publish {
     let attributes = cloudevent::attributes(&decoded.data, &decoded.content_type, attribute_names);
-    Ok(Publish { data: decoded.data, content_type: decoded.content_type, attributes, id })
+    let id = id.or(decoded.client_id);
+    Publish { data: decoded.data, content_type: decoded.content_type, attributes, id }
 }
 
 /// Bulk publish: every entry is checked and stored (concurrently, so they share fsyncs); 204
@@ -161,8 +161,12 @@ pub(crate) async fn publish_bulk(
         Ok(names) => names,
         Err(response) => return *response,
     };
-    if let Err(e) = payload::check_list(&body) {
-        return error(StatusCode::BAD_REQUEST, "ERR_MALFORMED_REQUEST", e);
+    if let Err(e) = payload::check_json(&body) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ERR_MALFORMED_REQUEST",
+            format!("the body is not JSON every reader accepts: {e}"),
+        );
     }
     let entries: Vec<payload::BulkEntry> = match serde_json::from_slice(&body) {
         Ok(entries) => entries,

@@ -158,14 +158,19 @@ pub(crate) async fn serve(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read).keep_alive(true);
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    // The limit's log line, at most once every 10 s (a flood would otherwise flood the log).
+    let mut said_at: Option<tokio::time::Instant> = None;
     loop {
         let permit = match connections.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                let _ = log.send(format!(
-                    "connection limit reached ({} open): new connections to port {port} wait until one closes",
-                    limits.connections
-                ));
+                if said_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    said_at = Some(tokio::time::Instant::now());
+                    let _ = log.send(format!(
+                        "connection limit reached ({} open): new connections to port {port} wait until one closes",
+                        limits.connections
+                    ));
+                }
                 tokio::select! {
                     permit = connections.clone().acquire_owned() => match permit {
                         Ok(permit) => permit,
