@@ -72,6 +72,7 @@ fn compare(expected: &Value, actual: &Value, path: &str) -> Result<(), String> {
 
 fn check(path: &Path, expect_errors: bool) -> Result<(), String> {
     let fixture = materialize(path);
+    harness::no_messages(&fixture)?;
     let mut human_args =
         vec!["analyze".to_string(), ".".to_string(), "--color".into(), "never".into()];
     human_args.extend(fixture.args.iter().cloned());

@@ -60,8 +60,10 @@ fn every_code_is_exercised_by_a_test() {
 fn fixtures_and_snapshots_come_in_pairs() {
     let mut fixtures = Vec::new();
     let mut snaps = Vec::new();
-    files_under(&repo().join("testdata/analyze"), "txtar", &mut fixtures);
-    files_under(&repo().join("testdata/analyze"), "snap", &mut snaps);
+    for dir in ["testdata/analyze", "testdata/schema"] {
+        files_under(&repo().join(dir), "txtar", &mut fixtures);
+        files_under(&repo().join(dir), "snap", &mut snaps);
+    }
     for f in &fixtures {
         assert!(f.with_extension("snap").exists(), "{} has no snapshot", f.display());
     }

@@ -12,6 +12,7 @@ mod dlq;
 mod files;
 mod pipeline;
 mod plan;
+mod schema;
 mod summary;
 
 use std::ffi::OsString;
@@ -63,6 +64,8 @@ enum Command {
     Dev(DevArgs),
     /// List or release dead letters, through a running `busbar dev` or on its data directory.
     Dlq(DlqArgs),
+    /// Print the JSON Schema (2020-12) of each topic's messages, read from the code's types.
+    Schema(SchemaArgs),
     /// Write every output of an app: Terraform modules, Dapr manifests, plan.json,
     /// runtime-config.json and the diagrams.
     Build(BuildArgs),
@@ -276,6 +279,18 @@ struct DlqReleaseArgs {
 }
 
 #[derive(Args, Debug)]
+struct SchemaArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// Only this topic's schema (default: an object of every topic's, by name).
+    #[arg(long, value_name = "NAME")]
+    topic: Option<String>,
+    /// Write to this file instead of printing. Nothing is written when the app has errors.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 struct BuildArgs {
     #[command(flatten)]
     app: AppArgs,
@@ -355,6 +370,7 @@ where
         Command::Audit(args) => audit::run(&args, cwd, host, out, err),
         Command::Dev(args) => dev::run(&args, cwd, host, err),
         Command::Dlq(args) => dlq::run(&args, cwd, host, out, err),
+        Command::Schema(args) => schema::run(&args, cwd, host, out, err),
         Command::Build(args) => plan::build(&args, cwd, host, out, err),
         Command::CheckFile(args) => check_file(&args),
     }

@@ -110,6 +110,10 @@ codes! {
         "the message type of a topic cannot be found, so its attributes are unknown";
     MISSING_HANDLER = "BB0122" "missing-handler" Error true
         "a subscription has no `handler`";
+    MESSAGE_TYPE_OPEN = "BB0123" "message-type-open" Note true
+        "part of a message type is not followed (a third-party type, a construct busbar does not evaluate); its schema accepts any value there";
+    CIRCULAR_TYPE_ALIAS = "BB0124" "circular-type-alias" Error true
+        "a type alias refers to itself other than through an object or array, so it has no values";
 
     // BB02xx: references to topics across files.
     INVALID_TOPIC_USAGE = "BB0201" "invalid-topic-usage" Error true

@@ -32,6 +32,7 @@ fn model() -> AppModel {
             message_type: "E".into(),
             attributes: Vec::new(),
             attribute_types: Default::default(),
+            schema: Default::default(),
             delivery_guarantee: DeliveryGuarantee::AtLeastOnce,
             ordering_attribute: None,
             span: span(1),

@@ -9,6 +9,7 @@ mod builder;
 pub mod duration;
 mod json;
 pub mod names;
+pub mod schema;
 
 use std::collections::BTreeMap;
 
@@ -120,6 +121,8 @@ pub struct Topic {
     pub attributes: Vec<String>,
     /// The value type of each attribute.
     pub attribute_types: BTreeMap<String, AttributeType>,
+    /// The message type as a schema (serialised as its JSON Schema).
+    pub schema: schema::MessageSchema,
     pub delivery_guarantee: DeliveryGuarantee,
     pub ordering_attribute: Option<String>,
     /// The whole declaration.

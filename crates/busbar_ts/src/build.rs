@@ -7,27 +7,22 @@ use std::collections::{BTreeMap, VecDeque};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use busbar_diagnostics::{Diagnostic, FilePath, Span, codes};
+use busbar_model::schema::FieldInfo;
 use busbar_model::{Access, AccessKind, AppModel, ModelBuilder, Service, Subscription, Topic};
 
 use crate::diagnostics as diag;
-use crate::facts::{Field, FileFacts, RawSpan, RefPermission, TypeDef, TypeExpr, UseKind};
+use crate::facts::{FileFacts, RawSpan, RefPermission, UseKind};
 use crate::link::{Linker, Value};
 use crate::resolve::Target;
+use crate::schema;
 use crate::services::Services;
-
-/// A field of a resolved message type, with its position (in whichever file declares it).
-#[derive(Clone, Debug)]
-struct FieldInfo {
-    name: String,
-    attribute: Option<busbar_model::AttributeType>,
-    span: Span,
-}
 
 /// Attributes of a topic as far as they could be read, for checking filters.
 struct TopicInfo {
     message_type: String,
-    /// `None` when the message type could not be resolved (already reported).
-    fields: Option<Vec<FieldInfo>>,
+    /// Every top-level field of the message type; `None` when the message type is not known
+    /// as objects (not found, or not followed: already reported).
+    fields: Option<BTreeMap<String, FieldInfo>>,
 }
 
 /// Where to point at a topic declaration: its name.
@@ -48,16 +43,12 @@ impl TopicInfo {
     }
 
     fn attributes(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .fields
+        self.fields
             .iter()
             .flatten()
-            .filter(|f| f.attribute.is_some())
-            .map(|f| f.name.clone())
-            .collect();
-        names.sort();
-        names.dedup();
-        names
+            .filter(|(_, f)| f.attribute.is_some())
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 }
 
@@ -88,36 +79,39 @@ pub(crate) fn build(
     // Topics, in path order so the first declaration of a name wins.
     let mut topic_names: HashMap<(usize, usize), String> = HashMap::default();
     let mut reserved_reported: HashSet<Span> = HashSet::default();
+    let mut lowered_reported: HashSet<(&'static str, Option<Span>)> = HashSet::default();
     let mut topic_info: BTreeMap<String, TopicInfo> = BTreeMap::new();
     for (f, facts) in files.iter().enumerate() {
         for (t, decl) in facts.topics.iter().enumerate() {
             let Some((name, name_span)) = &decl.name else { continue };
             topic_names.insert((f, t), name.clone());
-            let fields = match &decl.message_type {
-                Some(ty) => match message_fields(&linker, f, ty, 0) {
-                    Ok(fields) => Some(fields),
-                    Err((why, span)) => {
-                        let span = span.unwrap_or_else(|| decl.span.clone());
-                        diagnostics.push(diag::unresolved_message_type(
-                            &decl.message_type_text,
-                            span,
-                            &why,
-                        ));
-                        None
+            let schema = match &decl.message_type {
+                Some(ty) => {
+                    let lowered = schema::lower_message(&linker, f, ty, &decl.message_type_text);
+                    for d in lowered.diagnostics {
+                        let key = (d.code.id, d.span.clone());
+                        if lowered_reported.insert(key) {
+                            diagnostics.push(d);
+                        }
                     }
-                },
-                None => None,
+                    lowered.schema
+                }
+                None => busbar_model::schema::MessageSchema::default(),
             };
+            let fields = if decl.message_type.is_some() { schema.fields() } else { None };
             let info = TopicInfo { message_type: decl.message_type_text.clone(), fields };
             let attributes = info.attributes();
             let mut attribute_types = BTreeMap::new();
-            for field in info.fields.iter().flatten() {
+            for (field_name, field) in info.fields.iter().flatten() {
                 if let Some(kind) = field.attribute {
-                    attribute_types.insert(field.name.clone(), kind);
-                    if is_reserved(&field.name) && reserved_reported.insert(field.span.clone()) {
+                    attribute_types.insert(field_name.clone(), kind);
+                    if is_reserved(field_name)
+                        && let Some(span) = &field.span
+                        && reserved_reported.insert(span.clone())
+                    {
                         diagnostics.push(diag::reserved_attribute_prefix(
-                            &field.name,
-                            field.span.clone(),
+                            field_name,
+                            span.clone(),
                             name_span.clone(),
                         ));
                     }
@@ -126,7 +120,7 @@ pub(crate) fn build(
             if let (Some((attr, span)), Some(fields)) = (&decl.ordering_attribute, &info.fields)
                 && !attribute_types.contains_key(attr)
             {
-                let field_span = fields.iter().find(|f| &f.name == attr).map(|f| f.span.clone());
+                let field_span = fields.get(attr).and_then(|f| f.span.clone());
                 diagnostics.push(diag::not_an_attribute(
                     &codes::ORDERING_ATTRIBUTE_NOT_ATTRIBUTE,
                     "`orderingAttribute`",
@@ -143,6 +137,7 @@ pub(crate) fn build(
                 message_type: decl.message_type_text.clone(),
                 attributes,
                 attribute_types,
+                schema,
                 delivery_guarantee: decl.delivery,
                 ordering_attribute: decl.ordering_attribute.as_ref().map(|(a, _)| a.clone()),
                 span: decl.span.clone(),
@@ -200,10 +195,9 @@ pub(crate) fn build(
                 for entry in entries {
                     if let Some(info) = info
                         && let Some(fields) = &info.fields
-                        && !fields.iter().any(|fl| fl.name == entry.key && fl.attribute.is_some())
+                        && fields.get(&entry.key).is_none_or(|fl| fl.attribute.is_none())
                     {
-                        let field_span =
-                            fields.iter().find(|fl| fl.name == entry.key).map(|fl| fl.span.clone());
+                        let field_span = fields.get(&entry.key).and_then(|fl| fl.span.clone());
                         diagnostics.push(diag::not_an_attribute(
                             &codes::FILTER_KEY_NOT_ATTRIBUTE,
                             "`filter` key",
@@ -350,77 +344,6 @@ pub(crate) fn build(
     let (model, mut found) = builder.finish();
     diagnostics.append(&mut found);
     (model, diagnostics)
-}
-
-/// The fields of a message type, following references across files.
-fn message_fields(
-    linker: &Linker<'_>,
-    file: usize,
-    ty: &TypeExpr,
-    depth: usize,
-) -> Result<Vec<FieldInfo>, (String, Option<Span>)> {
-    let at = |raw: RawSpan| Some(linker.files[file].span_of(raw));
-    let resolve = |fields: &[Field], in_file: usize| -> Vec<FieldInfo> {
-        fields
-            .iter()
-            .map(|f| FieldInfo {
-                name: f.name.to_string(),
-                attribute: f.attribute,
-                span: linker.files[in_file].span_of(f.span),
-            })
-            .collect()
-    };
-    if depth > 32 {
-        return Err(("the type refers to itself".into(), None));
-    }
-    match ty {
-        TypeExpr::Literal(fields) => Ok(resolve(fields, file)),
-        TypeExpr::Intersection(parts) => {
-            let mut all = Vec::new();
-            for part in parts {
-                merge(&mut all, message_fields(linker, file, part, depth + 1)?);
-            }
-            Ok(all)
-        }
-        TypeExpr::Unsupported { span } => Err((
-            "busbar reads interfaces, object type aliases and intersections of them".into(),
-            at(*span),
-        )),
-        TypeExpr::Ref { path, span } => {
-            if let [only] = path.as_slice()
-                && ["Partial", "Required", "Readonly", "Pick", "Omit", "Record"]
-                    .contains(&only.as_str())
-                && !linker.files[file].types.contains_key(only)
-            {
-                return Err((
-                    format!(
-                        "`{only}<...>` is a type operator busbar does not evaluate; declare the message type as an interface"
-                    ),
-                    at(*span),
-                ));
-            }
-            let (def_file, def) = linker.type_def(file, path).map_err(|why| (why, at(*span)))?;
-            match def {
-                TypeDef::Alias(inner) => message_fields(linker, def_file, inner, depth + 1),
-                TypeDef::Interface { fields, extends } => {
-                    let mut all = Vec::new();
-                    for parent in extends {
-                        merge(&mut all, message_fields(linker, def_file, parent, depth + 1)?);
-                    }
-                    merge(&mut all, resolve(fields, def_file));
-                    Ok(all)
-                }
-            }
-        }
-    }
-}
-
-/// Adds fields, a later declaration of a name replacing an earlier one.
-fn merge(all: &mut Vec<FieldInfo>, more: Vec<FieldInfo>) {
-    for field in more {
-        all.retain(|f| f.name != field.name);
-        all.push(field);
-    }
 }
 
 fn unresolved_topic(

@@ -347,15 +347,39 @@ pub(crate) fn reserved_attribute_prefix(name: &str, span: Span, topic_span: Span
     )
 }
 
-pub(crate) fn unresolved_message_type(text: &str, span: Span, why: &str) -> Diagnostic {
+pub(crate) fn unresolved_type_name(name: &str, span: Span, why: &str) -> Diagnostic {
     Diagnostic::new(
         &codes::UNRESOLVED_MESSAGE_TYPE,
-        format!("cannot find the message type `{text}`: {why}"),
+        format!("cannot find the type `{name}` of a message: {why}"),
     )
     .at_labelled(span, "not found")
     .with_help(
-        "declare the type as an interface or type alias in the app (this file or an import), \
-         so busbar can read its `Attribute<...>` fields",
+        "declare the type in the app (this file or an import) or import it from where it is \
+         exported; the TypeScript compiler refuses this too",
+    )
+}
+
+pub(crate) fn message_type_open(span: Span, what: &str) -> Diagnostic {
+    Diagnostic::new(
+        &codes::MESSAGE_TYPE_OPEN,
+        format!("{what}: this part of the message schema accepts any value"),
+    )
+    .at_labelled(span, "not followed")
+    .with_help(
+        "declare the shape in the app's own types (an interface or type alias) for a schema \
+         that checks it; or leave it open",
+    )
+}
+
+pub(crate) fn circular_type_alias(name: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::CIRCULAR_TYPE_ALIAS,
+        format!("type alias `{name}` refers to itself, other than through an object or array"),
+    )
+    .at_labelled(span, "used here")
+    .with_help(
+        "a recursive type must recurse inside an object property or an array element \
+         (`type Tree = { children: Tree[] }`); the TypeScript compiler refuses this alias",
     )
 }
 

@@ -4,7 +4,7 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use busbar_diagnostics::{Diagnostic, SourceFile, Span, Suppression};
-use busbar_model::{AttributeType, DeliveryGuarantee, RetryPolicy};
+use busbar_model::{DeliveryGuarantee, RetryPolicy};
 use swc_atoms::Atom;
 
 /// A byte range in the file the facts belong to. Turned into a [`Span`] (line, column) only
@@ -39,7 +39,7 @@ pub(crate) struct FileFacts {
     pub star_exports: Vec<usize>,
     /// Module-level value bindings by name.
     pub locals: HashMap<Atom, Local>,
-    /// Module-level interfaces and type aliases by name.
+    /// Module-level interfaces, type aliases and enums by name.
     pub types: HashMap<Atom, TypeDef>,
     pub topics: Vec<TopicDecl>,
     pub subscriptions: Vec<SubscriptionDecl>,
@@ -120,32 +120,127 @@ pub(crate) struct Export {
     pub target: ExportTarget,
 }
 
-/// A field of a message type.
-#[derive(Debug, Clone)]
-pub(crate) struct Field {
-    pub name: Atom,
-    /// `Some` when the field is `Attribute<...>`.
-    pub attribute: Option<AttributeType>,
-    pub span: RawSpan,
-}
-
-/// A message type as written.
+/// A type as written, as far as busbar reads types: enough to lower a message type into a
+/// [`busbar_model::schema::Shape`] once every file is read (`crate::schema`).
 #[derive(Debug, Clone)]
 pub(crate) enum TypeExpr {
-    /// `Foo` or `ns.Foo`.
-    Ref { path: Vec<Atom>, span: RawSpan },
-    /// `{ a: string; b: Attribute<string> }`
-    Literal(Vec<Field>),
-    /// `A & B`
+    Keyword(Keyword),
+    /// A literal type: `"a"`, `1`, `true`, `1n`.
+    Lit(busbar_model::schema::Literal),
+    /// A template literal type: some string.
+    Template,
+    /// `Foo`, `ns.Foo`, `Foo<A, B>`.
+    Ref {
+        path: Vec<Atom>,
+        args: Vec<TypeExpr>,
+        span: RawSpan,
+    },
+    /// `{ a: string; b?: number; [k: string]: V }`
+    Object(ObjectType),
+    /// `T[]`, `readonly T[]`.
+    Array(Box<TypeExpr>),
+    Tuple(Vec<TupleElement>),
+    Union(Vec<TypeExpr>),
     Intersection(Vec<TypeExpr>),
-    /// Anything busbar does not read fields from (a union, a mapped type).
-    Unsupported { span: RawSpan },
+    /// `Attribute<T>` from the pubsub module.
+    Attribute(Box<TypeExpr>),
+    /// `T[K]`.
+    Index {
+        object: Box<TypeExpr>,
+        index: Box<TypeExpr>,
+        span: RawSpan,
+    },
+    /// `keyof T`.
+    KeyOf {
+        of: Box<TypeExpr>,
+        span: RawSpan,
+    },
+    /// A function type: `JSON.stringify` leaves such a property out.
+    Function {
+        span: RawSpan,
+    },
+    /// A construct busbar does not evaluate (`keyof`, a conditional or mapped type...).
+    Unsupported {
+        what: &'static str,
+        span: RawSpan,
+    },
+}
+
+/// The keyword types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keyword {
+    String,
+    Number,
+    Boolean,
+    BigInt,
+    Null,
+    /// `undefined` and `void`.
+    Undefined,
+    /// `unknown` and `any`.
+    Unknown,
+    Never,
+    Object,
+    Symbol,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ObjectType {
+    pub members: Vec<Member>,
+    /// `[key: string]: V` (the value type; a second index signature is ignored).
+    pub index: Option<Box<TypeExpr>>,
+}
+
+/// A property of an object type or interface.
+#[derive(Debug, Clone)]
+pub(crate) struct Member {
+    pub name: Atom,
+    /// `None`: no type annotation (any).
+    pub ty: Option<TypeExpr>,
+    pub optional: bool,
+    /// The property's key.
+    pub span: RawSpan,
+    pub doc: Option<String>,
 }
 
 #[derive(Debug, Clone)]
+pub(crate) struct TupleElement {
+    pub ty: TypeExpr,
+    pub optional: bool,
+    pub rest: bool,
+}
+
+/// A type parameter of a generic interface or alias.
+#[derive(Debug, Clone)]
+pub(crate) struct TypeParam {
+    pub name: Atom,
+    pub default: Option<TypeExpr>,
+}
+
+/// A module-level type declaration.
+#[derive(Debug, Clone)]
 pub(crate) enum TypeDef {
-    Interface { fields: Vec<Field>, extends: Vec<TypeExpr> },
-    Alias(TypeExpr),
+    Interface {
+        params: Vec<TypeParam>,
+        body: ObjectType,
+        extends: Vec<TypeExpr>,
+    },
+    Alias {
+        params: Vec<TypeParam>,
+        ty: TypeExpr,
+    },
+    /// `enum` and `const enum`: each member's value (`None`: computed, not known).
+    Enum {
+        members: Vec<(Atom, Option<busbar_model::schema::Literal>)>,
+    },
+}
+
+impl TypeDef {
+    pub fn params(&self) -> &[TypeParam] {
+        match self {
+            TypeDef::Interface { params, .. } | TypeDef::Alias { params, .. } => params,
+            TypeDef::Enum { .. } => &[],
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -14,6 +14,7 @@ mod facts;
 mod link;
 mod parse;
 mod resolve;
+mod schema;
 mod services;
 mod stack;
 

@@ -45,6 +45,18 @@ pub(crate) enum Value {
     },
 }
 
+/// Why a type name leads to no declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TypeMiss {
+    /// Not declared, not exported, or an import that leads nowhere: the app is wrong (the
+    /// TypeScript compiler refuses it too).
+    Missing(String),
+    /// From a module busbar does not read (a third-party or framework module).
+    Outside { specifier: String, name: String },
+    /// Valid TypeScript busbar does not follow (a member of a TypeScript namespace).
+    Unfollowed(String),
+}
+
 pub(crate) struct Linker<'a> {
     pub files: &'a [FileFacts],
     pub targets: &'a [Vec<Target>],
@@ -216,7 +228,7 @@ impl<'a> Linker<'a> {
     }
 
     /// The declaration of a type named by `path` (`Foo`, `ns.Foo`) in `file`.
-    pub fn type_def(&self, file: usize, path: &[Atom]) -> Result<(usize, &'a TypeDef), String> {
+    pub fn type_def(&self, file: usize, path: &[Atom]) -> Result<(usize, &'a TypeDef), TypeMiss> {
         self.type_def_depth(file, path, 0)
     }
 
@@ -225,42 +237,50 @@ impl<'a> Linker<'a> {
         file: usize,
         path: &[Atom],
         depth: usize,
-    ) -> Result<(usize, &'a TypeDef), String> {
+    ) -> Result<(usize, &'a TypeDef), TypeMiss> {
         if depth > MAX_DEPTH {
-            return Err("the type is re-exported in a cycle".into());
+            return Err(TypeMiss::Missing("the type is re-exported in a cycle".into()));
         }
         let facts: &'a FileFacts = &self.files[file];
-        let Some(first) = path.first() else { return Err("empty type name".into()) };
+        let Some(first) = path.first() else {
+            return Err(TypeMiss::Missing("empty type name".into()));
+        };
         if path.len() == 1
             && let Some(def) = facts.types.get(first)
         {
             return Ok((file, def));
         }
         let Some(import) = facts.imports.iter().find(|i| &i.local == first) else {
-            return Err(format!(
+            return Err(TypeMiss::Missing(format!(
                 "`{first}` is not declared in `{}` or imported there",
                 facts.source.path()
-            ));
+            )));
         };
-        let target = match self.target_file(file, import.module) {
-            Ok(t) => t,
-            Err(Value::Unresolved { reason, .. }) => return Err(reason),
-            Err(Value::External { .. }) => {
-                return Err(format!(
-                    "it comes from the third-party module `{}`, which busbar does not read",
-                    facts.module_refs[import.module].specifier
-                ));
+        let shown = || path.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(".");
+        let target = self.type_module(file, import.module, &Atom::from(shown()))?;
+        let imported = match (&import.kind, path.len()) {
+            (ImportKind::Named(name), 1) => name.clone(),
+            (ImportKind::Default, 1) => default_name(),
+            (ImportKind::Namespace, 2) => path[1].clone(),
+            _ => {
+                return Err(TypeMiss::Unfollowed(format!(
+                    "`{}` is a member of a namespace busbar does not follow",
+                    shown()
+                )));
             }
-            Err(_) => return Err(format!("`{first}` is not a type of the app")),
         };
-        match (&import.kind, path.len()) {
-            (ImportKind::Named(name), 1) => self.exported_type(target, name, depth + 1),
-            (ImportKind::Default, 1) => self.exported_type(target, &default_name(), depth + 1),
-            (ImportKind::Namespace, 2) => self.exported_type(target, &path[1], depth + 1),
-            _ => Err(format!(
-                "`{}` is not a type busbar can follow",
-                path.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(".")
-            )),
+        self.exported_type(target, &imported, depth + 1)
+    }
+
+    /// The file a module ref leads to, for a type named `name` imported from it.
+    fn type_module(&self, file: usize, module: usize, name: &Atom) -> Result<usize, TypeMiss> {
+        match self.target_file(file, module) {
+            Ok(t) => Ok(t),
+            Err(Value::Unresolved { reason, .. }) => Err(TypeMiss::Missing(reason)),
+            Err(_) => Err(TypeMiss::Outside {
+                specifier: self.files[file].module_refs[module].specifier.clone(),
+                name: name.to_string(),
+            }),
         }
     }
 
@@ -269,9 +289,9 @@ impl<'a> Linker<'a> {
         file: usize,
         name: &Atom,
         depth: usize,
-    ) -> Result<(usize, &'a TypeDef), String> {
+    ) -> Result<(usize, &'a TypeDef), TypeMiss> {
         if depth > MAX_DEPTH {
-            return Err("the type is re-exported in a cycle".into());
+            return Err(TypeMiss::Missing("the type is re-exported in a cycle".into()));
         }
         let facts: &'a FileFacts = &self.files[file];
         if let Some(export) = facts.exports.iter().find(|e| &e.name == name) {
@@ -279,27 +299,23 @@ impl<'a> Linker<'a> {
                 ExportTarget::Local(local) => {
                     self.type_def_depth(file, std::slice::from_ref(local), depth + 1)
                 }
-                ExportTarget::From { module, kind } => {
-                    let target = match self.target_file(file, *module) {
-                        Ok(t) => t,
-                        Err(Value::Unresolved { reason, .. }) => return Err(reason),
-                        Err(_) => {
-                            return Err(format!(
-                                "`{name}` comes from a module busbar does not read"
-                            ));
-                        }
-                    };
-                    match kind {
-                        ImportKind::Named(n) => self.exported_type(target, n, depth + 1),
-                        ImportKind::Default => {
-                            self.exported_type(target, &default_name(), depth + 1)
-                        }
-                        ImportKind::Namespace => {
-                            Err(format!("`{name}` is a namespace, not a type"))
-                        }
+                ExportTarget::From { module, kind } => match kind {
+                    ImportKind::Named(n) => {
+                        let target = self.type_module(file, *module, n)?;
+                        self.exported_type(target, n, depth + 1)
                     }
-                }
-                _ => Err(format!("`{name}` in `{}` is not a type", facts.source.path())),
+                    ImportKind::Default => {
+                        let target = self.type_module(file, *module, &default_name())?;
+                        self.exported_type(target, &default_name(), depth + 1)
+                    }
+                    ImportKind::Namespace => {
+                        Err(TypeMiss::Missing(format!("`{name}` is a namespace, not a type")))
+                    }
+                },
+                _ => Err(TypeMiss::Missing(format!(
+                    "`{name}` in `{}` is not a type",
+                    facts.source.path()
+                ))),
             };
         }
         if name.as_str() != "default" {
@@ -311,6 +327,9 @@ impl<'a> Linker<'a> {
                 }
             }
         }
-        Err(format!("`{}` does not export a type named `{name}`", facts.source.path()))
+        Err(TypeMiss::Missing(format!(
+            "`{}` does not export a type named `{name}`",
+            facts.source.path()
+        )))
     }
 }

@@ -29,13 +29,27 @@ pub struct Fixture {
     pub comment: String,
     pub args: Vec<String>,
     pub expected_json: Option<String>,
+    /// `-- @valid.jsonl --` / `-- @invalid.jsonl --`: lines `TOPIC JSON`, messages the topic's
+    /// schema must accept / refuse (schema fixtures only).
+    pub valid: Option<String>,
+    pub invalid: Option<String>,
 }
 
 /// For runners whose fixtures carry no hand-written model: an `@expected.json` is a mistake.
 pub fn no_model(fixture: &Fixture) -> Result<(), String> {
-    match fixture.expected_json {
-        Some(_) => Err("this kind of fixture has no model to compare: drop @expected.json".into()),
-        None => Ok(()),
+    if fixture.expected_json.is_some() {
+        return Err("this kind of fixture has no model to compare: drop @expected.json".into());
+    }
+    no_messages(fixture)
+}
+
+/// For runners that check no messages: `@valid.jsonl` and `@invalid.jsonl` are a mistake.
+pub fn no_messages(fixture: &Fixture) -> Result<(), String> {
+    match (&fixture.valid, &fixture.invalid) {
+        (None, None) => Ok(()),
+        _ => {
+            Err("this kind of fixture checks no messages: drop @valid.jsonl/@invalid.jsonl".into())
+        }
     }
 }
 
@@ -47,10 +61,14 @@ pub fn materialize(path: &Path) -> Fixture {
     std::fs::create_dir_all(&app).unwrap();
     let mut args = Vec::new();
     let mut expected_json = None;
+    let mut valid = None;
+    let mut invalid = None;
     for file in archive.iter() {
         match file.name.as_str() {
             "@args" => args.extend(file.content.split_whitespace().map(str::to_string)),
             "@expected.json" => expected_json = Some(file.content.clone()),
+            "@valid.jsonl" => valid = Some(file.content.clone()),
+            "@invalid.jsonl" => invalid = Some(file.content.clone()),
             name if name.starts_with("@before/") => {
                 let target = tmp.path().join("before").join(&name["@before/".len()..]);
                 std::fs::create_dir_all(target.parent().unwrap()).unwrap();
@@ -64,7 +82,15 @@ pub fn materialize(path: &Path) -> Fixture {
             }
         }
     }
-    Fixture { _tmp: tmp, app, comment: archive.comment().trim().to_string(), args, expected_json }
+    Fixture {
+        _tmp: tmp,
+        app,
+        comment: archive.comment().trim().to_string(),
+        args,
+        expected_json,
+        valid,
+        invalid,
+    }
 }
 
 /// Snapshots a command's outcome in `NAME.snap` beside the fixture.

@@ -425,19 +425,23 @@ impl Extractor {
             ast::Decl::Class(c) => self.bind(&c.ident.sym, Local::Other, exported),
             ast::Decl::TsInterface(i) => {
                 let def = self.interface(i);
-                self.facts.types.insert(i.id.sym.clone(), def);
+                self.add_type(&i.id.sym, def);
                 if exported {
                     self.export_local(&i.id.sym);
                 }
             }
             ast::Decl::TsTypeAlias(a) => {
-                let def = TypeDef::Alias(self.type_expr(&a.type_ann));
-                self.facts.types.insert(a.id.sym.clone(), def);
+                let def = self.type_alias(a);
+                self.add_type(&a.id.sym, def);
                 if exported {
                     self.export_local(&a.id.sym);
                 }
             }
-            ast::Decl::TsEnum(e) => self.bind(&e.id.sym, Local::Other, exported),
+            ast::Decl::TsEnum(e) => {
+                let def = self.enum_def(e);
+                self.add_type(&e.id.sym, def);
+                self.bind(&e.id.sym, Local::Other, exported);
+            }
             ast::Decl::TsModule(m) => {
                 if let ast::TsModuleName::Ident(id) = &m.id {
                     self.bind(&id.sym, Local::Other, exported);
@@ -451,6 +455,32 @@ impl Extractor {
                         self.set_local(name, Local::Other);
                     }
                 }
+            }
+        }
+    }
+
+    /// Declares a module-level type; a second `interface` of a name merges into the first
+    /// (TypeScript's declaration merging), members of the later one last.
+    fn add_type(&mut self, name: &Atom, def: TypeDef) {
+        use std::collections::hash_map::Entry;
+        match (self.facts.types.entry(name.clone()), def) {
+            (Entry::Occupied(mut e), TypeDef::Interface { body, extends, .. })
+                if matches!(e.get(), TypeDef::Interface { .. }) =>
+            {
+                if let TypeDef::Interface { body: first, extends: first_extends, .. } = e.get_mut()
+                {
+                    first.members.extend(body.members);
+                    if first.index.is_none() {
+                        first.index = body.index;
+                    }
+                    first_extends.extend(extends);
+                }
+            }
+            (Entry::Occupied(mut e), def) => {
+                e.insert(def);
+            }
+            (Entry::Vacant(e), def) => {
+                e.insert(def);
             }
         }
     }
