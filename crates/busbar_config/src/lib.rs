@@ -61,6 +61,20 @@ pub struct PlanConfig {
     pub tags: BTreeMap<String, String>,
     /// The Dapr pub/sub component type (`pubsub.redis`); default `pubsub.aws.snssqs`.
     pub dapr_component: Option<String>,
+    /// Whose runtime delivers the app's messages (`runtime = "encore"`: Encore's own, whose
+    /// limits busbar then checks).
+    pub runtime: Runtime,
+}
+
+/// The runtime that delivers an app's messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// busbar's runtime and SDKs (the default).
+    #[default]
+    Busbar,
+    /// Encore's runtime: it finds no attributes on a union message type.
+    Encore,
 }
 
 /// busbar.toml exists but cannot be read.
@@ -94,6 +108,8 @@ struct RawPlan {
     dapr_component: Option<Spanned<String>>,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    #[serde(default)]
+    runtime: Runtime,
 }
 
 /// A name prefix or app name: starts with a letter, then letters, digits, `-` and `_`, so that
@@ -167,6 +183,7 @@ pub fn parse(text: &str) -> (Config, Vec<Diagnostic>) {
                 }
             }
             config.plan.tags = raw.plan.tags;
+            config.plan.runtime = raw.plan.runtime;
             let (audit, found) = audit::convert(raw.audit, &file);
             config.audit = audit;
             diagnostics.extend(found);

@@ -114,6 +114,10 @@ codes! {
         "part of a message type is not followed (a third-party type, a construct busbar does not evaluate); its schema accepts any value there";
     CIRCULAR_TYPE_ALIAS = "BB0124" "circular-type-alias" Error true
         "a type alias refers to itself other than through an object or array, so it has no values";
+    ENCORE_UNION_ATTRIBUTE = "BB0125" "encore-union-attribute" Warning true
+        "on Encore's runtime (`[plan] runtime = \"encore\"`), an attribute of a union message type is not sent as an attribute";
+    ENCORE_UNION_ORDERING = "BB0126" "encore-union-ordering" Error true
+        "on Encore's runtime (`[plan] runtime = \"encore\"`), an ordering attribute on a union message type fails every publish";
 
     // BB02xx: references to topics across files.
     INVALID_TOPIC_USAGE = "BB0201" "invalid-topic-usage" Error true
@@ -126,6 +130,8 @@ codes! {
         "a publish outside every service that no service imports, so no service can be granted it";
     INVALID_REF_PERMISSION = "BB0205" "invalid-ref-permission" Error true
         "`ref<...>()` without the `Publisher` permission type";
+    MISSING_EXPORT = "BB0206" "missing-export" Error true
+        "an import names something the module does not export";
 
     // BB03xx: services.
     NESTED_SERVICE = "BB0301" "nested-service" Error true

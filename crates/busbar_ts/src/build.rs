@@ -57,6 +57,7 @@ pub(crate) fn build(
     paths: &[FilePath],
     targets: &[Vec<Target>],
     services: &Services,
+    runtime: busbar_config::Runtime,
 ) -> (AppModel, Vec<Diagnostic>) {
     let index: HashMap<FilePath, usize> =
         paths.iter().enumerate().map(|(i, p)| (p.clone(), i)).collect();
@@ -98,6 +99,9 @@ pub(crate) fn build(
                 }
                 None => busbar_model::schema::MessageSchema::default(),
             };
+            if runtime == busbar_config::Runtime::Encore && schema.is_union() {
+                encore_union_limits(&schema, decl, name_span, &mut diagnostics);
+            }
             let fields = if decl.message_type.is_some() { schema.fields() } else { None };
             let info = TopicInfo { message_type: decl.message_type_text.clone(), fields };
             let attributes = info.attributes();
@@ -245,6 +249,7 @@ pub(crate) fn build(
     let reach = Reach::new(files, targets, &index, services, &resolved);
     let mut reach_cache: HashMap<(usize, Option<u32>), Vec<Grant>> = HashMap::default();
     let mut reported_escapes: HashSet<(usize, RawSpan)> = HashSet::default();
+    let mut reported_missing: HashSet<(usize, RawSpan)> = HashSet::default();
     for (f, facts) in files.iter().enumerate() {
         for (u, use_) in facts.uses.iter().enumerate() {
             if matches!(use_.kind, UseKind::SubscriptionTopic(_)) {
@@ -325,6 +330,20 @@ pub(crate) fn build(
                         &reason,
                     ));
                 }
+                Value::Missing { file: target, name } => {
+                    // TypeScript refuses an import of a name the module does not export; a
+                    // publish through it must not vanish from the graph unreported.
+                    let import = facts.imports.iter().find(|i| i.local == use_.name);
+                    let at = import.map_or(use_.span, |i| facts.module_refs[i.module].span);
+                    if reported_missing.insert((f, at)) {
+                        diagnostics.push(diag::missing_export(
+                            &name,
+                            files[target].source.path(),
+                            facts.span_of(at),
+                            facts.span_of(use_.span),
+                        ));
+                    }
+                }
                 Value::External { file, module }
                     if use_.kind == UseKind::Ref(RefPermission::Publisher) =>
                 {
@@ -344,6 +363,22 @@ pub(crate) fn build(
     let (model, mut found) = builder.finish();
     diagnostics.append(&mut found);
     (model, diagnostics)
+}
+
+/// What Encore's runtime cannot do with a union message type: find its attributes.
+fn encore_union_limits(
+    schema: &busbar_model::schema::MessageSchema,
+    decl: &crate::facts::TopicDecl,
+    name_span: &Span,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for (name, info) in schema.attributes().into_iter().flatten() {
+        let span = info.span.unwrap_or_else(|| name_span.clone());
+        diagnostics.push(diag::encore_union_attribute(&name, span, name_span.clone()));
+    }
+    if let Some((attr, span)) = &decl.ordering_attribute {
+        diagnostics.push(diag::encore_union_ordering(attr, span.clone()));
+    }
 }
 
 fn unresolved_topic(

@@ -283,9 +283,7 @@ pub(crate) fn invalid_duration(key: &str, value: &str, why: &str, span: Span) ->
         format!("`{key}`: \"{value}\" is not a duration: {why}"),
     )
     .at_labelled(span, "not a duration")
-    .with_help(
-        "write a number and a unit (ns, us, ms, s, m, h, d), e.g. \"10s\", \"500ms\", \"1h30m\"",
-    )
+    .with_help(format!("write {}", busbar_model::duration::GRAMMAR))
 }
 
 pub(crate) fn value_out_of_range(message: String, span: Span, help: &str) -> Diagnostic {
@@ -371,6 +369,33 @@ pub(crate) fn message_type_open(span: Span, what: &str) -> Diagnostic {
     )
 }
 
+pub(crate) fn encore_union_attribute(name: &str, span: Span, topic: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::ENCORE_UNION_ATTRIBUTE,
+        format!("attribute `{name}` of a union message type is not sent as an attribute on Encore's runtime"),
+    )
+    .at_labelled(span, "in one branch of a union")
+    .with_label(topic, "a topic of this message type")
+    .with_help(
+        "Encore's runtime finds no attributes on a union message type (filters on it match \
+         nothing); make the message type one object type (an interface) with the attribute, \
+         or run on busbar's runtime (remove `runtime = \"encore\"` from busbar.toml's [plan])",
+    )
+}
+
+pub(crate) fn encore_union_ordering(name: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::ENCORE_UNION_ORDERING,
+        format!("ordering attribute `{name}` of a union message type fails every publish on Encore's runtime"),
+    )
+    .at_labelled(span, "the message type is a union")
+    .with_help(
+        "Encore's runtime finds no attributes on a union message type, so it cannot order by \
+         one; make the message type one interface with the attribute, or run on busbar's \
+         runtime (remove `runtime = \"encore\"` from busbar.toml's [plan])",
+    )
+}
+
 pub(crate) fn circular_type_alias(name: &str, span: Span) -> Diagnostic {
     Diagnostic::new(
         &codes::CIRCULAR_TYPE_ALIAS,
@@ -446,6 +471,16 @@ pub(crate) fn unresolved_import(
         "check the path; busbar follows relative imports, tsconfig `paths`/`baseUrl` and \
          workspace packages, and skips .gitignored files and `.d.ts` declarations",
     )
+}
+
+pub(crate) fn missing_export(name: &str, module: &str, import: Span, use_span: Span) -> Diagnostic {
+    Diagnostic::new(&codes::MISSING_EXPORT, format!("`{module}` does not export `{name}`"))
+        .at_labelled(import, "imported here")
+        .with_label(use_span, "used here")
+        .with_help(format!(
+            "export `{name}` from `{module}` or import it from the module that declares it; the \
+         TypeScript compiler refuses this import too, and busbar cannot follow it to a topic"
+        ))
 }
 
 pub(crate) fn unreached_publish(topic: &str, span: Span) -> Diagnostic {

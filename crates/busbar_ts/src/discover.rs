@@ -1,4 +1,5 @@
 //! Finding the source files of an app: `.ts`, `.tsx`, `.mts`, `.cts`, without `node_modules`,
+//! `encore.gen` (Encore's generated clients) and `__tests__` (as Encore's parser skips them),
 //! dot-directories, tests (`*.test.*`, `*.spec.*`), declaration files (`*.d.ts`), and what
 //! `.gitignore`, `.ignore` or `.busbarignore` exclude. Symbolic links are followed inside the
 //! app root only; a link loop is skipped with a note.
@@ -118,7 +119,10 @@ pub(crate) fn discover(root: &Path, threads: usize) -> Discovered {
         let skipped = Arc::clone(&skipped);
         let root = root.to_path_buf();
         builder.filter_entry(move |entry| {
-            if entry.file_name() == "node_modules" {
+            if [&"node_modules", &"encore.gen", &"__tests__"]
+                .iter()
+                .any(|n| entry.file_name() == **n)
+            {
                 return false;
             }
             if entry.file_type().is_some_and(|t| t.is_dir()) {

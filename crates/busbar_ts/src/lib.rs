@@ -158,7 +158,7 @@ fn analyze_in_pool(
 
     lap("resolve imports");
     let services = services::assign(&files, &paths, config, &root_name(root));
-    let (model, built) = build::build(&files, &paths, &targets, &services);
+    let (model, built) = build::build(&files, &paths, &targets, &services, config.plan.runtime);
     lap("services and model");
 
     let mut diagnostics = discovered.diagnostics;

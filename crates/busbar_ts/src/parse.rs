@@ -43,7 +43,7 @@ pub(crate) fn parse_module(
     let input = StringInput::new(text, BytePos(1), BytePos(1 + text.len() as u32));
     let lexer = Lexer::new(syntax_for(path), EsVersion::latest(), input, None);
     let mut parser = Parser::new_from(lexer);
-    let module = parser.parse_typescript_module()?;
+    let module = parser.parse_module()?;
     Ok((module, parser.take_errors()))
 }
 

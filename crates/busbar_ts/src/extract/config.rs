@@ -178,8 +178,8 @@ impl Extractor {
     fn duration_value(&mut self, entry: &Entry<'_>, min_ms: u64, min_text: &str) -> Option<u64> {
         const EXPECTED: &str = "a duration string such as \"10s\"";
         let e = self.expr_of(entry, EXPECTED)?;
-        let Some((text, span)) = self.string_lit(e) else {
-            let span = self.sp(e.span());
+        let span = self.sp(e.span());
+        let Some(super::consts::Const::String(text)) = self.constant(e) else {
             self.facts.diagnostics.push(diag::wrong_value_type(&entry.key, EXPECTED, span));
             return None;
         };
@@ -210,12 +210,8 @@ impl Extractor {
         const EXPECTED: &str = "a whole number";
         let e = self.expr_of(entry, EXPECTED)?;
         let span = self.sp(e.span());
-        let value = match unwrap(e) {
-            ast::Expr::Lit(ast::Lit::Num(n)) => Some(n.value),
-            ast::Expr::Unary(u) if u.op == ast::UnaryOp::Minus => match unwrap(&u.arg) {
-                ast::Expr::Lit(ast::Lit::Num(n)) => Some(-n.value),
-                _ => None,
-            },
+        let value = match self.constant(e) {
+            Some(super::consts::Const::Number(n)) => Some(n),
             _ => None,
         };
         let Some(value) = value.filter(|v| v.fract() == 0.0 && v.is_finite()) else {
@@ -622,25 +618,11 @@ impl Extractor {
 
     /// A filter value as a string: strings as they are, numbers and booleans in JSON form.
     fn filter_literal(&self, e: &ast::Expr) -> Option<String> {
-        if let Some((s, _)) = self.string_lit(e) {
-            return Some(s);
+        match self.constant(e)? {
+            super::consts::Const::String(s) => Some(s),
+            super::consts::Const::Number(n) if n.is_finite() => Some(super::types::number_text(n)),
+            super::consts::Const::Number(_) => None,
+            super::consts::Const::Bool(b) => Some(b.to_string()),
         }
-        match unwrap(e) {
-            ast::Expr::Lit(ast::Lit::Num(n)) => Some(json_number(n.value)),
-            ast::Expr::Lit(ast::Lit::Bool(b)) => Some(b.value.to_string()),
-            ast::Expr::Unary(u) if u.op == ast::UnaryOp::Minus => match unwrap(&u.arg) {
-                ast::Expr::Lit(ast::Lit::Num(n)) => Some(json_number(-n.value)),
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-}
-
-fn json_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
-        format!("{}", v as i64)
-    } else {
-        serde_json::Number::from_f64(v).map(|n| n.to_string()).unwrap_or_else(|| v.to_string())
     }
 }

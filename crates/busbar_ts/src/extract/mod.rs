@@ -9,10 +9,11 @@
 
 mod bodies;
 mod config;
+mod consts;
 mod doc;
 mod types;
 
-use rustc_hash::FxHashSet as HashSet;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use busbar_diagnostics::{SourceFile, Span, scan_suppressions};
 use swc_atoms::Atom;
@@ -73,6 +74,9 @@ pub(crate) struct Extractor {
     /// `span.lo` of the `new Topic/Subscription(...)` expressions read in pass 1.
     module_level_ctors: HashSet<u32>,
     ctx: FileContext,
+    /// Module-level `const` bindings of constant expressions declared so far, for
+    /// configuration values that name them.
+    consts: HashMap<Atom, consts::Const>,
 }
 
 /// Extracts the facts of a parsed module.
@@ -82,6 +86,7 @@ pub(crate) fn extract(source: SourceFile, module: &ast::Module, ctx: FileContext
         known: Known::default(),
         module_level_ctors: HashSet::default(),
         ctx,
+        consts: HashMap::default(),
     };
     x.collect_imports(module);
     x.collect_items(module);
@@ -174,6 +179,12 @@ impl Extractor {
                                 name: eq.id.sym.clone(),
                                 target: ExportTarget::Local(eq.id.sym.clone()),
                             });
+                        }
+                    } else {
+                        // `import A = N.x`: an alias of a namespace member, not a topic.
+                        self.set_local(&eq.id.sym, Local::Other);
+                        if eq.is_export {
+                            self.export_local(&eq.id.sym);
                         }
                     }
                 }
@@ -405,6 +416,12 @@ impl Extractor {
                     };
                     let name = &binding.id.sym;
                     let mut local = Local::Other;
+                    if var.kind == ast::VarDeclKind::Const
+                        && let Some(init) = &declarator.init
+                        && let Some(value) = self.constant(init)
+                    {
+                        self.consts.insert(name.clone(), value);
+                    }
                     if let Some(init) = &declarator.init {
                         if let Some((ctor, new)) = self.module_ctor(init) {
                             let span = swc_common::Span::new(declarator.span.lo, new.span.hi);
