@@ -1,7 +1,8 @@
 //! The external tools of the diagram and runtime tests: Graphviz `dot`, Debian's Chromium and
 //! strace (apt), Node.js (apt, when the machine has none), `playwright-core` (npm, pinned, into
 //! `$HOME/.cache/busbar/npm`; it drives the system Chromium and never downloads a browser) and
-//! the Dapr JavaScript SDK `@dapr/dapr` (npm, pinned, same place).
+//! the Dapr JavaScript SDK `@dapr/dapr` and the official AsyncAPI parser `@asyncapi/parser`
+//! (npm, pinned, same place).
 //! And `cargo xtask screenshot`, which saves the README's picture of the example app's page.
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,8 @@ use crate::{cache_dir, workspace_root};
 const PLAYWRIGHT: &str = "playwright-core@1.64.1";
 /// The official Dapr JavaScript SDK, for the sidecar's real-client test.
 const DAPR_SDK: &str = "@dapr/dapr@3.18.0";
+/// The official AsyncAPI parser, which validates every generated AsyncAPI document.
+const ASYNCAPI_PARSER: &str = "@asyncapi/parser@3.6.6";
 
 pub(crate) struct BrowserTools {
     pub dot: PathBuf,
@@ -23,6 +26,8 @@ pub(crate) struct BrowserTools {
     pub strace: PathBuf,
     /// The `playwright-core` package directory.
     pub playwright: PathBuf,
+    /// The `@asyncapi/parser` package directory.
+    pub asyncapi: PathBuf,
     /// The `@dapr/dapr` package directory.
     pub dapr: PathBuf,
 }
@@ -78,23 +83,26 @@ pub(crate) fn tools() -> Result<BrowserTools> {
     let npm_dir = cache_dir().join("npm");
     let playwright = npm_dir.join("node_modules/playwright-core");
     let dapr = npm_dir.join("node_modules/@dapr/dapr");
+    let asyncapi = npm_dir.join("node_modules/@asyncapi/parser");
     let stamp = npm_dir.join("busbar-packages.txt");
     let current = std::fs::read_to_string(&stamp).unwrap_or_default();
-    let wanted = format!("{PLAYWRIGHT} {DAPR_SDK}");
-    let installed = playwright.join("index.mjs").is_file() && dapr.join("package.json").is_file();
+    let wanted = format!("{PLAYWRIGHT} {DAPR_SDK} {ASYNCAPI_PARSER}");
+    let installed = playwright.join("index.mjs").is_file()
+        && dapr.join("package.json").is_file()
+        && asyncapi.join("package.json").is_file();
     if !installed || current != wanted {
         std::fs::create_dir_all(&npm_dir).context("cannot create the npm cache")?;
         let mut npm = Command::new(which(&["npm"]).context("no npm")?);
-        // Both in one install: a later `--no-save` install would prune the other.
+        // All in one install: a later `--no-save` install would prune the others.
         npm.args(["install", "--no-audit", "--no-fund", "--no-save", "--prefix"])
             .arg(&npm_dir)
-            .args([PLAYWRIGHT, DAPR_SDK])
+            .args([PLAYWRIGHT, DAPR_SDK, ASYNCAPI_PARSER])
             // Never fetch a browser: the tests use Debian's.
             .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
         step(&format!("npm install {wanted}"), npm)?;
         std::fs::write(&stamp, &wanted).context("cannot write the npm stamp")?;
     }
-    Ok(BrowserTools { dot, chromium, node, strace, playwright, dapr })
+    Ok(BrowserTools { dot, chromium, node, strace, playwright, asyncapi, dapr })
 }
 
 impl BrowserTools {
@@ -105,7 +113,8 @@ impl BrowserTools {
             .env("BUSBAR_NODE", &self.node)
             .env("BUSBAR_STRACE", &self.strace)
             .env("BUSBAR_PLAYWRIGHT", &self.playwright)
-            .env("BUSBAR_DAPR_SDK", &self.dapr);
+            .env("BUSBAR_DAPR_SDK", &self.dapr)
+            .env("BUSBAR_ASYNCAPI_PARSER", &self.asyncapi);
     }
 }
 

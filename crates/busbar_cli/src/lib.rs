@@ -5,6 +5,7 @@
 //! or a check failed, 2 usage or environment error.
 
 mod analyze;
+mod asyncapi;
 mod audit;
 mod dev;
 mod diagram;
@@ -66,6 +67,9 @@ enum Command {
     Dlq(DlqArgs),
     /// Print the JSON Schema (2020-12) of each topic's messages, read from the code's types.
     Schema(SchemaArgs),
+    /// Print the app's AsyncAPI 3.0 document: topics as channels with their message schemas,
+    /// an operation per publishing service and per subscription, AWS and GCP bindings.
+    Asyncapi(AsyncapiArgs),
     /// Write every output of an app: Terraform modules, Dapr manifests, plan.json,
     /// runtime-config.json and the diagrams.
     Build(BuildArgs),
@@ -290,6 +294,24 @@ struct SchemaArgs {
     out: Option<PathBuf>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum AsyncapiFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Args, Debug)]
+struct AsyncapiArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AsyncapiFormat::Yaml)]
+    format: AsyncapiFormat,
+    /// Write to this file instead of printing. Nothing is written when the app has errors.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
 #[derive(Args, Debug)]
 struct BuildArgs {
     #[command(flatten)]
@@ -371,6 +393,7 @@ where
         Command::Dev(args) => dev::run(&args, cwd, host, err),
         Command::Dlq(args) => dlq::run(&args, cwd, host, out, err),
         Command::Schema(args) => schema::run(&args, cwd, host, out, err),
+        Command::Asyncapi(args) => asyncapi::run(&args, cwd, host, out, err),
         Command::Build(args) => plan::build(&args, cwd, host, out, err),
         Command::CheckFile(args) => check_file(&args),
     }

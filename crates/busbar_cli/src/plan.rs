@@ -22,15 +22,15 @@ struct PlanSet<'a> {
 }
 
 /// An analyzed app and its plans, with no error among the diagnostics.
-struct Planned {
-    loaded: pipeline::Loaded,
-    settings: Settings,
-    plans: Vec<Plan>,
+pub(crate) struct Planned {
+    pub loaded: pipeline::Loaded,
+    pub settings: Settings,
+    pub plans: Vec<Plan>,
 }
 
 /// Analyzes and plans `targets`, printing the diagnostics. `Err` is the exit code: 2 for an
 /// environment error, 1 when the app (or a plan) has errors; nothing may be written then.
-fn plan_app(
+pub(crate) fn plan_app(
     app: &AppArgs,
     cwd: &Path,
     command: &str,
@@ -96,9 +96,14 @@ pub(crate) fn build(
     };
     let Planned { loaded, settings, plans } = planned;
     let runtime = busbar_plan::runtime_config(&loaded.analysis.model, &loaded.graph, &settings);
+    let asyncapi = crate::asyncapi::document(&loaded, &plans);
     let mut files = vec![
         busbar_emit::File { path: "plan.json".to_string(), text: plan_set_json(&settings, &plans) },
         busbar_emit::File { path: "runtime-config.json".to_string(), text: runtime.to_json() },
+        busbar_emit::File {
+            path: "asyncapi.yaml".to_string(),
+            text: busbar_asyncapi::to_yaml(&asyncapi),
+        },
     ];
     match rendered(&plans, err) {
         Ok(more) => files.extend(more),

@@ -431,6 +431,7 @@ fn build_writes_every_output_and_nothing_on_errors() {
     assert_eq!(
         files,
         [
+            "asyncapi.yaml",
             "dapr/component.yaml",
             "dapr/subscriptions.yaml",
             "diagram.dot",
@@ -458,6 +459,10 @@ fn build_writes_every_output_and_nothing_on_errors() {
     assert_eq!(runtime["topics"].as_array().unwrap().len(), 6);
     let users = runtime["services"].as_array().unwrap().iter().find(|s| s["service"] == "users");
     assert_eq!(users.unwrap()["publish"], serde_json::json!(["user-signed-up"]));
+    // The AsyncAPI document is what `busbar asyncapi` prints.
+    let printed = run(&example(), &["asyncapi", "."]);
+    assert_eq!(printed.status.code(), Some(0));
+    assert_eq!(printed.stdout, std::fs::read(tmp.path().join("out/asyncapi.yaml")).unwrap());
     // The diagrams are what `busbar diagram` prints.
     for (format, file) in [("mermaid", "mmd"), ("dot", "dot"), ("svg", "svg"), ("html", "html")] {
         let printed = run(&example(), &["diagram", ".", "--format", format]);

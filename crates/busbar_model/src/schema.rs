@@ -17,6 +17,9 @@ use crate::AttributeType;
 /// The JSON Schema dialect of every schema busbar writes.
 pub const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
 
+/// The media type of messages whose body is their JSON.
+pub const CONTENT_TYPE: &str = "application/json";
+
 /// The annotation on a property that is an attribute (sent as message metadata too).
 pub const ATTRIBUTE_KEYWORD: &str = "x-busbar-attribute";
 
@@ -317,12 +320,13 @@ impl MessageSchema {
 
     /// The JSON Schema of one shape (references as `#/$defs/NAME`).
     pub fn render(&self, shape: &Shape) -> Value {
-        self.render_with(shape, "#/$defs/")
+        let refs = |name: &str| format!("#/$defs/{name}");
+        self.render_in(shape, &Dialect { refs: &refs, draft07: false })
     }
 
-    /// The JSON Schema of one shape, references as `{prefix}NAME`.
-    pub fn render_with(&self, shape: &Shape, prefix: &str) -> Value {
-        let r = |s: &Shape| self.render_with(s, prefix);
+    /// The JSON Schema of one shape in a dialect.
+    pub fn render_in(&self, shape: &Shape, dialect: &Dialect<'_>) -> Value {
+        let r = |s: &Shape| self.render_in(s, dialect);
         match shape {
             Shape::Any => json!({}),
             Shape::Never => json!({ "not": {} }),
@@ -337,14 +341,20 @@ impl MessageSchema {
             Shape::Tuple(t) => {
                 let mut out = Map::new();
                 out.insert("type".into(), "array".into());
-                out.insert("prefixItems".into(), t.items.iter().map(r).collect());
+                let items: Value = t.items.iter().map(r).collect();
+                let (items_key, rest_key) = if dialect.draft07 {
+                    ("items", "additionalItems")
+                } else {
+                    ("prefixItems", "items")
+                };
+                out.insert(items_key.into(), items);
                 out.insert("minItems".into(), t.required.into());
                 match &t.rest {
                     Some(rest) => {
-                        out.insert("items".into(), r(rest));
+                        out.insert(rest_key.into(), r(rest));
                     }
                     None => {
-                        out.insert("items".into(), false.into());
+                        out.insert(rest_key.into(), false.into());
                         out.insert("maxItems".into(), t.items.len().into());
                     }
                 }
@@ -357,7 +367,7 @@ impl MessageSchema {
                     let props: Map<String, Value> = o
                         .properties
                         .iter()
-                        .map(|(name, p)| (name.clone(), self.render_property(p, prefix)))
+                        .map(|(name, p)| (name.clone(), self.render_property(p, dialect)))
                         .collect();
                     out.insert("properties".into(), Value::Object(props));
                 }
@@ -390,12 +400,12 @@ impl MessageSchema {
                 json!({ keyword: members.iter().map(r).collect::<Vec<_>>() })
             }
             Shape::AllOf(members) => json!({ "allOf": members.iter().map(r).collect::<Vec<_>>() }),
-            Shape::Ref(name) => json!({ "$ref": format!("{prefix}{name}") }),
+            Shape::Ref(name) => json!({ "$ref": (dialect.refs)(name) }),
         }
     }
 
-    fn render_property(&self, p: &Property, prefix: &str) -> Value {
-        let mut value = self.render_with(&p.shape, prefix);
+    fn render_property(&self, p: &Property, dialect: &Dialect<'_>) -> Value {
+        let mut value = self.render_in(&p.shape, dialect);
         if let Value::Object(map) = &mut value {
             if let Some(doc) = &p.doc {
                 map.insert("description".into(), doc.clone().into());
@@ -437,6 +447,15 @@ impl MessageSchema {
         }
         None
     }
+}
+
+/// How a schema is written: where references point, and the JSON Schema draft.
+pub struct Dialect<'a> {
+    /// The `$ref` of a named type.
+    pub refs: &'a dyn Fn(&str) -> String,
+    /// Draft 07 (AsyncAPI's schema format): tuples as `items: [...]` with `additionalItems`,
+    /// instead of 2020-12's `prefixItems` with `items`.
+    pub draft07: bool,
 }
 
 /// A literal as a JSON value.
