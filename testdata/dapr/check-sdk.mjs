@@ -4,7 +4,7 @@
 //
 //   node check-sdk.mjs --dapr DIR --sidecar-port P --app-port Q --topic TOPIC
 //        --publisher-token T --denied-token T2 [--denied-topic TOPIC] [--pubsub NAME]
-//        [--data JSON] [--timeout SECONDS]
+//        [--data JSON] [--invalid-data JSON] [--timeout SECONDS]
 //
 //   --dapr             the @dapr/dapr package directory (or a node_modules holding it)
 //   --sidecar-port     the port of `busbar dev --port`
@@ -17,6 +17,8 @@
 //   --pubsub           the pub/sub component name (`[dev] pubsub`), default "pubsub"
 //   --data             a JSON object whose fields the published message carries, besides the
 //                      run's unique `sdkCheck` (say the attributes a subscription filters on)
+//   --invalid-data     a JSON object the topic's message schema refuses: published with the
+//                      publisher's token, it must be refused with 400 naming the JSON pointer
 //   --timeout          fail if the whole check takes longer, default 60
 //
 // Checks:
@@ -28,6 +30,8 @@
 //    gets the published data, and the envelope's id is the `busbar-message-id` of the publish.
 // 3. DaprClient with the denied token publishes to --denied-topic: the SDK returns `{ error }`
 //    (it does not throw) and the error carries status 403 and busbar's ERR_PERMISSION_DENIED.
+// 4. With --invalid-data, DaprClient with the publisher's token publishes a message its topic's
+//    schema refuses: `{ error }` with status 400, ERR_MESSAGE_INVALID and the failing pointers.
 //
 // Start order does not matter: busbar reads a service's `GET /dapr/subscribe` when it starts,
 // or, when the service does not answer yet, when its first delivery is due. The script prints
@@ -62,6 +66,7 @@ const { values: args } = parseArgs({
     "denied-topic": { type: "string" },
     pubsub: { type: "string", default: "pubsub" },
     data: { type: "string", default: "{}" },
+    "invalid-data": { type: "string" },
     timeout: { type: "string", default: "60" },
   },
   strict: true,
@@ -318,6 +323,27 @@ check(
   `the denied publish's message does not name ${deniedTopic}: ${refusal?.body?.message}`,
 );
 
+// ---------------------------------------------------------------------------------------------
+// 4. A message its topic's schema refuses.
+
+let invalid;
+if (args["invalid-data"] !== undefined) {
+  let bad;
+  try {
+    bad = JSON.parse(args["invalid-data"]);
+  } catch (e) {
+    fail(`--invalid-data is not JSON: ${e.message}`);
+  }
+  progress(`publishing a message the schema of ${topic} refuses`);
+  const answered = await publisher.pubsub.publish(pubsubName, topic, bad);
+  const refusedInvalid = parseSdkError(answered?.error);
+  check(answered?.error instanceof Error, `the invalid publish returned ${JSON.stringify(answered)}, not { error }`);
+  check(refusedInvalid?.status === 400, `the invalid publish's status is ${refusedInvalid?.status}, not 400 (${describeError(answered?.error)})`);
+  check(refusedInvalid?.body?.errorCode === "ERR_MESSAGE_INVALID", `the invalid publish's errorCode is ${refusedInvalid?.body?.errorCode}`);
+  check(Array.isArray(refusedInvalid?.body?.errors) && refusedInvalid.body.errors.length > 0, `the invalid publish's answer names no failing pointer`);
+  invalid = { status: refusedInvalid?.status, errorCode: refusedInvalid?.body?.errorCode, errors: refusedInvalid?.body?.errors };
+}
+
 /** The status, status text and JSON body of an error from the SDK's HTTP client, or undefined. */
 function parseSdkError(error) {
   if (!(error instanceof Error)) return undefined;
@@ -365,6 +391,7 @@ process.stdout.write(
     otherDeliveries,
     subscribeRequests,
     denied: { topic: deniedTopic, status: refusal.status, errorCode: refusal.body.errorCode, message: refusal.body.message },
+    invalid,
     sidecarCalls: Object.fromEntries(sidecarCalls),
   }) + "\n",
 );

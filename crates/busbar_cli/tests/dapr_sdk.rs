@@ -18,7 +18,7 @@ fn script() -> PathBuf {
 /// app's `/dapr/subscribe` when its first delivery is due.
 #[test]
 #[allow(clippy::print_stderr, reason = "the test shows what the SDK saw")]
-fn the_dapr_javascript_sdk_publishes_receives_and_is_refused_403() {
+fn the_dapr_javascript_sdk_publishes_receives_and_is_refused_403_and_400() {
     let (Some(node), Some(sdk)) = (tool("BUSBAR_NODE"), tool("BUSBAR_DAPR_SDK")) else { return };
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("app");
@@ -45,6 +45,9 @@ fn the_dapr_javascript_sdk_publishes_receives_and_is_refused_403() {
             .args(["--topic", "order-placed"])
             .args(["--publisher-token", "orders-token"])
             .args(["--denied-token", "billing-token"])
+            // The message type is `{ id: string }`: the first is published, the second refused.
+            .args(["--data", r#"{"id":"sdk-1"}"#])
+            .args(["--invalid-data", r#"{"id":7}"#])
             .stdin(Stdio::null())
             .output()
             .unwrap()
@@ -65,6 +68,9 @@ fn the_dapr_javascript_sdk_publishes_receives_and_is_refused_403() {
     assert_eq!(result["ok"], true, "{result}");
     assert_eq!(result["denied"]["status"], 403, "{result}");
     assert_eq!(result["denied"]["errorCode"], "ERR_PERMISSION_DENIED", "{result}");
+    assert_eq!(result["invalid"]["status"], 400, "{result}");
+    assert_eq!(result["invalid"]["errorCode"], "ERR_MESSAGE_INVALID", "{result}");
+    assert_eq!(result["invalid"]["errors"][0]["pointer"], "/id", "{result}");
     let id = result["published"]["messageId"].as_str().unwrap_or_default();
     assert!(!id.is_empty(), "{result}");
     assert_eq!(result["delivered"]["id"], id, "{result}");

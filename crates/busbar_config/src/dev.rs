@@ -26,12 +26,20 @@ pub struct DevConfig {
     /// On the shared port, a `dapr-app-id` header without a token identifies the caller (any
     /// local process can then act as any service).
     pub trust_app_id: bool,
+    /// Published JSON bodies are checked against their topic's message schema (400 when one
+    /// does not match; nothing stored). `validate-messages = false` turns it off.
+    pub validate_messages: bool,
     pub services: BTreeMap<String, DevService>,
 }
 
 impl Default for DevConfig {
     fn default() -> Self {
-        DevConfig { pubsub: "pubsub".to_string(), trust_app_id: false, services: BTreeMap::new() }
+        DevConfig {
+            pubsub: "pubsub".to_string(),
+            trust_app_id: false,
+            validate_messages: true,
+            services: BTreeMap::new(),
+        }
     }
 }
 
@@ -51,6 +59,7 @@ pub(crate) struct RawDev {
     pubsub: Option<String>,
     #[serde(default)]
     trust_app_id: bool,
+    validate_messages: Option<bool>,
     #[serde(default)]
     services: BTreeMap<String, Spanned<RawDevService>>,
 }
@@ -70,6 +79,7 @@ pub(crate) fn convert(raw: RawDev, file: &SourceFile) -> (DevConfig, Vec<Diagnos
         config.pubsub = p;
     }
     config.trust_app_id = raw.trust_app_id;
+    config.validate_messages = raw.validate_messages.unwrap_or(true);
     let mut ports: BTreeMap<u16, String> = BTreeMap::new();
     let mut tokens: BTreeMap<String, String> = BTreeMap::new();
     for (name, service) in raw.services {

@@ -78,6 +78,35 @@ async fn deliver(State(seen): State<Arc<Seen>>, body: axum::body::Bytes) -> &'st
 
 fn main() {
     let total: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    // Validation at publish on (the default) and off, one after the other in one run.
+    run(total, true);
+    run(total, false);
+    validation_alone();
+}
+
+/// The cost of validating one 1 KiB message against the topic's schema, by itself: the
+/// parse of the body into a JSON value and the compiled schema's check.
+fn validation_alone() {
+    let (model, _) = analyzed();
+    let topic = model.topics.iter().find(|t| t.name == "bench").unwrap();
+    let validator = jsonschema::draft202012::new(&topic.schema.to_json_schema()).unwrap();
+    let body = format!(r#"{{"t":{:>20},"pad":"{}"}}"#, 12345, "x".repeat(990));
+    let n = 200_000;
+    let began = Instant::now();
+    let mut valid = 0;
+    for _ in 0..n {
+        let value: serde_json::Value = serde_json::from_slice(body.as_bytes()).unwrap();
+        valid += usize::from(validator.is_valid(&value));
+    }
+    let each = began.elapsed().as_secs_f64() / n as f64;
+    assert_eq!(valid, n);
+    println!(
+        "validation alone (parse + check of a 1 KiB message): {:.2} us per message",
+        each * 1e6
+    );
+}
+
+fn run(total: usize, validate: bool) {
     let (model, graph) = analyzed();
     let data = tempfile::tempdir().unwrap();
     let clients = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -99,6 +128,7 @@ fn main() {
     // The sidecar, on its own runtime.
     let sidecar_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut dev = DevConfig::default();
+    dev.validate_messages = validate;
     dev.services.insert(
         "billing".into(),
         DevService { url: Some(format!("http://127.0.0.1:{app_port}")), ..Default::default() },
@@ -154,7 +184,8 @@ fn main() {
     lat.sort_unstable();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     println!(
-        "sidecar over HTTP: {total} messages of 1 KiB, 2 subscriptions (delivered over HTTP), {PUBLISHERS} publishers"
+        "sidecar over HTTP, validation {}: {total} messages of 1 KiB, 2 subscriptions (delivered over HTTP), {PUBLISHERS} publishers",
+        if validate { "on" } else { "off" }
     );
     println!(
         "  publish:   {:>8.0} msgs/s (all publishes durable in {:.2} s)",

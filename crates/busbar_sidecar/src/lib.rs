@@ -41,6 +41,7 @@ mod payload;
 mod publish;
 mod routes;
 pub mod server;
+mod validation;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -151,6 +152,8 @@ struct AppState {
     callers: identity::Callers,
     admin_token: String,
     data_dir: PathBuf,
+    /// Each topic's message schema, compiled, for validation at publish.
+    validators: validation::Validators,
 }
 
 /// The subscriptions of each service, as (topic, subscription), in model order.
@@ -199,6 +202,13 @@ pub async fn start(
         .map_err(|e| StartError::Subscription(format!("cannot create the HTTP client: {e}")))?;
     let pubsub = options.dev.pubsub.clone();
     let dispatchers = deliver_all(&model, &options.dev, &broker, &client, &mut warnings).await?;
+    let validators = if options.dev.validate_messages {
+        let (validators, more) = validation::Validators::compile(&model);
+        warnings.extend(more);
+        validators
+    } else {
+        validation::Validators::off()
+    };
     let may_publish = graph
         .all_permissions()
         .into_iter()
@@ -213,6 +223,7 @@ pub async fn start(
         callers,
         admin_token: admin_token.clone(),
         data_dir: options.data_dir.clone(),
+        validators,
     });
     let app = router(state, &options.limits);
     let addr =

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use busbar_runtime::{Publish, PublishError, StoreError};
 use serde_json::{Value, json};
 
-use crate::{AppState, PortOf, cloudevent, error, payload};
+use crate::{AppState, PortOf, cloudevent, error, payload, validation};
 
 /// The checks every publish passes first, in this order: the pubsub and topic exist (404), the
 /// caller is identified (403) and its code publishes to the topic (403). `Ok` is the topic's
@@ -94,6 +94,9 @@ pub(crate) async fn publish(
         Ok(decoded) => decoded,
         Err((code, message)) => return error(StatusCode::BAD_REQUEST, code, message),
     };
+    if let Err(refused) = validate(&state, &topic, &decoded) {
+        return refused;
+    }
     // The client's id: busbar's `metadata.messageId`, or Dapr's `metadata.cloudevent.id`.
     let id = query.get("metadata.messageId").or_else(|| query.get("metadata.cloudevent.id"));
     let message = message(decoded, id.cloned(), &attribute_names);
@@ -113,6 +116,23 @@ pub(crate) async fn publish(
     }
 }
 
+/// A JSON message checked against its topic's schema: `Err` is the 400 naming each failure.
+fn validate(state: &AppState, topic: &str, decoded: &payload::Decoded) -> Result<(), Response> {
+    if !payload::is_json(&decoded.content_type) {
+        return Ok(());
+    }
+    let failures = state.validators.check(topic, &decoded.data);
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let body = json!({
+        "errorCode": "ERR_MESSAGE_INVALID",
+        "message": validation::message(topic, &failures),
+        "errors": validation::as_json(&failures),
+    });
+    Err((StatusCode::BAD_REQUEST, axum::Json(body)).into_response())
+}
+
 /// The request's content type (empty when none is sent); `None` when it is not text.
 fn content_type(headers: &HeaderMap) -> Option<&str> {
     match headers.get(header::CONTENT_TYPE) {
@@ -123,6 +143,8 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
 
 /// One bulk entry, checked: its data, content type and client id, or why it fails.
 fn bulk_entry(
+    state: &AppState,
+    topic: &str,
     entry: &payload::BulkEntry<'_>,
     attribute_names: &[String],
 ) -> Result<Publish, String> {
@@ -131,6 +153,12 @@ fn bulk_entry(
     let bytes = payload::bulk_body(event, content_type)?;
     let raw = entry.metadata.get("rawPayload").and_then(Value::as_str) == Some("true");
     let decoded = payload::decode(content_type, bytes, raw).map_err(|(_, message)| message)?;
+    if payload::is_json(&decoded.content_type) {
+        let failures = state.validators.check(topic, &decoded.data);
+        if !failures.is_empty() {
+            return Err(validation::message(topic, &failures));
+        }
+    }
     let id = entry
         .metadata
         .get("messageId")
@@ -186,7 +214,7 @@ pub(crate) async fn publish_bulk(
             failed.push((k, entry_id, "the entry has no entryId".into()));
             continue;
         }
-        let message = match bulk_entry(entry, &attribute_names) {
+        let message = match bulk_entry(&state, &topic, entry, &attribute_names) {
             Ok(message) => message,
             Err(e) => {
                 failed.push((k, entry_id, e));

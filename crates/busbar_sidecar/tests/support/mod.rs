@@ -122,6 +122,9 @@ pub async fn start_with(
 ) -> Result<busbar_sidecar::Running, busbar_sidecar::StartError> {
     let (model, graph) = analyzed();
     let mut dev = DevConfig::default();
+    // These tests are about delivery, identity and limits, and publish bodies of every shape:
+    // validation at publish is off here and tested on its own (`validation.rs`).
+    dev.validate_messages = false;
     dev.services.insert("billing".into(), DevService { url: billing_url, ..Default::default() });
     let orders_port = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     dev.services.insert(

@@ -1,0 +1,104 @@
+//! Validation at publish: each topic's message schema (its JSON Schema, compiled once when the
+//! sidecar starts) checks every published JSON body, or a CloudEvent's JSON `data`. A body that
+//! does not match is refused with 400 and a body naming each failing JSON pointer and rule
+//! (`/items/0/quantity: "one" is not of type "number"`); nothing is stored. Text and binary
+//! bodies are not JSON and are not checked. `[dev] validate-messages = false` turns it off.
+
+use std::collections::HashMap;
+
+use busbar_model::AppModel;
+use busbar_model::schema::Shape;
+use serde_json::Value;
+
+/// At most this many failures are named in a refusal.
+const MAX_REPORTED: usize = 10;
+/// A rule longer than this is cut (a failing value is quoted whole otherwise).
+const MAX_RULE: usize = 240;
+
+/// The compiled schema of every topic that has one to check.
+pub(crate) struct Validators {
+    by_topic: HashMap<String, jsonschema::Validator>,
+}
+
+/// One failure: where in the message, and which rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub pointer: String,
+    pub rule: String,
+}
+
+impl Validators {
+    /// None, for `validate-messages = false`.
+    pub fn off() -> Self {
+        Validators { by_topic: HashMap::new() }
+    }
+
+    /// Compiles every topic's schema. A topic whose schema is open (any value) is not checked;
+    /// one that does not compile (a bug in busbar) is named in the warnings and not checked.
+    pub fn compile(model: &AppModel) -> (Self, Vec<String>) {
+        let mut by_topic = HashMap::new();
+        let mut warnings = Vec::new();
+        for topic in &model.topics {
+            if matches!(topic.schema.root, None | Some(Shape::Any)) {
+                continue;
+            }
+            match jsonschema::draft202012::new(&topic.schema.to_json_schema()) {
+                Ok(v) => {
+                    by_topic.insert(topic.name.clone(), v);
+                }
+                Err(e) => warnings.push(format!(
+                    "the message schema of `{}` does not compile ({e}): its messages are not validated",
+                    topic.name
+                )),
+            }
+        }
+        (Validators { by_topic }, warnings)
+    }
+
+    /// Checks a JSON message of `topic`: the failures, none when it matches (or the topic is
+    /// not checked).
+    pub fn check(&self, topic: &str, data: &[u8]) -> Vec<Failure> {
+        let Some(validator) = self.by_topic.get(topic) else { return Vec::new() };
+        // The body was checked as strict JSON when it was decoded.
+        let Ok(value) = serde_json::from_slice::<Value>(data) else { return Vec::new() };
+        if validator.is_valid(&value) {
+            return Vec::new();
+        }
+        let mut failures: Vec<Failure> = validator
+            .iter_errors(&value)
+            .map(|e| {
+                let pointer = e.instance_path().to_string();
+                let pointer = if pointer.is_empty() { "/".to_string() } else { pointer };
+                let mut rule = e.to_string();
+                if rule.len() > MAX_RULE {
+                    let cut = (0..=MAX_RULE).rev().find(|&i| rule.is_char_boundary(i)).unwrap_or(0);
+                    rule.truncate(cut);
+                    rule.push('…');
+                }
+                Failure { pointer, rule }
+            })
+            .collect();
+        failures.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+        failures.dedup();
+        failures
+    }
+}
+
+/// The refusal message of a message with these failures.
+pub(crate) fn message(topic: &str, failures: &[Failure]) -> String {
+    let mut shown: Vec<String> =
+        failures.iter().take(MAX_REPORTED).map(|f| format!("{}: {}", f.pointer, f.rule)).collect();
+    if failures.len() > MAX_REPORTED {
+        shown.push(format!("and {} more", failures.len() - MAX_REPORTED));
+    }
+    format!("the message does not match the schema of `{topic}`: {}", shown.join("; "))
+}
+
+/// The failures as JSON, for the refusal's body.
+pub(crate) fn as_json(failures: &[Failure]) -> Value {
+    failures
+        .iter()
+        .take(MAX_REPORTED)
+        .map(|f| serde_json::json!({ "pointer": f.pointer, "rule": f.rule }))
+        .collect()
+}
