@@ -95,7 +95,7 @@ pub(crate) async fn publish(
         Err((code, message)) => return error(StatusCode::BAD_REQUEST, code, message),
     };
     if let Err(refused) = validate(&state, &topic, &decoded) {
-        return refused;
+        return *refused;
     }
     // The client's id: busbar's `metadata.messageId`, or Dapr's `metadata.cloudevent.id`.
     let id = query.get("metadata.messageId").or_else(|| query.get("metadata.cloudevent.id"));
@@ -117,7 +117,11 @@ pub(crate) async fn publish(
 }
 
 /// A JSON message checked against its topic's schema: `Err` is the 400 naming each failure.
-fn validate(state: &AppState, topic: &str, decoded: &payload::Decoded) -> Result<(), Response> {
+fn validate(
+    state: &AppState,
+    topic: &str,
+    decoded: &payload::Decoded,
+) -> Result<(), Box<Response>> {
     if !payload::is_json(&decoded.content_type) {
         return Ok(());
     }
@@ -130,7 +134,7 @@ fn validate(state: &AppState, topic: &str, decoded: &payload::Decoded) -> Result
         "message": validation::message(topic, &failures),
         "errors": validation::as_json(&failures),
     });
-    Err((StatusCode::BAD_REQUEST, axum::Json(body)).into_response())
+    Err(Box::new((StatusCode::BAD_REQUEST, axum::Json(body)).into_response()))
 }
 
 /// The request's content type (empty when none is sent); `None` when it is not text.
