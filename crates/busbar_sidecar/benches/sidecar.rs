@@ -127,8 +127,7 @@ fn run(total: usize, validate: bool) {
     });
     // The sidecar, on its own runtime.
     let sidecar_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let mut dev = DevConfig::default();
-    dev.validate_messages = validate;
+    let mut dev = DevConfig { validate_messages: validate, ..Default::default() };
     dev.services.insert(
         "billing".into(),
         DevService { url: Some(format!("http://127.0.0.1:{app_port}")), ..Default::default() },

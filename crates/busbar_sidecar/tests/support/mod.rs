@@ -121,10 +121,9 @@ pub async fn start_with(
     tweak: impl FnOnce(&mut busbar_sidecar::Options),
 ) -> Result<busbar_sidecar::Running, busbar_sidecar::StartError> {
     let (model, graph) = analyzed();
-    let mut dev = DevConfig::default();
     // These tests are about delivery, identity and limits, and publish bodies of every shape:
     // validation at publish is off here and tested on its own (`validation.rs`).
-    dev.validate_messages = false;
+    let mut dev = DevConfig { validate_messages: false, ..Default::default() };
     dev.services.insert("billing".into(), DevService { url: billing_url, ..Default::default() });
     let orders_port = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     dev.services.insert(
