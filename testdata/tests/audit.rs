@@ -235,6 +235,98 @@ fn lockfile_is_stable_across_unrelated_changes() {
     assert_eq!(audit(app, &["--update"]).code, 0);
     let second = std::fs::read_to_string(app.join("busbar.lock")).unwrap();
     assert_eq!(first, second);
-    let grant_lines: Vec<&str> = second.lines().filter(|l| l.starts_with("  ")).collect();
+    let grants = second.split("\n[schemas]\n").next().unwrap();
+    let grant_lines: Vec<&str> = grants.lines().filter(|l| l.starts_with("  ")).collect();
     assert_eq!(grant_lines.len(), 2, "one line per grant:\n{second}");
+}
+
+/// The orders app with a richer message type, for the schema compatibility cycle.
+fn schema_app(dir: &Path, order: &str) {
+    base_app(dir);
+    write(
+        dir,
+        "orders/topics.ts",
+        &format!(
+            "import {{ Topic, type Attribute }} from \"encore.dev/pubsub\";\n{order}\nexport const placed = new Topic<Order>(\"order-placed\", {{ deliveryGuarantee: \"at-least-once\" }});\nexport async function place(id: string) {{\n  await placed.publish({{ id }} as Order);\n}}\n"
+        ),
+    );
+}
+
+/// The cycle a team goes through when a message type changes: `--update` records the schema;
+/// reordering fields changes nothing; an optional field is a compatible note; a type change,
+/// a field made required and a removed field are errors at the field with the old and new
+/// shape, in every report format; `--update` accepts them.
+#[test]
+fn schema_compatibility_cycle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path();
+    schema_app(app, "interface Order { id: string; total: number; region: Attribute<string> }");
+    assert_eq!(audit(app, &["--update"]).code, 0);
+    let lock = std::fs::read_to_string(app.join("busbar.lock")).unwrap();
+    assert!(lock.contains("\n[schemas]\norder-placed = '''\n{"), "{lock}");
+
+    schema_app(
+        app,
+        "interface Order {\n  region: Attribute<string>;\n  total: number;\n  id: string;\n}",
+    );
+    let same = audit(app, &[]);
+    assert_eq!(same.code, 0, "{}", same.stderr);
+    assert!(!same.stderr.contains("BB061"), "reordering is no change: {}", same.stderr);
+
+    schema_app(
+        app,
+        "interface Order { id: string; total: number; region: Attribute<string>; note?: string }",
+    );
+    let compatible = audit(app, &[]);
+    assert_eq!(compatible.code, 0, "a compatible change passes: {}", compatible.stderr);
+    assert!(
+        compatible
+            .stderr
+            .contains("note[BB0615]: topic `order-placed`: `note` was added (optional)"),
+        "{}",
+        compatible.stderr
+    );
+
+    schema_app(
+        app,
+        "interface Order { id: string;\n  total: string; region: Attribute<string>; note: string }",
+    );
+    let breaking = audit(app, &[]);
+    assert_eq!(breaking.code, 1, "{}", breaking.stderr);
+    for expected in [
+        "error[BB0614]: topic `order-placed`: `total` changed type: was number, now string",
+        "┌─ orders/topics.ts:3:3",
+        "error[BB0614]: topic `order-placed`: `note` was added as a required field",
+    ] {
+        assert!(breaking.stderr.contains(expected), "{expected}\n{}", breaking.stderr);
+    }
+    let github = audit(app, &["--format", "github"]);
+    assert!(
+        github.stdout.contains("::error file=orders/topics.ts,line=3,col=3,"),
+        "{}",
+        github.stdout
+    );
+    let json = audit(app, &["--format", "json"]);
+    assert!(json.stdout.contains("\"BB0614\""), "{}", json.stdout);
+    let sarif = audit(app, &["--format", "sarif"]);
+    assert!(sarif.stdout.contains("\"ruleId\": \"BB0614\""), "{}", sarif.stdout);
+    assert_eq!(audit(app, &["--update"]).code, 0);
+    assert_eq!(audit(app, &[]).code, 0);
+
+    // A field removed, and an attribute that is no longer one (nothing filters on it).
+    schema_app(app, "interface Order { id: string; region: string; note: string }");
+    let removed = audit(app, &[]);
+    assert_eq!(removed.code, 1, "{}", removed.stderr);
+    assert!(
+        removed.stderr.contains("error[BB0614]: topic `order-placed`: `total` was removed (or renamed): was string, now absent"),
+        "{}",
+        removed.stderr
+    );
+    assert!(
+        removed.stderr.contains(
+            "note[BB0615]: topic `order-placed`: `region` attribute is no longer an attribute"
+        ),
+        "{}",
+        removed.stderr
+    );
 }

@@ -5,12 +5,15 @@
 //!    warning.
 //! 2. [`rules`]: against busbar.toml's `[audit]` policy (deny and allow rules, the
 //!    cross-service publish setting) and two hygiene checks.
-//! 3. [`iam`]: against deployed IAM (AWS policy documents, Terraform state, GCP IAM policies),
+//! 3. [`compat`]: each topic's message schema against the one `busbar.lock` records: breaking
+//!    changes for subscribers are errors, compatible ones notes.
+//! 4. [`iam`]: against deployed IAM (AWS policy documents, Terraform state, GCP IAM policies),
 //!    evaluated as IAM does: over-privilege and under-privilege per service.
 //!
 //! Every finding is a [`Diagnostic`] with the service it concerns, so reports can group by
 //! service.
 
+pub mod compat;
 pub mod iam;
 pub mod lock;
 pub mod report;

@@ -12,7 +12,16 @@
 //! consume = [
 //!   { topic = "user-created", subscription = "send-welcome" },
 //! ]
+//!
+//! [schemas]
+//! invoice-created = '''
+//! { ...the topic's JSON Schema, keys sorted, one key per line... }
+//! '''
 //! ```
+//!
+//! Each topic's message schema is recorded as its JSON Schema, pretty-printed with sorted keys
+//! (normalised: reformatting the code or reordering fields changes nothing), for
+//! [`crate::compat`] to compare.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,8 +56,8 @@ fn toml_key(s: &str) -> String {
     }
 }
 
-/// The lockfile for `grants`.
-pub fn render(grants: &[Grant]) -> String {
+/// The lockfile for `grants` and the topics' message schemas.
+pub fn render(grants: &[Grant], model: &busbar_model::AppModel) -> String {
     // Service → (topics it publishes to, (topic, subscription) it consumes).
     type Entry<'a> = (BTreeSet<&'a str>, BTreeSet<(&'a str, &'a str)>);
     let mut by_service: BTreeMap<&str, Entry> = BTreeMap::new();
@@ -90,6 +99,20 @@ pub fn render(grants: &[Grant]) -> String {
             out.push_str("]\n");
         }
     }
+    let schemas: Vec<_> = model.topics.iter().filter(|t| t.schema.root.is_some()).collect();
+    if !schemas.is_empty() {
+        out.push_str("\n[schemas]\n");
+        for topic in schemas {
+            let json =
+                serde_json::to_string_pretty(&topic.schema.to_json_schema()).unwrap_or_default();
+            // A literal string keeps the JSON as it is; one holding `'''` is quoted instead.
+            if json.contains("'''") {
+                out.push_str(&format!("{} = {}\n", toml_key(&topic.name), quote(&json)));
+            } else {
+                out.push_str(&format!("{} = '''\n{json}\n'''\n", toml_key(&topic.name)));
+            }
+        }
+    }
     out
 }
 
@@ -99,6 +122,8 @@ struct RawLock {
     version: Spanned<u32>,
     #[serde(default)]
     services: BTreeMap<String, RawService>,
+    #[serde(default)]
+    schemas: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +146,8 @@ struct RawConsume {
 #[derive(Debug, Default)]
 pub struct Locked {
     grants: BTreeMap<Key, Span>,
+    /// Each topic's message schema (JSON Schema), with the span of its entry.
+    pub schemas: BTreeMap<String, (serde_json::Value, Span)>,
 }
 
 /// Reads a lockfile. `Err` is a BB0602 diagnostic pointing into it.
@@ -153,6 +180,24 @@ pub fn parse(file: &SourceFile) -> Result<Locked, Box<Diagnostic>> {
         ));
     }
     let mut locked = Locked::default();
+    for (topic, text) in raw.schemas {
+        let span = span_of(text.span());
+        match serde_json::from_str::<serde_json::Value>(text.get_ref()) {
+            Ok(schema) if schema.is_object() => {
+                locked.schemas.insert(topic, (schema, span));
+            }
+            _ => {
+                return Err(Box::new(
+                    Diagnostic::new(
+                        &codes::AUDIT_INVALID_LOCKFILE,
+                        format!("{}: the schema of `{topic}` is not a JSON object", file.path()),
+                    )
+                    .at(span)
+                    .with_help("restore the file from version control, or write it again with `busbar audit --update`"),
+                ));
+            }
+        }
+    }
     for (service, entry) in raw.services {
         for topic in entry.publish {
             let span = span_of(topic.span());

@@ -47,7 +47,7 @@ pub(crate) fn run(
     let shown_lock = root_relative(&lock_path, &loaded.dir);
     if !has_errors {
         if args.update {
-            let text = lock::render(&grants);
+            let text = lock::render(&grants, model);
             if let Err(e) = crate::files::write_atomic(&lock_path, text.as_bytes()) {
                 let _ = writeln!(err, "error: cannot write {}: {e}", lock_path.display());
                 return EXIT_USAGE;
@@ -63,7 +63,10 @@ pub(crate) fn run(
                     let file = SourceFile::new(shown_lock.as_str().into(), text);
                     sources.insert(file.clone());
                     match lock::parse(&file) {
-                        Ok(locked) => findings.extend(lock::compare(&grants, &locked)),
+                        Ok(locked) => {
+                            findings.extend(lock::compare(&grants, &locked));
+                            findings.extend(busbar_audit::compat::compare(model, &locked.schemas));
+                        }
                         Err(d) => findings.push(Finding { service: None, diagnostic: *d }),
                     }
                 }

@@ -190,6 +190,10 @@ codes! {
         "deployed IAM lacks a grant the code needs: a runtime failure waiting to happen";
     IAM_UNMAPPED = "BB0613" "iam-unmapped" Warning true
         "a role, policy or member in the IAM input belongs to no service of the app";
+    AUDIT_SCHEMA_BREAKING = "BB0614" "audit-schema-breaking" Error true
+        "a topic's message schema changed in a way that breaks its subscribers, against busbar.lock";
+    AUDIT_SCHEMA_COMPATIBLE = "BB0615" "audit-schema-compatible" Note true
+        "a topic's message schema changed compatibly, against busbar.lock";
 }
 
 /// The code with this id, if it exists.
