@@ -125,6 +125,17 @@ try {
     report.servicePanel = locations.length;
   }
 
+  if (args.search) {
+    // The topic's panel shows its message schema as a tree: fields indented under the type.
+    await page.click(`g.node[data-name="${args.search}"]`);
+    const panel = await page.textContent("#panel");
+    check(panel.includes("Message schema"), "the topic panel shows no message schema");
+    const tree = await page.$$eval("#panel li.tree", (ls) => ls.map((l) => ({ text: l.textContent, indent: parseFloat(l.style.marginLeft) || 0 })));
+    check(tree.length >= 2, `the message schema tree has ${tree.length} lines`);
+    check(tree.some((l) => l.indent > 0 && /^[\w$]+\??: /.test(l.text)), `no indented field line in the schema tree (${JSON.stringify(tree.slice(0, 4))})`);
+    report.schemaTree = tree.length;
+  }
+
   const sub = page.locator("g.edge.subscribe text.label").first();
   if ((await sub.count()) > 0) {
     await sub.click();

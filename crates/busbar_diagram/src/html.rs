@@ -35,14 +35,21 @@ pub struct Item {
     pub text: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub locations: Vec<String>,
+    /// The indentation of a line of a tree (the message schema); 0 for a plain line.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub depth: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn item(text: impl Into<String>) -> Item {
-    Item { text: text.into(), locations: Vec::new() }
+    Item { text: text.into(), locations: Vec::new(), depth: 0 }
 }
 
 fn item_at(text: impl Into<String>, locations: Vec<String>) -> Item {
-    Item { text: text.into(), locations }
+    Item { text: text.into(), locations, depth: 0 }
 }
 
 fn section(heading: &str, items: Vec<Item>) -> Section {
@@ -197,15 +204,17 @@ fn topic_details(name: &str, model: &AppModel) -> Details {
         .map(|s| item_at(format!("{} → {}", s.name, s.service), vec![s.name_span.location()]))
         .collect();
     let or_none = |items: Vec<Item>| if items.is_empty() { vec![item("none")] } else { items };
-    Details {
-        kind: "topic",
-        title: name.to_string(),
-        sections: vec![
-            section("Configuration", config),
-            section("Publishers", or_none(publishers)),
-            section("Subscriptions", or_none(subscriptions)),
-        ],
+    let schema: Vec<Item> = crate::schema_tree::lines(&t.schema)
+        .into_iter()
+        .map(|l| Item { text: l.text, locations: l.location.into_iter().collect(), depth: l.depth })
+        .collect();
+    let mut sections = vec![section("Configuration", config)];
+    if !schema.is_empty() {
+        sections.push(section("Message schema", schema));
     }
+    sections.push(section("Publishers", or_none(publishers)));
+    sections.push(section("Subscriptions", or_none(subscriptions)));
+    Details { kind: "topic", title: name.to_string(), sections }
 }
 
 fn attribute_type(ty: AttributeType) -> &'static str {

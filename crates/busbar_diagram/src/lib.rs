@@ -10,6 +10,7 @@ pub mod dot;
 pub mod html;
 pub mod layout;
 pub mod mermaid;
+mod schema_tree;
 pub mod svg;
 
 use std::collections::BTreeSet;
