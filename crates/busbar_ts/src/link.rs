@@ -319,12 +319,28 @@ impl<'a> Linker<'a> {
             };
         }
         if name.as_str() != "default" {
+            // Two `export *` that both provide the name export neither (TypeScript: TS2308).
+            let mut found: Option<(usize, &'a TypeDef)> = None;
             for &module in &facts.star_exports {
                 if let Ok(target) = self.target_file(file, module)
-                    && let Ok(found) = self.exported_type(target, name, depth + 1)
+                    && let Ok((def_file, def)) = self.exported_type(target, name, depth + 1)
                 {
-                    return Ok(found);
+                    match found {
+                        Some((first, _)) if first != def_file => {
+                            return Err(TypeMiss::Missing(format!(
+                                "`{}` exports `{name}` twice through `export *` (from `{}` and `{}`), so it exports neither; re-export the one meant by name",
+                                facts.source.path(),
+                                self.files[first].source.path(),
+                                self.files[def_file].source.path()
+                            )));
+                        }
+                        Some(_) => {}
+                        None => found = Some((def_file, def)),
+                    }
                 }
+            }
+            if let Some(found) = found {
+                return Ok(found);
             }
         }
         Err(TypeMiss::Missing(format!(
