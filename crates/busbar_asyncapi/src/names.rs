@@ -85,27 +85,9 @@ fn closure(schema: &MessageSchema, start: &str) -> Closure {
 
 /// The names a shape refers to.
 fn refs(shape: &Shape, out: &mut Vec<String>) {
-    match shape {
-        Shape::Ref(n) => out.push(n.clone()),
-        Shape::Array(items) => refs(items, out),
-        Shape::Tuple(t) => {
-            for s in t.items.iter().chain(t.rest.as_deref()) {
-                refs(s, out);
-            }
+    shape.visit(&mut |s| {
+        if let Shape::Ref(n) = s {
+            out.push(n.clone());
         }
-        Shape::Object(o) => {
-            for p in o.properties.values() {
-                refs(&p.shape, out);
-            }
-            if let Some(a) = &o.additional {
-                refs(a, out);
-            }
-        }
-        Shape::Union(m) | Shape::AllOf(m) => {
-            for s in m {
-                refs(s, out);
-            }
-        }
-        _ => {}
-    }
+    });
 }

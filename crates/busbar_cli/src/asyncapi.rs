@@ -7,7 +7,7 @@ use std::path::Path;
 use busbar_plan::{Plan, Resources, Target};
 use serde_json::Value;
 
-use crate::{AsyncapiArgs, AsyncapiFormat, EXIT_OK, EXIT_USAGE, Host, pipeline::Loaded, plan};
+use crate::{AsyncapiArgs, AsyncapiFormat, Host, pipeline::Loaded, plan};
 
 /// The document of an analyzed and planned app.
 pub(crate) fn document(loaded: &Loaded, plans: &[Plan]) -> Value {
@@ -51,20 +51,5 @@ pub(crate) fn run(
         AsyncapiFormat::Yaml => busbar_asyncapi::to_yaml(&doc),
         AsyncapiFormat::Json => busbar_asyncapi::to_json(&doc),
     };
-    match &args.out {
-        Some(file) => {
-            let path = cwd.join(file);
-            match crate::files::write_atomic(&path, text.as_bytes()) {
-                Ok(()) => EXIT_OK,
-                Err(e) => {
-                    let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
-                    EXIT_USAGE
-                }
-            }
-        }
-        None => {
-            let _ = out.write_all(text.as_bytes());
-            EXIT_OK
-        }
-    }
+    crate::files::emit(args.out.as_deref(), cwd, &text, out, err)
 }

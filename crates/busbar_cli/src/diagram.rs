@@ -5,7 +5,7 @@ use std::path::Path;
 
 use busbar_diagram::{Diagram, Focus, Format, Options};
 
-use crate::{DiagramArgs, DiagramFormat, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Host, pipeline};
+use crate::{DiagramArgs, DiagramFormat, EXIT_FAILED, EXIT_USAGE, Host, pipeline};
 
 pub(crate) fn run(
     args: &DiagramArgs,
@@ -48,21 +48,5 @@ pub(crate) fn run(
                 return EXIT_FAILED;
             }
         };
-    match &args.out {
-        Some(file) => {
-            let path = cwd.join(file);
-            let written = crate::files::write_atomic(&path, text.as_bytes());
-            match written {
-                Ok(()) => EXIT_OK,
-                Err(e) => {
-                    let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
-                    EXIT_USAGE
-                }
-            }
-        }
-        None => {
-            let _ = out.write_all(text.as_bytes());
-            EXIT_OK
-        }
-    }
+    crate::files::emit(args.out.as_deref(), cwd, &text, out, err)
 }

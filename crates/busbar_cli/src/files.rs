@@ -38,3 +38,30 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// A command's text output: written atomically to `file` (relative to `cwd`) when given, else
+/// printed. The exit code: 0, or 2 when the file cannot be written (said on `err`).
+pub(crate) fn emit(
+    file: Option<&Path>,
+    cwd: &Path,
+    text: &str,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    match file {
+        Some(file) => {
+            let path = cwd.join(file);
+            match write_atomic(&path, text.as_bytes()) {
+                Ok(()) => crate::EXIT_OK,
+                Err(e) => {
+                    let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
+                    crate::EXIT_USAGE
+                }
+            }
+        }
+        None => {
+            let _ = out.write_all(text.as_bytes());
+            crate::EXIT_OK
+        }
+    }
+}

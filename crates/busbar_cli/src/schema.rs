@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use crate::{EXIT_OK, EXIT_USAGE, Host, SchemaArgs, pipeline};
+use crate::{EXIT_USAGE, Host, SchemaArgs, pipeline};
 
 pub(crate) fn run(
     args: &SchemaArgs,
@@ -42,20 +42,5 @@ pub(crate) fn run(
     };
     let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
     text.push('\n');
-    match &args.out {
-        Some(file) => {
-            let path = cwd.join(file);
-            match crate::files::write_atomic(&path, text.as_bytes()) {
-                Ok(()) => EXIT_OK,
-                Err(e) => {
-                    let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
-                    EXIT_USAGE
-                }
-            }
-        }
-        None => {
-            let _ = out.write_all(text.as_bytes());
-            EXIT_OK
-        }
-    }
+    crate::files::emit(args.out.as_deref(), cwd, &text, out, err)
 }

@@ -160,6 +160,28 @@ impl Shape {
         }
     }
 
+    /// The shapes directly inside this one: array items, tuple elements, property types, the
+    /// type of other keys, union and intersection members.
+    pub fn children(&self) -> Vec<&Shape> {
+        match self {
+            Shape::Array(items) => vec![items],
+            Shape::Tuple(t) => t.items.iter().chain(t.rest.as_deref()).collect(),
+            Shape::Object(o) => {
+                o.properties.values().map(|p| &p.shape).chain(o.additional.as_deref()).collect()
+            }
+            Shape::Union(m) | Shape::AllOf(m) => m.iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Calls `f` on this shape and every shape inside it, depth first.
+    pub fn visit(&self, f: &mut impl FnMut(&Shape)) {
+        f(self);
+        for child in self.children() {
+            child.visit(f);
+        }
+    }
+
     /// The members of a union, or the shape itself.
     pub fn members(&self) -> &[Shape] {
         match self {

@@ -498,7 +498,7 @@ impl Lowerer<'_, '_> {
         let mut reached: HashSet<String> = HashSet::default();
         let mut stack: Vec<Shape> = self.schema.root.iter().cloned().collect();
         while let Some(shape) = stack.pop() {
-            visit(&shape, &mut |s| {
+            shape.visit(&mut |s| {
                 if let Shape::Ref(n) = s
                     && reached.insert(n.clone())
                     && let Some(def) = self.schema.defs.get(n)
@@ -508,33 +508,6 @@ impl Lowerer<'_, '_> {
             });
         }
         self.schema.defs.retain(|name, _| reached.contains(name));
-    }
-}
-
-/// Calls `f` on `shape` and every shape inside it.
-fn visit(shape: &Shape, f: &mut impl FnMut(&Shape)) {
-    f(shape);
-    match shape {
-        Shape::Array(items) => visit(items, f),
-        Shape::Tuple(t) => {
-            for s in t.items.iter().chain(t.rest.as_deref()) {
-                visit(s, f);
-            }
-        }
-        Shape::Object(o) => {
-            for p in o.properties.values() {
-                visit(&p.shape, f);
-            }
-            if let Some(a) = &o.additional {
-                visit(a, f);
-            }
-        }
-        Shape::Union(m) | Shape::AllOf(m) => {
-            for s in m {
-                visit(s, f);
-            }
-        }
-        _ => {}
     }
 }
 
