@@ -27,6 +27,8 @@ pub struct RuntimeTopic {
     pub delivery_guarantee: DeliveryGuarantee,
     pub ordering_attribute: Option<String>,
     pub attributes: Vec<String>,
+    /// The message type's JSON Schema (2020-12), for validation at publish.
+    pub schema: serde_json::Value,
     pub subscriptions: Vec<RuntimeSubscriptionConfig>,
     pub origin: Origin,
 }
@@ -80,6 +82,7 @@ pub fn runtime_config(
             delivery_guarantee: t.delivery_guarantee,
             ordering_attribute: t.ordering_attribute.clone(),
             attributes: t.attributes.clone(),
+            schema: t.schema.to_json_schema(),
             subscriptions: t
                 .subscriptions
                 .iter()
