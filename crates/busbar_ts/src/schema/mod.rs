@@ -27,6 +27,9 @@ const MAX_DISTRIBUTED: usize = 64;
 const MAX_DEFS: usize = 512;
 /// How deep lowering may nest.
 const MAX_DEPTH: usize = 96;
+/// How many instances of one generic declaration may be in progress at once: more is a generic
+/// that instantiates itself with ever larger arguments (`type Grow<T> = { next: Grow<T[]> }`).
+const MAX_NESTED_INSTANCES: usize = 8;
 
 /// A message type, lowered.
 pub(crate) struct Lowered {
@@ -49,6 +52,7 @@ pub(crate) fn lower_message(
         in_progress: HashSet::default(),
         flags: HashMap::default(),
         alias_spans: HashMap::default(),
+        nesting: HashMap::default(),
         diagnostics: Vec::new(),
         depth: 0,
     };
@@ -98,6 +102,8 @@ pub(super) struct Lowerer<'l, 'a> {
     flags: HashMap<String, (bool, bool)>,
     /// Where each alias def was first used, for reporting a circular one.
     alias_spans: HashMap<String, Span>,
+    /// How many instances of each declaration are being lowered.
+    nesting: HashMap<(usize, Atom), usize>,
     pub diagnostics: Vec<Diagnostic>,
     depth: usize,
 }
@@ -116,6 +122,13 @@ impl Lowerer<'_, '_> {
 
     pub fn lower(&mut self, scope: &Scope, t: &TypeExpr) -> Low {
         if self.depth > MAX_DEPTH {
+            if self.depth == MAX_DEPTH + 1 {
+                let span = self.span(scope.file, RawSpan::default());
+                self.diagnostics.push(diag::message_type_open(
+                    span,
+                    &format!("the message type nests more than {MAX_DEPTH} levels deep"),
+                ));
+            }
             return Low::of(Shape::Any);
         }
         self.depth += 1;
@@ -312,6 +325,15 @@ impl Lowerer<'_, '_> {
             ));
             return Low::of(Shape::Any);
         }
+        let nested = self.nesting.entry((file, name.clone())).or_default();
+        if *nested >= MAX_NESTED_INSTANCES {
+            self.diagnostics.push(diag::message_type_open(
+                used,
+                &format!("`{name}` instantiates itself with ever larger type arguments"),
+            ));
+            return Low::of(Shape::Any);
+        }
+        *nested += 1;
         let def_name = self.def_name(name, &args);
         self.instances.insert(key, def_name.clone());
         self.in_progress.insert(def_name.clone());
@@ -347,6 +369,9 @@ impl Lowerer<'_, '_> {
             }
         };
         self.in_progress.remove(&def_name);
+        if let Some(n) = self.nesting.get_mut(&(file, name.clone())) {
+            *n = n.saturating_sub(1);
+        }
         self.flags.insert(def_name.clone(), (low.undefined, low.attribute));
         self.schema.defs.insert(def_name.clone(), low.shape);
         Low { shape: Shape::Ref(def_name), undefined: low.undefined, attribute: low.attribute }
