@@ -329,4 +329,30 @@ fn schema_compatibility_cycle() {
         "{}",
         removed.stderr
     );
+    assert!(
+        !removed.stderr.contains("`region` changed"),
+        "an attribute mark is not a type: {}",
+        removed.stderr
+    );
+
+    // A doc comment is no change; `T` to `T | null` widens; a record's value type changes.
+    schema_app(app, "interface Order { id: string; note: string; counts: Record<string, number> }");
+    assert_eq!(audit(app, &["--update"]).code, 0);
+    schema_app(
+        app,
+        "interface Order {\n  /** The order's id. */\n  id: string;\n  note: string | null; counts: Record<string, string> }",
+    );
+    let more = audit(app, &[]);
+    assert_eq!(more.code, 1, "{}", more.stderr);
+    assert!(!more.stderr.contains("`id`"), "a doc comment is no change: {}", more.stderr);
+    assert!(
+        more.stderr.contains("note[BB0615]: topic `order-placed`: `note` widened"),
+        "{}",
+        more.stderr
+    );
+    assert!(
+        more.stderr.contains("error[BB0614]: topic `order-placed`: `counts.[key]` changed type: was number, now string"),
+        "{}",
+        more.stderr
+    );
 }

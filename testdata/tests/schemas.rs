@@ -93,3 +93,24 @@ fn schema_ok_fixtures() {
 fn schema_err_fixtures() {
     run_dir(&testdata().join("err"), |p| check(p, true));
 }
+
+/// A chain of generics whose type arguments double at each step (`L0<T>` uses `L1<[T, T]>`...)
+/// ends with a schema: at 4096 parts the argument is open, with a note saying so.
+#[test]
+fn doubling_type_arguments_stop_with_a_note() {
+    let mut chain: String =
+        (0..16).map(|i| format!("type L{i}<T> = {{ v: T; n?: L{}<[T, T]> }};\n", i + 1)).collect();
+    chain.push_str("type L16<T> = { v: T };\n");
+    let app = format!(
+        "-- svc/encore.service.ts --\nimport {{ Service }} from \"encore.dev/service\";\nexport default new Service(\"svc\");\n-- svc/topics.ts --\nimport {{ Topic }} from \"encore.dev/pubsub\";\n{chain}export const t = new Topic<L0<string>>(\"chain\", {{ deliveryGuarantee: \"at-least-once\" }});\n"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("chain.txtar");
+    std::fs::write(&path, app).unwrap();
+    let fixture = materialize(&path);
+    let out = run(&fixture.app, &["schema".into(), ".".into(), "--color".into(), "never".into()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("grow beyond 4096 parts"), "{}", out.stderr);
+    let schemas: Value = serde_json::from_str(&out.stdout).unwrap();
+    jsonschema::draft202012::new(&schemas["chain"]).unwrap();
+}

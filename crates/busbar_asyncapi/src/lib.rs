@@ -117,7 +117,7 @@ fn message(topic: &Topic, names: &names::SchemaNames, bindings: Bindings<'_>) ->
     if let Some(doc) = &topic.doc {
         m.insert("description".into(), doc.clone().into());
     }
-    if let Some(headers) = headers(schema) {
+    if let Some(headers) = headers(schema, &dialect) {
         m.insert("headers".into(), headers);
     }
     if bindings.gcp.is_some()
@@ -131,21 +131,27 @@ fn message(topic: &Topic, names: &names::SchemaNames, bindings: Bindings<'_>) ->
     Value::Object(m)
 }
 
-/// The attributes, as the headers (message attributes) every message carries.
-fn headers(schema: &MessageSchema) -> Option<Value> {
+/// The attributes, as the headers (message attributes) every message carries: each with its
+/// property's schema (of the first branch that has it).
+fn headers(schema: &MessageSchema, dialect: &Dialect<'_>) -> Option<Value> {
     let attributes = schema.attributes()?;
     if attributes.is_empty() {
         return None;
     }
+    let branches = schema.branches().unwrap_or_default();
     let mut properties = Map::new();
     let mut required = Vec::new();
     for (name, info) in &attributes {
-        let shape = match info.kind {
+        let declared = branches
+            .iter()
+            .find_map(|o| o.properties.get(name).filter(|p| p.attribute.is_some()))
+            .map(|p| schema.render_in(&p.shape, dialect));
+        let shape = declared.unwrap_or_else(|| match info.kind {
             AttributeType::String => json!({ "type": "string" }),
             AttributeType::Number => json!({ "type": "number" }),
             AttributeType::Boolean => json!({ "type": "boolean" }),
             AttributeType::Other => json!({}),
-        };
+        });
         properties.insert(name.clone(), shape);
         if info.required {
             required.push(Value::from(name.clone()));

@@ -215,6 +215,23 @@ fn kind(v: &Value) -> String {
     }
 }
 
+/// A schema without the keys that document it (`description`, `title`, `$schema`, the
+/// attribute mark): what remains is its shape.
+fn strip(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "description" | "title" | "$schema")
+                        && k.as_str() != ATTRIBUTE_KEYWORD
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// The literal values of an enum or const schema.
 fn literals(v: &Value) -> Vec<Value> {
     match (v.get("enum"), v.get("const")) {
@@ -247,7 +264,9 @@ impl Walk<'_> {
         }
         let old = deref(self.old_doc, old);
         let new = deref(self.new_doc, new);
-        if old == new {
+        // Documentation and the attribute mark are not the shape (the attribute mark is
+        // compared with the property that holds it).
+        if strip(old) == strip(new) {
             return;
         }
         let (ko, kn) = (kind(old), kind(new));
@@ -255,9 +274,21 @@ impl Walk<'_> {
             return;
         }
         if ko != kn {
+            let members = |doc: &Value, v: &Value| -> Vec<Value> {
+                v.get("anyOf")
+                    .or_else(|| v.get("oneOf"))
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|m| strip(deref(doc, m)))
+                    .collect()
+            };
             match (ko.as_str(), kn.as_str()) {
                 (_, "any") => self.change(path, false, "is open now (any value)", old, new),
                 ("integer", "number") => self.change(path, false, "widened", old, new),
+                (_, "union") if members(self.new_doc, new).contains(&strip(old)) => {
+                    self.change(path, false, "widened (now one of several types)", old, new);
+                }
                 _ => self.change(path, true, "changed type", old, new),
             }
             return;
@@ -294,7 +325,7 @@ impl Walk<'_> {
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            list.iter().map(|m| deref(doc, m).clone()).collect()
+            list.iter().map(|m| strip(deref(doc, m))).collect()
         };
         let (a, b) = (members(self.old_doc, old), members(self.new_doc, new));
         if a.iter().any(|m| !b.contains(m)) {
@@ -340,6 +371,13 @@ impl Walk<'_> {
                     self.compare(a, b, path, depth + 1);
                 }
             }
+            path.pop();
+        }
+        if let (Some(a), Some(b)) =
+            (old.get("additionalProperties"), new.get("additionalProperties"))
+        {
+            path.push("[key]".into());
+            self.compare(a, b, path, depth + 1);
             path.pop();
         }
         for (name, b) in &pn {

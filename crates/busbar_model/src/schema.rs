@@ -66,7 +66,8 @@ pub enum Literal {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Tuple {
     pub items: Vec<Shape>,
-    /// How many of `items` must be present (the rest are optional).
+    /// The fewest elements a value has: the leading `items` that are not optional, and any
+    /// elements written after the rest element.
     pub required: usize,
     /// The type of the elements after `items`, when the tuple has a rest element.
     pub rest: Option<Box<Shape>>,
@@ -369,7 +370,10 @@ impl MessageSchema {
                 } else {
                     ("prefixItems", "items")
                 };
-                out.insert(items_key.into(), items);
+                // `prefixItems` must not be empty: `[...T[]]` is an array of `T`.
+                if !t.items.is_empty() {
+                    out.insert(items_key.into(), items);
+                }
                 out.insert("minItems".into(), t.required.into());
                 match &t.rest {
                     Some(rest) => {

@@ -122,10 +122,7 @@ fn validate(
     topic: &str,
     decoded: &payload::Decoded,
 ) -> Result<(), Box<Response>> {
-    if !payload::is_json(&decoded.content_type) {
-        return Ok(());
-    }
-    let failures = state.validators.check(topic, &decoded.data);
+    let failures = state.validators.check_message(topic, &decoded.content_type, &decoded.data);
     if failures.is_empty() {
         return Ok(());
     }
@@ -157,11 +154,9 @@ fn bulk_entry(
     let bytes = payload::bulk_body(event, content_type)?;
     let raw = entry.metadata.get("rawPayload").and_then(Value::as_str) == Some("true");
     let decoded = payload::decode(content_type, bytes, raw).map_err(|(_, message)| message)?;
-    if payload::is_json(&decoded.content_type) {
-        let failures = state.validators.check(topic, &decoded.data);
-        if !failures.is_empty() {
-            return Err(validation::message(topic, &failures));
-        }
+    let failures = state.validators.check_message(topic, &decoded.content_type, &decoded.data);
+    if !failures.is_empty() {
+        return Err(validation::message(topic, &failures));
     }
     let id = entry
         .metadata

@@ -55,6 +55,24 @@ impl Validators {
         (Validators { by_topic }, warnings)
     }
 
+    /// Checks a message of `topic` with this content type: the failures, none when it matches
+    /// (or the topic is not checked).
+    pub fn check_message(&self, topic: &str, content_type: &str, data: &[u8]) -> Vec<Failure> {
+        if !self.by_topic.contains_key(topic) {
+            return Vec::new();
+        }
+        if !crate::payload::is_json(content_type) {
+            let shown = if content_type.is_empty() { "no content type" } else { content_type };
+            return vec![Failure {
+                pointer: "/".to_string(),
+                rule: format!(
+                    "the topic's messages are JSON; a body of {shown} cannot match its schema"
+                ),
+            }];
+        }
+        self.check(topic, data)
+    }
+
     /// Checks a JSON message of `topic`: the failures, none when it matches (or the topic is
     /// not checked).
     pub fn check(&self, topic: &str, data: &[u8]) -> Vec<Failure> {

@@ -1,6 +1,7 @@
 //! Validation at publish: a JSON message (a body, a CloudEvent's `data`, a bulk entry) that
 //! does not match its topic's schema is refused with 400 naming each JSON pointer and rule, and
-//! nothing is stored; what matches is stored; text and binary bodies are not checked;
+//! nothing is stored; what matches is stored; a text or binary body (or a CloudEvent whose data
+//! is labelled text) cannot match and is refused too;
 //! `validate-messages = false` turns it off. The topic is `order-placed`, of type
 //! `interface Order { id: string; region: Attribute<string> }`.
 
@@ -59,7 +60,7 @@ async fn a_message_that_does_not_match_is_refused_with_its_pointers_and_not_stor
 }
 
 #[tokio::test]
-async fn cloudevent_data_and_bulk_entries_are_checked_text_is_not() {
+async fn cloudevent_data_bulk_entries_and_relabelled_bodies_are_checked() {
     let h = validating().await;
     let ce = json!({ "specversion": "1.0", "id": "ce-1", "source": "t", "type": "t",
                      "datacontenttype": "application/json", "data": { "id": 3, "region": "eu" } });
@@ -95,10 +96,26 @@ async fn cloudevent_data_and_bulk_entries_are_checked_text_is_not() {
     assert!(failed[0]["error"].as_str().unwrap().contains("region"), "{body}");
     until_stored(&h, 1).await;
 
-    // Text is not JSON: its schema does not apply.
-    let text = h.publish(PATH, &[ORDERS, ("content-type", "text/plain")], "hello").await;
-    assert_eq!(text.status(), 204);
-    until_stored(&h, 2).await;
+    // A body labelled as something other than JSON cannot match, whatever it holds.
+    for (content_type, body) in [
+        ("text/plain", r#"{"id":"not-checked?","region":7}"#.to_string()),
+        ("application/octet-stream", "x".to_string()),
+        (
+            "application/cloudevents+json",
+            json!({ "specversion": "1.0", "id": "ce-2", "source": "t", "type": "t",
+                    "datacontenttype": "text/plain", "data": "{\"id\":1}" })
+            .to_string(),
+        ),
+    ] {
+        let (status, body) =
+            refusal(h.publish(PATH, &[ORDERS, ("content-type", content_type)], &body).await).await;
+        assert_eq!(status, 400, "{content_type}: {body}");
+        assert!(
+            body["errors"][0]["rule"].as_str().unwrap().contains("messages are JSON"),
+            "{body}"
+        );
+    }
+    assert_eq!(h.sidecar.broker.stored_messages().await.unwrap(), 1);
 }
 
 #[tokio::test]

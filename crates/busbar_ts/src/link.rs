@@ -45,6 +45,9 @@ pub(crate) enum Value {
     },
 }
 
+/// A type declaration found: its file and the declaration.
+type Found<'a> = (usize, &'a TypeDef);
+
 /// Why a type name leads to no declaration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum TypeMiss {
@@ -62,6 +65,8 @@ pub(crate) struct Linker<'a> {
     pub targets: &'a [Vec<Target>],
     pub index: &'a HashMap<busbar_diagnostics::FilePath, usize>,
     memo: RefCell<HashMap<(usize, Atom), Value>>,
+    /// Types found exported by a file under a name (a diamond of barrels is searched once).
+    type_memo: RefCell<HashMap<(usize, Atom), Found<'a>>>,
 }
 
 const MAX_DEPTH: usize = 64;
@@ -77,7 +82,13 @@ impl<'a> Linker<'a> {
         targets: &'a [Vec<Target>],
         index: &'a HashMap<busbar_diagnostics::FilePath, usize>,
     ) -> Self {
-        Linker { files, targets, index, memo: RefCell::new(HashMap::default()) }
+        Linker {
+            files,
+            targets,
+            index,
+            memo: RefCell::new(HashMap::default()),
+            type_memo: RefCell::new(HashMap::default()),
+        }
     }
 
     /// The file a module ref of a file leads to.
@@ -285,6 +296,20 @@ impl<'a> Linker<'a> {
     }
 
     fn exported_type(
+        &self,
+        file: usize,
+        name: &Atom,
+        depth: usize,
+    ) -> Result<(usize, &'a TypeDef), TypeMiss> {
+        if let Some(found) = self.type_memo.borrow().get(&(file, name.clone())) {
+            return Ok(*found);
+        }
+        let found = self.exported_type_uncached(file, name, depth)?;
+        self.type_memo.borrow_mut().insert((file, name.clone()), found);
+        Ok(found)
+    }
+
+    fn exported_type_uncached(
         &self,
         file: usize,
         name: &Atom,

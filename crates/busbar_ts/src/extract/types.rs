@@ -134,18 +134,24 @@ impl Extractor {
                 tuple
                     .elem_types
                     .iter()
-                    .map(|e| match &*e.ty {
-                        ast::TsType::TsOptionalType(o) => TupleElement {
-                            ty: self.type_expr(&o.type_ann),
-                            optional: true,
-                            rest: false,
-                        },
-                        ast::TsType::TsRestType(r) => TupleElement {
-                            ty: self.type_expr(&r.type_ann),
-                            optional: false,
-                            rest: true,
-                        },
-                        ty => TupleElement { ty: self.type_expr(ty), optional: false, rest: false },
+                    .map(|e| {
+                        // A labelled element carries `?` and `...` on its label.
+                        let optional =
+                            matches!(&e.label, Some(ast::Pat::Ident(b)) if b.id.optional);
+                        let rest = matches!(&e.label, Some(ast::Pat::Rest(_)));
+                        match &*e.ty {
+                            ast::TsType::TsOptionalType(o) => TupleElement {
+                                ty: self.type_expr(&o.type_ann),
+                                optional: true,
+                                rest,
+                            },
+                            ast::TsType::TsRestType(r) => TupleElement {
+                                ty: self.type_expr(&r.type_ann),
+                                optional: false,
+                                rest: true,
+                            },
+                            ty => TupleElement { ty: self.type_expr(ty), optional, rest },
+                        }
                     })
                     .collect(),
             ),

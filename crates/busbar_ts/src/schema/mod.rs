@@ -30,6 +30,11 @@ const MAX_DEPTH: usize = 96;
 /// How many instances of one generic declaration may be in progress at once: more is a generic
 /// that instantiates itself with ever larger arguments (`type Grow<T> = { next: Grow<T[]> }`).
 const MAX_NESTED_INSTANCES: usize = 8;
+/// How many shapes the type arguments of one instance may hold (arguments that double at each
+/// level of a chain of generics stop here).
+const MAX_ARGUMENT_SIZE: usize = 4096;
+/// How deep merging the properties of intersected objects may go.
+const MAX_MERGE_DEPTH: usize = 24;
 
 /// A message type, lowered.
 pub(crate) struct Lowered {
@@ -53,6 +58,9 @@ pub(crate) fn lower_message(
         flags: HashMap::default(),
         alias_spans: HashMap::default(),
         nesting: HashMap::default(),
+        merged: HashMap::default(),
+        merging: HashSet::default(),
+        merge_depth: 0,
         diagnostics: Vec::new(),
         depth: 0,
     };
@@ -104,6 +112,10 @@ pub(super) struct Lowerer<'l, 'a> {
     alias_spans: HashMap<String, Span>,
     /// How many instances of each declaration are being lowered.
     nesting: HashMap<(usize, Atom), usize>,
+    /// Intersections of two named types, merged (and those being merged).
+    merged: HashMap<(String, String), Shape>,
+    merging: HashSet<(String, String)>,
+    merge_depth: usize,
     pub diagnostics: Vec<Diagnostic>,
     depth: usize,
 }
@@ -158,22 +170,34 @@ impl Lowerer<'_, '_> {
             TypeExpr::Lit(l) => Low::of(Shape::Const(l.clone())),
             TypeExpr::Template => Low::of(Shape::String),
             TypeExpr::Object(o) => Low::of(Shape::Object(self.object(scope, o))),
-            TypeExpr::Array(e) => Low::of(Shape::Array(Box::new(self.lower(scope, e).shape))),
+            TypeExpr::Array(e) => {
+                let low = self.lower(scope, e);
+                Low::of(Shape::Array(Box::new(Self::nullable(low.shape, low.undefined))))
+            }
             TypeExpr::Tuple(elements) => {
                 let mut items = Vec::new();
                 let mut required = 0;
-                let mut rest = None;
+                // `[A, ...B[], C]`: after the rest element, the elements are any of the rest's
+                // and the trailing ones' types, and the trailing ones count as required.
+                let mut rest: Option<Vec<Shape>> = None;
                 for e in elements {
                     let low = self.lower(scope, &e.ty);
-                    if e.rest {
-                        rest = Some(Box::new(self.element_of(&low.shape)));
-                        break;
+                    let shape = Self::nullable(low.shape, low.undefined);
+                    match &mut rest {
+                        Some(after) => {
+                            after.push(shape);
+                            required += 1;
+                        }
+                        None if e.rest => rest = Some(vec![self.element_of(&shape)]),
+                        None => {
+                            if !e.optional && required == items.len() {
+                                required += 1;
+                            }
+                            items.push(shape);
+                        }
                     }
-                    if !e.optional && required == items.len() {
-                        required += 1;
-                    }
-                    items.push(low.shape);
                 }
+                let rest = rest.map(|all| Box::new(Shape::union(all)));
                 Low::of(Shape::Tuple(Tuple { items, required, rest }))
             }
             TypeExpr::Union(members) => {
@@ -216,6 +240,12 @@ impl Lowerer<'_, '_> {
                 self.key_of(scope, &of, *span)
             }
         }
+    }
+
+    /// An element type of an array or tuple: `JSON.stringify` writes `undefined` there as
+    /// `null`.
+    fn nullable(shape: Shape, undefined: bool) -> Shape {
+        if undefined { Shape::union([shape, Shape::Null]) } else { shape }
     }
 
     /// The element type of a rest element's array type.
@@ -276,6 +306,17 @@ impl Lowerer<'_, '_> {
         {
             return low;
         }
+        if let [head, member] = path
+            && let Ok((_, TypeDef::Enum { members })) =
+                self.linker.type_def(scope.file, std::slice::from_ref(head))
+            && let Some((_, value)) = members.iter().find(|(name, _)| name == member)
+        {
+            // `Kind.Created`: an enum member as a type is its value.
+            return Low::of(match value {
+                Some(l) => Shape::Const(l.clone()),
+                None => Shape::union([Shape::Number, Shape::String]),
+            });
+        }
         match self.linker.type_def(scope.file, path) {
             Ok((def_file, def)) => {
                 let name = path.last().cloned().unwrap_or_default();
@@ -322,6 +363,17 @@ impl Lowerer<'_, '_> {
             self.diagnostics.push(diag::message_type_open(
                 used,
                 &format!("the message type has more than {MAX_DEFS} named types"),
+            ));
+            return Low::of(Shape::Any);
+        }
+        let mut size = 0;
+        for arg in &args {
+            arg.shape.visit(&mut |_| size += 1);
+        }
+        if size > MAX_ARGUMENT_SIZE {
+            self.diagnostics.push(diag::message_type_open(
+                used,
+                &format!("the type arguments of `{name}` grow beyond {MAX_ARGUMENT_SIZE} parts"),
             ));
             return Low::of(Shape::Any);
         }
@@ -443,8 +495,39 @@ impl Lowerer<'_, '_> {
         Shape::union(merged)
     }
 
-    /// `a & b` for two shapes that are not unions.
+    /// `a & b` for two shapes that are not unions. Two references are merged once (the result
+    /// is kept), a pair met again while it is being merged (recursive types) stays `allOf`, and
+    /// so does anything nested deeper than [`MAX_MERGE_DEPTH`].
     fn merge(&mut self, a: Shape, b: Shape) -> Shape {
+        let key = match (&a, &b) {
+            (Shape::Ref(x), Shape::Ref(y)) => Some((x.clone(), y.clone())),
+            _ => None,
+        };
+        if let Some(k) = &key {
+            if let Some(done) = self.merged.get(k) {
+                return done.clone();
+            }
+            if self.merging.contains(k) {
+                return all_of(vec![a, b]);
+            }
+        }
+        if self.merge_depth >= MAX_MERGE_DEPTH {
+            return all_of(vec![a, b]);
+        }
+        if let Some(k) = &key {
+            self.merging.insert(k.clone());
+        }
+        self.merge_depth += 1;
+        let result = self.merge_shapes(a, b);
+        self.merge_depth -= 1;
+        if let Some(k) = key {
+            self.merging.remove(&k);
+            self.merged.insert(k, result.clone());
+        }
+        result
+    }
+
+    fn merge_shapes(&mut self, a: Shape, b: Shape) -> Shape {
         let (pa, pb) = match (self.peek(&a), self.peek(&b)) {
             (Some(pa), Some(pb)) => (pa.clone(), pb.clone()),
             _ => return all_of(vec![a, b]),

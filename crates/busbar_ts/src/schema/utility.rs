@@ -20,6 +20,15 @@ impl Lowerer<'_, '_> {
         span: RawSpan,
     ) -> Option<Low> {
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Low::of(Shape::Any));
+        let open_input =
+            matches!(
+                name.as_str(),
+                "Partial" | "Required" | "Pick" | "Omit" | "NonNullable" | "Exclude" | "Extract"
+            ) && args.first().is_some_and(|a| matches!(self.peek(&a.shape), Some(Shape::Any)));
+        if open_input {
+            // What was not followed was noted there; the result is open too.
+            return Some(Low::of(Shape::Any));
+        }
         let low = match name.as_str() {
             "Array" | "ReadonlyArray" => Low::of(Shape::Array(Box::new(arg(0).shape))),
             "Date" => Low::of(Shape::DateTime),
@@ -109,6 +118,15 @@ impl Lowerer<'_, '_> {
                 let keep = name.as_str() == "Extract";
                 let t = arg(0);
                 let u = self.members_of(&arg(1).shape);
+                // Only literal members are compared exactly; an object or primitive pattern
+                // would need assignability, which busbar does not decide.
+                if !u.iter().all(|m| matches!(self.peek(m), Some(Shape::Const(_)))) {
+                    return Some(self.open(
+                        scope.file,
+                        span,
+                        &format!("`{name}` with a type that is not a union of literals"),
+                    ));
+                }
                 let members = self.members_of(&t.shape);
                 Low {
                     shape: Shape::union(members.into_iter().filter(|m| u.contains(m) == keep)),
@@ -178,6 +196,9 @@ impl Lowerer<'_, '_> {
 
     /// `keyof T`: its property names (of an object type; the common ones of a union).
     pub(super) fn key_of(&mut self, scope: &Scope, of: &Shape, span: RawSpan) -> Low {
+        if matches!(self.peek(of), Some(Shape::Any)) {
+            return Low::of(Shape::Any);
+        }
         let mut common: Option<Vec<String>> = None;
         for member in self.members_of(of) {
             let Some(Shape::Object(o)) = self.peek(&member) else {
