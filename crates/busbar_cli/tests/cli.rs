@@ -579,7 +579,15 @@ fn dev_prints_tokens_and_serves_each_service_port() {
     let mut child = spawn_dev(tmp.path(), port, None, &[], Some(&log));
     let agent = agent();
     let up = wait_healthy(own);
-    let printed = std::fs::read_to_string(&log).unwrap();
+    // The sidecar may answer before busbar dev has written its start lines: wait for them.
+    let mut printed = String::new();
+    for _ in 0..200 {
+        printed = std::fs::read_to_string(&log).unwrap_or_default();
+        if printed.contains("DAPR_API_TOKEN=") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
     let token = printed
         .split_once("DAPR_API_TOKEN=")
         .map(|(_, rest)| rest.split_whitespace().next().unwrap_or_default().to_string())
