@@ -389,6 +389,9 @@ impl Lowerer<'_, '_> {
         let def_name = self.def_name(name, &args);
         self.instances.insert(key, def_name.clone());
         self.in_progress.insert(def_name.clone());
+        // A reference back to this def while it is lowered (a recursion) sees the flags the
+        // declaration states outright (`type Maybe = Node | undefined`).
+        self.flags.insert(def_name.clone(), (states_undefined(def), false));
         // Arguments bind in order; a missing one takes its default (which may use the
         // parameters before it), else any value.
         let mut scope = Scope { file, params: Vec::new() };
@@ -616,6 +619,17 @@ impl Lowerer<'_, '_> {
             });
         }
         self.schema.defs.retain(|name, _| reached.contains(name));
+    }
+}
+
+/// Whether an alias's own text includes `undefined` (or `unknown`) among its members.
+fn states_undefined(def: &TypeDef) -> bool {
+    let TypeDef::Alias { ty, .. } = def else { return false };
+    let direct =
+        |t: &TypeExpr| matches!(t, TypeExpr::Keyword(Keyword::Undefined | Keyword::Unknown));
+    match ty {
+        TypeExpr::Union(members) => members.iter().any(direct),
+        other => direct(other),
     }
 }
 
