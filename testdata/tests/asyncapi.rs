@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 
 #[path = "support/harness.rs"]
-#[expect(dead_code, reason = "the harness serves every fixture runner; this one uses part of it")]
 mod harness;
 
 use harness::{materialize, run, tool};

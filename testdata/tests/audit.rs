@@ -356,3 +356,28 @@ fn schema_compatibility_cycle() {
         more.stderr
     );
 }
+
+/// A lockfile whose schema entry is not a JSON object (edited by hand, merged badly) is
+/// BB0602 at the entry, not a crash and not an empty comparison.
+#[test]
+fn a_broken_schema_in_the_lockfile_is_an_error_at_its_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path();
+    schema_app(app, "interface Order { id: string }");
+    assert_eq!(audit(app, &["--update"]).code, 0);
+    let lock = std::fs::read_to_string(app.join("busbar.lock")).unwrap();
+    let (grants, _) = lock.split_once("\n[schemas]\n").unwrap();
+    for broken in ["order-placed = \"{ not json\"\n", "order-placed = \"[1, 2]\"\n"] {
+        std::fs::write(app.join("busbar.lock"), format!("{grants}\n[schemas]\n{broken}")).unwrap();
+        let out = audit(app, &[]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains(
+                "error[BB0602]: busbar.lock: the schema of `order-placed` is not a JSON object"
+            ),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("┌─ busbar.lock:"), "{}", out.stderr);
+    }
+}

@@ -134,23 +134,7 @@ fn check_plan(path: &Path, expect_errors: bool) -> Result<(), String> {
         }
         args.extend(["--against".to_string(), "../old/plan.json".to_string()]);
     }
-    let with_threads = |n: &str| {
-        let mut a = args.clone();
-        a.extend(["--threads".into(), n.into()]);
-        run(&fixture.app, &a)
-    };
-    let one = with_threads("1");
-    let three = with_threads("3");
-    if (&one.stdout, &one.stderr, one.code) != (&three.stdout, &three.stderr, three.code) {
-        return Err("plan output differs between 1 and 3 threads".into());
-    }
-    let want = if expect_errors { 1 } else { 0 };
-    if one.code != want {
-        return Err(format!(
-            "exit code {} (expected {want})\n{}{}",
-            one.code, one.stdout, one.stderr
-        ));
-    }
+    let one = harness::run_on_1_and_3_threads(&fixture.app, &args, u8::from(expect_errors))?;
     if expect_errors && !one.stdout.is_empty() {
         return Err("a plan was printed although the app has errors".into());
     }

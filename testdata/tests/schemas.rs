@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 #[path = "support/harness.rs"]
-#[expect(dead_code, reason = "the harness serves every fixture runner; this one uses part of it")]
 mod harness;
 
 use harness::{materialize, run, run_dir, snapshot};
@@ -48,23 +47,7 @@ fn check(path: &Path, expect_errors: bool) -> Result<(), String> {
     }
     let mut args = vec!["schema".to_string(), ".".to_string(), "--color".into(), "never".into()];
     args.extend(fixture.args.iter().cloned());
-    let with_threads = |n: &str| {
-        let mut a = args.clone();
-        a.extend(["--threads".into(), n.into()]);
-        run(&fixture.app, &a)
-    };
-    let one = with_threads("1");
-    let three = with_threads("3");
-    if (&one.stdout, &one.stderr, one.code) != (&three.stdout, &three.stderr, three.code) {
-        return Err("output differs between 1 and 3 threads".into());
-    }
-    let want = if expect_errors { 1 } else { 0 };
-    if one.code != want {
-        return Err(format!(
-            "exit code {} (expected {want})\n{}{}",
-            one.code, one.stdout, one.stderr
-        ));
-    }
+    let one = harness::run_on_1_and_3_threads(&fixture.app, &args, u8::from(expect_errors))?;
     if !expect_errors {
         let schemas: Value =
             serde_json::from_str(&one.stdout).map_err(|e| format!("invalid JSON: {e}"))?;
@@ -113,4 +96,25 @@ fn doubling_type_arguments_stop_with_a_note() {
     assert!(out.stderr.contains("grow beyond 4096 parts"), "{}", out.stderr);
     let schemas: Value = serde_json::from_str(&out.stdout).unwrap();
     jsonschema::draft202012::new(&schemas["chain"]).unwrap();
+}
+
+/// `--topic` prints one topic's schema; an unknown name is a usage error listing the topics.
+#[test]
+fn one_topic_and_an_unknown_topic() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let args = |topic: &str| -> Vec<String> {
+        ["schema", ".", "--topic", topic].iter().map(|s| s.to_string()).collect()
+    };
+    let one = run(&example, &args("order-placed"));
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    let schema: Value = serde_json::from_str(&one.stdout).unwrap();
+    assert_eq!(schema["title"], "OrderPlaced");
+    let unknown = run(&example, &args("order-shipped"));
+    assert_eq!(unknown.code, 2);
+    assert!(unknown.stdout.is_empty());
+    assert!(
+        unknown.stderr.contains("--topic: the app has no topic `order-shipped`; its topics: audit-log, order-cancelled, order-placed"),
+        "{}",
+        unknown.stderr
+    );
 }

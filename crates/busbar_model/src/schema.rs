@@ -364,15 +364,16 @@ impl MessageSchema {
             Shape::Tuple(t) => {
                 let mut out = Map::new();
                 out.insert("type".into(), "array".into());
-                let items: Value = t.items.iter().map(r).collect();
-                let (items_key, rest_key) = if dialect.draft07 {
-                    ("items", "additionalItems")
-                } else {
-                    ("prefixItems", "items")
+                // With no leading elements (`[...T[]]`) it is an array of `T`: `items` in both
+                // drafts (an empty `prefixItems` is invalid, and draft 07 ignores
+                // `additionalItems` without an `items` array).
+                let (items_key, rest_key) = match (t.items.is_empty(), dialect.draft07) {
+                    (true, _) => ("", "items"),
+                    (false, true) => ("items", "additionalItems"),
+                    (false, false) => ("prefixItems", "items"),
                 };
-                // `prefixItems` must not be empty: `[...T[]]` is an array of `T`.
                 if !t.items.is_empty() {
-                    out.insert(items_key.into(), items);
+                    out.insert(items_key.into(), t.items.iter().map(r).collect());
                 }
                 out.insert("minItems".into(), t.required.into());
                 match &t.rest {

@@ -12,6 +12,8 @@ use serde_json::Value;
 
 /// At most this many failures are named in a refusal.
 const MAX_REPORTED: usize = 10;
+/// At most this many failures are collected (beyond, the count says "at least").
+const MAX_COLLECTED: usize = 100;
 /// A rule longer than this is cut (a failing value is quoted whole otherwise).
 const MAX_RULE: usize = 240;
 
@@ -74,8 +76,9 @@ impl Validators {
     }
 
     /// Checks a JSON message of `topic`: the failures, none when it matches (or the topic is
-    /// not checked).
-    pub fn check(&self, topic: &str, data: &[u8]) -> Vec<Failure> {
+    /// not checked). At most [`MAX_COLLECTED`] are collected: a huge message of wrong items
+    /// costs no more than a few.
+    fn check(&self, topic: &str, data: &[u8]) -> Vec<Failure> {
         let Some(validator) = self.by_topic.get(topic) else { return Vec::new() };
         // The body was checked as strict JSON when it was decoded.
         let Ok(value) = serde_json::from_slice::<Value>(data) else { return Vec::new() };
@@ -84,6 +87,7 @@ impl Validators {
         }
         let mut failures: Vec<Failure> = validator
             .iter_errors(&value)
+            .take(MAX_COLLECTED)
             .map(|e| {
                 let pointer = e.instance_path().to_string();
                 let pointer = if pointer.is_empty() { "/".to_string() } else { pointer };
@@ -107,7 +111,9 @@ pub(crate) fn message(topic: &str, failures: &[Failure]) -> String {
     let mut shown: Vec<String> =
         failures.iter().take(MAX_REPORTED).map(|f| format!("{}: {}", f.pointer, f.rule)).collect();
     if failures.len() > MAX_REPORTED {
-        shown.push(format!("and {} more", failures.len() - MAX_REPORTED));
+        let more = failures.len() - MAX_REPORTED;
+        let at_least = if failures.len() >= MAX_COLLECTED { "at least " } else { "" };
+        shown.push(format!("and {at_least}{more} more"));
     }
     format!("the message does not match the schema of `{topic}`: {}", shown.join("; "))
 }
@@ -119,4 +125,34 @@ pub(crate) fn as_json(failures: &[Failure]) -> Value {
         .take(MAX_REPORTED)
         .map(|f| serde_json::json!({ "pointer": f.pointer, "rule": f.rule }))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message with thousands of failing items costs a bounded list: [`MAX_COLLECTED`]
+    /// failures, ten named, and "at least" in the count.
+    #[test]
+    fn failures_are_collected_up_to_a_bound() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("svc")).unwrap();
+        std::fs::write(
+            tmp.path().join("svc/topics.ts"),
+            "import { Topic } from \"encore.dev/pubsub\";\nexport const t = new Topic<number[]>(\"numbers\", { deliveryGuarantee: \"at-least-once\" });\n",
+        )
+        .unwrap();
+        let config = busbar_config::Config::default();
+        let options = busbar_ts::Options { threads: 1, checker: None };
+        let model = busbar_ts::analyze(tmp.path(), &config, &options).model;
+        let (validators, warnings) = Validators::compile(&model);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let body = format!("[{}]", vec!["\"x\""; 5_000].join(","));
+        let failures = validators.check_message("numbers", "application/json", body.as_bytes());
+        assert_eq!(failures.len(), MAX_COLLECTED);
+        let text = message("numbers", &failures);
+        assert!(text.ends_with("and at least 90 more"), "{text}");
+        assert_eq!(as_json(&failures).as_array().map(Vec::len), Some(MAX_REPORTED));
+        assert!(validators.check_message("numbers", "application/json", b"[1, 2.5]").is_empty());
+    }
 }

@@ -118,6 +118,26 @@ async fn cloudevent_data_bulk_entries_and_relabelled_bodies_are_checked() {
     assert_eq!(h.sidecar.broker.stored_messages().await.unwrap(), 1);
 }
 
+/// A message of almost 256 KiB whose wrong parts are huge is refused with a short answer: each
+/// rule quotes the failing value cut to a few hundred characters.
+#[tokio::test]
+async fn a_huge_invalid_message_is_refused_with_a_bounded_answer() {
+    let h = validating().await;
+    let extra: Vec<String> = (0..8_000).map(|i| format!("\"k{i}\":1")).collect();
+    let body =
+        format!(r#"{{"id":[{}],"region":{{{}}}}}"#, vec!["1"; 30_000].join(","), extra.join(","));
+    assert!(body.len() < 256 * 1024);
+    let (status, body) = refusal(h.publish(PATH, &[ORDERS, JSON_TYPE], &body).await).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["errors"].as_array().unwrap().len() <= 10, "{body}");
+    assert!(
+        body.to_string().len() < 8 * 1024,
+        "the answer is bounded: {} bytes",
+        body.to_string().len()
+    );
+    assert_eq!(h.sidecar.broker.stored_messages().await.unwrap(), 0);
+}
+
 #[tokio::test]
 async fn validation_can_be_turned_off() {
     // The harness's default: `[dev] validate-messages = false`.

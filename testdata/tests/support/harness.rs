@@ -1,6 +1,8 @@
 //! What the fixture and diagram tests share: running busbar in-process, writing a txtar
 //! fixture out as an app, snapshots beside the fixture, and the external tools.
 
+#![allow(dead_code, reason = "each test crate uses part of the harness")]
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
@@ -21,6 +23,28 @@ pub fn run(dir: &Path, args: &[String]) -> Outcome {
         stdout: String::from_utf8(out).unwrap(),
         stderr: String::from_utf8(err).unwrap(),
     }
+}
+
+/// Runs a command with `--threads 1` and `--threads 3`: the outcome, when both are the same and
+/// exit with `want`.
+pub fn run_on_1_and_3_threads(dir: &Path, args: &[String], want: u8) -> Result<Outcome, String> {
+    let with_threads = |n: &str| {
+        let mut a = args.to_vec();
+        a.extend(["--threads".into(), n.into()]);
+        run(dir, &a)
+    };
+    let one = with_threads("1");
+    let three = with_threads("3");
+    if (&one.stdout, &one.stderr, one.code) != (&three.stdout, &three.stderr, three.code) {
+        return Err("the output differs between 1 and 3 threads".into());
+    }
+    if one.code != want {
+        return Err(format!(
+            "exit code {} (expected {want})\n{}{}",
+            one.code, one.stdout, one.stderr
+        ));
+    }
+    Ok(one)
 }
 
 pub struct Fixture {
