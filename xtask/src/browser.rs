@@ -18,6 +18,11 @@ const PLAYWRIGHT: &str = "playwright-core@1.64.1";
 const DAPR_SDK: &str = "@dapr/dapr@3.18.0";
 /// The official AsyncAPI parser, which validates every generated AsyncAPI document.
 const ASYNCAPI_PARSER: &str = "@asyncapi/parser@3.6.6";
+/// The TypeScript SDK's toolchain: the compiler (`tsc --strict` builds it and type-checks the
+/// examples), Node's types, and `tsx`, which runs the example app's TypeScript.
+const TYPESCRIPT: &str = "typescript@5.9.3";
+const NODE_TYPES: &str = "@types/node@20.19.43";
+const TSX: &str = "tsx@4.23.15";
 
 pub(crate) struct BrowserTools {
     pub dot: PathBuf,
@@ -86,17 +91,20 @@ pub(crate) fn tools() -> Result<BrowserTools> {
     let asyncapi = npm_dir.join("node_modules/@asyncapi/parser");
     let stamp = npm_dir.join("busbar-packages.txt");
     let current = std::fs::read_to_string(&stamp).unwrap_or_default();
-    let wanted = format!("{PLAYWRIGHT} {DAPR_SDK} {ASYNCAPI_PARSER}");
+    let packages = [PLAYWRIGHT, DAPR_SDK, ASYNCAPI_PARSER, TYPESCRIPT, NODE_TYPES, TSX];
+    let wanted = packages.join(" ");
     let installed = playwright.join("index.mjs").is_file()
         && dapr.join("package.json").is_file()
-        && asyncapi.join("package.json").is_file();
+        && asyncapi.join("package.json").is_file()
+        && npm_dir.join("node_modules/typescript/bin/tsc").is_file()
+        && npm_dir.join("node_modules/tsx/package.json").is_file();
     if !installed || current != wanted {
         std::fs::create_dir_all(&npm_dir).context("cannot create the npm cache")?;
         let mut npm = Command::new(which(&["npm"]).context("no npm")?);
         // All in one install: a later `--no-save` install would prune the others.
         npm.args(["install", "--no-audit", "--no-fund", "--no-save", "--prefix"])
             .arg(&npm_dir)
-            .args([PLAYWRIGHT, DAPR_SDK, ASYNCAPI_PARSER])
+            .args(packages)
             // Never fetch a browser: the tests use Debian's.
             .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
         step(&format!("npm install {wanted}"), npm)?;

@@ -8,6 +8,8 @@
 //! url = "http://127.0.0.1:3001"      # where its subscriptions are delivered
 //! token = "billing-secret"           # its `dapr-api-token` (default: generated into the data dir)
 //! port = 3501                        # its own sidecar port: a call there is billing's
+//! command = "node --import tsx main.ts"  # busbar dev starts it, in the service's root
+//! app-port = 3001                    # its APP_PORT (default: a free port, or the url's)
 //! ```
 //!
 //! (The design put `url` under `[services.<name>]`; that table already maps services to
@@ -51,6 +53,10 @@ pub struct DevService {
     pub token: Option<String>,
     /// A sidecar port of its own, where every call is the service's.
     pub port: Option<u16>,
+    /// The shell command `busbar dev` starts the service with, in the service's root.
+    pub command: Option<String>,
+    /// The port the started service serves on (`APP_PORT`).
+    pub app_port: Option<u16>,
 }
 
 #[derive(Deserialize, Default)]
@@ -65,11 +71,13 @@ pub(crate) struct RawDev {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawDevService {
     url: Option<String>,
     token: Option<String>,
     port: Option<u16>,
+    command: Option<String>,
+    app_port: Option<u16>,
 }
 
 pub(crate) fn convert(raw: RawDev, file: &SourceFile) -> (DevConfig, Vec<Diagnostic>) {
@@ -143,10 +151,63 @@ pub(crate) fn convert(raw: RawDev, file: &SourceFile) -> (DevConfig, Vec<Diagnos
             );
             continue;
         }
+        if let Some(d) = check_command(&name, &service, &mut ports, span) {
+            diagnostics.push(d);
+            continue;
+        }
         config.services.insert(
             name,
-            DevService { url: service.url, token: service.token, port: service.port },
+            DevService {
+                url: service.url,
+                token: service.token,
+                port: service.port,
+                command: service.command,
+                app_port: service.app_port,
+            },
         );
     }
     (config, diagnostics)
+}
+
+/// What is wrong with a service's `command` and `app-port`, if anything. `ports` holds the
+/// ports taken so far (sidecar and app ports alike: each is bound once).
+fn check_command(
+    name: &str,
+    service: &RawDevService,
+    ports: &mut BTreeMap<u16, String>,
+    span: busbar_diagnostics::Span,
+) -> Option<Diagnostic> {
+    let invalid = |message: String, help: &str| {
+        Some(
+            Diagnostic::new(&codes::INVALID_CONFIG, message)
+                .at_labelled(span, "here")
+                .with_help(help.to_string()),
+        )
+    };
+    if service.command.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        return invalid(
+            format!("service `{name}` has an empty command"),
+            "write the shell command that starts it, such as \"node --import tsx main.ts\", or leave `command` out to start it yourself",
+        );
+    }
+    let port = service.app_port?;
+    if service.command.is_none() {
+        return invalid(
+            format!("service `{name}` has an app-port but no command"),
+            "app-port is the APP_PORT busbar dev gives the command it starts; for a service you start yourself, write its `url`",
+        );
+    }
+    if port == 0 {
+        return invalid(
+            "app-port 0 is not a port a service can serve on".to_string(),
+            "write a free TCP port, such as 3001, or leave it out and busbar dev picks a free one",
+        );
+    }
+    if let Some(other) = ports.insert(port, name.to_string()) {
+        return invalid(
+            format!("port {port} is taken twice (by `{other}` and the app-port of `{name}`)"),
+            "give each service its own app-port, apart from the sidecar ports",
+        );
+    }
+    None
 }

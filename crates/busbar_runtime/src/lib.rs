@@ -172,7 +172,14 @@ pub enum Outcome {
     Retry(String),
     /// Refused: dead-letter it now.
     Drop(String),
+    /// Not delivered at all (the subscriber does not answer: not started yet, or restarting):
+    /// try again in [`UNREACHABLE_RETRY`], without counting an attempt, so a message waits for
+    /// a subscriber that comes late instead of being dead-lettered. Retention still applies.
+    Unreachable(String),
 }
+
+/// How long a delivery that found its subscriber unreachable waits before it tries again.
+pub const UNREACHABLE_RETRY: Duration = Duration::from_secs(1);
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
@@ -212,6 +219,9 @@ struct Inner {
     ids: AtomicU64,
     shutdown: tokio::sync::watch::Sender<bool>,
     failures: Option<mpsc::UnboundedSender<Failure>>,
+    /// Deliveries owed, at open, to subscriptions the config no longer has, by
+    /// (topic, subscription): kept untouched, delivered again if the subscription comes back.
+    retired: BTreeMap<(String, String), u64>,
 }
 
 /// What the broker keeps of one subscription.
@@ -291,9 +301,14 @@ impl Broker {
             })
             .collect();
         let mut keys: HashMap<String, Arc<str>> = HashMap::new();
+        let mut retired: BTreeMap<(String, String), u64> = BTreeMap::new();
         for o in owed {
             // A subscription no longer in the app keeps its rows, untouched.
-            let Some(state) = subs.get_mut(&o.subscription) else { continue };
+            let Some(state) = subs.get_mut(&o.subscription) else {
+                let (topic, sub) = o.subscription.split_once('/').unwrap_or((&o.subscription, ""));
+                *retired.entry((topic.to_string(), sub.to_string())).or_default() += 1;
+                continue;
+            };
             let ordering_key =
                 o.ordering_key.map(|k| keys.entry(k.clone()).or_insert_with(|| k.into()).clone());
             let entry = Entry {
@@ -318,6 +333,7 @@ impl Broker {
                 ids: AtomicU64::new(seed),
                 shutdown,
                 failures: None,
+                retired,
             }),
         })
     }
@@ -325,9 +341,21 @@ impl Broker {
     /// Reports every failed delivery on the returned channel (the sidecar logs them).
     pub fn failures(&mut self) -> Option<mpsc::UnboundedReceiver<Failure>> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let inner = Arc::get_mut(&mut self.inner)?;
+        self.report_failures(tx).then_some(rx)
+    }
+
+    /// Reports every failed delivery on `tx` (a channel that outlives this broker, as the
+    /// sidecar's across a reload). `false` once the broker is shared (cloned): too late.
+    pub fn report_failures(&mut self, tx: mpsc::UnboundedSender<Failure>) -> bool {
+        let Some(inner) = Arc::get_mut(&mut self.inner) else { return false };
         inner.failures = Some(tx);
-        Some(rx)
+        true
+    }
+
+    /// Deliveries owed to subscriptions the app no longer has, by (topic, subscription), as
+    /// found at open: kept, and delivered again if the subscription comes back.
+    pub fn retired(&self) -> &BTreeMap<(String, String), u64> {
+        &self.inner.retired
     }
 
     /// Sets the free space a publish must leave on the data directory's filesystem (default
@@ -755,6 +783,20 @@ impl Broker {
                     "retention expired before the message was acknowledged; last error: {why}"
                 );
                 self.dead_letter(state, seq, entry, attempt, reason, &why, now);
+            }
+            Outcome::Unreachable(why) if expired => {
+                let reason = format!(
+                    "retention expired before the message was acknowledged; last error: {why}"
+                );
+                self.dead_letter(state, seq, entry, entry.attempts, reason, &why, now);
+            }
+            Outcome::Unreachable(_) => {
+                // Not an attempt, and not a failure to log once per message per second: the
+                // sidecar says once that the service does not answer.
+                let next_at = now + UNREACHABLE_RETRY.as_millis() as i64;
+                state.queue().retry(seq, entry.attempts, next_at);
+                let retry = Settlement::Retry { attempts: entry.attempts, next_at };
+                self.inner.store.settle(&state.key, seq, retry, &state.unflushed);
             }
             Outcome::Retry(why) => {
                 let next_at = now + sub.backoff(attempt).as_millis() as i64;

@@ -490,11 +490,13 @@ async fn run(
             if let Some(c) = conn.take().and_then(Arc::into_inner) {
                 let _ = c.into_inner().map(Connection::close);
             }
+            // The lock goes before the answer: whoever awaited the close may open the
+            // directory at once.
+            drop(files);
             for reply in closes {
                 let _ = reply.send(Ok(()));
             }
-            drop(files);
-            // Later commands fail with `Closed`; the lock is released with the task's files.
+            // Later commands fail with `Closed`.
             while let Some(c) = rx.recv().await {
                 fail(c, &StoreError::Closed);
             }

@@ -393,6 +393,72 @@ async fn unacknowledged_messages_are_delivered_after_a_restart() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_removed_subscription_keeps_its_backlog_until_it_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let both = || vec![topic("t", vec![sub("kept"), sub("removed")])];
+    {
+        let b = broker(dir.path(), both());
+        for i in 0..5 {
+            b.publish("t", msg(&i.to_string(), &[])).await.unwrap();
+        }
+        b.close().await.unwrap();
+    }
+    {
+        // The app no longer has `removed`: its five deliveries are counted, not delivered.
+        let b = broker(dir.path(), vec![topic("t", vec![sub("kept")])]);
+        let want: BTreeMap<(String, String), u64> =
+            [(("t".to_string(), "removed".to_string()), 5)].into();
+        assert_eq!(b.retired(), &want);
+        let (h, _, mut rx) = recorder(b.inner.clock, |_, _| Outcome::Success);
+        let task = b.subscribe("t", "kept", h).unwrap();
+        take(&mut rx, 5).await;
+        b.flush().await.unwrap();
+        assert_eq!(b.stored_messages().await.unwrap(), 5, "the removed one still owes them");
+        b.shutdown();
+        task.await.unwrap();
+        b.close().await.unwrap();
+    }
+    let b = broker(dir.path(), both());
+    assert!(b.retired().is_empty());
+    let (h, _, mut rx) = recorder(b.inner.clock, |_, _| Outcome::Success);
+    b.subscribe("t", "removed", h).unwrap();
+    let mut got: Vec<u32> = take(&mut rx, 5).await.iter().map(|s| s.parse().unwrap()).collect();
+    got.sort_unstable();
+    assert_eq!(got, (0..5).collect::<Vec<_>>());
+    until(async || b.stored_messages().await.unwrap() == 0).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_subscriber_spends_no_attempts_and_gets_its_messages_when_it_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
+    b.publish("t", msg("m", &[])).await.unwrap();
+    let up_at = b.inner.clock.now_ms() + 60_000;
+    let clock = b.inner.clock;
+    // Down for a minute: 60 tries, far past max retries (3), then it answers.
+    let (h, seen, mut rx) = recorder(clock, move |_, _| {
+        if clock.now_ms() < up_at {
+            Outcome::Unreachable("connection refused".into())
+        } else {
+            Outcome::Success
+        }
+    });
+    b.subscribe("t", "s", h).unwrap();
+    let mut tries = 0;
+    loop {
+        take(&mut rx, 1).await;
+        tries += 1;
+        if seen.lock().unwrap().last().unwrap().2 >= up_at {
+            break;
+        }
+    }
+    assert!(tries >= 60, "tried every second: {tries}");
+    assert!(seen.lock().unwrap().iter().all(|(_, attempt, _)| *attempt == 1), "no attempt spent");
+    until(async || b.stored_messages().await.unwrap() == 0).await;
+    assert!(b.dead_letters("t", "s").await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_handler_that_panics_is_a_failed_delivery_not_a_stuck_one() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);

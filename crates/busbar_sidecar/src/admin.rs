@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use busbar_runtime::Broker;
@@ -117,7 +117,7 @@ fn unauthorized(state: &AppState, headers: &HeaderMap) -> Option<Response> {
 
 /// `GET /v1.0-busbar/dlq[?subscription=NAME]`.
 pub(crate) async fn list(
-    State(state): State<Arc<AppState>>,
+    Extension(state): Extension<Arc<AppState>>,
     headers: HeaderMap,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {
@@ -132,7 +132,7 @@ pub(crate) async fn list(
 
 /// `POST /v1.0-busbar/dlq/release`, with a JSON body (`{}` for all).
 pub(crate) async fn release_handler(
-    State(state): State<Arc<AppState>>,
+    Extension(state): Extension<Arc<AppState>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -160,7 +160,10 @@ pub(crate) async fn release_handler(
 
 /// `GET /v1.0-busbar/info`: which data directory this sidecar serves, and its pid, so
 /// `busbar dlq --data DIR` never acts through a sidecar of another directory.
-pub(crate) async fn info(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub(crate) async fn info(
+    Extension(state): Extension<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Response {
     if let Some(refused) = unauthorized(&state, &headers) {
         return refused;
     }

@@ -54,7 +54,8 @@ impl Handler for HttpHandler {
             };
             let endpoint = match routes.endpoint(&client, &topic, &subscription).await {
                 Ok(endpoint) => endpoint,
-                Err(e) => return Outcome::Retry(e),
+                Err(routes::NoEndpoint::Unreachable(e)) => return Outcome::Unreachable(e),
+                Err(routes::NoEndpoint::Refused(e)) => return Outcome::Retry(e),
             };
             let request = client
                 .post(endpoint)
@@ -62,6 +63,10 @@ impl Handler for HttpHandler {
                 .body(body);
             let response = match request.send().await {
                 Ok(r) => r,
+                // Not connected: nothing was delivered, so no attempt is spent.
+                Err(e) if e.is_connect() => {
+                    return Outcome::Unreachable(format!("cannot reach the service: {e}"));
+                }
                 Err(e) => return Outcome::Retry(format!("cannot reach the service: {e}")),
             };
             let status = response.status();

@@ -40,14 +40,13 @@ mod metrics;
 mod payload;
 mod publish;
 mod routes;
+mod running;
 pub mod server;
 mod validation;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Extension, State};
@@ -55,13 +54,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use busbar_config::DevConfig;
-use busbar_graph::PermissionGraph;
 use busbar_model::AppModel;
-use busbar_runtime::{Broker, BrokerConfig, Clock, StoreError};
+use busbar_runtime::{Broker, StoreError};
 use serde_json::{Value, json};
 
 pub use cloudevent::rfc3339;
 pub use identity::Endpoint;
+pub use running::{Running, start};
 pub use server::Limits;
 
 /// Where the sidecar listens: the shared port, and a port per service that has one (bound by
@@ -98,45 +97,6 @@ pub enum StartError {
     Tokens(String),
 }
 
-/// A running sidecar.
-pub struct Running {
-    pub addr: SocketAddr,
-    pub broker: Broker,
-    /// What the operator should know (a service without a URL builds a backlog).
-    pub warnings: Vec<String>,
-    /// Every failed delivery (subscription, message id, attempt, error), for the log.
-    pub failures: Option<tokio::sync::mpsc::UnboundedReceiver<busbar_runtime::Failure>>,
-    /// Lines for the log while it runs (a connection limit reached).
-    pub log: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
-    /// Each service's token and own port (the port it was bound on), in model order.
-    pub endpoints: Vec<Endpoint>,
-    /// The admin API's token (also in the data directory's `admin-token`).
-    pub admin_token: String,
-    data_dir: PathBuf,
-    stop: tokio::sync::watch::Sender<bool>,
-    servers: Vec<tokio::task::JoinHandle<()>>,
-    dispatchers: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Running {
-    /// Stops accepting requests, lets the deliveries in flight finish, commits, and releases
-    /// the data directory.
-    pub async fn shutdown(self) {
-        self.stop.send_replace(true);
-        for server in self.servers {
-            let _ = server.await;
-        }
-        self.broker.shutdown();
-        for d in self.dispatchers {
-            let _ = d.await;
-        }
-        // The last acknowledgements are queued, not awaited: commit them before the process
-        // goes, or they would be delivered again at the next start.
-        let _ = std::fs::remove_file(sidecar_file(&self.data_dir));
-        let _ = self.broker.close().await;
-    }
-}
-
 /// The file where a running sidecar says which port it serves its data directory on (for
 /// `busbar dlq`): `{"pid": N, "port": P}`.
 pub fn sidecar_file(data_dir: &Path) -> PathBuf {
@@ -170,103 +130,9 @@ fn subscriptions_of<'a>(model: &'a AppModel, service: &'a str) -> Vec<(String, S
         .collect()
 }
 
-/// Starts the sidecar on `listeners` (bound to 127.0.0.1 by the caller).
-pub async fn start(
-    model: AppModel,
-    graph: &PermissionGraph,
-    options: Options,
-    listeners: Listeners,
-) -> Result<Running, StartError> {
-    let mut broker =
-        Broker::open(&options.data_dir, BrokerConfig::from_model(&model), Clock::System)?;
-    let failures = broker.failures();
-    broker.set_disk_reserve(options.disk_reserve);
-    let mut warnings = Vec::new();
-    for name in options.dev.services.keys() {
-        if model.service(name).is_none() {
-            warnings.push(format!(
-                "busbar.toml has [dev.services.{name}], but the app has no service `{name}`: it is ignored"
-            ));
-        }
-    }
-    let mut endpoints =
-        identity::endpoints(&model, &options.dev, &options.data_dir).map_err(StartError::Tokens)?;
-    let admin_token = identity::admin_token(&options.data_dir).map_err(StartError::Tokens)?;
-    for e in &mut endpoints {
-        e.port =
-            listeners.services.get(&e.service).and_then(|l| l.local_addr().ok()).map(|a| a.port());
-    }
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| StartError::Subscription(format!("cannot create the HTTP client: {e}")))?;
-    let pubsub = options.dev.pubsub.clone();
-    let dispatchers = deliver_all(&model, &options.dev, &broker, &client, &mut warnings).await?;
-    let validators = if options.dev.validate_messages {
-        let (validators, more) = validation::Validators::compile(&model);
-        warnings.extend(more);
-        validators
-    } else {
-        validation::Validators::off()
-    };
-    let may_publish = graph
-        .all_permissions()
-        .into_iter()
-        .flat_map(|p| p.publish.into_iter().map(move |g| (p.service.clone(), g.topic)))
-        .collect();
-    let callers = identity::Callers::new(&endpoints, &model, options.dev.trust_app_id);
-    let state = Arc::new(AppState {
-        broker: broker.clone(),
-        model,
-        pubsub,
-        may_publish,
-        callers,
-        admin_token: admin_token.clone(),
-        data_dir: options.data_dir.clone(),
-        validators,
-    });
-    let app = router(state, &options.limits);
-    let addr =
-        listeners.shared.local_addr().map_err(|e| StartError::Subscription(e.to_string()))?;
-    let announced = json!({ "pid": std::process::id(), "port": addr.port() });
-    let announce = sidecar_file(&options.data_dir);
-    identity::write_private(&announce, announced.to_string().as_bytes())
-        .map_err(|e| StartError::Tokens(format!("cannot write {}: {e}", announce.display())))?;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let (log_tx, log) = tokio::sync::mpsc::unbounded_channel();
-    let connections = Arc::new(tokio::sync::Semaphore::new(options.limits.connections));
-    let serve = |listener: tokio::net::TcpListener, port_of: Option<String>| {
-        let app = app.clone().layer(Extension(PortOf(port_of)));
-        tokio::spawn(server::serve(
-            listener,
-            app,
-            options.limits.clone(),
-            connections.clone(),
-            log_tx.clone(),
-            stopped.clone(),
-        ))
-    };
-    let mut servers = vec![serve(listeners.shared, None)];
-    for (service, listener) in listeners.services {
-        servers.push(serve(listener, Some(service)));
-    }
-    Ok(Running {
-        addr,
-        broker,
-        warnings,
-        failures,
-        log: Some(log),
-        endpoints,
-        admin_token,
-        data_dir: options.data_dir,
-        stop,
-        servers,
-        dispatchers,
-    })
-}
-
-/// The sidecar's routes, behind the guard of [`server`].
-fn router(state: Arc<AppState>, limits: &Limits) -> Router {
+/// The sidecar's routes, behind the guard of [`server`], each request with the state now
+/// served ([`running`]).
+fn router(live: Arc<running::Live>, limits: &Limits) -> Router {
     Router::new()
         .route("/v1.0/publish/{pubsub}/{topic}", post(publish::publish))
         .route("/v1.0/publish/bulk/{pubsub}/{topic}", post(publish::publish_bulk))
@@ -279,67 +145,19 @@ fn router(state: Arc<AppState>, limits: &Limits) -> Router {
         .route("/v1.0-busbar/dlq/release", post(admin::release_handler))
         .route("/v1.0-busbar/info", get(admin::info))
         .layer(DefaultBodyLimit::max(4 * busbar_runtime::config::MAX_MESSAGE_BYTES))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(live, current))
         .layer(axum::middleware::from_fn_with_state(limits.request, server::guard))
 }
 
-/// Starts a dispatcher for each subscription of each service with a URL, delivering over
-/// HTTP on the routes its `/dapr/subscribe` gives.
-async fn deliver_all(
-    model: &AppModel,
-    dev: &DevConfig,
-    broker: &Broker,
-    client: &reqwest::Client,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<tokio::task::JoinHandle<()>>, StartError> {
-    let mut dispatchers = Vec::new();
-    for service in &model.services {
-        let subscriptions = subscriptions_of(model, &service.name);
-        let url = dev.services.get(&service.name).and_then(|s| s.url.clone());
-        let Some(url) = url else {
-            if !subscriptions.is_empty() {
-                warnings.push(format!(
-                    "service `{}` has no URL ([dev.services.{}] url in busbar.toml): {} until it has one",
-                    service.name,
-                    service.name,
-                    if subscriptions.len() == 1 {
-                        "its subscription builds a backlog".to_string()
-                    } else {
-                        format!("its {} subscriptions build a backlog", subscriptions.len())
-                    }
-                ));
-            }
-            continue;
-        };
-        let routes = Arc::new(routes::ServiceRoutes::new(
-            &service.name,
-            &url,
-            &dev.pubsub,
-            subscriptions.clone(),
-        ));
-        match routes.read(client).await {
-            routes::Read::Known => {}
-            routes::Read::Refused(e) => return Err(StartError::Subscription(e)),
-            routes::Read::Unreachable(e) => warnings.push(format!(
-                "service `{}` does not answer at {} yet ({e}): its deliveries wait until it does, and its routes are read from its GET /dapr/subscribe then",
-                service.name,
-                routes.url()
-            )),
-        }
-        for (topic, sub) in subscriptions {
-            let handler = deliver::HttpHandler {
-                client: client.clone(),
-                routes: routes.clone(),
-                topic: topic.clone(),
-                subscription: sub.clone(),
-                pubsub: dev.pubsub.clone(),
-            };
-            if let Some(task) = broker.subscribe(&topic, &sub, Arc::new(handler)) {
-                dispatchers.push(task);
-            }
-        }
-    }
-    Ok(dispatchers)
+/// Gives the request the state now served, holding the reload gate open while it runs.
+async fn current(
+    State(live): State<Arc<running::Live>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let _open = live.gate.read().await;
+    request.extensions_mut().insert(live.current());
+    next.run(request).await
 }
 
 pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -347,14 +165,14 @@ pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) 
     (status, axum::Json(json!({ "errorCode": code, "message": message }))).into_response()
 }
 
-async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+async fn healthz(Extension(state): Extension<Arc<AppState>>) -> Response {
     match state.broker.broken() {
         None => StatusCode::NO_CONTENT.into_response(),
         Some(why) => error(StatusCode::SERVICE_UNAVAILABLE, "ERR_HEALTH_NOT_READY", why),
     }
 }
 
-async fn metadata(State(state): State<Arc<AppState>>) -> axum::Json<Value> {
+async fn metadata(Extension(state): Extension<Arc<AppState>>) -> axum::Json<Value> {
     let pubsub = state.pubsub.as_str();
     let subscriptions: Vec<Value> = state
         .model

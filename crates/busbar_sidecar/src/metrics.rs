@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::Extension;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -16,7 +16,7 @@ fn label(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+pub(crate) async fn metrics(Extension(state): Extension<Arc<AppState>>) -> Response {
     let stats = match state.broker.stats().await {
         Ok(stats) => stats,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "ERR_METRICS", e.to_string()),
@@ -73,5 +73,14 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             ]
         },
     );
+    let retired = state.broker.retired();
+    out.push_str("# HELP busbar_retired_backlog Deliveries owed to a subscription the app no longer has: kept, and delivered if it comes back.\n# TYPE busbar_retired_backlog gauge\n");
+    for ((topic, subscription), owed) in retired {
+        out.push_str(&format!(
+            "busbar_retired_backlog{{topic=\"{}\",subscription=\"{}\"}} {owed}\n",
+            label(topic),
+            label(subscription)
+        ));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, Query};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use busbar_runtime::{Publish, PublishError, StoreError};
@@ -71,7 +71,7 @@ fn yes(value: Option<&String>) -> bool {
 }
 
 pub(crate) async fn publish(
-    State(state): State<Arc<AppState>>,
+    Extension(state): Extension<Arc<AppState>>,
     Extension(port_of): Extension<PortOf>,
     Path((pubsub, topic)): Path<(String, String)>,
     Query(query): Query<BTreeMap<String, String>>,
@@ -178,7 +178,7 @@ fn message(decoded: payload::Decoded, id: Option<String>, attribute_names: &[Str
 /// Bulk publish: every entry is checked and stored (concurrently, so they share fsyncs); 204
 /// when all are stored, else 500 with `failedEntries`.
 pub(crate) async fn publish_bulk(
-    State(state): State<Arc<AppState>>,
+    Extension(state): Extension<Arc<AppState>>,
     Extension(port_of): Extension<PortOf>,
     Path((pubsub, topic)): Path<(String, String)>,
     headers: HeaderMap,

@@ -8,6 +8,7 @@
 //! (logged), so nothing is delivered to a subscription the graph lacks.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -29,6 +30,16 @@ pub(crate) enum Read {
     Unreachable(String),
 }
 
+type Known = OnceCell<Result<Routes, String>>;
+
+/// Why a delivery has no URL to go to now.
+pub(crate) enum NoEndpoint {
+    /// The service does not answer (not started yet, or restarting).
+    Unreachable(String),
+    /// Its answer asks for what the graph does not have.
+    Refused(String),
+}
+
 /// A service's routes, read once it answers.
 pub(crate) struct ServiceRoutes {
     service: String,
@@ -36,8 +47,9 @@ pub(crate) struct ServiceRoutes {
     pubsub: String,
     /// The service's subscriptions, as (topic, subscription).
     subscriptions: Vec<(String, String)>,
-    /// `Ok`: the routes by (topic, subscription); `Err`: why none are delivered.
-    known: OnceCell<Result<Routes, String>>,
+    /// `Ok`: the routes by (topic, subscription); `Err`: why none are delivered. Replaced by
+    /// an empty cell when the service restarts ([`ServiceRoutes::forget`]).
+    known: Mutex<Arc<Known>>,
 }
 
 impl ServiceRoutes {
@@ -52,7 +64,7 @@ impl ServiceRoutes {
             url: url.trim_end_matches('/').to_string(),
             pubsub: pubsub.to_string(),
             subscriptions,
-            known: OnceCell::new(),
+            known: Mutex::default(),
         }
     }
 
@@ -60,10 +72,22 @@ impl ServiceRoutes {
         &self.url
     }
 
+    /// Forgets the routes read: the next delivery reads them again.
+    pub fn forget(&self) {
+        *self.known.lock().unwrap_or_else(|p| p.into_inner()) = Arc::default();
+    }
+
+    fn known(&self) -> Arc<Known> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Reads the routes now, unless known already.
     pub async fn read(&self, client: &reqwest::Client) -> Read {
-        let fetched = self
-            .known
+        self.read_into(&self.known(), client).await
+    }
+
+    async fn read_into(&self, known: &Known, client: &reqwest::Client) -> Read {
+        let fetched = known
             .get_or_try_init(|| async {
                 match self.fetch(client).await {
                     Ok(routes) => Ok(Ok(routes)),
@@ -86,19 +110,19 @@ impl ServiceRoutes {
         client: &reqwest::Client,
         topic: &str,
         subscription: &str,
-    ) -> Result<String, String> {
-        match self.read(client).await {
+    ) -> Result<String, NoEndpoint> {
+        let known = self.known();
+        match self.read_into(&known, client).await {
             Read::Known => {}
-            Read::Refused(e) => return Err(e),
+            Read::Refused(e) => return Err(NoEndpoint::Refused(e)),
             Read::Unreachable(e) => {
-                return Err(format!(
+                return Err(NoEndpoint::Unreachable(format!(
                     "cannot read the routes of service `{}` (GET {}/dapr/subscribe): {e}",
                     self.service, self.url
-                ));
+                )));
             }
         }
-        let route = self
-            .known
+        let route = known
             .get()
             .and_then(|k| k.as_ref().ok())
             .and_then(|routes| routes.get(&(topic.to_string(), subscription.to_string())).cloned())

@@ -149,7 +149,7 @@ async fn accepted_payloads_are_delivered_byte_exact() {
         let (data, ct) = carried(event);
         assert_eq!((&data, ct.as_str()), (bytes, *content_type), "case {k}");
     }
-    let failures = h.sidecar.broker.dead_letters("order-placed", "charge").await.unwrap();
+    let failures = h.sidecar.broker().dead_letters("order-placed", "charge").await.unwrap();
     assert!(failures.is_empty(), "{failures:?}");
     h.sidecar.shutdown().await;
 }
@@ -187,7 +187,7 @@ async fn unrepresentable_json_is_refused_and_never_stored() {
                 .await;
         assert_eq!(r.status(), 400, "bulk with {shown}");
     }
-    assert_eq!(h.sidecar.broker.stored_messages().await.unwrap(), 0);
+    assert_eq!(h.sidecar.broker().stored_messages().await.unwrap(), 0);
     h.sidecar.shutdown().await;
 }
 
@@ -381,7 +381,7 @@ async fn one_sidecar_per_data_directory_and_a_lost_wal_is_503() {
     assert_eq!(health.status(), 503);
     first.shutdown().await;
     let again = start_in(data.path(), None).await.unwrap();
-    assert_eq!(again.broker.stored_messages().await.unwrap(), 1, "the accepted message is kept");
+    assert_eq!(again.broker().stored_messages().await.unwrap(), 1, "the accepted message is kept");
     again.shutdown().await;
 }
 

@@ -89,7 +89,7 @@ async fn drop_and_404_are_dead_letters() {
     until(|| received.lock().unwrap().len() == 2).await;
     let mut dead = Vec::new();
     for _ in 0..500 {
-        dead = h.sidecar.broker.dead_letters("order-placed", "charge").await.unwrap();
+        dead = h.sidecar.broker().dead_letters("order-placed", "charge").await.unwrap();
         if dead.len() == 2 {
             break;
         }
@@ -169,11 +169,11 @@ async fn refusals_are_clear_and_store_nothing() {
         let text = r.text().await.unwrap();
         assert!(text.contains(says), "{path} {headers:?}: {text}");
     }
-    assert_eq!(h.sidecar.broker.stored_messages().await.unwrap(), 0, "nothing stored");
+    assert_eq!(h.sidecar.broker().stored_messages().await.unwrap(), 0, "nothing stored");
     let ok = h.publish("/v1.0/publish/pubsub/order-placed", &[ORDERS], r#"{"id":"fine"}"#).await;
     assert_eq!(ok.status(), 204, "still serving");
     assert_eq!(
-        h.sidecar.broker.stored_messages().await.unwrap(),
+        h.sidecar.broker().stored_messages().await.unwrap(),
         1,
         "kept for billing, which has no URL yet"
     );
@@ -393,7 +393,7 @@ async fn a_service_that_starts_later_has_its_routes_read_when_it_answers() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     until(|| received.lock().unwrap().len() == 1).await;
     assert_eq!(received.lock().unwrap()[0]["data"]["id"], "early");
-    let dead = h.sidecar.broker.dead_letters("order-placed", "charge").await.unwrap();
+    let dead = h.sidecar.broker().dead_letters("order-placed", "charge").await.unwrap();
     assert!(dead.is_empty(), "{dead:?}");
     h.sidecar.shutdown().await;
 }

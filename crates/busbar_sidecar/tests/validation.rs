@@ -56,7 +56,7 @@ async fn a_message_that_does_not_match_is_refused_with_its_pointers_and_not_stor
     assert_eq!(pointers, ["/id", "/region"], "{body}");
 
     // Nothing refused was stored.
-    assert_eq!(h.sidecar.broker.stored_messages().await.unwrap(), 1);
+    assert_eq!(h.sidecar.broker().stored_messages().await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -115,7 +115,7 @@ async fn cloudevent_data_bulk_entries_and_relabelled_bodies_are_checked() {
             "{body}"
         );
     }
-    assert_eq!(h.sidecar.broker.stored_messages().await.unwrap(), 1);
+    assert_eq!(h.sidecar.broker().stored_messages().await.unwrap(), 1);
 }
 
 /// A message of almost 256 KiB whose wrong parts are huge is refused with a short answer: each
@@ -135,7 +135,7 @@ async fn a_huge_invalid_message_is_refused_with_a_bounded_answer() {
         "the answer is bounded: {} bytes",
         body.to_string().len()
     );
-    assert_eq!(h.sidecar.broker.stored_messages().await.unwrap(), 0);
+    assert_eq!(h.sidecar.broker().stored_messages().await.unwrap(), 0);
 }
 
 #[tokio::test]

@@ -534,7 +534,7 @@ pub(crate) fn missing_service_declaration(span: Span) -> Diagnostic {
     )
     .at_labelled(span, "no `export default new Service(...)` in this file")
     .with_help(
-        "add `export default new Service(\"name\");` with `Service` from \"encore.dev/service\"",
+        "add `export default new Service(\"name\");` with `Service` from \"encore.dev/service\" or \"@busbar/pubsub\"",
     )
 }
 

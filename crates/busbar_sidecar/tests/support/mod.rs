@@ -179,7 +179,7 @@ pub const JSON_TYPE: (&str, &str) = ("content-type", "application/json");
 
 pub async fn until_stored(h: &Harness, n: i64) {
     for _ in 0..500 {
-        if h.sidecar.broker.stored_messages().await.unwrap() == n {
+        if h.sidecar.broker().stored_messages().await.unwrap() == n {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

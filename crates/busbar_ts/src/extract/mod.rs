@@ -26,8 +26,10 @@ use crate::facts::{
 };
 
 /// Module specifiers of the pubsub API.
-pub(crate) const PUBSUB_MODULES: &[&str] = &["encore.dev/pubsub", "@busbar/pubsub"];
+pub(crate) const PUBSUB_MODULES: &[&str] = &["encore.dev/pubsub", BUSBAR_SDK];
 pub(crate) const SERVICE_MODULE: &str = "encore.dev/service";
+/// busbar's own SDK, which has `Service` beside the pubsub API.
+pub(crate) const BUSBAR_SDK: &str = "@busbar/pubsub";
 pub(crate) const API_MODULE: &str = "encore.dev/api";
 
 pub(crate) fn is_framework_module(specifier: &str) -> bool {
@@ -238,7 +240,7 @@ impl Extractor {
         let module = self.push_module_ref(&import.src, import.span, all_types);
         let specifier = self.facts.module_refs[module].specifier.clone();
         let pubsub = PUBSUB_MODULES.contains(&specifier.as_str());
-        let service = specifier == SERVICE_MODULE;
+        let service = specifier == SERVICE_MODULE || specifier == BUSBAR_SDK;
         let api = specifier == API_MODULE;
         for spec in &import.specifiers {
             let (local, kind, type_only) = match spec {
@@ -269,10 +271,16 @@ impl Extractor {
                     "Attribute" => {
                         k.attribute.insert(local.clone());
                     }
+                    "Service" if service => {
+                        k.service_ctor.insert(local.clone());
+                    }
                     _ => {}
                 },
                 (ImportKind::Namespace, true, _, _) => {
                     k.pubsub_ns.insert(local.clone());
+                    if service {
+                        k.service_ns.insert(local.clone());
+                    }
                 }
                 (ImportKind::Named(n), _, true, _) if n == "Service" => {
                     k.service_ctor.insert(local.clone());
@@ -325,6 +333,7 @@ impl Extractor {
                     match &*prop.sym {
                         "Topic" => Some(Ctor::Topic),
                         "Subscription" => Some(Ctor::Subscription),
+                        "Service" if self.known.service_ns.contains(&ns.sym) => Some(Ctor::Service),
                         _ => None,
                     }
                 } else if self.known.service_ns.contains(&ns.sym) && &*prop.sym == "Service" {
