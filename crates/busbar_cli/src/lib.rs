@@ -240,6 +240,15 @@ struct DevArgs {
     /// than this many MiB free; deliveries go on. 0: only a truly full disk refuses.
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     min_free_disk: u64,
+    /// Start only these services (comma-separated); the others with a `command` are not
+    /// started (their deliveries wait).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    only: Vec<String>,
+    /// Analyze the app again on every saved change: a valid graph replaces the running one
+    /// and the services whose code changed are restarted; one with errors is reported and
+    /// the old graph stays.
+    #[arg(long)]
+    watch: bool,
 }
 
 #[derive(Args, Debug)]
