@@ -35,6 +35,8 @@ pub(crate) struct BrowserTools {
     pub asyncapi: PathBuf,
     /// The `@dapr/dapr` package directory.
     pub dapr: PathBuf,
+    /// The npm cache's `node_modules` (tsx, typescript, @types/node for the app tests).
+    pub modules: PathBuf,
 }
 
 /// The first of `names` on PATH.
@@ -110,7 +112,8 @@ pub(crate) fn tools() -> Result<BrowserTools> {
         step(&format!("npm install {wanted}"), npm)?;
         std::fs::write(&stamp, &wanted).context("cannot write the npm stamp")?;
     }
-    Ok(BrowserTools { dot, chromium, node, strace, playwright, asyncapi, dapr })
+    let modules = npm_dir.join("node_modules");
+    Ok(BrowserTools { dot, chromium, node, strace, playwright, asyncapi, dapr, modules })
 }
 
 impl BrowserTools {
@@ -122,7 +125,8 @@ impl BrowserTools {
             .env("BUSBAR_STRACE", &self.strace)
             .env("BUSBAR_PLAYWRIGHT", &self.playwright)
             .env("BUSBAR_DAPR_SDK", &self.dapr)
-            .env("BUSBAR_ASYNCAPI_PARSER", &self.asyncapi);
+            .env("BUSBAR_ASYNCAPI_PARSER", &self.asyncapi)
+            .env("BUSBAR_NPM_MODULES", &self.modules);
     }
 }
 

@@ -83,6 +83,23 @@ pub(crate) fn tools() -> Result<Tools> {
     Ok(tools)
 }
 
+/// The TypeScript SDK's own suite (`npm test` in `sdk/typescript`: it builds the SDK, which
+/// the app tests then run on, and runs `node --test` against the busbar binary).
+fn sdk_suite() -> Result<()> {
+    let mut build = cargo();
+    build.args(["build", "-p", "busbar_cli"]);
+    step("cargo build -p busbar_cli", build)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("target"));
+    let mut npm = Command::new("npm");
+    npm.arg("test")
+        .current_dir(crate::workspace_root().join("sdk/typescript"))
+        .env("BUSBAR_BIN", target.join("debug/busbar"))
+        .env("BUSBAR_NPM", cache_dir().join("npm"));
+    step("npm test (sdk/typescript)", npm)
+}
+
 pub(crate) fn run() -> Result<()> {
     let started = Instant::now();
     let mut fmt = cargo();
@@ -96,8 +113,10 @@ pub(crate) fn run() -> Result<()> {
     let tools = tools()?;
     let browser = crate::browser::tools()?;
     let sarif_schema = crate::sarif::schema()?;
+    sdk_suite()?;
     let mut test = cargo();
     browser.export(&mut test);
+    test.env("BUSBAR_SDK", crate::workspace_root().join("sdk/typescript"));
     test.env("BUSBAR_SARIF_SCHEMA", &sarif_schema);
     test.env("BUSBAR_TERRAFORM", &tools.terraform)
         .env("BUSBAR_CHECKOV", &tools.checkov)

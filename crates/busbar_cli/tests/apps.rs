@@ -1,0 +1,216 @@
+//! Whole apps on `@busbar/pubsub` under `busbar dev`: the services started from their
+//! `command`, and `--watch` taking a changed graph without a restart.
+//!
+//! Needs Node, the built SDK (`BUSBAR_SDK`, built by `cargo xtask ci` before the tests) and
+//! the npm cache's modules (`BUSBAR_NPM_MODULES`, for tsx).
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use support::{agent, free_port, generated_token, tool, wait_healthy};
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// Makes `@busbar/pubsub` and `tsx` resolvable from `app`.
+fn link_modules(app: &Path, sdk: &Path, modules: &Path) {
+    std::fs::create_dir_all(app.join("node_modules/@busbar")).unwrap();
+    std::os::unix::fs::symlink(sdk, app.join("node_modules/@busbar/pubsub")).unwrap();
+    std::os::unix::fs::symlink(modules.join("tsx"), app.join("node_modules/tsx")).unwrap();
+}
+
+/// Polls `cond` every 50 ms until it holds, for at most `secs`.
+fn eventually(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what}: not within {secs} s");
+}
+
+/// The `APP_PORT` busbar dev printed for `service`.
+fn app_port(log: &Path, service: &str) -> Option<u16> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(service) && l.contains("APP_PORT="))?
+        .split("APP_PORT=")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+const SUB_V1: &str = r#"import { Subscription } from "@busbar/pubsub";
+import { appendFileSync } from "node:fs";
+import { a } from "../pub/topics.js";
+
+new Subscription(a, "s1", { handler: (m) => { appendFileSync("received.log", `s1 ${m.n}\n`); } });
+"#;
+
+const SUB_V2: &str = r#"import { Subscription } from "@busbar/pubsub";
+import { appendFileSync } from "node:fs";
+import { a, b } from "../pub/topics.js";
+
+new Subscription(a, "s1", { handler: (m) => { appendFileSync("received.log", `s1 ${m.n}\n`); } });
+new Subscription(b, "s2", { handler: (m) => { appendFileSync("received.log", `s2 ${m.n}\n`); } });
+"#;
+
+const PUB_V1: &str = r#"import { serve } from "@busbar/pubsub";
+import { a, b } from "./topics.js";
+
+await serve(async (req, res) => {
+  const url = new URL(req.url ?? "/", "http://localhost");
+  const n = Number(url.searchParams.get("n"));
+  const id = url.pathname === "/a" ? await a.publish({ n }) : await b.publish({ n });
+  res.end(id);
+});
+"#;
+
+const PUB_V2: &str = r#"import { serve } from "@busbar/pubsub";
+import { b } from "./topics.js";
+
+await serve(async (req, res) => {
+  const url = new URL(req.url ?? "/", "http://localhost");
+  const n = Number(url.searchParams.get("n"));
+  res.end(await b.publish({ n }));
+});
+"#;
+
+/// A publisher `pub` (an HTTP API publishing to `a` or `b`) and a subscriber `sub`, each
+/// started by busbar dev from its command.
+fn app(dir: &Path) {
+    write(dir, "package.json", "{ \"type\": \"module\" }\n");
+    for service in ["pub", "sub"] {
+        write(
+            dir,
+            &format!("{service}/encore.service.ts"),
+            &format!(
+                "import {{ Service }} from \"@busbar/pubsub\";\nexport default new Service(\"{service}\");\n"
+            ),
+        );
+    }
+    write(
+        dir,
+        "pub/topics.ts",
+        "import { Topic } from \"@busbar/pubsub\";\nexport interface N { n: number }\nexport const a = new Topic<N>(\"a\", { deliveryGuarantee: \"at-least-once\" });\nexport const b = new Topic<N>(\"b\", { deliveryGuarantee: \"at-least-once\" });\n",
+    );
+    write(dir, "pub/main.ts", PUB_V1);
+    write(dir, "sub/main.ts", SUB_V1);
+    write(
+        dir,
+        "busbar.toml",
+        "[dev.services.pub]\ncommand = \"node --import tsx ./main.ts\"\n[dev.services.sub]\ncommand = \"node --import tsx ./main.ts\"\n",
+    );
+}
+
+struct Dev(std::process::Child);
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        // SIGTERM: busbar dev stops its services, then itself.
+        let _ = std::process::Command::new("kill").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if self.0.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+    }
+}
+
+#[test]
+fn watch_takes_a_new_subscription_and_drops_a_grant_without_a_restart() {
+    let (Some(_node), Some(sdk), Some(modules)) =
+        (tool("BUSBAR_NODE"), tool("BUSBAR_SDK"), tool("BUSBAR_NPM_MODULES"))
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("app");
+    app(&dir);
+    link_modules(&dir, &sdk, &modules);
+    let data = tmp.path().join("data");
+    let log = tmp.path().join("dev.log");
+    let port = free_port();
+    let dev = Dev(support::spawn_dev(&dir, port, Some(&data), &["--watch"], Some(&log)));
+    assert!(wait_healthy(port), "{}", std::fs::read_to_string(&log).unwrap_or_default());
+    let pub_port = app_port(&log, "pub").expect("busbar dev prints pub's APP_PORT");
+    let http = agent();
+    let send = |path: &str, n: u32| {
+        http.post(format!("http://127.0.0.1:{pub_port}{path}?n={n}"))
+            .send_empty()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    let received = || std::fs::read_to_string(dir.join("sub/received.log")).unwrap_or_default();
+    // pub answers once its process is up (busbar dev started it).
+    eventually(30, "pub's API answers", || send("/a", 1) == 200);
+    eventually(30, "s1 receives", || received().contains("s1 1\n"));
+
+    // The new code: sub also subscribes to b; pub no longer publishes a.
+    write(&dir, "sub/main.ts", SUB_V2);
+    write(&dir, "pub/main.ts", PUB_V2);
+    let reloaded =
+        || std::fs::read_to_string(&log).unwrap_or_default().contains("busbar dev: reloaded");
+    eventually(30, "busbar dev reloads", reloaded);
+    eventually(30, "the restarted pub answers", || send("/b", 2) == 200);
+    eventually(30, "the new subscription s2 receives", || received().contains("s2 2\n"));
+
+    // What pub's new code does not publish is refused, with pub's own token.
+    let token = generated_token(&data, "pub");
+    let status = http
+        .post(format!("http://127.0.0.1:{port}/v1.0/publish/pubsub/a"))
+        .header("dapr-api-token", &token)
+        .header("content-type", "application/json")
+        .send("{\"n\": 3}")
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(status, 403);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.matches("the Dapr pub/sub API of").count(), 1, "one busbar dev throughout");
+    drop(dev);
+}
+
+#[test]
+fn a_command_that_fails_is_reported_with_its_status_and_not_restarted_in_a_loop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("app");
+    write(
+        &dir,
+        "svc/encore.service.ts",
+        "import { Service } from \"@busbar/pubsub\";\nexport default new Service(\"svc\");\n",
+    );
+    write(&dir, "busbar.toml", "[dev.services.svc]\ncommand = \"no-such-command-busbar\"\n");
+    let port = free_port();
+    let out = tmp.path().join("out.log");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"));
+    cmd.current_dir(&dir)
+        .args(["dev", ".", "--port", &port.to_string(), "--data"])
+        .arg(tmp.path().join("data"))
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null());
+    let dev = Dev(cmd.spawn().unwrap());
+    assert!(wait_healthy(port));
+    std::thread::sleep(Duration::from_secs(4));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains("svc     | busbar: exited with status 127 (the shell found no such command)"),
+        "{text}"
+    );
+    // Started at 0, 1, 3 s (backoff 1, 2, 4): three or four starts in 4 s, not hundreds.
+    let starts = text.matches("busbar: started").count();
+    assert!((2..=4).contains(&starts), "{starts} starts:\n{text}");
+    drop(dev);
+}
