@@ -13,7 +13,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("analyze") | None => analyze(args.get(1..).unwrap_or_default()),
         Some("runtime") => runtime(args.get(1..).unwrap_or_default()),
-        Some(other) => bail!("unknown benchmark `{other}`; available: analyze, runtime"),
+        Some("app") => app(),
+        Some(other) => bail!("unknown benchmark `{other}`; available: analyze, runtime, app"),
     }
 }
 
@@ -81,6 +82,84 @@ fn analyze(extra: &[String]) -> Result<()> {
     let status = cmd.status().context("cannot run cargo bench")?;
     if !status.success() {
         bail!("the benchmark failed ({status})");
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench app`: a whole app on `@busbar/pubsub` under `busbar dev` (release):
+/// the publish → handler latency through the SDK, the sidecar and back (p50/p99), and the
+/// throughput of one service publishing as fast as it can (`sdk/typescript/bench/app`).
+fn app() -> Result<()> {
+    let mut build = crate::ci::cargo();
+    build.args(["build", "--release", "-p", "busbar_cli"]);
+    crate::ci::step("cargo build --release -p busbar_cli", build)?;
+    let sdk = workspace_root().join("sdk/typescript");
+    let mut npm = Command::new("npm");
+    npm.args(["run", "build"]).current_dir(&sdk).env("BUSBAR_NPM", cache_dir().join("npm"));
+    crate::ci::step("npm run build (sdk/typescript)", npm)?;
+    let tmp = std::env::temp_dir().join(format!("busbar-bench-app-{}", std::process::id()));
+    let app = tmp.join("app");
+    copy_dir(&sdk.join("bench/app"), &app)?;
+    std::fs::create_dir_all(app.join("node_modules/@busbar"))?;
+    std::os::unix::fs::symlink(&sdk, app.join("node_modules/@busbar/pubsub"))?;
+    let modules = cache_dir().join("npm/node_modules");
+    std::os::unix::fs::symlink(modules.join("tsx"), app.join("node_modules/tsx"))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("target"));
+    let out = tmp.join("bench.json");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut dev = Command::new(target.join("release/busbar"))
+        .current_dir(&app)
+        .args(["dev", ".", "--port", &port.to_string(), "--data"])
+        .arg(tmp.join("data"))
+        .env("BENCH_OUT", &out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start busbar dev")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    let result = loop {
+        if let Ok(text) = std::fs::read_to_string(&out)
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+        {
+            break Ok(v);
+        }
+        if std::time::Instant::now() > deadline {
+            break Err(anyhow::anyhow!("the benchmark app wrote no result within 180 s"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _ = Command::new("kill").arg(dev.id().to_string()).status();
+    let _ = dev.wait();
+    let _ = std::fs::remove_dir_all(&tmp);
+    let v = result?;
+    let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    println!("app (SDK → sidecar → SDK, release busbar dev, {} round trips)", v["samples"]);
+    println!(
+        "  publish → handler latency  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        f("p50_ms"),
+        f("p99_ms"),
+        f("max_ms")
+    );
+    println!(
+        "  one service publishing as fast as it can (64 in flight, 5 s): {:.0} publishes/s accepted, {:.0} msgs/s delivered",
+        f("publish_per_s"),
+        f("delivered_per_s")
+    );
+    Ok(())
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let dest = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &dest)?;
+        } else {
+            std::fs::copy(entry.path(), &dest)?;
+        }
     }
     Ok(())
 }

@@ -242,8 +242,11 @@ struct DevArgs {
     min_free_disk: u64,
     /// Start only these services (comma-separated); the others with a `command` are not
     /// started (their deliveries wait).
-    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',', conflicts_with = "no_start")]
     only: Vec<String>,
+    /// Start none of the services: every one is external (you start it, with its `url`).
+    #[arg(long)]
+    no_start: bool,
     /// Analyze the app again on every saved change: a valid graph replaces the running one
     /// and the services whose code changed are restarted; one with errors is reported and
     /// the old graph stays.

@@ -214,3 +214,143 @@ fn a_command_that_fails_is_reported_with_its_status_and_not_restarted_in_a_loop(
     assert!((2..=4).contains(&starts), "{starts} starts:\n{text}");
     drop(dev);
 }
+
+/// Copies the example app (without what an install or a run leaves in it).
+fn copy_example(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if ["node_modules", ".busbar", "package-lock.json"].contains(&name.to_str().unwrap()) {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_example(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// The pid busbar dev last started `service` with, from its stdout.
+fn last_pid(out: &Path, service: &str) -> Option<u32> {
+    let text = std::fs::read_to_string(out).ok()?;
+    text.lines()
+        .rfind(|l| l.split_whitespace().next() == Some(service) && l.contains("busbar: started"))?
+        .rsplit("(pid ")
+        .next()?
+        .trim_end_matches(')')
+        .parse()
+        .ok()
+}
+
+/// The example app under busbar dev, every service started from its command: 200 orders
+/// through the orders API reach exactly the services that subscribe to them, filtered and in
+/// per-customer order (`check.mjs`); then payments is SIGKILLed mid-stream, busbar dev
+/// restarts it, and nothing is lost (every card payment still reaches shipping and a mail,
+/// the charge-order backlog drains, nothing is dead-lettered).
+#[test]
+fn the_example_app_runs_and_survives_a_killed_service() {
+    let (Some(node), Some(sdk), Some(modules)) =
+        (tool("BUSBAR_NODE"), tool("BUSBAR_SDK"), tool("BUSBAR_NPM_MODULES"))
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shop");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");
+    copy_example(&example, &dir);
+    link_modules(&dir, &sdk, &modules);
+    let (log, out) = (tmp.path().join("dev.log"), tmp.path().join("dev.out"));
+    let port = free_port();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"));
+    cmd.current_dir(&dir)
+        .args(["dev", ".", "--port", &port.to_string(), "--data"])
+        .arg(tmp.path().join("data"))
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let _dev = Dev(cmd.spawn().unwrap());
+    let show = || {
+        format!(
+            "--- busbar dev stderr\n{}\n--- stdout\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            std::fs::read_to_string(&out).unwrap_or_default()
+        )
+    };
+    assert!(wait_healthy(port), "{}", show());
+    let services = ["users", "orders", "payments", "shipping", "notifications", "analytics"];
+    let mut args: Vec<String> = vec![example.join("check.mjs").display().to_string()];
+    for s in services {
+        let p = app_port(&log, s).unwrap_or_else(|| panic!("no APP_PORT for {s}\n{}", show()));
+        args.extend([format!("--{s}"), format!("http://127.0.0.1:{p}")]);
+    }
+    args.extend(["--count".into(), "200".into(), "--timeout".into(), "90".into()]);
+    let check = |extra: &[&str]| {
+        std::process::Command::new(&node)
+            .args(&args)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let outcome = check(&[]).wait_with_output().unwrap();
+    assert!(
+        outcome.status.success(),
+        "{}{}\n{}",
+        String::from_utf8_lossy(&outcome.stdout),
+        String::from_utf8_lossy(&outcome.stderr),
+        show()
+    );
+
+    // Again, killing payments once it is busy with this run's orders.
+    let payments_lines = || {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.split_whitespace().next() == Some("payments"))
+            .count()
+    };
+    let before = payments_lines();
+    let pid = last_pid(&out, "payments").expect("payments' pid");
+    let mut second = check(&["--restarted", "payments"]);
+    eventually(60, "payments charges this run's orders", || payments_lines() >= before + 20);
+    assert!(second.try_wait().unwrap().is_none(), "the check ended before payments was killed");
+    let killed = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    assert!(killed.unwrap().success());
+    let outcome = second.wait_with_output().unwrap();
+    assert!(
+        outcome.status.success(),
+        "{}{}\n{}",
+        String::from_utf8_lossy(&outcome.stdout),
+        String::from_utf8_lossy(&outcome.stderr),
+        show()
+    );
+    assert_ne!(last_pid(&out, "payments"), Some(pid), "busbar dev started payments again");
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .contains("payments      | busbar: exited killed by signal 9"),
+        "{}",
+        show()
+    );
+    // Nothing owed and nothing dead-lettered anywhere.
+    let metrics = || {
+        agent()
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap()
+    };
+    eventually(30, "every backlog drains", || {
+        metrics().lines().filter(|l| l.starts_with("busbar_backlog{")).all(|l| l.ends_with(" 0"))
+    });
+    let text = metrics();
+    let dead: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("busbar_dead_letters{") && !l.ends_with(" 0"))
+        .collect();
+    assert!(dead.is_empty(), "dead letters: {dead:?}");
+}

@@ -541,7 +541,7 @@ fn example_app_passes_its_audit() {
 fn dev_serves_the_dapr_api_and_enforces_the_graph() {
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = spawn_dev(&example(), port, Some(data.path()), &[], None);
+    let mut child = spawn_dev(&example(), port, Some(data.path()), &["--no-start"], None);
     let base = format!("http://127.0.0.1:{port}");
     let agent = agent();
     let up = wait_healthy(port);
@@ -630,7 +630,7 @@ fn dev_prints_tokens_and_serves_each_service_port() {
 fn dev_answers_507_when_the_disk_is_at_its_reserve() {
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
-    let extra = ["--min-free-disk", "1000000000"];
+    let extra = ["--min-free-disk", "1000000000", "--no-start"];
     let mut child = spawn_dev(&example(), port, Some(data.path()), &extra, None);
     let base = format!("http://127.0.0.1:{port}");
     let agent = agent();

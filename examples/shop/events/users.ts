@@ -1,4 +1,4 @@
-import { Topic, type Attribute } from "encore.dev/pubsub";
+import { Topic, type Attribute } from "@busbar/pubsub";
 
 export interface UserSignedUp {
   userId: string;

@@ -4,12 +4,18 @@ export interface Mail {
   body: string;
 }
 
-const outbox: Mail[] = [];
-
-export async function send(mail: Mail): Promise<void> {
-  outbox.push(mail);
+export interface Sent extends Mail {
+  sentAt: string;
 }
 
-export function sent(): readonly Mail[] {
+/** The mails sent, in order: this example's mail server. */
+const outbox: Sent[] = [];
+
+export async function send(mail: Mail): Promise<void> {
+  outbox.push({ ...mail, sentAt: new Date().toISOString() });
+  console.log(`mailed ${mail.to}: ${mail.subject}`);
+}
+
+export function sent(): readonly Sent[] {
   return outbox;
 }

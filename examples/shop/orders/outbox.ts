@@ -1,9 +1,15 @@
-import type { Publisher } from "encore.dev/pubsub";
+import type { Publisher } from "@busbar/pubsub";
 import { orderPlaced, type OrderPlaced } from "./topics.js";
 
-/** Buffers events and flushes them in one go; holds a publish-only reference. */
+/**
+ * Buffers events and sends them in the order they were added, one at a time; holds a
+ * publish-only reference. Flushes never overlap, so the topic stores the events in that order
+ * (what the per-customer ordering of order-placed relies on).
+ */
 export class Outbox<T> {
   private pending: T[] = [];
+  private flushing: Promise<unknown> = Promise.resolve();
+  private retry: NodeJS.Timeout | undefined;
 
   constructor(private readonly send: (event: T) => Promise<string>) {}
 
@@ -11,12 +17,41 @@ export class Outbox<T> {
     this.pending.push(event);
   }
 
-  async flush(): Promise<number> {
-    const batch = this.pending.splice(0);
-    for (const event of batch) {
-      await this.send(event);
+  /** Events added and not sent yet. */
+  get size(): number {
+    return this.pending.length;
+  }
+
+  /**
+   * Sends every pending event (those added meanwhile too); resolves to how many this flush
+   * sent. A failed send keeps that event and the ones after it pending, rejects, and
+   * flushes again a second later.
+   */
+  flush(): Promise<number> {
+    const run = this.flushing.then(() => this.drain());
+    this.flushing = run.catch(() => this.retryLater());
+    return run;
+  }
+
+  private async drain(): Promise<number> {
+    let sent = 0;
+    while (this.pending.length > 0) {
+      await this.send(this.pending[0] as T);
+      this.pending.shift();
+      sent += 1;
     }
-    return batch.length;
+    return sent;
+  }
+
+  private retryLater(): void {
+    if (this.retry) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.flush().catch((error: unknown) => {
+        console.error(`outbox: ${this.size} events still pending: ${String(error)}`);
+      });
+    }, 1000);
+    this.retry.unref();
   }
 }
 

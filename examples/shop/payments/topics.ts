@@ -1,4 +1,4 @@
-import { Topic, Attribute } from "encore.dev/pubsub";
+import { Topic, Attribute } from "@busbar/pubsub";
 
 export interface PaymentCaptured {
   orderId: string;

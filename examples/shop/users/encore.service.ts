@@ -1,3 +1,3 @@
-import { Service } from "encore.dev/service";
+import { Service } from "@busbar/pubsub";
 
 export default new Service("users");

@@ -23,7 +23,9 @@ export interface RetryPolicy {
 }
 
 /** The values a filter accepts for a field: one, or any of a non-empty list. */
-export type FilterValue<V> = V extends string | number | boolean ? V | readonly V[] : never;
+export type FilterValue<V> = [NonNullable<V>] extends [string | number | boolean]
+  ? NonNullable<V> | readonly NonNullable<V>[]
+  : never;
 
 /** A subscription's filter: attribute fields of `T` and the values that are delivered. */
 export type Filter<T extends object> = { [K in keyof T]?: FilterValue<T[K]> };

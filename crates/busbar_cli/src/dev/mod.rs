@@ -65,12 +65,14 @@ impl AppPorts {
     fn assign(
         &mut self,
         loaded: &pipeline::Loaded,
-        only: &[String],
+        args: &DevArgs,
     ) -> Result<(DevConfig, Vec<String>), String> {
+        let only = &args.only;
         let mut dev = loaded.config.dev.clone();
         let mut started = Vec::new();
         for (name, service) in &mut dev.services {
-            if service.command.is_none()
+            if args.no_start
+                || service.command.is_none()
                 || loaded.analysis.model.service(name).is_none()
                 || !(only.is_empty() || only.contains(name))
             {
@@ -193,7 +195,7 @@ async fn serve(
 ) -> u8 {
     let data = loaded.data_dir(args.data.as_deref(), cwd);
     let mut ports = AppPorts::default();
-    let (mut dev, names) = match ports.assign(&loaded, &args.only) {
+    let (mut dev, names) = match ports.assign(&loaded, args) {
         Ok(assigned) => assigned,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
@@ -207,6 +209,10 @@ async fn serve(
             return code;
         }
     };
+    // The services busbar dev starts do not answer yet, as expected: no warning about them.
+    running.warnings.retain(|w| {
+        !names.iter().any(|n| w.starts_with(&format!("service `{n}` does not answer")))
+    });
     announce(&loaded, &running, &data, &ports, err);
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let launches = names.iter().filter_map(|n| launch(n, &loaded, &dev, &ports, &running));
@@ -327,7 +333,7 @@ async fn reload(
         let _ = writeln!(err, "busbar dev: the app has errors: the running graph stays as it was");
         return None;
     };
-    let (dev, _) = match ports.assign(&loaded, &args.only) {
+    let (dev, _) = match ports.assign(&loaded, args) {
         Ok(assigned) => assigned,
         Err(e) => {
             let _ = writeln!(err, "error: {e}\nbusbar dev: the running graph stays as it was");

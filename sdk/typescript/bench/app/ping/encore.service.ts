@@ -1,0 +1,3 @@
+import { Service } from "@busbar/pubsub";
+
+export default new Service("ping");
