@@ -354,3 +354,70 @@ fn the_example_app_runs_and_survives_a_killed_service() {
         .collect();
     assert!(dead.is_empty(), "dead letters: {dead:?}");
 }
+
+/// Whether process `pid` still exists (a zombie counts as gone).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.rsplit(')').next().unwrap_or_default().trim_start().starts_with('Z'))
+}
+
+/// A SIGKILLed busbar dev leaves no service process behind (the parent-death signal).
+#[test]
+fn a_killed_busbar_dev_leaves_no_orphans() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("app");
+    write(
+        &dir,
+        "svc/encore.service.ts",
+        "import { Service } from \"@busbar/pubsub\";\nexport default new Service(\"svc\");\n",
+    );
+    write(&dir, "busbar.toml", "[dev.services.svc]\ncommand = \"sleep 300\"\n");
+    let port = free_port();
+    let out = tmp.path().join("out.log");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"));
+    cmd.current_dir(&dir)
+        .args(["dev", ".", "--port", &port.to_string(), "--data"])
+        .arg(tmp.path().join("data"))
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::null());
+    let mut dev = cmd.spawn().unwrap();
+    assert!(wait_healthy(port));
+    let mut pid = None;
+    eventually(10, "the service starts", || {
+        pid = last_pid(&out, "svc");
+        pid.is_some_and(alive)
+    });
+    let pid = pid.unwrap();
+    dev.kill().unwrap();
+    dev.wait().unwrap();
+    eventually(10, "the service dies with busbar dev", || !alive(pid));
+}
+
+/// An app-port that is taken is a clear error before anything starts.
+#[test]
+fn a_taken_app_port_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = taken.local_addr().unwrap().port();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("app");
+    write(
+        &dir,
+        "svc/encore.service.ts",
+        "import { Service } from \"@busbar/pubsub\";\nexport default new Service(\"svc\");\n",
+    );
+    write(
+        &dir,
+        "busbar.toml",
+        &format!("[dev.services.svc]\ncommand = \"sleep 300\"\napp-port = {p}\n"),
+    );
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"))
+        .current_dir(&dir)
+        .args(["dev", ".", "--port", &free_port().to_string(), "--data"])
+        .arg(tmp.path().join("data"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("port {p}, the app-port of service `svc`, is taken")), "{err}");
+    assert!(err.contains("= help:"), "{err}");
+}

@@ -407,10 +407,14 @@ fn sync_services(
         services.remove(gone);
     }
     for name in &wanted {
+        let Some(new) = launch(name, loaded, dev, ports, running) else { continue };
         if !current.contains(name) {
-            if let Some(l) = launch(name, loaded, dev, ports, running) {
-                services.add(l);
-            }
+            services.add(new);
+        } else if services.launch_of(name) != Some(&new) {
+            // Its command (or environment) changed: the old process goes, the new one starts.
+            services.remove(name);
+            running.service_restarted(name);
+            services.add(new);
         } else if restart.contains(name) {
             running.service_restarted(name);
             services.restart(name);

@@ -69,6 +69,8 @@ impl Output {
 /// The started services.
 pub(crate) struct Services {
     controls: BTreeMap<String, mpsc::UnboundedSender<Control>>,
+    /// How each was started, to tell a changed command from changed code.
+    launches: BTreeMap<String, Launch>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     output: Output,
     events: mpsc::UnboundedSender<Event>,
@@ -86,6 +88,7 @@ impl Services {
         };
         let mut services = Services {
             controls: BTreeMap::new(),
+            launches: BTreeMap::new(),
             tasks: Vec::new(),
             output,
             events,
@@ -106,6 +109,7 @@ impl Services {
     pub(crate) fn add(&mut self, launch: Launch) {
         let (tx, rx) = mpsc::unbounded_channel();
         self.controls.insert(launch.name.clone(), tx);
+        self.launches.insert(launch.name.clone(), launch.clone());
         let index = self.next_index;
         self.next_index += 1;
         let task = supervise(launch, index, rx, self.output.clone(), self.events.clone());
@@ -119,8 +123,14 @@ impl Services {
         }
     }
 
-    /// Stops `name` (the app no longer has it).
+    /// How `name` was started.
+    pub(crate) fn launch_of(&self, name: &str) -> Option<&Launch> {
+        self.launches.get(name)
+    }
+
+    /// Stops `name` (the app no longer has it, or its command changed).
     pub(crate) fn remove(&mut self, name: &str) {
+        self.launches.remove(name);
         if let Some(c) = self.controls.remove(name) {
             let _ = c.send(Control::Stop);
         }
