@@ -112,6 +112,30 @@ fn app(dir: &Path) {
     );
 }
 
+/// An app of one service `svc` whose busbar.toml entry is `entry`, in `tmp/app`.
+fn one_service_app(tmp: &Path, entry: &str) -> std::path::PathBuf {
+    let dir = tmp.join("app");
+    write(
+        &dir,
+        "svc/encore.service.ts",
+        "import { Service } from \"@busbar/pubsub\";\nexport default new Service(\"svc\");\n",
+    );
+    write(&dir, "busbar.toml", &format!("[dev.services.svc]\n{entry}"));
+    dir
+}
+
+/// `busbar dev` in `dir` on `port`, data in `tmp/data`, its stdout (the services' lines) to
+/// `out`.
+fn dev_with_stdout(dir: &Path, tmp: &Path, port: u16, out: &Path) -> std::process::Child {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"));
+    cmd.current_dir(dir)
+        .args(["dev", ".", "--port", &port.to_string(), "--data"])
+        .arg(tmp.join("data"))
+        .stdout(std::fs::File::create(out).unwrap())
+        .stderr(std::process::Stdio::null());
+    cmd.spawn().unwrap()
+}
+
 struct Dev(std::process::Child);
 
 impl Drop for Dev {
@@ -186,22 +210,10 @@ fn watch_takes_a_new_subscription_and_drops_a_grant_without_a_restart() {
 #[test]
 fn a_command_that_fails_is_reported_with_its_status_and_not_restarted_in_a_loop() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("app");
-    write(
-        &dir,
-        "svc/encore.service.ts",
-        "import { Service } from \"@busbar/pubsub\";\nexport default new Service(\"svc\");\n",
-    );
-    write(&dir, "busbar.toml", "[dev.services.svc]\ncommand = \"no-such-command-busbar\"\n");
+    let dir = one_service_app(tmp.path(), "command = \"no-such-command-busbar\"\n");
     let port = free_port();
     let out = tmp.path().join("out.log");
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"));
-    cmd.current_dir(&dir)
-        .args(["dev", ".", "--port", &port.to_string(), "--data"])
-        .arg(tmp.path().join("data"))
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::process::Stdio::null());
-    let dev = Dev(cmd.spawn().unwrap());
+    let dev = Dev(dev_with_stdout(&dir, tmp.path(), port, &out));
     assert!(wait_healthy(port));
     std::thread::sleep(Duration::from_secs(4));
     let text = std::fs::read_to_string(&out).unwrap();
@@ -365,22 +377,10 @@ fn alive(pid: u32) -> bool {
 #[test]
 fn a_killed_busbar_dev_leaves_no_orphans() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("app");
-    write(
-        &dir,
-        "svc/encore.service.ts",
-        "import { Service } from \"@busbar/pubsub\";\nexport default new Service(\"svc\");\n",
-    );
-    write(&dir, "busbar.toml", "[dev.services.svc]\ncommand = \"sleep 300\"\n");
+    let dir = one_service_app(tmp.path(), "command = \"sleep 300\"\n");
     let port = free_port();
     let out = tmp.path().join("out.log");
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"));
-    cmd.current_dir(&dir)
-        .args(["dev", ".", "--port", &port.to_string(), "--data"])
-        .arg(tmp.path().join("data"))
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::process::Stdio::null());
-    let mut dev = cmd.spawn().unwrap();
+    let mut dev = dev_with_stdout(&dir, tmp.path(), port, &out);
     assert!(wait_healthy(port));
     let mut pid = None;
     eventually(10, "the service starts", || {
@@ -399,17 +399,7 @@ fn a_taken_app_port_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let p = taken.local_addr().unwrap().port();
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("app");
-    write(
-        &dir,
-        "svc/encore.service.ts",
-        "import { Service } from \"@busbar/pubsub\";\nexport default new Service(\"svc\");\n",
-    );
-    write(
-        &dir,
-        "busbar.toml",
-        &format!("[dev.services.svc]\ncommand = \"sleep 300\"\napp-port = {p}\n"),
-    );
+    let dir = one_service_app(tmp.path(), &format!("command = \"sleep 300\"\napp-port = {p}\n"));
     let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"))
         .current_dir(&dir)
         .args(["dev", ".", "--port", &free_port().to_string(), "--data"])

@@ -80,6 +80,22 @@ fn dev(billing: Option<String>) -> DevConfig {
     dev
 }
 
+/// The sidecar on `data` for the app with `charge`, billing without a URL.
+async fn start(data: &std::path::Path) -> busbar_sidecar::Running {
+    let (model, graph) = analyzed("charge", true);
+    let options = busbar_sidecar::Options {
+        data_dir: data.to_path_buf(),
+        dev: dev(None),
+        disk_reserve: 0,
+        limits: busbar_sidecar::Limits::default(),
+    };
+    let listeners = busbar_sidecar::Listeners {
+        shared: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        services: Default::default(),
+    };
+    busbar_sidecar::start(model, &graph, options, listeners).await.unwrap()
+}
+
 async fn publish(http: &reqwest::Client, base: &str, topic: &str, id: &str) -> u16 {
     http.post(format!("{base}/v1.0/publish/pubsub/{topic}"))
         .header(ORDERS.0, ORDERS.1)
@@ -95,18 +111,7 @@ async fn publish(http: &reqwest::Client, base: &str, topic: &str, id: &str) -> u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_swaps_the_graph_and_loses_nothing_accepted() {
     let data = tempfile::tempdir().unwrap();
-    let (model, graph) = analyzed("charge", true);
-    let options = busbar_sidecar::Options {
-        data_dir: data.path().to_path_buf(),
-        dev: dev(None),
-        disk_reserve: 0,
-        limits: busbar_sidecar::Limits::default(),
-    };
-    let listeners = busbar_sidecar::Listeners {
-        shared: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        services: Default::default(),
-    };
-    let mut sidecar = busbar_sidecar::start(model, &graph, options, listeners).await.unwrap();
+    let mut sidecar = start(data.path()).await;
     let base = format!("http://{}", sidecar.addr);
     let http = reqwest::Client::new();
     // billing has no URL yet: `charge` keeps what is published.
@@ -183,18 +188,7 @@ async fn a_reload_swaps_the_graph_and_loses_nothing_accepted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_that_comes_back_gets_its_backlog() {
     let data = tempfile::tempdir().unwrap();
-    let (model, graph) = analyzed("charge", true);
-    let options = busbar_sidecar::Options {
-        data_dir: data.path().to_path_buf(),
-        dev: dev(None),
-        disk_reserve: 0,
-        limits: busbar_sidecar::Limits::default(),
-    };
-    let listeners = busbar_sidecar::Listeners {
-        shared: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        services: Default::default(),
-    };
-    let mut sidecar = busbar_sidecar::start(model, &graph, options, listeners).await.unwrap();
+    let mut sidecar = start(data.path()).await;
     let base = format!("http://{}", sidecar.addr);
     let http = reqwest::Client::new();
     for i in 0..5 {
