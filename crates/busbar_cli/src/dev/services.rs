@@ -295,7 +295,9 @@ fn spawn(launch: &Launch) -> std::io::Result<tokio::process::Child> {
 }
 
 /// On Linux, the child is sent SIGKILL when busbar dies (even by SIGKILL); a simple command
-/// is `exec`'d ([`shell_line`]), so that is the service's own process.
+/// is `exec`'d ([`shell_line`]), so that is the service's own process. (The signal comes when
+/// the *thread* that forked the child ends: the children are spawned from tokio's worker
+/// threads, which live as long as the runtime; nothing here calls `block_in_place` on one.)
 #[cfg(target_os = "linux")]
 #[expect(unsafe_code, reason = "pre_exec runs a prctl in the child before exec")]
 fn die_with_parent(cmd: &mut tokio::process::Command) {
