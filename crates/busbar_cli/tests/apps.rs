@@ -36,8 +36,22 @@ fn eventually(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     panic!("{what}: not within {secs} s");
 }
 
-/// The `APP_PORT` busbar dev printed for `service`.
+/// The `APP_PORT` busbar dev prints for `service`, waiting for the line (the sidecar answers
+/// before busbar dev has printed its start lines).
 fn app_port(log: &Path, service: &str) -> Option<u16> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(port) = printed_app_port(log, service) {
+            return Some(port);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn printed_app_port(log: &Path, service: &str) -> Option<u16> {
     let text = std::fs::read_to_string(log).ok()?;
     text.lines()
         .find(|l| l.split_whitespace().next() == Some(service) && l.contains("APP_PORT="))?
