@@ -18,7 +18,10 @@
 //!   as a CloudEvents 1.0 envelope to the route the service's `GET /dapr/subscribe` gives, else
 //!   to `{url}/busbar/{topic}/{subscription}`. 2xx with no body or `{"status": "SUCCESS"}`
 //!   acknowledges; `"RETRY"` or any other status retries; `"DROP"` and 404 dead-letter. An entry
-//!   of `/dapr/subscribe` that the graph has no subscription for is refused at start.
+//!   of `/dapr/subscribe` that the graph has no subscription for is refused at start. A service
+//!   that cannot be reached spends no attempt (tried again every second).
+//! - Reload ([`Running::reload`]): a new graph replaces the running one without a restart
+//!   (`running.rs` says how requests wait and why nothing accepted is lost).
 
 #![cfg_attr(
     not(test),
