@@ -115,7 +115,8 @@ pub(crate) fn convert(raw: RawDev, file: &SourceFile) -> (DevConfig, Vec<Diagnos
                 );
                 continue;
             }
-            if let Some(other) = ports.insert(port, name.clone()) {
+            // The first holder keeps the port (an error names it, not a refused entry).
+            if let Some(other) = ports.get(&port).cloned() {
                 diagnostics.push(
                     Diagnostic::new(
                         &codes::INVALID_CONFIG,
@@ -126,6 +127,7 @@ pub(crate) fn convert(raw: RawDev, file: &SourceFile) -> (DevConfig, Vec<Diagnos
                 );
                 continue;
             }
+            ports.insert(port, name.clone());
         }
         if service.token.as_deref() == Some("") {
             diagnostics.push(
@@ -203,11 +205,12 @@ fn check_command(
             "write a free TCP port, such as 3001, or leave it out and busbar dev picks a free one",
         );
     }
-    if let Some(other) = ports.insert(port, name.to_string()) {
+    if let Some(other) = ports.get(&port) {
         return invalid(
             format!("port {port} is taken twice (by `{other}` and the app-port of `{name}`)"),
             "give each service its own app-port, apart from the sidecar ports",
         );
     }
+    ports.insert(port, name.to_string());
     None
 }

@@ -42,12 +42,7 @@ fn analyzed(sub: &str, cancels: bool) -> (busbar_model::AppModel, busbar_graph::
             "import {{ Subscription }} from \"@busbar/pubsub\";\nimport {{ placed }} from \"../orders/topics\";\nnew Subscription(placed, \"{sub}\", {{ handler: async () => {{}} }});\n"
         ),
     );
-    let config = busbar_config::Config::default();
-    let analysis =
-        busbar_ts::analyze(dir, &config, &busbar_ts::Options { threads: 1, checker: None });
-    assert!(analysis.diagnostics.iter().all(|d| !d.is_error()), "{:?}", analysis.diagnostics);
-    let graph = busbar_graph::PermissionGraph::build(&analysis.model);
-    (analysis.model, graph)
+    support::analyze_dir(dir)
 }
 
 type Seen = Arc<Mutex<Vec<(String, String)>>>;

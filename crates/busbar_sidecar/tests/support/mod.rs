@@ -46,6 +46,11 @@ pub fn analyzed() -> (busbar_model::AppModel, busbar_graph::PermissionGraph) {
         "billing/charge.ts",
         "import { Subscription } from \"encore.dev/pubsub\";\nimport { placed } from \"../orders/topics\";\nnew Subscription(placed, \"charge\", { handler: async () => {}, retryPolicy: { minBackoff: \"1s\", maxBackoff: \"1s\", maxRetries: 2 } });\n",
     );
+    analyze_dir(dir)
+}
+
+/// The model and graph of the app in `dir`, which must have no error.
+pub fn analyze_dir(dir: &Path) -> (busbar_model::AppModel, busbar_graph::PermissionGraph) {
     let config = busbar_config::Config::default();
     let analysis =
         busbar_ts::analyze(dir, &config, &busbar_ts::Options { threads: 1, checker: None });
