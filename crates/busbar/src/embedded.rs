@@ -1,0 +1,284 @@
+//! In-process delivery on busbar's embedded durable broker (feature `embedded`), for tests and
+//! single-binary apps.
+//!
+//! [`App::start`] opens the broker on a data directory with this binary's topics and
+//! subscriptions (their retry policies, ack deadlines, retention, filters, ordering and
+//! exactly-once settings), delivers each subscription to its handler, and takes every publish
+//! of the process until it stops. The broker is the one behind `busbar dev`: messages are on
+//! disk before `publish` returns and survive a crash.
+//!
+//! ```
+//! # #[derive(serde::Serialize, serde::Deserialize, busbar::Message)]
+//! # pub struct SignupEvent { pub user_id: String, #[busbar(attribute)] pub source: String }
+//! pub static SIGNUPS: busbar::Topic<SignupEvent> = busbar::Topic::new("signups");
+//!
+//! #[busbar::subscribe(topic = SIGNUPS, name = "welcome")]
+//! async fn welcome(event: SignupEvent) -> busbar::Result<()> {
+//!     Ok(())
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let app = busbar::embedded::App::start(dir.path()).await?;
+//! SIGNUPS.publish(&SignupEvent { user_id: "u1".into(), source: "web".into() }).await?;
+//! app.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! One app runs in a process at a time (publishes have one place to go).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use busbar_runtime::{Broker, Clock, DeadLetter, StoreError, SubscriptionStats};
+use busbar_runtime::{BrokerConfig, SubscriptionConfig, TopicConfig};
+
+use crate::dispatch::{Body, Delivery, Outcome, Served, Table};
+use crate::error::{PublishError, PublishErrorKind};
+use crate::message::Message;
+use crate::subscription::DeliveryInfo;
+use crate::topic::{ErasedTopic, MessageId, Topic};
+use crate::transport::Published;
+
+/// Why the app cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    #[error("cannot open the broker: {0}")]
+    Store(#[from] StoreError),
+    /// The binary's subscriptions or topics do not fit together (two subscriptions with one
+    /// name, two declarations of one topic that disagree).
+    #[error("{0}")]
+    Config(String),
+    #[error("an embedded busbar app already runs in this process (one at a time: stop it first)")]
+    AlreadyRunning,
+}
+
+/// How to start an [`App`].
+pub struct Builder {
+    dir: PathBuf,
+    clock: Clock,
+    topics: Vec<&'static dyn ErasedTopic>,
+    service: Option<String>,
+}
+
+impl Builder {
+    /// The broker's clock: [`Clock::tokio`] in tests on tokio's paused clock (backoff then
+    /// takes no real time). The system clock by default.
+    pub fn clock(mut self, clock: Clock) -> Builder {
+        self.clock = clock;
+        self
+    }
+
+    /// A topic that no subscription of this binary names (publishes to it are stored; no
+    /// subscription of this binary receives them). A topic without subscriptions need not be
+    /// added: a publish to it reaches nobody, as on a broker.
+    pub fn topic<M: Message>(mut self, topic: &'static Topic<M>) -> Builder {
+        self.topics.push(topic);
+        self
+    }
+
+    /// Names the service in log lines.
+    pub fn service(mut self, name: impl Into<String>) -> Builder {
+        self.service = Some(name.into());
+        self
+    }
+
+    /// Opens the broker and starts delivering.
+    pub async fn start(self) -> Result<App, StartError> {
+        if let Some(name) = &self.service {
+            crate::env::set_service(name);
+        }
+        let table = Table::build().map_err(StartError::Config)?;
+        let config = config(&table, &self.topics).map_err(StartError::Config)?;
+        let broker = Broker::open(&self.dir, config, self.clock)?;
+        if !crate::transport::install_embedded(broker.clone()) {
+            let _ = broker.close().await;
+            return Err(StartError::AlreadyRunning);
+        }
+        let mut tasks = Vec::new();
+        for ((topic, name), served) in &table.by_key {
+            let handler = handler(served.clone());
+            if let Some(task) = broker.subscribe(topic, name, handler) {
+                tasks.push(task);
+            }
+        }
+        Ok(App { broker, tasks, running: true })
+    }
+}
+
+/// This binary's subscriptions, delivered in-process by the embedded broker.
+pub struct App {
+    broker: Broker,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    running: bool,
+}
+
+impl App {
+    /// Starts the app on the data directory `dir` (created if needed), with the system clock.
+    pub async fn start(dir: impl AsRef<Path>) -> Result<App, StartError> {
+        App::builder(dir).start().await
+    }
+
+    /// An app to configure before it starts.
+    pub fn builder(dir: impl AsRef<Path>) -> Builder {
+        Builder {
+            dir: dir.as_ref().to_path_buf(),
+            clock: Clock::System,
+            topics: Vec::new(),
+            service: None,
+        }
+    }
+
+    /// The broker: its stats, dead letters, release.
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// The dead letters of `topic`'s subscription `subscription`.
+    pub async fn dead_letters<M>(
+        &self,
+        topic: &Topic<M>,
+        subscription: &str,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        self.broker.dead_letters(topic.name(), subscription).await
+    }
+
+    /// Stops delivering, waits for the handler calls in flight, and closes the broker (its
+    /// data directory can be opened again). Publishes go to the sidecar again.
+    pub async fn shutdown(mut self) -> Result<(), StoreError> {
+        self.running = false;
+        self.broker.shutdown();
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+        let closed = self.broker.close().await;
+        crate::transport::uninstall_embedded();
+        closed
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if self.running {
+            self.broker.shutdown();
+            crate::transport::uninstall_embedded();
+        }
+    }
+}
+
+/// The broker's handler of one subscription.
+fn handler(served: Arc<Served>) -> Arc<dyn busbar_runtime::Handler> {
+    Arc::new(move |d: busbar_runtime::Delivery| -> busbar_runtime::HandlerFuture {
+        let served = served.clone();
+        Box::pin(async move {
+            let info = DeliveryInfo {
+                id: d.message.id,
+                topic: d.topic,
+                subscription: d.subscription,
+                attempt: Some(d.attempt),
+            };
+            let delivery = Delivery { body: Body::Bytes(d.message.data), info };
+            match served.call(delivery).await {
+                Outcome::Success => busbar_runtime::Outcome::Success,
+                Outcome::Retry(why) => busbar_runtime::Outcome::Retry(why),
+                Outcome::Drop(why) => busbar_runtime::Outcome::Drop(why),
+            }
+        })
+    })
+}
+
+/// The broker's topics and subscriptions: each topic as declared (a declaration in this
+/// binary wins over a `declared_elsewhere` handle), each subscription with its settings.
+fn config(table: &Table, extra: &[&'static dyn ErasedTopic]) -> Result<BrokerConfig, String> {
+    let mut topics: BTreeMap<&'static str, TopicConfig> = BTreeMap::new();
+    let mut declared: BTreeMap<&'static str, &'static dyn ErasedTopic> = BTreeMap::new();
+    let all = table.by_key.values().map(|s| s.subscription.erased_topic()).chain(extra.iter().copied());
+    for topic in all {
+        let entry = topics.entry(topic.name()).or_insert_with(|| TopicConfig {
+            name: topic.name().to_string(),
+            ordering_attribute: None,
+            exactly_once: false,
+            subscriptions: Vec::new(),
+        });
+        if !topic.declared_here() {
+            continue;
+        }
+        if let Some(first) = declared.get(topic.name())
+            && (first.delivery() != topic.delivery() || first.ordering() != topic.ordering())
+        {
+            return Err(format!(
+                "topic `{}` is declared twice in this binary with different settings ({} {:?}, {} {:?})",
+                topic.name(),
+                first.delivery().as_str(),
+                first.ordering(),
+                topic.delivery().as_str(),
+                topic.ordering()
+            ));
+        }
+        declared.insert(topic.name(), topic);
+        entry.ordering_attribute = topic.ordering().map(str::to_string);
+        entry.exactly_once = topic.delivery() == busbar_model::DeliveryGuarantee::ExactlyOnce;
+    }
+    for served in table.by_key.values() {
+        let s = served.subscription;
+        if let Some(topic) = topics.get_mut(s.topic()) {
+            topic.subscriptions.push(SubscriptionConfig {
+                name: s.name().to_string(),
+                ack_deadline: s.ack_deadline(),
+                retention: s.message_retention(),
+                min_backoff: s.min_backoff(),
+                max_backoff: s.max_backoff(),
+                max_retries: s.max_retries(),
+                max_concurrency: s.max_concurrency(),
+                filter: s.filter(),
+            });
+        }
+    }
+    Ok(BrokerConfig { topics: topics.into_values().collect() })
+}
+
+/// A publish to the embedded broker.
+pub(crate) async fn publish(broker: &Broker, message: Published) -> Result<MessageId, PublishError> {
+    use busbar_runtime::config::{MAX_ATTRIBUTES, MAX_MESSAGE_BYTES};
+    let topic = message.topic;
+    let attributes: BTreeMap<String, String> =
+        message.attributes.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    if broker.config().topic(topic).is_none() {
+        // No subscription of this binary: nobody receives it (the limits still apply).
+        if message.body.len() > MAX_MESSAGE_BYTES {
+            let text = format!(
+                "the message is {} bytes; the limit is {MAX_MESSAGE_BYTES} (as on SNS and SQS)",
+                message.body.len()
+            );
+            return Err(PublishError::new(PublishErrorKind::TooLarge, topic, text));
+        }
+        if attributes.len() > MAX_ATTRIBUTES {
+            let text = format!("the message has {} attributes; the limit is {MAX_ATTRIBUTES}", attributes.len());
+            return Err(PublishError::new(PublishErrorKind::InvalidMessage, topic, text));
+        }
+        return Ok(MessageId::new(uuid::Uuid::new_v4().to_string()));
+    }
+    let publish = busbar_runtime::Publish {
+        data: message.body,
+        content_type: busbar_runtime::JSON.to_string(),
+        attributes,
+        id: None,
+    };
+    match broker.publish(topic, publish).await {
+        Ok(published) => Ok(MessageId::new(published.id)),
+        Err(e) => {
+            use busbar_runtime::PublishError as E;
+            let kind = match &e {
+                E::UnknownTopic(_) => PublishErrorKind::TopicNotFound,
+                E::TooLarge { .. } => PublishErrorKind::TooLarge,
+                E::TooManyAttributes { .. } => PublishErrorKind::InvalidMessage,
+                E::Store(StoreError::Full) => PublishErrorKind::StorageFull,
+                E::Store(_) => PublishErrorKind::Other,
+            };
+            Err(PublishError::new(kind, topic, e.to_string()).with_source(e))
+        }
+    }
+}
