@@ -66,7 +66,8 @@ impl<E: std::fmt::Display + 'static> HandlerResult for Result<(), E> {
         match self {
             Ok(()) => Outcome::Success,
             Err(e) => {
-                let drop = (&e as &dyn std::any::Any).downcast_ref::<Error>().is_some_and(Error::is_drop);
+                let drop =
+                    (&e as &dyn std::any::Any).downcast_ref::<Error>().is_some_and(Error::is_drop);
                 if drop { Outcome::Drop(e.to_string()) } else { Outcome::Retry(e.to_string()) }
             }
         }
@@ -93,8 +94,7 @@ impl Table {
         let by_key = crate::subscription::subscriptions()
             .into_iter()
             .map(|s| {
-                let gate =
-                    s.max_concurrency().map(|n| Arc::new(Semaphore::new(n.max(1) as usize)));
+                let gate = s.max_concurrency().map(|n| Arc::new(Semaphore::new(n.max(1) as usize)));
                 ((s.topic(), s.name()), Arc::new(Served { subscription: s, gate }))
             })
             .collect();

@@ -195,7 +195,8 @@ fn handler(served: Arc<Served>) -> Arc<dyn busbar_runtime::Handler> {
 fn config(table: &Table, extra: &[&'static dyn ErasedTopic]) -> Result<BrokerConfig, String> {
     let mut topics: BTreeMap<&'static str, TopicConfig> = BTreeMap::new();
     let mut declared: BTreeMap<&'static str, &'static dyn ErasedTopic> = BTreeMap::new();
-    let all = table.by_key.values().map(|s| s.subscription.erased_topic()).chain(extra.iter().copied());
+    let all =
+        table.by_key.values().map(|s| s.subscription.erased_topic()).chain(extra.iter().copied());
     for topic in all {
         let entry = topics.entry(topic.name()).or_insert_with(|| TopicConfig {
             name: topic.name().to_string(),
@@ -241,7 +242,10 @@ fn config(table: &Table, extra: &[&'static dyn ErasedTopic]) -> Result<BrokerCon
 }
 
 /// A publish to the embedded broker.
-pub(crate) async fn publish(broker: &Broker, message: Published) -> Result<MessageId, PublishError> {
+pub(crate) async fn publish(
+    broker: &Broker,
+    message: Published,
+) -> Result<MessageId, PublishError> {
     use busbar_runtime::config::{MAX_ATTRIBUTES, MAX_MESSAGE_BYTES};
     let topic = message.topic;
     let attributes: BTreeMap<String, String> =
@@ -256,7 +260,10 @@ pub(crate) async fn publish(broker: &Broker, message: Published) -> Result<Messa
             return Err(PublishError::new(PublishErrorKind::TooLarge, topic, text));
         }
         if attributes.len() > MAX_ATTRIBUTES {
-            let text = format!("the message has {} attributes; the limit is {MAX_ATTRIBUTES}", attributes.len());
+            let text = format!(
+                "the message has {} attributes; the limit is {MAX_ATTRIBUTES}",
+                attributes.len()
+            );
             return Err(PublishError::new(PublishErrorKind::InvalidMessage, topic, text));
         }
         return Ok(MessageId::new(uuid::Uuid::new_v4().to_string()));

@@ -22,7 +22,10 @@ fn service() -> String {
 /// Writes one line to stderr, prefixed with the service's name.
 pub(crate) fn log(text: &str) {
     let line = text.split('\n').map(str::trim).collect::<Vec<_>>().join(" | ");
-    #[expect(clippy::print_stderr, reason = "the SDK's log lines go to stderr, as busbar dev shows them")]
+    #[expect(
+        clippy::print_stderr,
+        reason = "the SDK's log lines go to stderr, as busbar dev shows them"
+    )]
     {
         eprintln!("busbar[{}]: {line}", service());
     }

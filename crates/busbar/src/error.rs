@@ -259,11 +259,16 @@ mod tests {
             [ValidationFailure { pointer: "/id".into(), rule: "type".into() }]
         );
         let e = PublishError::from_answer(507, "t", "disk full\n");
-        assert_eq!((e.kind(), e.to_string().as_str()), (PublishErrorKind::StorageFull, "disk full"));
+        assert_eq!(
+            (e.kind(), e.to_string().as_str()),
+            (PublishErrorKind::StorageFull, "disk full")
+        );
         let e = PublishError::from_answer(502, "t", "");
         assert_eq!(e.kind(), PublishErrorKind::Other);
         assert_eq!(e.to_string(), "the sidecar answered HTTP 502 to a publish to `t`");
-        for (status, kind) in [(404, PublishErrorKind::TopicNotFound), (413, PublishErrorKind::TooLarge)] {
+        for (status, kind) in
+            [(404, PublishErrorKind::TopicNotFound), (413, PublishErrorKind::TooLarge)]
+        {
             assert_eq!(PublishError::from_answer(status, "t", "{}").kind(), kind);
         }
     }

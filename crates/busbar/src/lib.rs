@@ -91,7 +91,79 @@ mod subscription;
 mod topic;
 mod transport;
 
-pub use busbar_macros::{Message, subscribe};
+/// Derives [`trait@Message`] for a serde message type: the fields marked
+/// `#[busbar(attribute)]` are its attributes, by their JSON names.
+///
+/// ```
+/// #[derive(serde::Serialize, serde::Deserialize, busbar::Message)]
+/// pub struct SignupEvent {
+///     pub user_id: String,
+///     #[busbar(attribute)]
+///     pub source: String,
+/// }
+/// ```
+///
+/// An attribute field's type must be a string, number or boolean (or an `Option` of one):
+///
+/// ```compile_fail
+/// #[derive(serde::Serialize, serde::Deserialize, busbar::Message)]
+/// pub struct Tagged {
+///     #[busbar(attribute)]
+///     pub tags: Vec<String>, // error: `Vec<String>` cannot be a message attribute
+/// }
+/// ```
+pub use busbar_macros::Message;
+
+/// Registers an `async fn` as the handler of a subscription.
+///
+/// ```
+/// # #[derive(serde::Serialize, serde::Deserialize, busbar::Message)]
+/// # pub struct SignupEvent { pub user_id: String, #[busbar(attribute)] pub source: String }
+/// # pub static SIGNUPS: busbar::Topic<SignupEvent> = busbar::Topic::new("signups");
+/// #[busbar::subscribe(topic = SIGNUPS, name = "send-welcome-email", max_retries = 5,
+///     min_backoff = "10s", max_backoff = "10m", ack_deadline = "30s",
+///     message_retention = "7d", max_concurrency = 20, filter(source = ["web", "app"]))]
+/// async fn send_welcome_email(event: SignupEvent) -> busbar::Result<()> {
+///     Ok(())
+/// }
+///
+/// // A handler may also take the delivery's info, and return any `Result<(), E: Display>`.
+/// #[busbar::subscribe(topic = SIGNUPS, name = "audit")]
+/// async fn audit(event: SignupEvent, info: busbar::DeliveryInfo) -> Result<(), String> {
+///     println!("{} signed up (message {})", event.user_id, info.id);
+///     Ok(())
+/// }
+/// ```
+///
+/// The settings are the TypeScript dialect's, in snake_case:
+///
+/// | setting | value | default |
+/// |---|---|---|
+/// | `topic` | the path of a `static` [`Topic`] | required |
+/// | `name` | the subscription's name, kebab-case | required |
+/// | `max_retries` | retries before the message is dead-lettered | 100 |
+/// | `min_backoff`, `max_backoff` | the retry backoff, doubled per failure: a duration (`"10s"`) | 10s, 10m |
+/// | `ack_deadline` | how long a delivery may take (at least 1s) | 30s |
+/// | `message_retention` | how long an unacknowledged message is kept (at least 1m) | 7d |
+/// | `max_concurrency` | at most this many handler calls at once | none |
+/// | `filter(attr = value, attr = [values])` | deliver only messages whose attributes match | none |
+///
+/// Durations are Encore's: whole numbers with a unit (ns, us, ms, s, m, h, d, w, y), summed
+/// (`"1h30m"`). A filter value is a string, integer or boolean literal, or a list of them; it
+/// names `#[busbar(attribute)]` fields of the message type.
+///
+/// The handler is a free `async fn` whose first parameter is the topic's message type (and
+/// whose optional second is [`DeliveryInfo`]); it returns [`Result<()>`], `Result<(), E>`
+/// for any `E: Display`, or `()`. Anything else fails to compile:
+///
+/// ```compile_fail
+/// # #[derive(serde::Serialize, serde::Deserialize, busbar::Message)]
+/// # pub struct SignupEvent { pub user_id: String }
+/// # pub static SIGNUPS: busbar::Topic<SignupEvent> = busbar::Topic::new("signups");
+/// #[busbar::subscribe(topic = SIGNUPS, name = "welcome", min_backoff = "1.5s")]
+/// async fn welcome(event: SignupEvent) -> busbar::Result<()> { Ok(()) }
+/// ```
+pub use busbar_macros::subscribe;
 pub use busbar_model::DeliveryGuarantee;
 pub use error::{Error, PublishError, PublishErrorKind, Result, ValidationFailure};
 pub use message::{AttributeValue, Message};

@@ -206,7 +206,11 @@ async fn subscribe_list(State(state): State<Arc<Served>>) -> Response {
 fn route_of(topic: &str, subscription: &str) -> String {
     use percent_encoding::utf8_percent_encode;
     let set = crate::sidecar::COMPONENT;
-    format!("/busbar/{}/{}", utf8_percent_encode(topic, set), utf8_percent_encode(subscription, set))
+    format!(
+        "/busbar/{}/{}",
+        utf8_percent_encode(topic, set),
+        utf8_percent_encode(subscription, set)
+    )
 }
 
 fn status(status: StatusCode, outcome: &str) -> Response {
@@ -222,7 +226,9 @@ async fn deliver(
     let Some(served) = state.table.get(&topic, &name) else {
         // Not this binary's: 503 is retried (404 would dead-letter the message), so a binary
         // that gains the subscription later still gets it.
-        crate::env::log(&format!("a delivery for {topic}/{name}, which this binary does not subscribe"));
+        crate::env::log(&format!(
+            "a delivery for {topic}/{name}, which this binary does not subscribe"
+        ));
         return status(StatusCode::SERVICE_UNAVAILABLE, "RETRY");
     };
     let delivery = match cloud_event(&topic, &name, &body) {

@@ -16,7 +16,8 @@ use crate::error::{PublishError, PublishErrorKind};
 use crate::topic::MessageId;
 
 /// What `encodeURIComponent` leaves alone.
-pub(crate) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+pub(crate) const COMPONENT: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// A request that gets no answer within this long fails (the sidecar ends its own at 60 s).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(65);
@@ -128,7 +129,11 @@ impl Client {
     }
 
     /// Publishes a JSON `body` to `topic`; the message id.
-    pub(crate) async fn publish(&self, topic: &str, body: Vec<u8>) -> Result<MessageId, PublishError> {
+    pub(crate) async fn publish(
+        &self,
+        topic: &str,
+        body: Vec<u8>,
+    ) -> Result<MessageId, PublishError> {
         let s = &self.sidecar;
         let id = uuid::Uuid::new_v4().to_string();
         let url = format!(
@@ -140,11 +145,8 @@ impl Client {
         let deadline = Instant::now() + s.publish_retry;
         let mut backoff = Duration::from_millis(25);
         let answer = loop {
-            let mut request = self
-                .http
-                .post(&url)
-                .header("content-type", "application/json")
-                .body(body.clone());
+            let mut request =
+                self.http.post(&url).header("content-type", "application/json").body(body.clone());
             if let Some(token) = &s.token {
                 request = request.header("dapr-api-token", token);
             }
@@ -159,9 +161,13 @@ impl Client {
                         "the busbar sidecar at 127.0.0.1:{} cannot be reached to publish to `{topic}`: {e} (is `busbar dev` running? DAPR_HTTP_PORT says where)",
                         s.port
                     );
-                    return Err(PublishError::new(PublishErrorKind::SidecarUnavailable, topic, text)
-                        .with_code("ERR_SIDECAR_UNAVAILABLE")
-                        .with_source(e));
+                    return Err(PublishError::new(
+                        PublishErrorKind::SidecarUnavailable,
+                        topic,
+                        text,
+                    )
+                    .with_code("ERR_SIDECAR_UNAVAILABLE")
+                    .with_source(e));
                 }
             }
         };

@@ -1,8 +1,8 @@
-//! Finding the source files of an app: `.ts`, `.tsx`, `.mts`, `.cts`, without `node_modules`,
-//! `encore.gen` (Encore's generated clients) and `__tests__` (as Encore's parser skips them),
-//! dot-directories, tests (`*.test.*`, `*.spec.*`), declaration files (`*.d.ts`), and what
-//! `.gitignore`, `.ignore` or `.busbarignore` exclude. Symbolic links are followed inside the
-//! app root only; a link loop is skipped with a note.
+//! Finding the files of an app, once for every frontend: each says which file names are its
+//! sources and manifests, and which directories are never walked (`node_modules`, a Cargo
+//! package's `target`). Dot-directories and what `.gitignore`, `.ignore` or `.busbarignore`
+//! exclude are skipped for all. Symbolic links are followed inside the app root only; a link
+//! loop is skipped with a note.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,40 +10,36 @@ use std::sync::{Arc, Mutex};
 
 use busbar_diagnostics::{Diagnostic, FilePath};
 
+use crate::Frontend;
 use crate::diagnostics as diag;
 
 /// A discovered source file.
 #[derive(Clone, Debug)]
-pub(crate) struct SourcePath {
+pub struct SourcePath {
     /// Relative to the app root, `/`-separated.
     pub rel: FilePath,
     pub abs: PathBuf,
 }
 
+/// What discovery found for one frontend.
 #[derive(Debug, Default)]
-pub(crate) struct Discovered {
-    /// Sorted by relative path.
+pub struct Found {
+    /// Its sources, sorted by relative path.
     pub files: Vec<SourcePath>,
-    /// Directories (relative, `.` for the root) holding a `package.json`, with its text.
-    pub packages: Vec<(String, String)>,
-    pub diagnostics: Vec<Diagnostic>,
+    /// Directories (relative, `.` for the root) holding its manifest, with the text, sorted.
+    pub manifests: Vec<(String, String)>,
 }
 
-/// Is this file name one busbar analyzes?
-pub(crate) fn is_source_name(name: &str) -> bool {
-    let is_ts = [".ts", ".tsx", ".mts", ".cts"].iter().any(|ext| name.ends_with(ext));
-    if !is_ts {
-        return false;
-    }
-    let is_declaration = [".d.ts", ".d.mts", ".d.cts"].iter().any(|ext| name.ends_with(ext))
-        || name.contains(".d.") && name.ends_with(".ts");
-    let is_test = name.contains(".test.") || name.contains(".spec.");
-    !is_declaration && !is_test
+#[derive(Debug, Default)]
+pub(crate) struct Discovered {
+    /// One entry per frontend, in the order given.
+    pub found: Vec<Found>,
+    pub diagnostics: Vec<Diagnostic>,
 }
 
 /// The `/`-separated path of `path` relative to `root` (which both must be absolute or both
 /// relative in the same way).
-pub(crate) fn relative(root: &Path, path: &Path) -> Option<String> {
+pub fn relative(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
     if rel.as_os_str().is_empty() {
         return Some(".".to_string());
@@ -56,18 +52,21 @@ pub(crate) fn relative(root: &Path, path: &Path) -> Option<String> {
         rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
     Some(parts.join("/"))
 }
-struct Found {
-    files: Vec<SourcePath>,
-    packages: Vec<(String, PathBuf)>,
+struct Walked {
+    /// (frontend, file)
+    files: Vec<(usize, SourcePath)>,
+    /// (frontend, directory, manifest path)
+    manifests: Vec<(usize, String, PathBuf)>,
     diagnostics: Vec<Diagnostic>,
     saw_symlink: bool,
 }
 
-pub(crate) fn discover(root: &Path, threads: usize) -> Discovered {
+pub(crate) fn discover(root: &Path, threads: usize, frontends: &[Frontend]) -> Discovered {
     let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let found = Arc::new(Mutex::new(Found {
+    let frontends: Arc<Vec<Frontend>> = Arc::new(frontends.to_vec());
+    let found = Arc::new(Mutex::new(Walked {
         files: Vec::new(),
-        packages: Vec::new(),
+        manifests: Vec::new(),
         diagnostics: Vec::new(),
         saw_symlink: false,
     }));
@@ -118,14 +117,13 @@ pub(crate) fn discover(root: &Path, threads: usize) -> Discovered {
         let outside = Arc::clone(&outside);
         let skipped = Arc::clone(&skipped);
         let root = root.to_path_buf();
+        let frontends = Arc::clone(&frontends);
         builder.filter_entry(move |entry| {
-            if [&"node_modules", &"encore.gen", &"__tests__"]
-                .iter()
-                .any(|n| entry.file_name() == **n)
-            {
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            if is_dir && frontends.iter().any(|f| (f.skip_dir)(entry.path())) {
                 return false;
             }
-            if entry.file_type().is_some_and(|t| t.is_dir()) {
+            if is_dir {
                 let rel = || {
                     relative(&root, entry.path())
                         .unwrap_or_else(|| entry.path().display().to_string())
@@ -172,6 +170,7 @@ pub(crate) fn discover(root: &Path, threads: usize) -> Discovered {
     builder.build_parallel().run(|| {
         let found = Arc::clone(&found);
         let root = root.to_path_buf();
+        let frontends = Arc::clone(&frontends);
         Box::new(move |result| {
             let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
             match result {
@@ -179,32 +178,34 @@ pub(crate) fn discover(root: &Path, threads: usize) -> Discovered {
                     if entry.path_is_symlink() {
                         found.saw_symlink = true;
                     }
+                    let name = entry.file_name().to_string_lossy();
+                    let manifest_of =
+                        frontends.iter().position(|f| f.manifest.is_some_and(|(m, _)| m == name));
                     let is_file = entry.file_type().is_some_and(|t| t.is_file());
                     if !is_file {
                         let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-                        if !is_dir && entry.file_name() == "package.json" {
+                        if let Some(f) = manifest_of
+                            && !is_dir
+                        {
                             // A FIFO or a device: never opened.
                             let shown = relative(&root, entry.path())
                                 .unwrap_or_else(|| entry.path().display().to_string());
                             found.diagnostics.push(diag::config_file_skipped(
                                 &shown,
                                 "it is not a regular file (busbar reads only regular files)",
-                                "the workspace package it declares is not known to imports",
+                                frontends[f].manifest.map_or("", |(_, lost)| lost),
                             ));
                         }
                         return ignore::WalkState::Continue;
                     }
-                    let name = entry.file_name().to_string_lossy();
-                    if name == "package.json" {
-                        found
-                            .packages
-                            .push((parent_rel(&root, entry.path()), entry.path().to_path_buf()));
-                    } else if is_source_name(&name)
+                    if let Some(f) = manifest_of {
+                        let dir = parent_rel(&root, entry.path());
+                        found.manifests.push((f, dir, entry.path().to_path_buf()));
+                    } else if let Some(f) = frontends.iter().position(|f| (f.is_source)(&name))
                         && let Some(rel) = relative(&root, entry.path())
                     {
-                        found
-                            .files
-                            .push(SourcePath { rel: rel.into(), abs: entry.path().to_path_buf() });
+                        let path = SourcePath { rel: rel.into(), abs: entry.path().to_path_buf() };
+                        found.files.push((f, path));
                     }
                 }
                 Err(error) => {
@@ -221,40 +222,45 @@ pub(crate) fn discover(root: &Path, threads: usize) -> Discovered {
         Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
         Err(arc) => {
             let mut guard = arc.lock().unwrap_or_else(|e| e.into_inner());
-            Found {
+            Walked {
                 files: std::mem::take(&mut guard.files),
-                packages: std::mem::take(&mut guard.packages),
+                manifests: std::mem::take(&mut guard.manifests),
                 diagnostics: std::mem::take(&mut guard.diagnostics),
                 saw_symlink: guard.saw_symlink,
             }
         }
     };
     let mut files = found.files;
-    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    files.sort_by(|a, b| a.1.rel.cmp(&b.1.rel));
     if found.saw_symlink {
         // The same file reached through a link and directly: keep the first path in order.
         let mut seen: HashMap<PathBuf, ()> = HashMap::new();
-        files.retain(|f| {
+        files.retain(|(_, f)| {
             let key = f.abs.canonicalize().unwrap_or_else(|_| f.abs.clone());
             seen.insert(key, ()).is_none()
         });
     }
+    let mut out: Vec<Found> = frontends.iter().map(|_| Found::default()).collect();
+    for (f, file) in files {
+        out[f].files.push(file);
+    }
     let mut diagnostics = found.diagnostics;
-    let mut packages: Vec<(String, String)> = Vec::new();
-    for (dir, path) in found.packages {
+    for (f, dir, path) in found.manifests {
         let read = busbar_config::files::read_regular(&path)
             .map_err(|e| e.to_string())
             .and_then(|b| String::from_utf8(b).map_err(|_| "it is not UTF-8".to_string()));
         match read {
-            Ok(text) => packages.push((dir, text)),
+            Ok(text) => out[f].manifests.push((dir, text)),
             Err(why) => {
                 let shown = relative(root, &path).unwrap_or_else(|| path.display().to_string());
-                let what = "the workspace package it declares is not known to imports";
+                let what = frontends[f].manifest.map_or("", |(_, lost)| lost);
                 diagnostics.push(diag::config_file_skipped(&shown, &why, what));
             }
         }
     }
-    packages.sort();
+    for found in &mut out {
+        found.manifests.sort();
+    }
     let mut skipped = std::mem::take(&mut *skipped.lock().unwrap_or_else(|e| e.into_inner()));
     skipped.sort_by(|a, b| a.message.cmp(&b.message));
     skipped.dedup_by(|a, b| a.message == b.message);
@@ -263,7 +269,7 @@ pub(crate) fn discover(root: &Path, threads: usize) -> Discovered {
     outside.sort();
     outside.dedup();
     diagnostics.extend(outside.iter().map(|p| diag::symlink_outside_root(p)));
-    Discovered { files, packages, diagnostics }
+    Discovered { found: out, diagnostics }
 }
 
 /// The ignore files the walk reads in each directory.
@@ -315,22 +321,5 @@ fn walk_error(root: &Path, error: &ignore::Error, at: Option<&Path>) -> Option<D
         ignore::Error::Partial(errors) => errors.iter().find_map(|e| walk_error(root, e, at)),
         // Bad patterns in an ignore file are that tool's concern, not the app's.
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_source_name;
-
-    #[test]
-    fn source_names() {
-        for yes in ["a.ts", "a.tsx", "a.mts", "a.cts", "encore.service.ts", "dots.in.name.ts"] {
-            assert!(is_source_name(yes), "{yes}");
-        }
-        for no in
-            ["a.js", "a.d.ts", "a.d.mts", "a.test.ts", "a.spec.tsx", "a.json", "ts", "a.ts.bak"]
-        {
-            assert!(!is_source_name(no), "{no}");
-        }
     }
 }

@@ -1,22 +1,22 @@
-//! Which service each file belongs to (FRONTENDS.md, "Which service a file belongs to").
+//! Which service each file belongs to (FRONTENDS.md, "Which service a file belongs to"), for
+//! the files of every frontend at once.
 //!
-//! In order of precedence: the nearest enclosing directory with an `encore.service.ts`; a
-//! `busbar.toml` mapping; an implicit service rooted at the outermost directory outside every
-//! service that holds a subscription or an API endpoint. Files left over are shared.
+//! In order of precedence: the nearest enclosing directory a frontend claims for a service (an
+//! `encore.service.ts`, a Cargo binary package); a `busbar.toml` mapping; an implicit service
+//! rooted at the outermost directory outside every service that holds a file implying one (a
+//! subscription, an API endpoint). Files left over are shared.
 
 use busbar_config::Config;
 use busbar_diagnostics::{Diagnostic, FilePath, Span};
 use busbar_model::ServiceOrigin;
 
 use crate::diagnostics as diag;
-use crate::facts::FileFacts;
-use crate::resolve::dir_of;
+use crate::facts::{File, ServiceClaim};
+use crate::paths::dir_of;
 use rustc_hash::FxHashMap as HashMap;
 
-pub(crate) const SERVICE_FILE: &str = "encore.service.ts";
-
 #[derive(Clone, Debug)]
-pub(crate) struct ServiceInfo {
+pub struct ServiceInfo {
     pub name: String,
     pub root: String,
     pub origin: ServiceOrigin,
@@ -24,7 +24,7 @@ pub(crate) struct ServiceInfo {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Services {
+pub struct Services {
     /// Sorted by root.
     pub services: Vec<ServiceInfo>,
     /// For each file, the index of its service.
@@ -60,15 +60,15 @@ fn last_segment(dir: &str, root_name: &str) -> String {
     }
 }
 
-/// For each file, whether discovery alone puts it in a service: under a directory with an
-/// `encore.service.ts`, or matched by a busbar.toml mapping. (Implicit services are known only
-/// after extraction.)
-pub(crate) fn known_before_parsing(paths: &[FilePath], config: &Config) -> Vec<bool> {
-    let encore: HashMap<&str, usize> = paths
-        .iter()
-        .filter(|p| is_service_file(p) && !p.starts_with("../"))
-        .map(|p| (dir_of(p), 0))
-        .collect();
+/// For each file, whether discovery alone puts it in a service: under one of `service_dirs`
+/// (the directories a frontend will claim, known from file names), or matched by a busbar.toml
+/// mapping. (Implicit services are known only after extraction.)
+pub fn known_before_parsing<'a>(
+    paths: &[FilePath],
+    service_dirs: impl IntoIterator<Item = &'a str>,
+    config: &Config,
+) -> Vec<bool> {
+    let encore: HashMap<&str, usize> = service_dirs.into_iter().map(|d| (d, 0)).collect();
     let mut globs = globset::GlobSetBuilder::new();
     for p in config.services.iter().flat_map(|m| &m.patterns) {
         if let Ok(glob) = globset::GlobBuilder::new(p).literal_separator(true).build() {
@@ -79,38 +79,26 @@ pub(crate) fn known_before_parsing(paths: &[FilePath], config: &Config) -> Vec<b
     paths.iter().map(|p| nearest(&encore, p, false).is_some() || globs.is_match(&**p)).collect()
 }
 
-pub(crate) fn is_service_file(rel: &str) -> bool {
-    rel.rsplit('/').next() == Some(SERVICE_FILE)
-}
-
 /// Assigns files to services. `root_name` names an implicit service at the app root.
 pub(crate) fn assign(
-    files: &[FileFacts],
+    files: &[File],
     paths: &[FilePath],
+    claims: &[ServiceClaim],
     config: &Config,
     root_name: &str,
 ) -> Services {
     let mut out = Services { of_file: vec![None; files.len()], ..Services::default() };
 
-    // 1. encore.service.ts directories.
+    // 1. Directories claimed by frontends.
     let mut encore: Vec<(String, usize)> = Vec::new();
-    for (i, path) in paths.iter().enumerate() {
-        if !is_service_file(path) || path.starts_with("../") {
-            continue;
-        }
-        let dir = dir_of(path).to_string();
-        let decl = files[i].service.as_ref();
-        let name = decl
-            .and_then(|d| d.name.as_ref())
-            .map(|(n, _)| n.clone())
-            .unwrap_or_else(|| last_segment(&dir, root_name));
-        let span = decl.map(|d| d.span.clone()).unwrap_or_else(|| files[i].source.span(0, 0));
-        encore.push((dir.clone(), out.services.len()));
+    for claim in claims {
+        let name = claim.name.clone().unwrap_or_else(|| last_segment(&claim.dir, root_name));
+        encore.push((claim.dir.clone(), out.services.len()));
         out.services.push(ServiceInfo {
             name,
-            root: dir,
-            origin: ServiceOrigin::EncoreServiceFile,
-            span: Some(span),
+            root: claim.dir.clone(),
+            origin: claim.origin,
+            span: Some(claim.span.clone()),
         });
     }
     // Nested service directories: an error; the inner one still owns its subtree.
@@ -195,10 +183,7 @@ pub(crate) fn assign(
     let mut candidates: Vec<&str> = paths
         .iter()
         .enumerate()
-        .filter(|(i, _)| {
-            out.of_file[*i].is_none()
-                && (!files[*i].subscriptions.is_empty() || files[*i].endpoint.is_some())
-        })
+        .filter(|(i, _)| out.of_file[*i].is_none() && files[*i].implies_service)
         .map(|(_, p)| dir_of(p))
         .collect();
     candidates.sort_unstable();

@@ -164,7 +164,7 @@ fn peak_rss_kb() -> u64 {
 }
 
 fn phase_main(phase: &str, dir: &Path) {
-    let files = busbar_ts::discover_files(dir, 1);
+    let files = busbar_analysis::discover_files(dir, 1, &busbar_ts::FRONTEND);
     let mut bytes = 0usize;
     let mut summary = String::new();
     let mut analyzed = None;

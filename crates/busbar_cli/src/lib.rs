@@ -26,13 +26,17 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
+/// The frontends every command analyzes an app with, in the order their facts are merged
+/// (the first declaration of a topic name wins).
+pub const FRONTENDS: &[busbar_analysis::Frontend] = &[busbar_ts::FRONTEND];
+
 /// What the caller knows about the process busbar runs in.
 #[derive(Clone, Debug, Default)]
 pub struct Host {
     /// Colour diagnostics on stderr (it is a terminal that wants colour).
     pub color: bool,
     /// The `busbar` executable, which [`run`] can start as a child to check a file nested
-    /// too deeply to analyze safely (see `busbar_ts::Options::checker`). The binary passes
+    /// too deeply to analyze safely (see `busbar_analysis::Options::checker`). The binary passes
     /// itself; a library caller without it gets such files analyzed unchecked.
     pub exe: Option<PathBuf>,
 }

@@ -20,7 +20,7 @@ pub(crate) struct Loaded {
     pub shown_root: String,
     pub dir: PathBuf,
     pub config: Config,
-    pub analysis: busbar_ts::Analysis,
+    pub analysis: busbar_analysis::Analysis,
     pub graph: PermissionGraph,
     /// busbar.toml's, the analysis's and the graph's findings, before severities and
     /// suppressions are applied.
@@ -53,8 +53,9 @@ pub(crate) fn load(
                 .with_help("make busbar.toml readable, or remove it"),
         )
     })?;
-    let options = busbar_ts::Options { threads: threads.unwrap_or(0), checker: host.exe.clone() };
-    let mut analysis = busbar_ts::analyze(&abs, &config, &options);
+    let options =
+        busbar_analysis::Options { threads: threads.unwrap_or(0), checker: host.exe.clone() };
+    let mut analysis = busbar_analysis::analyze(&abs, &config, &options, crate::FRONTENDS);
     let graph = PermissionGraph::build(&analysis.model);
     let mut diagnostics = config_diagnostics;
     diagnostics.append(&mut analysis.diagnostics);

@@ -59,7 +59,12 @@ async fn main() -> Result<()> {
 fn plan(app: &Path, target: Target) -> Result<(AppModel, Plan)> {
     let (config, config_diagnostics) = busbar_config::load(app).context("reading busbar.toml")?;
     ensure!(config_diagnostics.is_empty(), "busbar.toml has problems: {config_diagnostics:?}");
-    let analysis = busbar_ts::analyze(app, &config, &busbar_ts::Options::default());
+    let analysis = busbar_analysis::analyze(
+        app,
+        &config,
+        &busbar_analysis::Options::default(),
+        &[busbar_ts::FRONTEND],
+    );
     let errors: Vec<_> = analysis.diagnostics.iter().filter(|d| d.is_error()).collect();
     ensure!(errors.is_empty(), "the app has errors: {errors:?}");
     let graph = busbar_graph::PermissionGraph::build(&analysis.model);

@@ -34,7 +34,8 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                     return Err(syn::Error::new(field.span(), why));
                 }
                 let unraw = ident.to_string().trim_start_matches("r#").to_string();
-                let name = serde.rename.unwrap_or_else(|| apply_rename(rename_all.as_deref(), &unraw));
+                let name =
+                    serde.rename.unwrap_or_else(|| apply_rename(rename_all.as_deref(), &unraw));
                 if names.contains(&name) {
                     return Err(syn::Error::new(
                         ident.span(),

@@ -43,9 +43,11 @@ pub fn subscribe(args: TokenStream, item: TokenStream) -> TokenStream {
         out.extend(quote::quote!(#function));
         return out.into();
     }
-    subscribe::expand(settings, function).unwrap_or_else(|e| {
-        let mut out = e.into_compile_error();
-        out.extend(item2);
-        out
-    }).into()
+    subscribe::expand(settings, function)
+        .unwrap_or_else(|e| {
+            let mut out = e.into_compile_error();
+            out.extend(item2);
+            out
+        })
+        .into()
 }

@@ -66,7 +66,10 @@ impl Settings {
             }
             "name" => {
                 let lit: syn::LitStr = meta.value()?.parse().map_err(|e| {
-                    syn::Error::new(e.span(), "`name` is a string literal (`name = \"send-email\"`)")
+                    syn::Error::new(
+                        e.span(),
+                        "`name` is a string literal (`name = \"send-email\"`)",
+                    )
                 })?;
                 self.name = Some(lit);
             }
@@ -96,7 +99,9 @@ impl Settings {
 
     fn parse_filter(&mut self, meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
         if !meta.input.peek(syn::token::Paren) {
-            return Err(meta.error("`filter` lists attributes and values: `filter(source = [\"web\", \"app\"])`"));
+            return Err(meta.error(
+                "`filter` lists attributes and values: `filter(source = [\"web\", \"app\"])`",
+            ));
         }
         meta.parse_nested_meta(|inner| {
             let Some(attribute) = inner.path.get_ident().map(ToString::to_string) else {
@@ -150,12 +155,16 @@ fn unknown_key(key: &str) -> String {
 /// A whole number in `min..=u32::MAX`.
 fn integer(meta: &syn::meta::ParseNestedMeta<'_>, key: &str, min: u32) -> syn::Result<u32> {
     let expr: syn::Expr = meta.value()?.parse()?;
-    let wrong = || syn::Error::new_spanned(&expr, format!("`{key}` is a whole number of at least {min}"));
+    let wrong =
+        || syn::Error::new_spanned(&expr, format!("`{key}` is a whole number of at least {min}"));
     let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(lit), .. }) = &expr else {
         return Err(wrong());
     };
     if !lit.suffix().is_empty() {
-        return Err(syn::Error::new_spanned(lit, format!("`{key}` is a plain number, without a type suffix")));
+        return Err(syn::Error::new_spanned(
+            lit,
+            format!("`{key}` is a plain number, without a type suffix"),
+        ));
     }
     match lit.base10_parse::<u32>() {
         Ok(n) if n >= min => Ok(n),
@@ -177,10 +186,7 @@ fn duration_ms(meta: &syn::meta::ParseNestedMeta<'_>, key: &str, min_ms: u64) ->
         Ok(ms) if ms >= min_ms => Ok(ms),
         Ok(_) => Err(syn::Error::new_spanned(
             lit,
-            format!(
-                "`{key}` must be at least {}, not \"{text}\"",
-                duration::format_ms(min_ms)
-            ),
+            format!("`{key}` must be at least {}, not \"{text}\"", duration::format_ms(min_ms)),
         )),
         Err(why) => Err(syn::Error::new_spanned(
             lit,
@@ -207,10 +213,9 @@ fn filter_value(expr: &syn::Expr) -> syn::Result<String> {
         },
         syn::Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), expr: inner, .. }) => {
             match &**inner {
-                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => i
-                    .base10_parse::<i64>()
-                    .map(|n| (-n).to_string())
-                    .map_err(|_| wrong()),
+                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => {
+                    i.base10_parse::<i64>().map(|n| (-n).to_string()).map_err(|_| wrong())
+                }
                 _ => Err(wrong()),
             }
         }
@@ -261,10 +266,16 @@ fn handler_shape(function: &syn::ItemFn) -> syn::Result<(syn::Type, bool)> {
 pub(crate) fn expand(settings: Settings, function: syn::ItemFn) -> syn::Result<TokenStream> {
     let call_site = Span::call_site();
     let Some(topic) = settings.topic.clone() else {
-        return Err(syn::Error::new(call_site, "#[busbar::subscribe] needs `topic = TOPIC`, the topic's static"));
+        return Err(syn::Error::new(
+            call_site,
+            "#[busbar::subscribe] needs `topic = TOPIC`, the topic's static",
+        ));
     };
     let Some(name) = settings.name.clone() else {
-        return Err(syn::Error::new(call_site, "#[busbar::subscribe] needs `name = \"...\"`, the subscription's name"));
+        return Err(syn::Error::new(
+            call_site,
+            "#[busbar::subscribe] needs `name = \"...\"`, the subscription's name",
+        ));
     };
     check_name(&name)?;
     let (message_type, with_info) = handler_shape(&function)?;
@@ -290,9 +301,8 @@ pub(crate) fn expand(settings: Settings, function: syn::ItemFn) -> syn::Result<T
         Some((n, _)) => quote!(::std::option::Option::Some(#n)),
         None => quote!(::std::option::Option::None),
     };
-    let filter_entries = settings.filter.iter().map(|(attribute, _, values)| {
-        quote!((#attribute, &[#(#values),*]))
-    });
+    let filter_entries =
+        settings.filter.iter().map(|(attribute, _, values)| quote!((#attribute, &[#(#values),*])));
     // Each filter key is checked against the message type's attributes, at its own span.
     let filter_checks = settings.filter.iter().map(|(attribute, span, _)| {
         quote::quote_spanned! {*span=>
@@ -302,9 +312,9 @@ pub(crate) fn expand(settings: Settings, function: syn::ItemFn) -> syn::Result<T
     let handler = &function.sig.ident;
     let dispatch_fn = format_ident!("__busbar_dispatch_{}", handler);
     let call = if with_info {
-        quote!(::busbar::__private::dispatch_with_info(&#topic, delivery, #handler))
+        quote!(::busbar::__private::dispatch_with_info::<_, #message_type, _, _>(&#topic, delivery, #handler))
     } else {
-        quote!(::busbar::__private::dispatch(&#topic, delivery, #handler))
+        quote!(::busbar::__private::dispatch::<_, #message_type, _, _>(&#topic, delivery, #handler))
     };
     let handler_name = handler.to_string();
     Ok(quote! {

@@ -49,10 +49,11 @@ fn analyzed() -> (busbar_model::AppModel, busbar_graph::PermissionGraph) {
         "billing/subs.ts",
         "import { Subscription } from \"encore.dev/pubsub\";\nimport { bench } from \"../orders/topics\";\nnew Subscription(bench, \"a\", { handler: async () => {} });\nnew Subscription(bench, \"b\", { handler: async () => {} });\n",
     );
-    let analysis = busbar_ts::analyze(
+    let analysis = busbar_analysis::analyze(
         dir,
         &busbar_config::Config::default(),
-        &busbar_ts::Options { threads: 1, checker: None },
+        &busbar_analysis::Options { threads: 1, checker: None },
+        &[busbar_ts::FRONTEND],
     );
     assert!(analysis.diagnostics.iter().all(|d| !d.is_error()), "{:?}", analysis.diagnostics);
     let graph = busbar_graph::PermissionGraph::build(&analysis.model);

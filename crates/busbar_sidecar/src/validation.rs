@@ -143,8 +143,9 @@ mod tests {
         )
         .unwrap();
         let config = busbar_config::Config::default();
-        let options = busbar_ts::Options { threads: 1, checker: None };
-        let model = busbar_ts::analyze(tmp.path(), &config, &options).model;
+        let options = busbar_analysis::Options { threads: 1, checker: None };
+        let frontends = [busbar_ts::FRONTEND];
+        let model = busbar_analysis::analyze(tmp.path(), &config, &options, &frontends).model;
         let (validators, warnings) = Validators::compile(&model);
         assert!(warnings.is_empty(), "{warnings:?}");
         let body = format!("[{}]", vec!["\"x\""; 5_000].join(","));

@@ -3,6 +3,8 @@
 
 use busbar_diagnostics::{Diagnostic, Span, codes};
 
+pub(crate) use busbar_analysis::diagnostics::{config_file_skipped, unreadable};
+
 /// What kind of declaration a message is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DeclKind {
@@ -44,21 +46,6 @@ pub(crate) fn invalid_utf8(span: Span) -> Diagnostic {
         )
 }
 
-pub(crate) fn unreadable(span: Option<Span>, path: &str, error: &str) -> Diagnostic {
-    let d = Diagnostic::new(&codes::UNREADABLE_FILE, format!("cannot read `{path}`: {error}"))
-        .with_help("check the permissions, or list the path in .gitignore or .busbarignore");
-    match span {
-        Some(span) => d.at(span),
-        None => d,
-    }
-}
-
-/// A config file around the app that was not read: `path`, why, and what that left out.
-pub(crate) fn config_file_skipped(path: &str, why: &str, left_out: &str) -> Diagnostic {
-    Diagnostic::new(&codes::CONFIG_FILE_SKIPPED, format!("`{path}` was skipped: {why}; {left_out}"))
-        .with_help("make it a readable regular file, or remove it")
-}
-
 pub(crate) fn internal_error(span: Span, what: &str) -> Diagnostic {
     Diagnostic::new(
         &codes::INTERNAL_ERROR,
@@ -79,27 +66,6 @@ pub(crate) fn nesting_too_deep(span: Span) -> Diagnostic {
     .with_help(
         "split the most deeply nested expression or statement; generated code can be excluded with .busbarignore",
     )
-}
-
-pub(crate) fn symlink_loop(path: &str) -> Diagnostic {
-    Diagnostic::new(&codes::SYMLINK_LOOP, format!("`{path}` is a symbolic link loop; skipped"))
-        .with_help("nothing to do unless that directory holds source busbar should read")
-}
-
-pub(crate) fn dangling_symlink(path: &str) -> Diagnostic {
-    Diagnostic::new(
-        &codes::DANGLING_SYMLINK,
-        format!("`{path}` is a symbolic link to nothing; skipped"),
-    )
-    .with_help("remove the link, or create what it points to if busbar should read it")
-}
-
-pub(crate) fn symlink_outside_root(path: &str) -> Diagnostic {
-    Diagnostic::new(
-        &codes::SYMLINK_OUTSIDE_ROOT,
-        format!("`{path}` is a symbolic link that leads outside the app root; not followed"),
-    )
-    .with_help("analyze the directory it points to, or import its files through tsconfig `paths`")
 }
 
 /// Where a declaration that is not at module level was found.
@@ -301,50 +267,6 @@ pub(crate) fn invalid_delivery_guarantee(value: &str, span: Span) -> Diagnostic 
     .with_help("use \"at-least-once\" or \"exactly-once\"")
 }
 
-pub(crate) fn not_an_attribute(
-    code: &'static busbar_diagnostics::Code,
-    what: &str,
-    field: &str,
-    message_type: &str,
-    span: Span,
-    field_span: Option<Span>,
-    attributes: &[String],
-) -> Diagnostic {
-    let (message, label) = if field_span.is_some() {
-        (
-            format!("{what} `{field}` is a field of `{message_type}` but not an `Attribute<...>`"),
-            "not an attribute",
-        )
-    } else {
-        (format!("{what} `{field}` is not a field of `{message_type}`"), "no such field")
-    };
-    let known = if attributes.is_empty() {
-        format!("`{message_type}` has no attributes; declare one as `{field}: Attribute<string>`")
-    } else {
-        format!(
-            "declare `{field}` as `Attribute<...>` in `{message_type}`, or use one of its attributes: {}",
-            attributes.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
-        )
-    };
-    let mut d = Diagnostic::new(code, message).at_labelled(span, label).with_help(known);
-    if let Some(field_span) = field_span {
-        d = d.with_label(field_span, "declared here");
-    }
-    d
-}
-
-pub(crate) fn reserved_attribute_prefix(name: &str, span: Span, topic_span: Span) -> Diagnostic {
-    Diagnostic::new(
-        &codes::RESERVED_ATTRIBUTE_PREFIX,
-        format!("attribute `{name}` starts with a reserved prefix"),
-    )
-    .at_labelled(span, "reserved prefix")
-    .with_label(topic_span, "a topic of this message type")
-    .with_help(
-        "attribute names starting with `encore` or `busbar` are used by the runtime: rename it",
-    )
-}
-
 pub(crate) fn unresolved_type_name(name: &str, span: Span, why: &str) -> Diagnostic {
     Diagnostic::new(
         &codes::UNRESOLVED_MESSAGE_TYPE,
@@ -366,33 +288,6 @@ pub(crate) fn message_type_open(span: Span, what: &str) -> Diagnostic {
     .with_help(
         "declare the shape in the app's own types (an interface or type alias) for a schema \
          that checks it; or leave it open",
-    )
-}
-
-pub(crate) fn encore_union_attribute(name: &str, span: Span, topic: Span) -> Diagnostic {
-    Diagnostic::new(
-        &codes::ENCORE_UNION_ATTRIBUTE,
-        format!("attribute `{name}` of a union message type is not sent as an attribute on Encore's runtime"),
-    )
-    .at_labelled(span, "in one branch of a union")
-    .with_label(topic, "a topic of this message type")
-    .with_help(
-        "Encore's runtime finds no attributes on a union message type (filters on it match \
-         nothing); make the message type one object type (an interface) with the attribute, \
-         or run on busbar's runtime (remove `runtime = \"encore\"` from busbar.toml's [plan])",
-    )
-}
-
-pub(crate) fn encore_union_ordering(name: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(
-        &codes::ENCORE_UNION_ORDERING,
-        format!("ordering attribute `{name}` of a union message type fails every publish on Encore's runtime"),
-    )
-    .at_labelled(span, "the message type is a union")
-    .with_help(
-        "Encore's runtime finds no attributes on a union message type, so it cannot order by \
-         one; make the message type one interface with the attribute, or run on busbar's \
-         runtime (remove `runtime = \"encore\"` from busbar.toml's [plan])",
     )
 }
 
@@ -483,18 +378,6 @@ pub(crate) fn missing_export(name: &str, module: &str, import: Span, use_span: S
         ))
 }
 
-pub(crate) fn unreached_publish(topic: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(
-        &codes::UNREACHED_PUBLISH,
-        format!("publish to `{topic}` in a file that no service imports"),
-    )
-    .at_labelled(span, "no service reaches this code")
-    .with_help(
-        "permissions are granted to the services whose files import this file; import it from \
-         a service, or move the code into one",
-    )
-}
-
 pub(crate) fn invalid_ref_permission(span: Span, got: Option<&str>) -> Diagnostic {
     let message = match got {
         Some(got) => format!("`ref<{got}>()` does not declare a known permission"),
@@ -507,26 +390,6 @@ pub(crate) fn invalid_ref_permission(span: Span, got: Option<&str>) -> Diagnosti
         )
 }
 
-pub(crate) fn nested_service(
-    inner: &str,
-    inner_span: Option<Span>,
-    outer: &str,
-    outer_span: Option<Span>,
-) -> Diagnostic {
-    let mut d = Diagnostic::new(
-        &codes::NESTED_SERVICE,
-        format!("service `{inner}` is inside the directory of service `{outer}`"),
-    )
-    .with_help("move it next to the other service; a service owns its whole directory tree");
-    if let Some(span) = inner_span {
-        d = d.at_labelled(span, "nested service");
-    }
-    if let Some(span) = outer_span {
-        d = d.with_label(span, "enclosing service");
-    }
-    d
-}
-
 pub(crate) fn missing_service_declaration(span: Span) -> Diagnostic {
     Diagnostic::new(
         &codes::MISSING_SERVICE_DECLARATION,
@@ -536,32 +399,4 @@ pub(crate) fn missing_service_declaration(span: Span) -> Diagnostic {
     .with_help(
         "add `export default new Service(\"name\");` with `Service` from \"encore.dev/service\" or \"@busbar/pubsub\"",
     )
-}
-
-pub(crate) fn overlapping_service_globs(
-    file: &str,
-    first: &str,
-    first_span: Span,
-    second: &str,
-    second_span: Span,
-) -> Diagnostic {
-    Diagnostic::new(
-        &codes::OVERLAPPING_SERVICE_GLOBS,
-        format!("`{file}` matches the paths of both `{first}` and `{second}`"),
-    )
-    .at_labelled(second_span, "overlaps")
-    .with_label(first_span, "also matches")
-    .with_help("make the globs in [services] disjoint: each file belongs to one service")
-}
-
-pub(crate) fn unmatched_service_mapping(name: &str, span: Option<Span>) -> Diagnostic {
-    let d = Diagnostic::new(
-        &codes::UNMATCHED_SERVICE_MAPPING,
-        format!("service `{name}` in busbar.toml matches no source file"),
-    )
-    .with_help("check the path: it is relative to the app root (where busbar.toml is)");
-    match span {
-        Some(span) => d.at_labelled(span, "matches nothing"),
-        None => d,
-    }
 }

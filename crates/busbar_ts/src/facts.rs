@@ -256,12 +256,7 @@ pub(crate) struct TopicDecl {
     pub doc: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct FilterEntry {
-    pub key: String,
-    pub key_span: Span,
-    pub values: Vec<String>,
-}
+pub(crate) use busbar_analysis::FilterEntry;
 
 #[derive(Debug, Clone)]
 pub(crate) struct SubscriptionDecl {

@@ -1,124 +1,100 @@
-//! The TypeScript frontend of busbar, on swc.
+//! The TypeScript frontend of busbar, on swc: [`FRONTEND`] for `busbar_analysis`.
 //!
-//! [`analyze`] discovers the source files of an app, parses and extracts them in parallel,
-//! resolves imports across files (relative paths, tsconfig `paths`, barrels, workspace
-//! packages), assigns files to services, and builds the [`AppModel`] with diagnostics. It
-//! never fails: every problem with the input is a diagnostic, and the rest of the app is still
-//! analyzed. swc types never leave this crate.
+//! Given the app's TypeScript sources and `package.json` files, it parses and extracts them in
+//! parallel, resolves imports across files (relative paths, tsconfig `paths`, barrels, workspace
+//! packages), links every use to the topic it names, and hands back language-neutral facts
+//! (`busbar_analysis::Facts`). swc types never leave this crate.
 
 mod build;
 mod diagnostics;
-mod discover;
 mod extract;
 mod facts;
 mod link;
 mod parse;
 mod resolve;
 mod schema;
-mod services;
 mod stack;
 
-use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use rustc_hash::FxHashMap as HashMap;
-use std::path::{Path, PathBuf};
 
-use busbar_config::Config;
-use busbar_diagnostics::{Diagnostic, FilePath, SourceDb, Suppression};
-use busbar_model::AppModel;
+use busbar_analysis::{Facts, File, Frontend, Input, Language, ServiceClaim};
+use busbar_diagnostics::FilePath;
+use busbar_model::ServiceOrigin;
 use rayon::prelude::*;
 
 use crate::facts::{FileContext, FileFacts};
-use crate::resolve::{Resolver, Target};
+use crate::resolve::{Resolver, Target, dir_of};
 
 pub use crate::stack::{CHECK_SUBCOMMAND, check_file_main};
 
-/// How to run an analysis.
-#[derive(Clone, Debug, Default)]
-pub struct Options {
-    /// Worker threads; 0 means rayon's default (`RAYON_NUM_THREADS`, else one per core).
-    pub threads: usize,
-    /// The `busbar` executable (it implements [`CHECK_SUBCOMMAND`]). A file whose nesting
-    /// bound is more than a worker's stack is first analyzed in a child process started from
-    /// it, so that a file nested too deeply is a diagnostic (BB0012) rather than a stack
-    /// overflow. Without it such files are analyzed unchecked.
-    pub checker: Option<PathBuf>,
-}
+/// The file that declares a service in its directory.
+pub(crate) const SERVICE_FILE: &str = "encore.service.ts";
 
-/// Counts and phase times, for `--progress` and benchmarks.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub files: usize,
-    pub bytes: usize,
-    /// Wall time of each phase, in order.
-    pub phases: Vec<(&'static str, std::time::Duration)>,
-}
+/// The TypeScript frontend (Encore's dialect and `@busbar/pubsub`).
+pub const FRONTEND: Frontend = Frontend {
+    name: "typescript",
+    is_source: is_source_name,
+    manifest: Some(("package.json", "the workspace package it declares is not known to imports")),
+    skip_dir,
+    analyze,
+};
 
-/// The result of analyzing an app.
-#[derive(Debug, Default)]
-pub struct Analysis {
-    pub model: AppModel,
-    /// Every finding, before `busbar.toml` severities and suppression comments are applied.
-    pub diagnostics: Vec<Diagnostic>,
-    pub suppressions: BTreeMap<FilePath, Vec<Suppression>>,
-    /// The analyzed files' texts, for rendering diagnostics.
-    pub sources: SourceDb,
-    pub stats: Stats,
-}
-
-/// Analyzes the app at `root` (a directory that exists; the caller checks).
-pub fn analyze(root: &Path, config: &Config, options: &Options) -> Analysis {
-    let root = std::path::absolute(root)
-        .map(|r| resolve::normalize_path(&r))
-        .unwrap_or_else(|_| root.to_path_buf());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.threads)
-        .stack_size(stack::WORKER_STACK)
-        .thread_name(|i| format!("busbar-{i}"))
-        .build();
-    match pool {
-        Ok(pool) => pool.install(|| {
-            analyze_in_pool(&root, config, pool.current_num_threads(), options.checker.as_deref())
-        }),
-        // Threads could not be started: analyze on this thread.
-        Err(_) => analyze_in_pool(&root, config, 1, options.checker.as_deref()),
+/// Is this file name a TypeScript source busbar analyzes: `.ts`, `.tsx`, `.mts`, `.cts`,
+/// without tests (`*.test.*`, `*.spec.*`) and declaration files (`*.d.ts`)?
+pub fn is_source_name(name: &str) -> bool {
+    let is_ts = [".ts", ".tsx", ".mts", ".cts"].iter().any(|ext| name.ends_with(ext));
+    if !is_ts {
+        return false;
     }
+    let is_declaration = [".d.ts", ".d.mts", ".d.cts"].iter().any(|ext| name.ends_with(ext))
+        || name.contains(".d.") && name.ends_with(".ts");
+    let is_test = name.contains(".test.") || name.contains(".spec.");
+    !is_declaration && !is_test
 }
 
-fn root_name(root: &Path) -> String {
-    root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "app".to_string())
+/// `node_modules`, `encore.gen` (Encore's generated clients) and `__tests__` (as Encore's
+/// parser skips them) are never walked.
+fn skip_dir(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "node_modules" || n == "encore.gen" || n == "__tests__")
 }
 
-fn analyze_in_pool(
-    root: &Path,
-    config: &Config,
-    threads: usize,
-    checker: Option<&Path>,
-) -> Analysis {
+pub(crate) fn is_service_file(rel: &str) -> bool {
+    rel.rsplit('/').next() == Some(SERVICE_FILE)
+}
+
+/// The frontend's function: the facts of the app's TypeScript files.
+fn analyze(input: &Input<'_>) -> Facts {
     let mut phases = Vec::new();
-    let mut clock = std::time::Instant::now();
+    let mut clock = Instant::now();
     let mut lap = |name: &'static str| {
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         phases.push((name, now - clock));
         clock = now;
     };
-    let discovered = discover::discover(root, threads);
-    lap("discover");
-    let mut paths: Vec<FilePath> = discovered.files.iter().map(|f| f.rel.clone()).collect();
-    let in_service = services::known_before_parsing(&paths, config);
+    let (root, checker) = (input.root, input.checker);
+    let discovered = &input.found.files;
+    let mut paths: Vec<FilePath> = discovered.iter().map(|f| f.rel.clone()).collect();
+    let service_dirs =
+        paths.iter().filter(|p| is_service_file(p) && !p.starts_with("../")).map(|p| dir_of(p));
+    let mut in_service = busbar_analysis::known_before_parsing(
+        &paths,
+        service_dirs.collect::<Vec<_>>(),
+        input.config,
+    );
     let mut files: Vec<FileFacts> = discovered
-        .files
         .par_iter()
         .zip(in_service.par_iter())
         .map(|(f, &in_service)| {
-            let ctx =
-                FileContext { declares_service: services::is_service_file(&f.rel), in_service };
+            let ctx = FileContext { declares_service: is_service_file(&f.rel), in_service };
             parse::analyze_file(f.rel.clone(), &f.abs, ctx, checker)
         })
         .collect();
     lap("read, parse, extract");
     let mut resolver =
-        Resolver::new(root.to_path_buf(), paths.iter().cloned(), &discovered.packages);
+        Resolver::new(root.to_path_buf(), paths.iter().cloned(), &input.found.manifests);
     let mut targets: Vec<Vec<Target>> = resolve_all(&resolver, &files, &paths);
 
     // Files outside the root, reached through tsconfig `paths` or `../` imports.
@@ -151,39 +127,46 @@ fn analyze_in_pool(
             index.insert(p.clone(), paths.len());
             resolver.add_known(p.clone());
             paths.push(p);
+            in_service.push(false);
         }
         files.extend(parsed);
         targets.extend(resolve_all(&resolver, &files[start..], &paths[start..]));
     }
-
     lap("resolve imports");
-    let services = services::assign(&files, &paths, config, &root_name(root));
-    let (model, built) = build::build(&files, &paths, &targets, &services, config.plan.runtime);
-    lap("services and model");
 
-    let mut diagnostics = discovered.diagnostics;
-    diagnostics.extend(resolver.skipped());
-    let mut suppressions = BTreeMap::new();
-    let mut sources = SourceDb::new();
-    let mut stats = Stats::default();
-    let drop_started = std::time::Instant::now();
-    diagnostics.extend(services.diagnostics);
-    for facts in files {
-        stats.files += 1;
-        stats.bytes += facts.bytes;
-        diagnostics.extend(facts.diagnostics);
-        if !facts.suppressions.is_empty() {
-            suppressions.insert(facts.source.path().clone(), facts.suppressions);
+    let linked = build::link(&files, &paths, &targets, &in_service);
+    lap("link");
+    let mut facts = Facts {
+        topics: linked.topics,
+        subscriptions: linked.subscriptions,
+        accesses: linked.accesses,
+        code: linked.code,
+        diagnostics: resolver.skipped(),
+        ..Facts::default()
+    };
+    facts.diagnostics.extend(linked.diagnostics);
+    for (path, file) in paths.iter().zip(files) {
+        if is_service_file(path) && !path.starts_with("../") {
+            let decl = file.service.as_ref();
+            facts.services.push(ServiceClaim {
+                dir: dir_of(path).to_string(),
+                name: decl.and_then(|d| d.name.as_ref()).map(|(n, _)| n.clone()),
+                origin: ServiceOrigin::EncoreServiceFile,
+                span: decl.map(|d| d.span.clone()).unwrap_or_else(|| file.source.span(0, 0)),
+            });
         }
-        sources.insert(facts.source);
+        facts.files.push(File {
+            implies_service: !file.subscriptions.is_empty() || file.endpoint.is_some(),
+            language: Language::TypeScript,
+            bytes: file.bytes,
+            diagnostics: file.diagnostics,
+            suppressions: file.suppressions,
+            source: file.source,
+        });
     }
-    diagnostics.extend(built);
-    if let Some(source) = &config.source {
-        sources.insert(source.clone());
-    }
-    phases.push(("collect", drop_started.elapsed()));
-    stats.phases = phases;
-    Analysis { model, diagnostics, suppressions, sources, stats }
+    phases.push(("collect facts", clock.elapsed()));
+    facts.phases = phases;
+    facts
 }
 
 fn resolve_all(resolver: &Resolver, files: &[FileFacts], paths: &[FilePath]) -> Vec<Vec<Target>> {
@@ -196,16 +179,32 @@ fn resolve_all(resolver: &Resolver, files: &[FileFacts], paths: &[FilePath]) -> 
         .collect()
 }
 
-/// For benchmarks: the files `analyze` would read, as (relative, absolute) paths.
-pub fn discover_files(root: &Path, threads: usize) -> Vec<(String, PathBuf)> {
-    discover::discover(root, threads)
-        .files
-        .into_iter()
-        .map(|f| (f.rel.to_string(), f.abs))
-        .collect()
-}
-
 /// For benchmarks: parses a file with exactly the settings `analyze` uses, nothing more.
 pub fn parse_only(abs: &Path, rel: &str) -> usize {
     parse::parse_only(abs, rel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_source_name;
+
+    #[test]
+    fn source_names() {
+        for yes in ["a.ts", "a.tsx", "a.mts", "a.cts", "encore.service.ts", "dots.in.name.ts"] {
+            assert!(is_source_name(yes), "{yes}");
+        }
+        for no in [
+            "a.js",
+            "a.d.ts",
+            "a.d.mts",
+            "a.d.cts",
+            "a.test.ts",
+            "a.spec.tsx",
+            "a.json",
+            "ts",
+            "a.ts.bak",
+        ] {
+            assert!(!is_source_name(no), "{no}");
+        }
+    }
 }

@@ -28,9 +28,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// Stack size of the analysis worker threads, and of the fresh stack a file that needs more
-/// than its thread has left is analyzed on.
-pub(crate) const WORKER_STACK: usize = 256 << 20;
+/// Stack size of the analysis worker threads (the pool `busbar_analysis` starts), and of the
+/// fresh stack a file that needs more than its thread has left is analyzed on.
+pub(crate) use busbar_analysis::WORKER_STACK;
 
 /// The hidden subcommand of the `busbar` binary that analyzes one file read from stdin on a
 /// fresh stack and exits 0 if that finished ([`check_file_main`]).

@@ -52,8 +52,8 @@ pub fn analyzed() -> (busbar_model::AppModel, busbar_graph::PermissionGraph) {
 /// The model and graph of the app in `dir`, which must have no error.
 pub fn analyze_dir(dir: &Path) -> (busbar_model::AppModel, busbar_graph::PermissionGraph) {
     let config = busbar_config::Config::default();
-    let analysis =
-        busbar_ts::analyze(dir, &config, &busbar_ts::Options { threads: 1, checker: None });
+    let options = busbar_analysis::Options { threads: 1, checker: None };
+    let analysis = busbar_analysis::analyze(dir, &config, &options, &[busbar_ts::FRONTEND]);
     assert!(analysis.diagnostics.iter().all(|d| !d.is_error()), "{:?}", analysis.diagnostics);
     let graph = busbar_graph::PermissionGraph::build(&analysis.model);
     (analysis.model, graph)

@@ -7,7 +7,7 @@
 //! `.gitignore`d files stay out); a file outside it (reached through tsconfig `paths` or `../`)
 //! is read from disk and analyzed as a shared file.
 
-mod paths;
+mod candidates;
 mod tsconfig;
 
 use std::collections::BTreeMap;
@@ -19,12 +19,12 @@ use std::sync::{Arc, Mutex};
 use busbar_diagnostics::FilePath;
 use serde_json::Value;
 
-pub(crate) use paths::dir_of;
-pub(crate) use paths::normalize as normalize_path;
+use busbar_analysis::paths;
+pub(crate) use busbar_analysis::paths::dir_of;
 use tsconfig::TsPaths;
 
-use crate::discover::is_source_name;
 use crate::extract::is_framework_module;
+use crate::is_source_name;
 
 /// Where a specifier leads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,7 +114,7 @@ impl Resolver {
     }
 
     fn first_existing(&self, base: &str) -> Option<String> {
-        paths::first_candidate(base, |c| self.exists(c))
+        candidates::first_candidate(base, |c| self.exists(c))
     }
 
     pub fn resolve(&self, from: &str, specifier: &str) -> Target {

@@ -85,7 +85,7 @@ fn load_depth(path: &Path, depth: usize) -> Option<TsPaths> {
     }
     let options = value.get("compilerOptions");
     if let Some(base) = options.and_then(|o| o.get("baseUrl")).and_then(Value::as_str) {
-        result.base_url = Some(super::paths::normalize(&dir.join(base)));
+        result.base_url = Some(busbar_analysis::paths::normalize(&dir.join(base)));
     }
     if let Some(Value::Object(paths)) = options.and_then(|o| o.get("paths")) {
         let mut entries: Vec<(String, Vec<String>)> = paths
