@@ -73,6 +73,11 @@ pub(crate) fn build(
     }
 
     let topic_info = add_topics(merged, services, runtime, &mut builder, &mut diagnostics);
+    for handle in &merged.topic_refs {
+        if !builder.has_topic(&handle.name) {
+            diagnostics.push(diag::undeclared_topic(&handle.name, handle.name_span.clone()));
+        }
+    }
     for sub in &merged.subscriptions {
         add_subscription(sub, services, &topic_info, &mut builder, &mut diagnostics);
     }

@@ -181,6 +181,18 @@ pub(crate) fn encore_union_ordering(name: &str, span: Span) -> Diagnostic {
     )
 }
 
+pub(crate) fn undeclared_topic(topic: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::UNDECLARED_TOPIC,
+        format!("topic `{topic}` is declared elsewhere, but no file of the app declares it"),
+    )
+    .at_labelled(span, "declared nowhere")
+    .with_help(
+        "declare the topic in the service that owns it (`Topic::new(\"name\")` in Rust, \
+         `new Topic<Event>(\"name\", { ... })` in TypeScript), or fix the name",
+    )
+}
+
 pub(crate) fn unreached_publish(topic: &str, span: Span) -> Diagnostic {
     Diagnostic::new(
         &codes::UNREACHED_PUBLISH,
@@ -191,4 +203,135 @@ pub(crate) fn unreached_publish(topic: &str, span: Span) -> Diagnostic {
         "permissions are granted to the services whose files import this file; import it from \
          a service, or move the code into one",
     )
+}
+
+pub fn syntax_error(span: Span, message: &str) -> Diagnostic {
+    Diagnostic::new(&codes::SYNTAX_ERROR, format!("syntax error: {message}"))
+        .at(span)
+        .with_help("fix the syntax; busbar analyzed the rest of the app without this file")
+}
+
+pub fn internal_error(span: Span, what: &str) -> Diagnostic {
+    Diagnostic::new(
+        &codes::INTERNAL_ERROR,
+        format!("busbar failed while analyzing this file: {what}"),
+    )
+    .at(span)
+    .with_help(
+        "this is a bug in busbar; please report it with the file. The rest of the app was analyzed",
+    )
+}
+
+pub fn nesting_too_deep(span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::NESTING_TOO_DEEP,
+        "this file nests too deeply to be analyzed safely".to_string(),
+    )
+    .at_labelled(span, "a trial analysis of this file ran out of stack")
+    .with_help(
+        "split the most deeply nested expression or statement; generated code can be excluded with .busbarignore",
+    )
+}
+
+pub fn invalid_duration(key: &str, value: &str, why: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::INVALID_DURATION,
+        format!("`{key}`: \"{value}\" is not a duration: {why}"),
+    )
+    .at_labelled(span, "not a duration")
+    .with_help(format!("write {}", busbar_model::duration::GRAMMAR))
+}
+
+pub fn value_out_of_range(message: String, span: Span, help: &str) -> Diagnostic {
+    Diagnostic::new(&codes::VALUE_OUT_OF_RANGE, message)
+        .at_labelled(span, "out of range")
+        .with_help(help)
+}
+
+pub fn wrong_value_type(key: &str, expected: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(&codes::WRONG_VALUE_TYPE, format!("`{key}` must be {expected}"))
+        .at_labelled(span, "wrong type")
+        .with_help(format!(
+            "write {expected} in the declaration itself, not a variable or an expression; \
+             busbar reads configuration without running code"
+        ))
+}
+
+pub fn duplicate_config_key(key: &str, span: Span, first: Span) -> Diagnostic {
+    Diagnostic::new(&codes::DUPLICATE_CONFIG_KEY, format!("`{key}` is set twice"))
+        .at_labelled(span, "set again here")
+        .with_label(first, "first set here")
+        .with_help("remove one of them; only the last would take effect at run time")
+}
+
+pub fn invalid_name(noun: &str, name: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::INVALID_NAME,
+        format!("{} name `{name}` is not kebab-case", noun),
+    )
+    .at_labelled(span, "not kebab-case")
+    .with_help(format!(
+        "use lowercase letters, digits and dashes, starting with a letter: `{}`",
+        busbar_model::names::suggest_kebab(name)
+    ))
+}
+
+pub fn dotted_name(noun: &str, name: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(&codes::DOTTED_NAME, format!("{} name `{name}` contains dots", noun))
+        .at_labelled(span, "dotted name")
+        .with_help(format!(
+            "it works, but SNS and SQS reject dots, so cloud resources are named `{}`; prefer \
+             that name in code (an error under --strict)",
+            name.replace('.', "-")
+        ))
+}
+
+pub fn name_too_long(noun: &str, name: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::NAME_TOO_LONG,
+        format!(
+            "{} name `{name}` is {} characters long; the limit is {}",
+            noun,
+            name.chars().count(),
+            busbar_model::names::MAX_NAME_LEN
+        ),
+    )
+    .at_labelled(span, "too long")
+    .with_help("shorten it; cloud resource names add a prefix and suffixes to it")
+}
+
+pub fn unknown_config_key(
+    noun: &str,
+    key: &str,
+    span: Span,
+    known: &[&str],
+) -> Diagnostic {
+    let suggestion = if ["minBackoff", "maxBackoff", "maxRetries"].contains(&key)
+        && known.contains(&"retryPolicy")
+    {
+        format!("`{key}` belongs inside `retryPolicy: {{ {key}: ... }}`; ")
+    } else {
+        known
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(key) || strsim_close(k, key))
+            .map(|k| format!("did you mean `{k}`? "))
+            .unwrap_or_default()
+    };
+    Diagnostic::new(
+        &codes::UNKNOWN_CONFIG_KEY,
+        format!("unknown {} configuration key `{key}`", noun),
+    )
+    .at_labelled(span, "unknown key")
+    .with_help(format!("{suggestion}known keys: {}", known.join(", ")))
+}
+
+/// Same length ±1 and at most two differing characters: a typo.
+fn strsim_close(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > 1 {
+        return false;
+    }
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
+    prefix + suffix + 2 >= a.len().max(b.len())
 }

@@ -28,6 +28,8 @@ pub struct Facts {
     pub services: Vec<ServiceClaim>,
     /// Topic declarations with a literal name, in file order: the first of a name wins.
     pub topics: Vec<TopicFact>,
+    /// Handles on topics declared elsewhere (maybe in another language).
+    pub topic_refs: Vec<TopicRefFact>,
     /// Subscriptions whose topic resolved to a topic name.
     pub subscriptions: Vec<SubscriptionFact>,
     /// Publishes and publisher refs resolved to a topic name.
@@ -82,6 +84,15 @@ pub struct TopicFact {
     pub delivery: DeliveryGuarantee,
     pub ordering_attribute: Option<(String, Span)>,
     pub doc: Option<String>,
+}
+
+/// A handle on a topic declared elsewhere (`Topic::declared_elsewhere("name")` in Rust): the
+/// name must be declared by some file of the app, in any language.
+#[derive(Clone, Debug)]
+pub struct TopicRefFact {
+    pub file: usize,
+    pub name: String,
+    pub name_span: Span,
 }
 
 /// `filter` entry of a subscription: attribute key and accepted values.

@@ -25,7 +25,7 @@ use busbar_model::AppModel;
 pub use crate::discover::{Found, SourcePath, relative};
 pub use crate::facts::{
     AccessFact, ByteRange, CodeGraph, CodeNode, Facts, File, FilterEntry, Language, Runner,
-    ServiceClaim, SubscriptionFact, TopicFact,
+    ServiceClaim, SubscriptionFact, TopicFact, TopicRefFact,
 };
 pub use crate::services::known_before_parsing;
 
@@ -129,6 +129,7 @@ pub(crate) struct Merged {
     pub files: Vec<File>,
     pub claims: Vec<ServiceClaim>,
     pub topics: Vec<TopicFact>,
+    pub topic_refs: Vec<TopicRefFact>,
     pub subscriptions: Vec<SubscriptionFact>,
     pub accesses: Vec<AccessFact>,
     pub code: CodeGraph,
@@ -142,6 +143,10 @@ impl Merged {
         self.files.extend(facts.files);
         self.claims.extend(facts.services);
         self.topics.extend(facts.topics.into_iter().map(|mut t| {
+            t.file += file0;
+            t
+        }));
+        self.topic_refs.extend(facts.topic_refs.into_iter().map(|mut t| {
             t.file += file0;
             t
         }));

@@ -132,6 +132,8 @@ codes! {
         "`ref<...>()` without the `Publisher` permission type";
     MISSING_EXPORT = "BB0206" "missing-export" Error true
         "an import names something the module does not export";
+    UNDECLARED_TOPIC = "BB0207" "undeclared-topic" Error true
+        "a handle on a topic declared elsewhere names a topic no file of the app declares";
 
     // BB03xx: services.
     NESTED_SERVICE = "BB0301" "nested-service" Error true

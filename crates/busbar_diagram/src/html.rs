@@ -111,6 +111,7 @@ fn service_details(name: &str, model: &AppModel, graph: &PermissionGraph) -> Det
             ServiceOrigin::EncoreServiceFile => "declared in encore.service.ts",
             ServiceOrigin::Implicit => "implicit (a directory holding subscriptions or endpoints)",
             ServiceOrigin::Config => "mapped in busbar.toml",
+            ServiceOrigin::CargoPackage => "a Cargo binary package that depends on busbar",
         };
         config.push(item_at(origin, s.span.iter().map(|s| s.location()).collect()));
     }

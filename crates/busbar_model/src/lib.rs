@@ -57,6 +57,9 @@ pub enum ServiceOrigin {
     /// Mapped in `busbar.toml`.
     #[serde(rename = "busbar.toml")]
     Config,
+    /// A Cargo package with a binary target that depends on busbar's Rust SDK.
+    #[serde(rename = "Cargo.toml")]
+    CargoPackage,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

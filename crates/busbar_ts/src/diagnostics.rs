@@ -3,7 +3,11 @@
 
 use busbar_diagnostics::{Diagnostic, Span, codes};
 
-pub(crate) use busbar_analysis::diagnostics::{config_file_skipped, unreadable};
+use busbar_analysis::diagnostics as common;
+pub(crate) use busbar_analysis::diagnostics::{
+    config_file_skipped, duplicate_config_key, internal_error, invalid_duration, nesting_too_deep,
+    syntax_error, unreadable, value_out_of_range, wrong_value_type,
+};
 
 /// What kind of declaration a message is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,12 +35,6 @@ impl DeclKind {
     }
 }
 
-pub(crate) fn syntax_error(span: Span, message: &str) -> Diagnostic {
-    Diagnostic::new(&codes::SYNTAX_ERROR, format!("syntax error: {message}"))
-        .at(span)
-        .with_help("fix the syntax; busbar analyzed the rest of the app without this file")
-}
-
 pub(crate) fn invalid_utf8(span: Span) -> Diagnostic {
     Diagnostic::new(&codes::INVALID_UTF8, "this file is not valid UTF-8")
         .at_labelled(span, "first invalid byte")
@@ -44,28 +42,6 @@ pub(crate) fn invalid_utf8(span: Span) -> Diagnostic {
             "save the file as UTF-8; if it is not TypeScript (an MPEG transport stream also ends \
              in `.ts`), list it in .gitignore or .busbarignore",
         )
-}
-
-pub(crate) fn internal_error(span: Span, what: &str) -> Diagnostic {
-    Diagnostic::new(
-        &codes::INTERNAL_ERROR,
-        format!("busbar failed while analyzing this file: {what}"),
-    )
-    .at(span)
-    .with_help(
-        "this is a bug in busbar; please report it with the file. The rest of the app was analyzed",
-    )
-}
-
-pub(crate) fn nesting_too_deep(span: Span) -> Diagnostic {
-    Diagnostic::new(
-        &codes::NESTING_TOO_DEEP,
-        "this file nests too deeply to be analyzed safely".to_string(),
-    )
-    .at_labelled(span, "a trial analysis of this file ran out of stack")
-    .with_help(
-        "split the most deeply nested expression or statement; generated code can be excluded with .busbarignore",
-    )
 }
 
 /// Where a declaration that is not at module level was found.
@@ -111,42 +87,6 @@ pub(crate) fn name_not_literal(kind: DeclKind, span: Span) -> Diagnostic {
     ))
 }
 
-pub(crate) fn invalid_name(kind: DeclKind, name: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(
-        &codes::INVALID_NAME,
-        format!("{} name `{name}` is not kebab-case", kind.noun()),
-    )
-    .at_labelled(span, "not kebab-case")
-    .with_help(format!(
-        "use lowercase letters, digits and dashes, starting with a letter: `{}`",
-        busbar_model::names::suggest_kebab(name)
-    ))
-}
-
-pub(crate) fn dotted_name(kind: DeclKind, name: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(&codes::DOTTED_NAME, format!("{} name `{name}` contains dots", kind.noun()))
-        .at_labelled(span, "dotted name")
-        .with_help(format!(
-            "it works, but SNS and SQS reject dots, so cloud resources are named `{}`; prefer \
-             that name in code (an error under --strict)",
-            name.replace('.', "-")
-        ))
-}
-
-pub(crate) fn name_too_long(kind: DeclKind, name: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(
-        &codes::NAME_TOO_LONG,
-        format!(
-            "{} name `{name}` is {} characters long; the limit is {}",
-            kind.noun(),
-            name.chars().count(),
-            busbar_model::names::MAX_NAME_LEN
-        ),
-    )
-    .at_labelled(span, "too long")
-    .with_help("shorten it; cloud resource names add a prefix and suffixes to it")
-}
-
 pub(crate) fn missing_message_type(span: Span) -> Diagnostic {
     Diagnostic::new(&codes::MISSING_MESSAGE_TYPE, "topic without a message type parameter")
         .at_labelled(span, "no `<Event>` here")
@@ -179,83 +119,16 @@ pub(crate) fn config_not_literal(kind: DeclKind, span: Span) -> Diagnostic {
     .with_help("write the object inline; busbar reads configuration without running code")
 }
 
-pub(crate) fn unknown_config_key(
-    kind: DeclKind,
-    key: &str,
-    span: Span,
-    known: &[&str],
-) -> Diagnostic {
-    let suggestion = if ["minBackoff", "maxBackoff", "maxRetries"].contains(&key)
-        && known.contains(&"retryPolicy")
-    {
-        format!("`{key}` belongs inside `retryPolicy: {{ {key}: ... }}`; ")
-    } else {
-        known
-            .iter()
-            .find(|k| k.eq_ignore_ascii_case(key) || strsim_close(k, key))
-            .map(|k| format!("did you mean `{k}`? "))
-            .unwrap_or_default()
-    };
-    Diagnostic::new(
-        &codes::UNKNOWN_CONFIG_KEY,
-        format!("unknown {} configuration key `{key}`", kind.noun()),
-    )
-    .at_labelled(span, "unknown key")
-    .with_help(format!("{suggestion}known keys: {}", known.join(", ")))
-}
-
-/// Same length ±1 and at most two differing characters: a typo.
-fn strsim_close(a: &str, b: &str) -> bool {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if a.len().abs_diff(b.len()) > 1 {
-        return false;
-    }
-    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let suffix = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
-    prefix + suffix + 2 >= a.len().max(b.len())
-}
-
-pub(crate) fn duplicate_config_key(key: &str, span: Span, first: Span) -> Diagnostic {
-    Diagnostic::new(&codes::DUPLICATE_CONFIG_KEY, format!("`{key}` is set twice"))
-        .at_labelled(span, "set again here")
-        .with_label(first, "first set here")
-        .with_help("remove one of them; only the last would take effect at run time")
-}
-
 pub(crate) fn spread_in_config(span: Span) -> Diagnostic {
     Diagnostic::new(&codes::SPREAD_IN_CONFIG, "spread in a configuration object")
         .at_labelled(span, "cannot be read without running the code")
         .with_help("write every key inline")
 }
 
-pub(crate) fn wrong_value_type(key: &str, expected: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(&codes::WRONG_VALUE_TYPE, format!("`{key}` must be {expected}"))
-        .at_labelled(span, "wrong type")
-        .with_help(format!(
-            "write {expected} in the declaration itself, not a variable or an expression; \
-             busbar reads configuration without running code"
-        ))
-}
-
 pub(crate) fn handler_not_function(span: Span) -> Diagnostic {
     Diagnostic::new(&codes::WRONG_VALUE_TYPE, "`handler` must be a function")
         .at_labelled(span, "not a function")
         .with_help("pass a function, `handler: async (event) => { ... }`, or the name of one")
-}
-
-pub(crate) fn invalid_duration(key: &str, value: &str, why: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(
-        &codes::INVALID_DURATION,
-        format!("`{key}`: \"{value}\" is not a duration: {why}"),
-    )
-    .at_labelled(span, "not a duration")
-    .with_help(format!("write {}", busbar_model::duration::GRAMMAR))
-}
-
-pub(crate) fn value_out_of_range(message: String, span: Span, help: &str) -> Diagnostic {
-    Diagnostic::new(&codes::VALUE_OUT_OF_RANGE, message)
-        .at_labelled(span, "out of range")
-        .with_help(help)
 }
 
 pub(crate) fn invalid_delivery_guarantee(value: &str, span: Span) -> Diagnostic {
@@ -399,4 +272,25 @@ pub(crate) fn missing_service_declaration(span: Span) -> Diagnostic {
     .with_help(
         "add `export default new Service(\"name\");` with `Service` from \"encore.dev/service\" or \"@busbar/pubsub\"",
     )
+}
+
+pub(crate) fn invalid_name(kind: DeclKind, name: &str, span: Span) -> Diagnostic {
+    common::invalid_name(kind.noun(), name, span)
+}
+
+pub(crate) fn dotted_name(kind: DeclKind, name: &str, span: Span) -> Diagnostic {
+    common::dotted_name(kind.noun(), name, span)
+}
+
+pub(crate) fn name_too_long(kind: DeclKind, name: &str, span: Span) -> Diagnostic {
+    common::name_too_long(kind.noun(), name, span)
+}
+
+pub(crate) fn unknown_config_key(
+    kind: DeclKind,
+    key: &str,
+    span: Span,
+    known: &[&str],
+) -> Diagnostic {
+    common::unknown_config_key(kind.noun(), key, span, known)
 }
