@@ -124,6 +124,10 @@ pub(crate) fn run() -> Result<()> {
     if has_nextest() {
         test.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
         step("cargo nextest run", test)?;
+        // nextest runs no doctests: the Rust SDK's examples are its documentation.
+        let mut doc = cargo();
+        doc.args(["test", "--doc", "-p", "busbar"]);
+        step("cargo test --doc -p busbar", doc)?;
     } else {
         test.args(["test", "--workspace", "--no-fail-fast"]);
         step("cargo test", test)?;

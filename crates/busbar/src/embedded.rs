@@ -7,7 +7,8 @@
 //! of the process until it stops. The broker is the one behind `busbar dev`: messages are on
 //! disk before `publish` returns and survive a crash.
 //!
-//! ```
+// `standalone_crate`: merged doctests share one binary, and so one registry of subscriptions.
+//! ```standalone_crate
 //! # #[derive(serde::Serialize, serde::Deserialize, busbar::Message)]
 //! # pub struct SignupEvent { pub user_id: String, #[busbar(attribute)] pub source: String }
 //! pub static SIGNUPS: busbar::Topic<SignupEvent> = busbar::Topic::new("signups");
@@ -26,7 +27,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! One app runs in a process at a time (publishes have one place to go).
+//! One app runs in a process at a time (publishes have one place to go). It serves every
+//! subscription registered in the binary, so a test binary's subscriptions all run in each
+//! of its apps.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,12 +49,14 @@ use crate::transport::Published;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
+    /// The data directory cannot be opened (in use by another broker, damaged, ...).
     #[error("cannot open the broker: {0}")]
     Store(#[from] StoreError),
     /// The binary's subscriptions or topics do not fit together (two subscriptions with one
     /// name, two declarations of one topic that disagree).
     #[error("{0}")]
     Config(String),
+    /// Another app runs in this process.
     #[error("an embedded busbar app already runs in this process (one at a time: stop it first)")]
     AlreadyRunning,
 }

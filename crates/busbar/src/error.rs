@@ -113,7 +113,9 @@ pub enum PublishErrorKind {
 /// One way a message fails its topic's schema: a JSON pointer and the rule it breaks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidationFailure {
+    /// Where in the message (a JSON pointer, `/user_id`).
     pub pointer: String,
+    /// The schema rule it breaks.
     pub rule: String,
 }
 

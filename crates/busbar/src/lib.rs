@@ -65,6 +65,7 @@
 //! | `BUSBAR_PUBSUB` | the pub/sub component name | `pubsub` |
 //! | `BUSBAR_PUBLISH_RETRY_MS` | how long a refused connection to the sidecar is retried | `10000` |
 
+#![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(

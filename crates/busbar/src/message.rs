@@ -126,22 +126,22 @@ mod tests {
                 other => other.to_string(),
             }
         }
-        fn check<T: AttributeValue + serde::Serialize>(value: T) {
-            let json = serde_json::to_string(&value).unwrap();
+        fn check<T: AttributeValue + serde::Serialize>(value: &T) {
+            let json = serde_json::to_string(value).unwrap();
             assert_eq!(value.attribute_value(), Some(sidecar_reads(&json)), "{json}");
         }
-        check("eu".to_string());
-        check("eu");
-        check('x');
-        check(3u8);
-        check(-7i64);
-        check(u64::MAX);
-        check(1.5f64);
-        check(1.0f64);
-        check(1e300f64);
-        check(true);
-        check(0.1f32);
-        check(Some(2u16));
+        check(&"eu".to_string());
+        check(&"eu");
+        check(&'x');
+        check(&3u8);
+        check(&-7i64);
+        check(&u64::MAX);
+        check(&1.5f64);
+        check(&1.0f64);
+        check(&1e300f64);
+        check(&true);
+        check(&0.1f32);
+        check(&Some(2u16));
         assert_eq!(None::<String>.attribute_value(), None);
         assert_eq!(f64::NAN.attribute_value(), None);
     }

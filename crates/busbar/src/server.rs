@@ -26,13 +26,21 @@ const MAX_DELIVERY: usize = 16 << 20;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
+    /// A bad value in the environment, or no `APP_PORT`.
     #[error(transparent)]
     Env(#[from] EnvError),
+    /// `APP_PORT` is taken (or cannot be bound).
     #[error("cannot listen on 127.0.0.1:{port}: {source}")]
-    Bind { port: u16, source: std::io::Error },
+    Bind {
+        /// The port.
+        port: u16,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Two subscriptions of one topic share a name.
     #[error("{0}")]
     Subscriptions(String),
+    /// The server stopped with an error.
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -26,8 +26,15 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(65);
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnvError {
+    /// A port variable holds something else.
     #[error("{var}={value:?} is not a TCP port")]
-    NotAPort { var: &'static str, value: String },
+    NotAPort {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// Serving needs `APP_PORT`.
     #[error(
         "APP_PORT is not set: it is the port this service serves its subscriptions on (busbar dev sets it for the services it starts)"
     )]
@@ -97,10 +104,12 @@ impl Sidecar {
         self
     }
 
+    /// The sidecar's port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// The pub/sub component's name.
     pub fn pubsub_name(&self) -> &str {
         &self.pubsub
     }

@@ -172,7 +172,9 @@ pub(crate) fn duplicate() -> Option<String> {
 pub struct DeliveryInfo {
     /// The message id (what `publish` returned).
     pub id: String,
+    /// The topic's name.
     pub topic: String,
+    /// The subscription's name.
     pub subscription: String,
     /// 1 for the first delivery (known in-process; the sidecar does not say).
     pub attempt: Option<u32>,

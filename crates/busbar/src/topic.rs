@@ -213,10 +213,12 @@ impl MessageId {
         MessageId(id)
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// The id as an owned string.
     pub fn into_string(self) -> String {
         self.0
     }

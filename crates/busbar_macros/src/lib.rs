@@ -43,7 +43,7 @@ pub fn subscribe(args: TokenStream, item: TokenStream) -> TokenStream {
         out.extend(quote::quote!(#function));
         return out.into();
     }
-    subscribe::expand(settings, function)
+    subscribe::expand(&settings, &function)
         .unwrap_or_else(|e| {
             let mut out = e.into_compile_error();
             out.extend(item2);

@@ -263,7 +263,7 @@ fn handler_shape(function: &syn::ItemFn) -> syn::Result<(syn::Type, bool)> {
     }
 }
 
-pub(crate) fn expand(settings: Settings, function: syn::ItemFn) -> syn::Result<TokenStream> {
+pub(crate) fn expand(settings: &Settings, function: &syn::ItemFn) -> syn::Result<TokenStream> {
     let call_site = Span::call_site();
     let Some(topic) = settings.topic.clone() else {
         return Err(syn::Error::new(
@@ -278,7 +278,7 @@ pub(crate) fn expand(settings: Settings, function: syn::ItemFn) -> syn::Result<T
         ));
     };
     check_name(&name)?;
-    let (message_type, with_info) = handler_shape(&function)?;
+    let (message_type, with_info) = handler_shape(function)?;
     let min_backoff = settings.min_backoff.map_or(defaults::MIN_BACKOFF_MS, |(v, _)| v);
     let max_backoff = settings.max_backoff.map_or(defaults::MAX_BACKOFF_MS, |(v, _)| v);
     if min_backoff > max_backoff {
