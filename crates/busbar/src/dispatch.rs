@@ -138,7 +138,7 @@ impl Served {
         match &outcome {
             Outcome::Success => {}
             Outcome::Retry(why) => crate::env::log(&format!(
-                "subscription {}/{} message {id}: the handler failed (will retry): {why}",
+                "subscription {}/{} message {id}: the handler failed (retried while retries remain): {why}",
                 s.topic(),
                 s.name()
             )),
