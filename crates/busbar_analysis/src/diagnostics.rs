@@ -265,19 +265,16 @@ pub fn duplicate_config_key(key: &str, span: Span, first: Span) -> Diagnostic {
 }
 
 pub fn invalid_name(noun: &str, name: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(
-        &codes::INVALID_NAME,
-        format!("{} name `{name}` is not kebab-case", noun),
-    )
-    .at_labelled(span, "not kebab-case")
-    .with_help(format!(
-        "use lowercase letters, digits and dashes, starting with a letter: `{}`",
-        busbar_model::names::suggest_kebab(name)
-    ))
+    Diagnostic::new(&codes::INVALID_NAME, format!("{noun} name `{name}` is not kebab-case"))
+        .at_labelled(span, "not kebab-case")
+        .with_help(format!(
+            "use lowercase letters, digits and dashes, starting with a letter: `{}`",
+            busbar_model::names::suggest_kebab(name)
+        ))
 }
 
 pub fn dotted_name(noun: &str, name: &str, span: Span) -> Diagnostic {
-    Diagnostic::new(&codes::DOTTED_NAME, format!("{} name `{name}` contains dots", noun))
+    Diagnostic::new(&codes::DOTTED_NAME, format!("{noun} name `{name}` contains dots"))
         .at_labelled(span, "dotted name")
         .with_help(format!(
             "it works, but SNS and SQS reject dots, so cloud resources are named `{}`; prefer \
@@ -300,12 +297,7 @@ pub fn name_too_long(noun: &str, name: &str, span: Span) -> Diagnostic {
     .with_help("shorten it; cloud resource names add a prefix and suffixes to it")
 }
 
-pub fn unknown_config_key(
-    noun: &str,
-    key: &str,
-    span: Span,
-    known: &[&str],
-) -> Diagnostic {
+pub fn unknown_config_key(noun: &str, key: &str, span: Span, known: &[&str]) -> Diagnostic {
     let suggestion = if ["minBackoff", "maxBackoff", "maxRetries"].contains(&key)
         && known.contains(&"retryPolicy")
     {
@@ -319,7 +311,7 @@ pub fn unknown_config_key(
     };
     Diagnostic::new(
         &codes::UNKNOWN_CONFIG_KEY,
-        format!("unknown {} configuration key `{key}`", noun),
+        format!("unknown {noun} configuration key `{key}`"),
     )
     .at_labelled(span, "unknown key")
     .with_help(format!("{suggestion}known keys: {}", known.join(", ")))

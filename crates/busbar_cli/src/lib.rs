@@ -28,7 +28,7 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// The frontends every command analyzes an app with, in the order their facts are merged
 /// (the first declaration of a topic name wins).
-pub const FRONTENDS: &[busbar_analysis::Frontend] = &[busbar_ts::FRONTEND];
+pub const FRONTENDS: &[busbar_analysis::Frontend] = &[busbar_ts::FRONTEND, busbar_rs::FRONTEND];
 
 /// What the caller knows about the process busbar runs in.
 #[derive(Clone, Debug, Default)]

@@ -1,0 +1,565 @@
+//! Extraction: one parsed file's items, `use` bindings, busbar declarations, message types and
+//! path references ([`crate::facts`]). Items under `#[cfg(test)]` are skipped.
+
+use proc_macro2::Span as PmSpan;
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+
+use busbar_model::DeliveryGuarantee;
+
+use crate::diagnostics as diag;
+use crate::facts::*;
+use crate::settings;
+
+pub(crate) struct Extractor<'f> {
+    pub facts: &'f mut RsFile,
+    /// Bytes stripped before parsing (a BOM, a shebang line): added to every offset.
+    pub base: u32,
+}
+
+impl Extractor<'_> {
+    pub fn raw(&self, span: PmSpan) -> RawSpan {
+        let r = span.byte_range();
+        let at = |x: usize| u32::try_from(x).unwrap_or(u32::MAX).saturating_add(self.base);
+        RawSpan { lo: at(r.start), hi: at(r.end) }
+    }
+
+    pub fn sp(&self, span: PmSpan) -> busbar_diagnostics::Span {
+        let raw = self.raw(span);
+        self.facts.span_of(raw)
+    }
+
+    fn text(&self, span: PmSpan) -> String {
+        let raw = self.raw(span);
+        let text = self.facts.source.text().get(raw.lo as usize..raw.hi as usize).unwrap_or("");
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    pub fn items(&mut self, module: usize, items: &[syn::Item]) {
+        for item in items {
+            if is_cfg_test(item_attrs(item)) {
+                continue;
+            }
+            self.item(module, item);
+        }
+    }
+
+    fn item(&mut self, module: usize, item: &syn::Item) {
+        match item {
+            syn::Item::Mod(m) => self.module(module, m),
+            syn::Item::Use(u) => {
+                let span = self.raw(u.span());
+                let absolute = u.leading_colon.is_some();
+                flatten_use(&u.tree, Vec::new(), &mut |path, alias| {
+                    let binding = UseBinding { path, absolute, span };
+                    let m = &mut self.facts.modules[module];
+                    match alias {
+                        Some(name) => {
+                            m.uses.insert(name, binding);
+                        }
+                        None => m.globs.push(binding),
+                    }
+                });
+            }
+            syn::Item::ExternCrate(e) => {
+                let name = e.rename.as_ref().map_or(&e.ident, |(_, r)| r).to_string();
+                let binding = UseBinding {
+                    path: vec![e.ident.to_string()],
+                    absolute: true,
+                    span: self.raw(e.span()),
+                };
+                self.facts.modules[module].uses.insert(name, binding);
+            }
+            syn::Item::Static(s) => {
+                let name = s.ident.to_string();
+                let value = match self.topic(module, &s.ty, &s.expr, &s.attrs, s.span()) {
+                    Some(t) => ValueItem::Topic(t),
+                    None => {
+                        self.body(module, &name, |v| v.visit_expr(&s.expr));
+                        ValueItem::Other
+                    }
+                };
+                self.facts.modules[module].values.insert(name, value);
+            }
+            syn::Item::Const(c) => {
+                let name = c.ident.to_string();
+                self.body(module, &name, |v| v.visit_expr(&c.expr));
+                self.facts.modules[module].values.insert(name, ValueItem::Other);
+            }
+            syn::Item::Fn(f) => {
+                let name = f.sig.ident.to_string();
+                if let Some(attr) = subscribe_attr(&f.attrs) {
+                    let sub = settings::subscription(self, module, attr, f);
+                    self.facts.subscriptions.push(sub);
+                }
+                self.body(module, &name, |v| {
+                    v.params(&f.sig);
+                    v.visit_signature(&f.sig);
+                    v.visit_block(&f.block);
+                });
+                self.facts.modules[module].values.insert(name, ValueItem::Fn);
+            }
+            syn::Item::Impl(i) => {
+                let owner = match &*i.self_ty {
+                    syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+                    _ => None,
+                };
+                let owner = owner.unwrap_or_else(|| "<impl>".to_string());
+                for inner in &i.items {
+                    if let syn::ImplItem::Fn(f) = inner
+                        && let Some(attr) = subscribe_attr(&f.attrs)
+                    {
+                        let span = self.sp(attr.span());
+                        self.facts.diagnostics.push(diag::subscription_not_module_level(span));
+                    }
+                }
+                self.body(module, &owner, |v| v.visit_item_impl(i));
+            }
+            syn::Item::Trait(t) => {
+                let name = t.ident.to_string();
+                self.body(module, &name, |v| v.visit_item_trait(t));
+                self.facts.modules[module].types.insert(name, TypeItem::Other);
+            }
+            syn::Item::Struct(s) => {
+                let def = crate::types::struct_def(self, s);
+                self.facts.modules[module].types.insert(s.ident.to_string(), TypeItem::Struct(def));
+            }
+            syn::Item::Enum(e) => {
+                let def = crate::types::enum_def(self, e);
+                self.facts.modules[module].types.insert(e.ident.to_string(), TypeItem::Enum(def));
+            }
+            syn::Item::Type(t) => {
+                let ty = crate::types::rs_type(self, &t.ty);
+                self.facts.modules[module].types.insert(t.ident.to_string(), TypeItem::Alias(ty));
+            }
+            syn::Item::Union(u) => {
+                self.facts.modules[module].types.insert(u.ident.to_string(), TypeItem::Other);
+            }
+            syn::Item::Macro(m) => {
+                let owner =
+                    m.ident.as_ref().map_or_else(|| "<macro>".to_string(), |i| i.to_string());
+                self.body(module, &owner, |v| v.visit_macro(&m.mac));
+            }
+            _ => {}
+        }
+    }
+
+    fn module(&mut self, parent: usize, m: &syn::ItemMod) {
+        let name = m.ident.to_string();
+        match &m.content {
+            Some((_, items)) => {
+                let index = self.facts.modules.len();
+                self.facts.modules.push(ModFacts {
+                    parent: Some(parent),
+                    name: name.clone(),
+                    ..ModFacts::default()
+                });
+                self.facts.modules[parent].inline_mods.insert(name, index);
+                self.items(index, items);
+            }
+            None => {
+                let path_attr = m.attrs.iter().find_map(|a| {
+                    let syn::Meta::NameValue(nv) = &a.meta else { return None };
+                    if !nv.path.is_ident("path") {
+                        return None;
+                    }
+                    string_lit(&nv.value).map(|(s, _)| s)
+                });
+                let span = self.raw(m.span());
+                self.facts.modules[parent].file_mods.push(ModDecl { name, path_attr, span });
+            }
+        }
+    }
+
+    /// Visits code owned by the module-level item `owner`.
+    fn body(&mut self, module: usize, owner: &str, f: impl FnOnce(&mut Refs<'_, '_>)) {
+        let mut v = Refs { x: self, module, owner: owner.to_string(), scopes: vec![Vec::new()] };
+        f(&mut v);
+    }
+
+    /// A `static` whose initializer is `Topic::new(...)` or `Topic::declared_elsewhere(...)`,
+    /// with its builder calls.
+    fn topic(
+        &mut self,
+        module: usize,
+        ty: &syn::Type,
+        expr: &syn::Expr,
+        attrs: &[syn::Attribute],
+        span: PmSpan,
+    ) -> Option<usize> {
+        let mut methods = Vec::new();
+        let mut e = expr;
+        while let syn::Expr::MethodCall(m) = e {
+            methods.push(m);
+            e = &m.receiver;
+        }
+        let syn::Expr::Call(call) = e else { return None };
+        let syn::Expr::Path(func) = &*call.func else { return None };
+        let (ctor, turbofish) = topic_ctor(&func.path)?;
+        let message = match ty {
+            syn::Type::Path(p) => p.path.segments.last().and_then(|s| first_type_arg(&s.arguments)),
+            _ => None,
+        }
+        .or(turbofish);
+        let mut decl = TopicDecl {
+            module,
+            handle: ctor == "declared_elsewhere",
+            name: None,
+            message_type: message.map(|t| crate::types::rs_type(self, t)),
+            message_type_text: message.map(|t| self.text(t.span())).unwrap_or_default(),
+            delivery: DeliveryGuarantee::AtLeastOnce,
+            ordering_attribute: None,
+            topic_path: func.path.segments.iter().map(|s| s.ident.to_string()).collect(),
+            span: self.sp(span),
+            doc: doc_of(attrs),
+        };
+        match call.args.first().and_then(string_lit) {
+            Some((name, lit)) => {
+                let name_span = self.sp(lit);
+                settings::check_name(self, "topic", &name, &name_span);
+                decl.name = Some((name, name_span));
+            }
+            None => {
+                let at = call.args.first().map_or(call.span(), |a| a.span());
+                let span = self.sp(at);
+                self.facts.diagnostics.push(diag::name_not_literal("topic", span));
+            }
+        }
+        if decl.message_type.is_none() && !decl.handle {
+            let span = self.sp(ty.span());
+            self.facts.diagnostics.push(diag::missing_message_type(span));
+        }
+        for m in methods.iter().rev() {
+            match m.method.to_string().as_str() {
+                "delivery" => {
+                    let variant = m.args.first().and_then(|a| match a {
+                        syn::Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+                        _ => None,
+                    });
+                    match variant.as_deref() {
+                        Some("AtLeastOnce") => decl.delivery = DeliveryGuarantee::AtLeastOnce,
+                        Some("ExactlyOnce") => decl.delivery = DeliveryGuarantee::ExactlyOnce,
+                        _ => {
+                            let span = self.sp(m.args.span());
+                            self.facts.diagnostics.push(diag::invalid_delivery_guarantee(span));
+                        }
+                    }
+                }
+                "ordering_attribute" => match m.args.first().and_then(string_lit) {
+                    Some((attr, lit)) => decl.ordering_attribute = Some((attr, self.sp(lit))),
+                    None => {
+                        let span = self.sp(m.args.span());
+                        let expected = "a string literal";
+                        self.facts.diagnostics.push(diag::wrong_value_type(
+                            "ordering_attribute",
+                            expected,
+                            span,
+                        ));
+                    }
+                },
+                _ => {}
+            }
+        }
+        self.facts.topics.push(decl);
+        Some(self.facts.topics.len() - 1)
+    }
+}
+
+/// `Topic::new`, `Topic::<M>::new`, `busbar::Topic::declared_elsewhere`: the constructor's
+/// name and the turbofish type.
+fn topic_ctor(path: &syn::Path) -> Option<(String, Option<&syn::Type>)> {
+    let n = path.segments.len();
+    if n < 2 {
+        return None;
+    }
+    let (ty, ctor) = (&path.segments[n - 2], &path.segments[n - 1]);
+    let ctor_name = ctor.ident.to_string();
+    if ty.ident != "Topic" || !(ctor_name == "new" || ctor_name == "declared_elsewhere") {
+        return None;
+    }
+    Some((ctor_name, first_type_arg(&ty.arguments)))
+}
+
+fn first_type_arg(args: &syn::PathArguments) -> Option<&syn::Type> {
+    let syn::PathArguments::AngleBracketed(a) = args else { return None };
+    a.args.iter().find_map(|g| match g {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })
+}
+
+pub(crate) fn string_lit(e: &syn::Expr) -> Option<(String, PmSpan)> {
+    match e {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some((s.value(), s.span())),
+        syn::Expr::Group(g) => string_lit(&g.expr),
+        syn::Expr::Paren(p) => string_lit(&p.expr),
+        _ => None,
+    }
+}
+
+/// `#[busbar::subscribe(...)]` or `#[subscribe(...)]`.
+pub(crate) fn subscribe_attr(attrs: &[syn::Attribute]) -> Option<&syn::Attribute> {
+    attrs.iter().find(|a| a.path().segments.last().is_some_and(|s| s.ident == "subscribe"))
+}
+
+pub(crate) fn doc_of(attrs: &[syn::Attribute]) -> Option<String> {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter_map(|a| {
+            let syn::Meta::NameValue(nv) = &a.meta else { return None };
+            if !nv.path.is_ident("doc") {
+                return None;
+            }
+            string_lit(&nv.value).map(|(s, _)| s.trim().to_string())
+        })
+        .collect();
+    let text = lines.join("\n").trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+fn item_attrs(item: &syn::Item) -> &[syn::Attribute] {
+    match item {
+        syn::Item::Const(i) => &i.attrs,
+        syn::Item::Enum(i) => &i.attrs,
+        syn::Item::ExternCrate(i) => &i.attrs,
+        syn::Item::Fn(i) => &i.attrs,
+        syn::Item::Impl(i) => &i.attrs,
+        syn::Item::Macro(i) => &i.attrs,
+        syn::Item::Mod(i) => &i.attrs,
+        syn::Item::Static(i) => &i.attrs,
+        syn::Item::Struct(i) => &i.attrs,
+        syn::Item::Trait(i) => &i.attrs,
+        syn::Item::Type(i) => &i.attrs,
+        syn::Item::Union(i) => &i.attrs,
+        syn::Item::Use(i) => &i.attrs,
+        _ => &[],
+    }
+}
+
+/// `#[cfg(test)]` (also inside `all(...)`): code that is not part of the service.
+pub(crate) fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|a| {
+        a.path().is_ident("cfg")
+            && a.parse_args::<syn::Meta>().is_ok_and(|m| match &m {
+                syn::Meta::Path(p) => p.is_ident("test"),
+                syn::Meta::List(l) => {
+                    l.path.is_ident("all")
+                        && l.tokens.clone().into_iter().any(|t| t.to_string() == "test")
+                }
+                syn::Meta::NameValue(_) => false,
+            })
+    })
+}
+
+/// Calls `out` with each path a use tree binds: `(path, Some(name))`, or `(path, None)` for a
+/// glob.
+fn flatten_use(
+    tree: &syn::UseTree,
+    prefix: Vec<String>,
+    out: &mut impl FnMut(Vec<String>, Option<String>),
+) {
+    match tree {
+        syn::UseTree::Path(p) => {
+            let mut next = prefix;
+            next.push(p.ident.to_string());
+            flatten_use(&p.tree, next, out);
+        }
+        syn::UseTree::Name(n) => {
+            let name = n.ident.to_string();
+            if name == "self" {
+                let bound = prefix.last().cloned().unwrap_or_default();
+                out(prefix, Some(bound));
+            } else {
+                let mut path = prefix;
+                path.push(name.clone());
+                out(path, Some(name));
+            }
+        }
+        syn::UseTree::Rename(r) => {
+            let mut path = prefix;
+            let name = r.ident.to_string();
+            if name != "self" {
+                path.push(name);
+            }
+            let alias = r.rename.to_string();
+            if alias != "_" {
+                out(path, Some(alias));
+            }
+        }
+        syn::UseTree::Glob(_) => out(prefix, None),
+        syn::UseTree::Group(g) => {
+            for t in &g.items {
+                flatten_use(t, prefix.clone(), out);
+            }
+        }
+    }
+}
+
+/// The visitor of code: every path it uses, classified, with local bindings shadowing.
+pub(crate) struct Refs<'x, 'f> {
+    x: &'x mut Extractor<'f>,
+    module: usize,
+    owner: String,
+    scopes: Vec<Vec<String>>,
+}
+
+impl Refs<'_, '_> {
+    fn params(&mut self, sig: &syn::Signature) {
+        for input in &sig.inputs {
+            if let syn::FnArg::Typed(t) = input {
+                self.bind(&t.pat);
+            }
+        }
+    }
+
+    fn bind(&mut self, pat: &syn::Pat) {
+        let mut names = Vec::new();
+        pat_idents(pat, &mut names);
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.extend(names);
+        }
+    }
+
+    fn is_local(&self, name: &str) -> bool {
+        self.scopes.iter().any(|s| s.iter().any(|n| n == name))
+    }
+
+    fn record(&mut self, path: &syn::Path, kind: RefKind, span: PmSpan) {
+        let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        if segments.len() == 1 && self.is_local(&segments[0]) {
+            return;
+        }
+        let r = PathRef {
+            module: self.module,
+            path: segments,
+            absolute: path.leading_colon.is_some(),
+            kind,
+            span: self.x.raw(span),
+            owner: self.owner.clone(),
+        };
+        self.x.facts.refs.push(r);
+    }
+}
+
+fn pat_idents(pat: &syn::Pat, out: &mut Vec<String>) {
+    match pat {
+        syn::Pat::Ident(i) => {
+            out.push(i.ident.to_string());
+            if let Some((_, sub)) = &i.subpat {
+                pat_idents(sub, out);
+            }
+        }
+        syn::Pat::Tuple(t) => t.elems.iter().for_each(|p| pat_idents(p, out)),
+        syn::Pat::TupleStruct(t) => t.elems.iter().for_each(|p| pat_idents(p, out)),
+        syn::Pat::Struct(s) => s.fields.iter().for_each(|f| pat_idents(&f.pat, out)),
+        syn::Pat::Reference(r) => pat_idents(&r.pat, out),
+        syn::Pat::Type(t) => pat_idents(&t.pat, out),
+        syn::Pat::Slice(s) => s.elems.iter().for_each(|p| pat_idents(p, out)),
+        syn::Pat::Or(o) => o.cases.iter().for_each(|p| pat_idents(p, out)),
+        _ => {}
+    }
+}
+
+impl<'ast> Visit<'ast> for Refs<'_, '_> {
+    fn visit_block(&mut self, b: &'ast syn::Block) {
+        self.scopes.push(Vec::new());
+        syn::visit::visit_block(self, b);
+        self.scopes.pop();
+    }
+
+    fn visit_local(&mut self, l: &'ast syn::Local) {
+        if let Some(init) = &l.init {
+            self.visit_expr(&init.expr);
+            if let Some((_, diverge)) = &init.diverge {
+                self.visit_expr(diverge);
+            }
+        }
+        self.bind(&l.pat);
+    }
+
+    fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+        self.scopes.push(Vec::new());
+        for p in &c.inputs {
+            self.bind(p);
+        }
+        self.visit_expr(&c.body);
+        self.scopes.pop();
+    }
+
+    fn visit_arm(&mut self, arm: &'ast syn::Arm) {
+        self.scopes.push(Vec::new());
+        self.bind(&arm.pat);
+        if let Some((_, guard)) = &arm.guard {
+            self.visit_expr(guard);
+        }
+        self.visit_expr(&arm.body);
+        self.scopes.pop();
+    }
+
+    fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+        if let syn::Expr::Path(p) = &*m.receiver
+            && p.qself.is_none()
+        {
+            let kind = match m.method.to_string().as_str() {
+                "publish" => RefKind::Publish,
+                "publisher" => RefKind::Publisher,
+                "name" => RefKind::Name,
+                _ => RefKind::Other,
+            };
+            self.record(&p.path, kind, m.span());
+        } else {
+            self.visit_expr(&m.receiver);
+        }
+        for a in &m.args {
+            self.visit_expr(a);
+        }
+    }
+
+    fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
+        if p.qself.is_none() {
+            self.record(&p.path, RefKind::Other, p.span());
+        }
+        syn::visit::visit_expr_path(self, p);
+    }
+
+    fn visit_type_path(&mut self, t: &'ast syn::TypePath) {
+        if t.qself.is_none() {
+            self.record(&t.path, RefKind::Other, t.span());
+        }
+        syn::visit::visit_type_path(self, t);
+    }
+
+    fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
+        if let syn::Expr::Path(p) = &*c.func
+            && topic_ctor(&p.path).is_some()
+        {
+            let span = self.x.sp(c.span());
+            self.x.facts.diagnostics.push(diag::topic_in_function(span));
+        }
+        syn::visit::visit_expr_call(self, c);
+    }
+
+    fn visit_item(&mut self, i: &'ast syn::Item) {
+        // Items nested in a function: their code is the enclosing item's.
+        if !is_cfg_test(item_attrs(i)) {
+            if let syn::Item::Fn(f) = i
+                && let Some(attr) = subscribe_attr(&f.attrs)
+            {
+                let span = self.x.sp(attr.span());
+                self.x.facts.diagnostics.push(diag::subscription_not_module_level(span));
+            }
+            syn::visit::visit_item(self, i);
+        }
+    }
+
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        // A macro's tokens, where they are plain expressions (`tokio::join!(a, b)`,
+        // `println!("{}", x)`, `vec![a, b]`).
+        let parser = syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated;
+        if let Ok(exprs) = syn::parse::Parser::parse2(parser, m.tokens.clone()) {
+            for e in &exprs {
+                self.visit_expr(e);
+            }
+        }
+    }
+}

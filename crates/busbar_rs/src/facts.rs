@@ -1,0 +1,240 @@
+//! What one Rust file says, as far as busbar cares: its modules (the file's own and inline
+//! ones) with their items and `use` bindings, busbar declarations, message types, and every
+//! reference to a path from code. Produced per file in parallel; no syn type survives into it.
+
+use rustc_hash::FxHashMap as HashMap;
+
+use busbar_analysis::FilterEntry;
+use busbar_diagnostics::{Diagnostic, SourceFile, Span, Suppression};
+use busbar_model::{DeliveryGuarantee, RetryPolicy};
+
+/// A byte range in the file the facts belong to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct RawSpan {
+    pub lo: u32,
+    pub hi: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct RsFile {
+    pub source: SourceFile,
+    pub bytes: usize,
+    pub diagnostics: Vec<Diagnostic>,
+    pub suppressions: Vec<Suppression>,
+    /// The file's own module first, then inline modules (`mod x { ... }`) in source order.
+    pub modules: Vec<ModFacts>,
+    pub topics: Vec<TopicDecl>,
+    pub subscriptions: Vec<SubscriptionDecl>,
+    /// References to paths from code, each owned by a module-level item.
+    pub refs: Vec<PathRef>,
+    /// The file could not be parsed (already reported): its modules are empty.
+    pub broken: bool,
+}
+
+/// A module of a file.
+#[derive(Debug, Default)]
+pub(crate) struct ModFacts {
+    /// The enclosing inline module of this file (`None` for the file's own module).
+    pub parent: Option<usize>,
+    /// The inline module's name (empty for the file's own module).
+    pub name: String,
+    /// `mod x;` (a module in another file).
+    pub file_mods: Vec<ModDecl>,
+    /// Inline child modules by name: index into the file's modules.
+    pub inline_mods: HashMap<String, usize>,
+    /// Value items (statics, consts, functions) by name.
+    pub values: HashMap<String, ValueItem>,
+    /// Type items (structs, enums, type aliases, traits) by name.
+    pub types: HashMap<String, TypeItem>,
+    /// `use` bindings by the name they bind.
+    pub uses: HashMap<String, UseBinding>,
+    /// `use path::*`.
+    pub globs: Vec<UseBinding>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ModDecl {
+    pub name: String,
+    /// `#[path = "..."]`.
+    pub path_attr: Option<String>,
+    pub span: RawSpan,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ValueItem {
+    /// `static X: Topic<M> = Topic::new(...)`: index into the file's topics.
+    Topic(usize),
+    Fn,
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum TypeItem {
+    Struct(TypeDef),
+    Enum(TypeDef),
+    Alias(RsType),
+    /// A trait, union or something else busbar does not read as a message type.
+    Other,
+}
+
+/// A struct or enum with its serde attributes.
+#[derive(Debug, Clone)]
+pub(crate) struct TypeDef {
+    pub serde: SerdeContainer,
+    pub body: TypeBody,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum TypeBody {
+    /// Named fields.
+    Fields(Vec<Field>),
+    /// A tuple struct; one field is a newtype (serialized as its field).
+    Tuple(Vec<RsType>),
+    Unit,
+    Variants(Vec<Variant>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Field {
+    pub name: String,
+    pub ty: RsType,
+    pub serde: SerdeField,
+    /// `#[busbar(attribute)]`.
+    pub attribute: bool,
+    pub span: RawSpan,
+    pub doc: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Variant {
+    pub name: String,
+    pub serde: SerdeField,
+    pub body: TypeBody,
+}
+
+/// `#[serde(...)]` on a struct or enum.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SerdeContainer {
+    pub rename_all: Option<String>,
+    pub tag: Option<String>,
+    pub content: Option<String>,
+    pub untagged: bool,
+    pub default: bool,
+    pub transparent: bool,
+}
+
+/// `#[serde(...)]` on a field or variant.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SerdeField {
+    pub rename: Option<String>,
+    pub skip: bool,
+    pub default: bool,
+    pub flatten: bool,
+    pub skip_serializing_if: bool,
+}
+
+/// A type as written.
+#[derive(Debug, Clone)]
+pub(crate) enum RsType {
+    Path {
+        segments: Vec<String>,
+        args: Vec<RsType>,
+        span: RawSpan,
+    },
+    Tuple(Vec<RsType>),
+    /// `[T; N]`, `[T]`.
+    Slice(Box<RsType>),
+    /// Anything else (a function pointer, `impl Trait`, a macro).
+    Unsupported {
+        what: &'static str,
+        span: RawSpan,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct UseBinding {
+    /// The path as written, without a leading `::` (kept in `absolute`).
+    pub path: Vec<String>,
+    pub absolute: bool,
+    /// The whole `use` item.
+    pub span: RawSpan,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TopicDecl {
+    /// The module (index into the file's modules).
+    pub module: usize,
+    /// `declared_elsewhere`: a handle, not a declaration.
+    pub handle: bool,
+    pub name: Option<(String, Span)>,
+    pub message_type: Option<RsType>,
+    pub message_type_text: String,
+    pub delivery: DeliveryGuarantee,
+    pub ordering_attribute: Option<(String, Span)>,
+    /// The `Topic` type or constructor path, to check it is busbar's.
+    pub topic_path: Vec<String>,
+    pub span: Span,
+    pub doc: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SubscriptionDecl {
+    pub module: usize,
+    /// The attribute's path (`busbar::subscribe`, `subscribe`).
+    pub attr_path: Vec<String>,
+    pub name: Option<(String, Span)>,
+    pub topic: Option<(Vec<String>, RawSpan)>,
+    pub topic_span: Span,
+    pub handler: String,
+    pub ack_deadline_ms: u64,
+    pub message_retention_ms: u64,
+    pub retry_policy: RetryPolicy,
+    pub max_concurrency: Option<u32>,
+    pub filter: Option<Vec<FilterEntry>>,
+    pub explicit: Vec<(String, Span)>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefKind {
+    /// `X.publish(...)`
+    Publish,
+    /// `X.publisher()`
+    Publisher,
+    /// `X.name()`: reading the name is fine.
+    Name,
+    /// Any other use of the path (a call, a value, a type).
+    Other,
+}
+
+/// A reference to a path from code.
+#[derive(Debug, Clone)]
+pub(crate) struct PathRef {
+    pub module: usize,
+    pub path: Vec<String>,
+    pub absolute: bool,
+    pub kind: RefKind,
+    pub span: RawSpan,
+    /// The module-level item whose code makes the reference.
+    pub owner: String,
+}
+
+impl RsFile {
+    pub fn span_of(&self, raw: RawSpan) -> Span {
+        self.source.span(raw.lo, raw.hi)
+    }
+
+    pub fn new(source: SourceFile) -> Self {
+        RsFile {
+            bytes: source.text().len(),
+            source,
+            diagnostics: Vec::new(),
+            suppressions: Vec::new(),
+            modules: vec![ModFacts::default()],
+            topics: Vec::new(),
+            subscriptions: Vec::new(),
+            refs: Vec::new(),
+            broken: false,
+        }
+    }
+}

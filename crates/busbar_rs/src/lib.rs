@@ -1,0 +1,355 @@
+//! The Rust frontend of busbar, on syn: [`FRONTEND`] for `busbar_analysis`.
+//!
+//! A Rust service is a binary package of the app's Cargo workspace that depends on `busbar`
+//! (busbar's Rust SDK), named after the package unless a busbar.toml mapping says otherwise;
+//! library packages are shared code. From each crate root (`src/lib.rs`, `src/main.rs`,
+//! `src/bin/*`, `[lib]`/`[[bin]]` paths) the module tree is followed as rustc does (`mod x;`,
+//! `#[path]`, inline modules), so `tests/`, `benches/`, `examples/` and `target/` are never
+//! read, and `#[cfg(test)]` items are skipped. Files are parsed in parallel, one tree level at
+//! a time; names are resolved across crates through the Cargo dependency graph (manifests are
+//! read with `toml`, cargo is never run). syn and proc-macro2 types never leave this crate.
+
+mod cargo;
+mod diagnostics;
+mod extract;
+mod facts;
+mod link;
+mod parse;
+mod resolve;
+mod schema;
+mod settings;
+mod types;
+
+use std::path::Path;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+
+use busbar_analysis::paths::{dir_of, join};
+use busbar_analysis::{Facts, File, Frontend, Input, Language, ServiceClaim};
+use busbar_diagnostics::{Diagnostic, FilePath};
+use busbar_model::ServiceOrigin;
+
+use crate::cargo::Package;
+use crate::facts::{RawSpan, RsFile};
+use crate::resolve::{Crate, ModNode, NodeId, Resolver};
+
+pub use crate::parse::parse_only;
+
+/// The Rust frontend (busbar's Rust SDK, the `busbar` crate).
+pub const FRONTEND: Frontend = Frontend {
+    name: "rust",
+    is_source: no_sources,
+    manifest: Some(("Cargo.toml", "its package was not analyzed")),
+    skip_dir,
+    analyze,
+};
+
+/// Rust files are found through module trees, not by discovery.
+fn no_sources(_: &str) -> bool {
+    false
+}
+
+/// A Cargo package's `target` directory is never walked.
+fn skip_dir(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "target")
+        && path.parent().is_some_and(|p| p.join("Cargo.toml").is_file())
+}
+
+/// A module file to read for a crate.
+struct Pending {
+    krate: usize,
+    parent: Option<NodeId>,
+    name: String,
+    rel: String,
+    /// Its `mod x;` declarations live in its own directory (a crate root, a `mod.rs`, a
+    /// `#[path]` file).
+    owns_dir: bool,
+    /// The `mod` declaration (file, byte range), for a missing file.
+    decl: Option<(usize, RawSpan)>,
+    depth: usize,
+}
+
+/// The most nested file modules followed (a `#[path]` loop ends here).
+const MAX_MODULE_DEPTH: usize = 64;
+
+struct Walk {
+    files: Vec<RsFile>,
+    index: HashMap<String, usize>,
+    nodes: Vec<ModNode>,
+    /// For each file, whether its `mod` declarations own its directory.
+    owns_dir: Vec<bool>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+fn analyze(input: &Input<'_>) -> Facts {
+    let mut phases = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &'static str| {
+        let now = Instant::now();
+        phases.push((name, now - clock));
+        clock = now;
+    };
+    let mut facts = Facts::default();
+    let packages = cargo::read(input.root, &input.found.manifests, &mut facts.diagnostics);
+    if packages.is_empty() {
+        return facts;
+    }
+    let (roots, crate_package) = crate_roots(&packages);
+    let mut walk = Walk {
+        files: Vec::new(),
+        index: HashMap::default(),
+        nodes: Vec::new(),
+        owns_dir: Vec::new(),
+        diagnostics: Vec::new(),
+    };
+    let crate_roots = walk.run(input.root, roots);
+    lap("rust: read, parse, extract");
+    let crates = externs(&packages, &crate_package, &crate_roots);
+    let resolver = Resolver::new(&walk.files, &walk.nodes, &crates);
+    let linked = link::link(&resolver);
+    lap("rust: resolve and link");
+
+    facts.diagnostics.append(&mut walk.diagnostics);
+    facts.diagnostics.extend(linked.diagnostics);
+    facts.topics = linked.topics;
+    facts.topic_refs = linked.topic_refs;
+    facts.subscriptions = linked.subscriptions;
+    facts.accesses = linked.accesses;
+    facts.code = linked.code;
+    for file in walk.files {
+        facts.files.push(File {
+            language: Language::Rust,
+            bytes: file.bytes,
+            diagnostics: file.diagnostics,
+            suppressions: file.suppressions,
+            implies_service: false,
+            source: file.source,
+        });
+    }
+    claims(input, &packages, &mut facts);
+    phases.push(("rust: collect facts", clock.elapsed()));
+    facts.phases = phases;
+    facts
+}
+
+/// Each package's crates: the library first, then the binaries. Returns the pending roots and
+/// each crate's package.
+fn crate_roots(packages: &[Package]) -> (Vec<Pending>, Vec<usize>) {
+    let mut roots = Vec::new();
+    let mut crate_package = Vec::new();
+    for (p, package) in packages.iter().enumerate() {
+        let targets =
+            package.lib.iter().map(|(rel, _)| rel.clone()).chain(package.bins.iter().cloned());
+        for rel in targets {
+            let krate = crate_package.len();
+            crate_package.push(p);
+            roots.push(Pending {
+                krate,
+                parent: None,
+                name: String::new(),
+                rel,
+                owns_dir: true,
+                decl: None,
+                depth: 0,
+            });
+        }
+    }
+    (roots, crate_package)
+}
+
+/// Each crate's root module and the crates its code can name.
+fn externs(packages: &[Package], crate_package: &[usize], roots: &[Option<NodeId>]) -> Vec<Crate> {
+    // The root module of each package's library.
+    let mut lib_root: HashMap<&str, Option<NodeId>> = HashMap::default();
+    for (krate, &p) in crate_package.iter().enumerate() {
+        if packages[p].lib.is_some() && !lib_root.contains_key(packages[p].name.as_str()) {
+            lib_root.insert(packages[p].name.as_str(), roots[krate]);
+        }
+    }
+    crate_package
+        .iter()
+        .enumerate()
+        .map(|(krate, &p)| {
+            let package = &packages[p];
+            let mut externs: HashMap<String, Option<NodeId>> = HashMap::default();
+            for (code_name, dep) in &package.deps {
+                externs.insert(code_name.clone(), lib_root.get(dep.as_str()).copied().flatten());
+            }
+            // A binary names its own package's library.
+            if let Some((_, lib_name)) = &package.lib
+                && let Some(root) = lib_root.get(package.name.as_str()).copied().flatten()
+                && roots[krate] != Some(root)
+            {
+                externs.insert(lib_name.clone(), Some(root));
+            }
+            Crate { root: roots[krate].unwrap_or(0), externs }
+        })
+        .collect()
+}
+
+impl Walk {
+    /// Follows the module trees from the crate roots; the root module of each crate.
+    fn run(&mut self, root: &Path, roots: Vec<Pending>) -> Vec<Option<NodeId>> {
+        let mut crate_roots = vec![None; roots.len()];
+        let mut seen: HashSet<(usize, String)> = HashSet::default();
+        let mut pending = roots;
+        while !pending.is_empty() {
+            pending.retain(|p| seen.insert((p.krate, p.rel.clone())));
+            let mut new: Vec<String> = pending
+                .iter()
+                .map(|p| p.rel.clone())
+                .filter(|r| !self.index.contains_key(r))
+                .collect();
+            new.sort();
+            new.dedup();
+            let parsed: Vec<RsFile> = new
+                .par_iter()
+                .map(|rel| parse::analyze_file(FilePath::from(rel.clone()), &root.join(rel)))
+                .collect();
+            for (rel, file) in new.into_iter().zip(parsed) {
+                self.index.insert(rel, self.files.len());
+                self.files.push(file);
+                self.owns_dir.push(false);
+            }
+            let mut next = Vec::new();
+            for p in pending {
+                let Some(&f) = self.index.get(&p.rel) else { continue };
+                self.owns_dir[f] |= p.owns_dir;
+                let top = self.add_modules(&p, f);
+                if p.parent.is_none() {
+                    crate_roots[p.krate] = Some(top);
+                }
+                if p.depth < MAX_MODULE_DEPTH {
+                    self.children(root, &p, f, top, &mut next);
+                }
+            }
+            pending = next;
+        }
+        crate_roots
+    }
+
+    /// The nodes of a file's modules (its own, then inline ones); the file's own node.
+    fn add_modules(&mut self, p: &Pending, f: usize) -> NodeId {
+        let top = self.nodes.len();
+        let count = self.files[f].modules.len();
+        for local in 0..count {
+            let (parent, name) = match self.files[f].modules[local].parent {
+                None => (p.parent, p.name.clone()),
+                Some(up) => (Some(top + up), self.files[f].modules[local].name.clone()),
+            };
+            let id = self.nodes.len();
+            self.nodes.push(ModNode {
+                krate: p.krate,
+                file: f,
+                local,
+                parent,
+                children: HashMap::default(),
+            });
+            if let Some(parent) = parent
+                && !name.is_empty()
+            {
+                self.nodes[parent].children.entry(name).or_insert(id);
+            }
+        }
+        top
+    }
+
+    /// Queues the files of the `mod x;` declarations of a file's modules.
+    fn children(
+        &mut self,
+        root: &Path,
+        p: &Pending,
+        f: usize,
+        top: NodeId,
+        next: &mut Vec<Pending>,
+    ) {
+        let rel = p.rel.clone();
+        let base = cargo::children_dir(&rel, p.owns_dir);
+        for local in 0..self.files[f].modules.len() {
+            // The inline modules enclosing this one, outermost first.
+            let mut inline = Vec::new();
+            let mut at = local;
+            while let Some(up) = self.files[f].modules[at].parent {
+                inline.push(self.files[f].modules[at].name.clone());
+                at = up;
+            }
+            inline.reverse();
+            let dir = inline.iter().fold(base.clone(), |d, n| join(&d, n));
+            let path_dir = inline.iter().fold(dir_of(&rel).to_string(), |d, n| join(&d, n));
+            for decl in self.files[f].modules[local].file_mods.clone() {
+                let candidates: Vec<(String, bool)> = match &decl.path_attr {
+                    Some(path) => vec![(join(&path_dir, path), true)],
+                    None => vec![
+                        (join(&dir, &format!("{}.rs", decl.name)), false),
+                        (join(&dir, &format!("{}/mod.rs", decl.name)), true),
+                    ],
+                };
+                let found = candidates.iter().find(|(c, _)| root.join(c).is_file());
+                match found {
+                    Some((child, owns_dir)) => next.push(Pending {
+                        krate: p.krate,
+                        parent: Some(top + local),
+                        name: decl.name.clone(),
+                        rel: child.clone(),
+                        owns_dir: *owns_dir,
+                        decl: Some((f, decl.span)),
+                        depth: p.depth + 1,
+                    }),
+                    None => {
+                        let file = &self.files[f];
+                        let shown = candidates
+                            .iter()
+                            .map(|(c, _)| format!("`{c}`"))
+                            .collect::<Vec<_>>()
+                            .join(" or ");
+                        let why = format!("no file {shown}");
+                        let d = diagnostics::unresolved_path(
+                            &format!("mod {}", decl.name),
+                            file.span_of(decl.span),
+                            &why,
+                        );
+                        self.diagnostics.push(d);
+                    }
+                }
+            }
+        }
+        let _ = p.decl;
+    }
+}
+
+/// Services: binary packages that depend on busbar, unless a busbar.toml mapping claims them.
+fn claims(input: &Input<'_>, packages: &[Package], facts: &mut Facts) {
+    let mapped = busbar_analysis::known_before_parsing(
+        &packages
+            .iter()
+            .flat_map(|p| p.bins.first())
+            .map(|b| FilePath::from(b.clone()))
+            .collect::<Vec<_>>(),
+        std::iter::empty(),
+        input.config,
+    );
+    let mut mapped = mapped.into_iter();
+    for package in packages {
+        let Some(_) = package.bins.first() else { continue };
+        let by_config = mapped.next().unwrap_or(false);
+        if !package.depends_on("busbar") || by_config {
+            continue;
+        }
+        facts.services.push(ServiceClaim {
+            dir: package.dir.clone(),
+            name: Some(package.name.clone()),
+            origin: ServiceOrigin::CargoPackage,
+            span: package.name_span.clone(),
+        });
+        facts.files.push(File {
+            language: Language::Rust,
+            bytes: package.manifest.text().len(),
+            diagnostics: Vec::new(),
+            suppressions: Vec::new(),
+            implies_service: false,
+            source: package.manifest.clone(),
+        });
+    }
+}

@@ -1,0 +1,191 @@
+//! Name resolution across the module trees of the workspace's crates: `mod` trees, `use` with
+//! renames and globs, `pub use` re-exports, `crate::`/`self::`/`super::` paths, and paths into
+//! other crates of the workspace through the Cargo dependency graph. Visibility is not checked
+//! (rustc does); a path that leads outside the workspace is [`Res::Extern`].
+
+use std::cell::RefCell;
+
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::facts::{RsFile, TypeItem, ValueItem};
+
+pub(crate) type NodeId = usize;
+
+/// A module of a crate: a file's own module or an inline one.
+#[derive(Debug, Clone)]
+pub(crate) struct ModNode {
+    pub krate: usize,
+    pub file: usize,
+    /// Index into the file's modules.
+    pub local: usize,
+    pub parent: Option<NodeId>,
+    pub children: HashMap<String, NodeId>,
+}
+
+/// A crate: a library or binary target of a package.
+#[derive(Debug, Clone)]
+pub(crate) struct Crate {
+    pub root: NodeId,
+    /// Crate names in code (dependencies, and a binary's own library) to their root module.
+    pub externs: HashMap<String, Option<NodeId>>,
+}
+
+/// What a path denotes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Res {
+    Module(NodeId),
+    Value(NodeId, String, ValueItem),
+    Type(NodeId, String),
+    /// A crate outside the workspace (or std), and the rest of the path.
+    Extern(String, Vec<String>),
+    /// Nothing: a local variable, a prelude name, a typo rustc refuses.
+    None,
+}
+
+pub(crate) struct Resolver<'a> {
+    pub files: &'a [RsFile],
+    pub nodes: &'a [ModNode],
+    pub crates: &'a [Crate],
+    memo: RefCell<HashMap<(NodeId, String, bool), Res>>,
+}
+
+const MAX_DEPTH: usize = 32;
+
+/// Names every crate can use without a dependency.
+const BUILTIN_CRATES: &[&str] = &["std", "core", "alloc", "proc_macro"];
+
+impl<'a> Resolver<'a> {
+    pub fn new(files: &'a [RsFile], nodes: &'a [ModNode], crates: &'a [Crate]) -> Self {
+        Resolver { files, nodes, crates, memo: RefCell::new(HashMap::default()) }
+    }
+
+    /// Resolves `path` used in module `node`; also returns how many segments it consumed (a
+    /// path into a type's associated items stops at the type).
+    pub fn resolve(&self, node: NodeId, path: &[String], absolute: bool) -> (Res, usize) {
+        self.resolve_depth(node, path, absolute, 0)
+    }
+
+    fn resolve_depth(
+        &self,
+        node: NodeId,
+        path: &[String],
+        absolute: bool,
+        depth: usize,
+    ) -> (Res, usize) {
+        if path.is_empty() || depth > MAX_DEPTH {
+            return (Res::None, 0);
+        }
+        let krate = self.nodes[node].krate;
+        let (mut res, mut used) = if absolute {
+            (self.extern_crate(krate, &path[0]), 1)
+        } else {
+            match path[0].as_str() {
+                "crate" => (Res::Module(self.crates[krate].root), 1),
+                "self" => (Res::Module(node), 1),
+                "super" => (self.nodes[node].parent.map_or(Res::None, Res::Module), 1),
+                "Self" => (Res::None, 1),
+                first => (self.lookup(node, first, path.len() == 1, depth), 1),
+            }
+        };
+        while used < path.len() {
+            let seg = &path[used];
+            res = match res {
+                Res::Module(m) => match seg.as_str() {
+                    "super" => self.nodes[m].parent.map_or(Res::None, Res::Module),
+                    "self" => Res::Module(m),
+                    _ => self.lookup_local(m, seg, used + 1 == path.len(), depth),
+                },
+                Res::Extern(c, mut rest) => {
+                    rest.push(seg.clone());
+                    Res::Extern(c, rest)
+                }
+                other => return (other, used),
+            };
+            if res == Res::None {
+                return (Res::None, used);
+            }
+            used += 1;
+        }
+        (res, used)
+    }
+
+    /// A name in a module's scope: its items, its `use`s, its globs, then crates.
+    fn lookup(&self, node: NodeId, name: &str, last: bool, depth: usize) -> Res {
+        let found = self.lookup_local(node, name, last, depth);
+        if found != Res::None {
+            return found;
+        }
+        self.extern_crate(self.nodes[node].krate, name)
+    }
+
+    fn extern_crate(&self, krate: usize, name: &str) -> Res {
+        match self.crates[krate].externs.get(name) {
+            Some(Some(root)) => Res::Module(*root),
+            Some(None) => Res::Extern(name.to_string(), Vec::new()),
+            None if BUILTIN_CRATES.contains(&name) => Res::Extern(name.to_string(), Vec::new()),
+            None => Res::None,
+        }
+    }
+
+    /// A name declared or imported in a module (no crates): `last` prefers values.
+    pub fn lookup_local(&self, node: NodeId, name: &str, last: bool, depth: usize) -> Res {
+        let key = (node, name.to_string(), last);
+        if let Some(r) = self.memo.borrow().get(&key) {
+            return r.clone();
+        }
+        // A cycle of `use`s resolves to nothing while it is being resolved.
+        self.memo.borrow_mut().insert(key.clone(), Res::None);
+        let res = self.lookup_uncached(node, name, last, depth);
+        self.memo.borrow_mut().insert(key, res.clone());
+        res
+    }
+
+    fn lookup_uncached(&self, node: NodeId, name: &str, last: bool, depth: usize) -> Res {
+        if depth > MAX_DEPTH {
+            return Res::None;
+        }
+        let n = &self.nodes[node];
+        let m = &self.files[n.file].modules[n.local];
+        let value = m.values.get(name).map(|v| Res::Value(node, name.to_string(), *v));
+        let module = n.children.get(name).map(|c| Res::Module(*c));
+        let ty = m.types.get(name).map(|_| Res::Type(node, name.to_string()));
+        let own = if last {
+            value.or(ty).or(module)
+        } else {
+            module.or(ty).or(value)
+        };
+        if let Some(r) = own {
+            return r;
+        }
+        if let Some(binding) = m.uses.get(name) {
+            let (res, used) = self.resolve_depth(node, &binding.path, binding.absolute, depth + 1);
+            if used == binding.path.len() {
+                return res;
+            }
+        }
+        let mut extern_glob = None;
+        for glob in &m.globs {
+            match self.resolve_depth(node, &glob.path, glob.absolute, depth + 1) {
+                (Res::Module(g), used) if used == glob.path.len() && g != node => {
+                    let r = self.lookup_local(g, name, last, depth + 1);
+                    if r != Res::None {
+                        return r;
+                    }
+                }
+                (Res::Extern(c, mut rest), _) => {
+                    rest.push(name.to_string());
+                    extern_glob.get_or_insert(Res::Extern(c, rest));
+                }
+                // `use Enum::*`: variants are values of no interest.
+                _ => {}
+            }
+        }
+        extern_glob.unwrap_or(Res::None)
+    }
+
+    /// The type item a resolution names.
+    pub fn type_item(&self, node: NodeId, name: &str) -> Option<&'a TypeItem> {
+        let n = &self.nodes[node];
+        self.files[n.file].modules[n.local].types.get(name)
+    }
+}

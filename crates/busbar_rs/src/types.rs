@@ -1,0 +1,151 @@
+//! Message types as written: structs and enums with their serde attributes, and type
+//! expressions, into [`crate::facts`] (lowered to schemas in [`crate::schema`]).
+
+use syn::spanned::Spanned;
+
+use crate::extract::{Extractor, doc_of, string_lit};
+use crate::facts::*;
+
+pub(crate) fn rs_type(x: &Extractor<'_>, ty: &syn::Type) -> RsType {
+    match ty {
+        syn::Type::Path(p) if p.qself.is_none() => {
+            let segments = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let args = match p.path.segments.last().map(|s| &s.arguments) {
+                Some(syn::PathArguments::AngleBracketed(a)) => a
+                    .args
+                    .iter()
+                    .filter_map(|g| match g {
+                        syn::GenericArgument::Type(t) => Some(rs_type(x, t)),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            RsType::Path { segments, args, span: x.raw(p.span()) }
+        }
+        syn::Type::Reference(r) => rs_type(x, &r.elem),
+        syn::Type::Paren(p) => rs_type(x, &p.elem),
+        syn::Type::Group(g) => rs_type(x, &g.elem),
+        syn::Type::Tuple(t) => RsType::Tuple(t.elems.iter().map(|e| rs_type(x, e)).collect()),
+        syn::Type::Array(a) => RsType::Slice(Box::new(rs_type(x, &a.elem))),
+        syn::Type::Slice(s) => RsType::Slice(Box::new(rs_type(x, &s.elem))),
+        syn::Type::BareFn(_) => {
+            RsType::Unsupported { what: "a function pointer", span: x.raw(ty.span()) }
+        }
+        syn::Type::ImplTrait(_) | syn::Type::TraitObject(_) => {
+            RsType::Unsupported { what: "a trait type", span: x.raw(ty.span()) }
+        }
+        _ => RsType::Unsupported { what: "a type busbar does not read", span: x.raw(ty.span()) },
+    }
+}
+
+/// The `#[serde(...)]` entries of some attributes: `(key, string value)`; a flag has none.
+fn serde_entries(attrs: &[syn::Attribute]) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for a in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        let _ = a.parse_nested_meta(|meta| {
+            let key = meta.path.get_ident().map(|i| i.to_string()).unwrap_or_default();
+            let value = match meta.value() {
+                Ok(v) => v.parse::<syn::Expr>().ok().and_then(|e| string_lit(&e)).map(|(s, _)| s),
+                Err(_) => {
+                    // `rename(serialize = "...")` and other nested forms: read what they hold.
+                    if meta.input.peek(syn::token::Paren) {
+                        let _ = meta.parse_nested_meta(|inner| {
+                            if let Ok(v) = inner.value() {
+                                let _ = v.parse::<syn::Expr>();
+                            }
+                            Ok(())
+                        });
+                    }
+                    None
+                }
+            };
+            out.push((key, value));
+            Ok(())
+        });
+    }
+    out
+}
+
+fn container(attrs: &[syn::Attribute]) -> SerdeContainer {
+    let mut c = SerdeContainer::default();
+    for (key, value) in serde_entries(attrs) {
+        match key.as_str() {
+            "rename_all" => c.rename_all = value,
+            "tag" => c.tag = value,
+            "content" => c.content = value,
+            "untagged" => c.untagged = true,
+            "default" => c.default = true,
+            "transparent" => c.transparent = true,
+            _ => {}
+        }
+    }
+    c
+}
+
+fn field_attrs(attrs: &[syn::Attribute]) -> SerdeField {
+    let mut f = SerdeField::default();
+    for (key, value) in serde_entries(attrs) {
+        match key.as_str() {
+            "rename" => f.rename = value.or(f.rename),
+            "skip" | "skip_serializing" | "skip_deserializing" => f.skip = true,
+            "default" => f.default = true,
+            "flatten" => f.flatten = true,
+            "skip_serializing_if" => f.skip_serializing_if = true,
+            _ => {}
+        }
+    }
+    f
+}
+
+/// `#[busbar(attribute)]`.
+fn is_attribute(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().filter(|a| a.path().is_ident("busbar")).any(|a| {
+        let mut found = false;
+        let _ = a.parse_nested_meta(|meta| {
+            found |= meta.path.is_ident("attribute");
+            Ok(())
+        });
+        found
+    })
+}
+
+fn body(x: &Extractor<'_>, fields: &syn::Fields) -> TypeBody {
+    match fields {
+        syn::Fields::Named(named) => TypeBody::Fields(
+            named
+                .named
+                .iter()
+                .map(|f| Field {
+                    name: f.ident.as_ref().map(|i| i.to_string()).unwrap_or_default(),
+                    ty: rs_type(x, &f.ty),
+                    serde: field_attrs(&f.attrs),
+                    attribute: is_attribute(&f.attrs),
+                    span: x.raw(f.ident.as_ref().map_or(f.span(), |i| i.span())),
+                    doc: doc_of(&f.attrs),
+                })
+                .collect(),
+        ),
+        syn::Fields::Unnamed(u) => {
+            TypeBody::Tuple(u.unnamed.iter().map(|f| rs_type(x, &f.ty)).collect())
+        }
+        syn::Fields::Unit => TypeBody::Unit,
+    }
+}
+
+pub(crate) fn struct_def(x: &Extractor<'_>, s: &syn::ItemStruct) -> TypeDef {
+    TypeDef { serde: container(&s.attrs), body: body(x, &s.fields) }
+}
+
+pub(crate) fn enum_def(x: &Extractor<'_>, e: &syn::ItemEnum) -> TypeDef {
+    let variants = e
+        .variants
+        .iter()
+        .map(|v| Variant {
+            name: v.ident.to_string(),
+            serde: field_attrs(&v.attrs),
+            body: body(x, &v.fields),
+        })
+        .collect();
+    TypeDef { serde: container(&e.attrs), body: TypeBody::Variants(variants) }
+}
