@@ -62,14 +62,16 @@ impl<'a> Resolver<'a> {
     /// Resolves `path` used in module `node`; also returns how many segments it consumed (a
     /// path into a type's associated items stops at the type).
     pub fn resolve(&self, node: NodeId, path: &[String], absolute: bool) -> (Res, usize) {
-        self.resolve_depth(node, path, absolute, 0)
+        self.resolve_depth(node, path, absolute, true, 0)
     }
 
+    /// `values`: the last segment looks for a value first (else a module: a glob's path).
     fn resolve_depth(
         &self,
         node: NodeId,
         path: &[String],
         absolute: bool,
+        values: bool,
         depth: usize,
     ) -> (Res, usize) {
         if path.is_empty() || depth > MAX_DEPTH {
@@ -84,7 +86,7 @@ impl<'a> Resolver<'a> {
                 "self" => (Res::Module(node), 1),
                 "super" => (self.nodes[node].parent.map_or(Res::None, Res::Module), 1),
                 "Self" => (Res::None, 1),
-                first => (self.lookup(node, first, path.len() == 1, depth), 1),
+                first => (self.lookup(node, first, values && path.len() == 1, depth), 1),
             }
         };
         while used < path.len() {
@@ -93,7 +95,7 @@ impl<'a> Resolver<'a> {
                 Res::Module(m) => match seg.as_str() {
                     "super" => self.nodes[m].parent.map_or(Res::None, Res::Module),
                     "self" => Res::Module(m),
-                    _ => self.lookup_local(m, seg, used + 1 == path.len(), depth),
+                    _ => self.lookup_local(m, seg, values && used + 1 == path.len(), depth),
                 },
                 Res::Extern(c, mut rest) => {
                     rest.push(seg.clone());
@@ -149,23 +151,37 @@ impl<'a> Resolver<'a> {
         let value = m.values.get(name).map(|v| Res::Value(node, name.to_string(), *v));
         let module = n.children.get(name).map(|c| Res::Module(*c));
         let ty = m.types.get(name).map(|_| Res::Type(node, name.to_string()));
-        let own = if last {
-            value.or(ty).or(module)
-        } else {
-            module.or(ty).or(value)
-        };
-        if let Some(r) = own {
+        let own =
+            if last { value.or(ty).or(module.clone()) } else { module.clone().or(ty).or(value) };
+        // A module and a glob-imported function may share a name (`mod send; pub use
+        // send::*;`): a path's last segment looks for a value first.
+        let only_module = last && matches!(own, Some(Res::Module(_)));
+        if let Some(r) = own
+            && !only_module
+        {
             return r;
         }
+        let imported = self.imported(node, name, last, depth);
+        if only_module && !matches!(imported, Res::Value(..)) {
+            return module.unwrap_or(Res::None);
+        }
+        imported
+    }
+
+    /// A name a module's `use`s and globs bring in.
+    fn imported(&self, node: NodeId, name: &str, last: bool, depth: usize) -> Res {
+        let n = &self.nodes[node];
+        let m = &self.files[n.file].modules[n.local];
         if let Some(binding) = m.uses.get(name) {
-            let (res, used) = self.resolve_depth(node, &binding.path, binding.absolute, depth + 1);
+            let (res, used) =
+                self.resolve_depth(node, &binding.path, binding.absolute, last, depth + 1);
             if used == binding.path.len() {
                 return res;
             }
         }
         let mut extern_glob = None;
         for glob in &m.globs {
-            match self.resolve_depth(node, &glob.path, glob.absolute, depth + 1) {
+            match self.resolve_depth(node, &glob.path, glob.absolute, false, depth + 1) {
                 (Res::Module(g), used) if used == glob.path.len() && g != node => {
                     let r = self.lookup_local(g, name, last, depth + 1);
                     if r != Res::None {
