@@ -98,3 +98,89 @@ fn documented_json_example_is_checked_by_a_fixture() {
         "docs/json-contract.md and ok/basic.txtar disagree"
     );
 }
+
+/// The workspace crates a manifest section names (`busbar*` keys).
+fn workspace_deps(manifest: &toml::Table, section: &str) -> std::collections::BTreeSet<String> {
+    manifest
+        .get(section)
+        .and_then(|d| d.as_table())
+        .map(|t| t.keys().filter(|k| k.starts_with("busbar")).cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Invariant 2 and the crate table of ARCHITECTURE.md: each crate's workspace dependencies are
+/// what the table's "depends on" column says (every normal dependency is listed; every listed
+/// crate is a dependency of some kind), and parser crates stay in the crates that own them.
+#[test]
+fn crate_dependencies_match_the_architecture() {
+    let doc = std::fs::read_to_string(repo().join("ARCHITECTURE.md")).unwrap();
+    let mut documented: std::collections::BTreeMap<String, Option<Vec<String>>> =
+        Default::default();
+    for line in doc.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let (Some(first), Some(deps)) = (cells.first(), cells.last()) else { continue };
+        let name = first.trim_start_matches("| `").split('`').next().unwrap_or("").to_string();
+        let deps = deps.trim_end_matches(" |").trim();
+        let listed = match deps {
+            "all" => None,
+            d if d.starts_with('—') => Some(Vec::new()),
+            d => Some(
+                d.split(", ")
+                    .filter_map(|piece| piece.split_whitespace().next())
+                    .map(|w| format!("busbar_{w}"))
+                    .collect(),
+            ),
+        };
+        documented.insert(name, listed);
+    }
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(repo().join("crates"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("Cargo.toml"))
+        .filter(|p| p.is_file())
+        .collect();
+    manifests.push(repo().join("testdata/Cargo.toml"));
+    manifests.sort();
+    let parsers = [
+        ("swc_", &["busbar_ts"][..]),
+        ("syn", &["busbar_rs", "busbar_macros"]),
+        ("proc-macro2", &["busbar_rs", "busbar_macros"]),
+    ];
+    let mut problems = Vec::new();
+    for path in manifests {
+        let manifest: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        let name = manifest["package"]["name"].as_str().unwrap().to_string();
+        let normal = workspace_deps(&manifest, "dependencies");
+        let mut any = normal.clone();
+        any.extend(workspace_deps(&manifest, "dev-dependencies"));
+        any.extend(workspace_deps(&manifest, "build-dependencies"));
+        match documented.get(&name) {
+            None => problems.push(format!("{name} has no row in ARCHITECTURE.md's crate table")),
+            Some(None) => {}
+            Some(Some(listed)) => {
+                for dep in &normal {
+                    if !listed.contains(dep) {
+                        problems
+                            .push(format!("{name} depends on {dep}, which its row does not list"));
+                    }
+                }
+                for dep in listed {
+                    if !any.contains(dep) {
+                        problems
+                            .push(format!("{name}'s row lists {dep}, which it does not depend on"));
+                    }
+                }
+            }
+        }
+        let deps = manifest.get("dependencies").and_then(|d| d.as_table());
+        for (prefix, owners) in parsers {
+            let uses = deps.is_some_and(|d| d.keys().any(|k| k.starts_with(prefix)));
+            if uses && !owners.contains(&name.as_str()) {
+                problems.push(format!(
+                    "{name} depends on a `{prefix}` crate: parser types belong to {owners:?}"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

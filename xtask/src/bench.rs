@@ -12,9 +12,12 @@ use crate::{cache_dir, workspace_root};
 pub(crate) fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("analyze") | None => analyze(args.get(1..).unwrap_or_default()),
+        Some("analyze-rust") => analyze_rust(args.get(1..).unwrap_or_default()),
         Some("runtime") => runtime(args.get(1..).unwrap_or_default()),
         Some("app") => app(),
-        Some(other) => bail!("unknown benchmark `{other}`; available: analyze, runtime, app"),
+        Some(other) => {
+            bail!("unknown benchmark `{other}`; available: analyze, analyze-rust, runtime, app")
+        }
     }
 }
 
@@ -76,6 +79,47 @@ fn analyze(extra: &[String]) -> Result<()> {
         "--",
     ]);
     cmd.arg(&dir).args(extra);
+    if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+        cmd.env("CARGO_TARGET_DIR", cache_dir().join("target"));
+    }
+    let status = cmd.status().context("cannot run cargo bench")?;
+    if !status.success() {
+        bail!("the benchmark failed ({status})");
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench analyze-rust`: the analyzer benchmark on real Rust crates, the sources
+/// cargo has downloaded for this workspace (`$CARGO_HOME/registry/src/*`), against syn's
+/// parse-only time on the same files.
+fn analyze_rust(extra: &[String]) -> Result<()> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")))
+        .context("neither CARGO_HOME nor HOME is set")?;
+    let src = home.join("registry").join("src");
+    let mut dirs: Vec<_> = std::fs::read_dir(&src)
+        .with_context(|| format!("cannot read {}", src.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    let dir = dirs
+        .into_iter()
+        .next()
+        .with_context(|| format!("no crate sources in {}", src.display()))?;
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root()).args([
+        "bench",
+        "--quiet",
+        "-p",
+        "busbar_cli",
+        "--bench",
+        "analyze",
+        "--",
+    ]);
+    cmd.arg(&dir).arg("--rust").args(extra);
     if std::env::var_os("CARGO_TARGET_DIR").is_none() {
         cmd.env("CARGO_TARGET_DIR", cache_dir().join("target"));
     }

@@ -309,12 +309,9 @@ pub fn unknown_config_key(noun: &str, key: &str, span: Span, known: &[&str]) -> 
             .map(|k| format!("did you mean `{k}`? "))
             .unwrap_or_default()
     };
-    Diagnostic::new(
-        &codes::UNKNOWN_CONFIG_KEY,
-        format!("unknown {noun} configuration key `{key}`"),
-    )
-    .at_labelled(span, "unknown key")
-    .with_help(format!("{suggestion}known keys: {}", known.join(", ")))
+    Diagnostic::new(&codes::UNKNOWN_CONFIG_KEY, format!("unknown {noun} configuration key `{key}`"))
+        .at_labelled(span, "unknown key")
+        .with_help(format!("{suggestion}known keys: {}", known.join(", ")))
 }
 
 /// Same length ±1 and at most two differing characters: a typo.

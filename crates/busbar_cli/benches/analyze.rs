@@ -1,4 +1,7 @@
-//! The analyzer benchmark, run by `cargo xtask bench analyze` on a generated monorepo.
+//! The analyzer benchmark, run by `cargo xtask bench analyze` on a generated monorepo, and
+//! by `cargo xtask bench analyze-rust` on real Rust crates (`--rust`: the sources cargo has
+//! downloaded; parse-only is syn with the Rust frontend's settings, on the files its module
+//! trees reach).
 //!
 //! Each phase runs in a fresh child process (so peak RSS is per phase), in interleaved rounds;
 //! the table shows the median round. Phases: reading the discovered files; parsing them with swc using
@@ -27,12 +30,20 @@ fn main() {
         return;
     }
     let Some(dir) = args.first().map(PathBuf::from) else {
-        eprintln!("usage: analyze CORPUS_DIR [--instructions]");
+        eprintln!("usage: analyze CORPUS_DIR [--rust] [--instructions]");
         std::process::exit(2);
     };
     if args.iter().any(|a| a == "--instructions") {
         instructions(&dir);
         return;
+    }
+    if args.iter().any(|a| a == "--rust") {
+        // The files the Rust frontend reads, found once (untimed) for the read and parse phases.
+        let list = std::env::temp_dir().join(format!("busbar-bench-rs-{}.txt", std::process::id()));
+        let text: String =
+            rust_files(&dir).iter().map(|(_, abs)| format!("{}\n", abs.display())).collect();
+        std::fs::write(&list, text).expect("the temp directory is writable");
+        remember_file_list(&list);
     }
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let phases = [
@@ -132,11 +143,12 @@ struct PhaseResult {
 
 fn run_child(phase: &str, dir: &Path) -> PhaseResult {
     let exe = std::env::current_exe().expect("the benchmark knows its own path");
-    let out = Command::new(exe)
-        .args(["--phase", phase])
-        .arg(dir)
-        .output()
-        .expect("the benchmark can start itself");
+    let mut cmd = Command::new(exe);
+    if let Some(list) = FILES.get() {
+        cmd.env(FILES_ENV, list);
+    }
+    let out =
+        cmd.args(["--phase", phase]).arg(dir).output().expect("the benchmark can start itself");
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.starts_with("RESULT ")).unwrap_or_else(|| {
         panic!("phase {phase} printed no result: {text}\n{}", String::from_utf8_lossy(&out.stderr))
@@ -163,8 +175,42 @@ fn peak_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
+/// The Rust files `busbar analyze` reads in `dir`: those its module trees reach.
+fn rust_files(dir: &Path) -> Vec<(String, PathBuf)> {
+    let options = busbar_analysis::Options { threads: 1, checker: None };
+    let config = busbar_config::Config::default();
+    let analysis = busbar_analysis::analyze(dir, &config, &options, &[busbar_rs::FRONTEND]);
+    let mut files: Vec<(String, PathBuf)> = analysis
+        .sources
+        .files()
+        .map(|f| f.path().to_string())
+        .filter(|p| p.ends_with(".rs"))
+        .map(|p| (p.clone(), dir.join(p)))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The environment variable naming the file list of `--rust`.
+const FILES_ENV: &str = "BUSBAR_BENCH_FILES";
+
+static FILES: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The file list the children of `--rust` read (passed in their environment).
+fn remember_file_list(list: &Path) {
+    let _ = FILES.set(list.to_path_buf());
+}
+
 fn phase_main(phase: &str, dir: &Path) {
-    let files = busbar_analysis::discover_files(dir, 1, &busbar_ts::FRONTEND);
+    let rust = std::env::var_os(FILES_ENV).map(PathBuf::from);
+    let files: Vec<(String, PathBuf)> = match &rust {
+        Some(list) => std::fs::read_to_string(list)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| (l.to_string(), PathBuf::from(l)))
+            .collect(),
+        None => busbar_analysis::discover_files(dir, 1, &busbar_ts::FRONTEND),
+    };
     let mut bytes = 0usize;
     let mut summary = String::new();
     let mut analyzed = None;
@@ -177,7 +223,11 @@ fn phase_main(phase: &str, dir: &Path) {
         }
         "parse" => {
             for (rel, abs) in &files {
-                bytes += busbar_ts::parse_only(abs, rel);
+                bytes += if rust.is_some() {
+                    busbar_rs::parse_only(abs)
+                } else {
+                    busbar_ts::parse_only(abs, rel)
+                };
             }
         }
         other => {

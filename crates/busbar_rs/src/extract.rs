@@ -2,6 +2,7 @@
 //! path references ([`crate::facts`]). Items under `#[cfg(test)]` are skipped.
 
 use proc_macro2::Span as PmSpan;
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::visit::Visit;
 
@@ -62,17 +63,17 @@ impl Extractor<'_> {
                 });
             }
             syn::Item::ExternCrate(e) => {
-                let name = e.rename.as_ref().map_or(&e.ident, |(_, r)| r).to_string();
+                let name = e.rename.as_ref().map_or(&e.ident, |(_, r)| r).unraw().to_string();
                 let binding = UseBinding {
-                    path: vec![e.ident.to_string()],
+                    path: vec![e.ident.unraw().to_string()],
                     absolute: true,
                     span: self.raw(e.span()),
                 };
                 self.facts.modules[module].uses.insert(name, binding);
             }
             syn::Item::Static(s) => {
-                let name = s.ident.to_string();
-                let value = match self.topic(module, &s.ty, &s.expr, &s.attrs, s.span()) {
+                let name = s.ident.unraw().to_string();
+                let value = match self.topic(module, s) {
                     Some(t) => ValueItem::Topic(t),
                     None => {
                         self.body(module, &name, |v| v.visit_expr(&s.expr));
@@ -82,12 +83,12 @@ impl Extractor<'_> {
                 self.facts.modules[module].values.insert(name, value);
             }
             syn::Item::Const(c) => {
-                let name = c.ident.to_string();
+                let name = c.ident.unraw().to_string();
                 self.body(module, &name, |v| v.visit_expr(&c.expr));
                 self.facts.modules[module].values.insert(name, ValueItem::Other);
             }
             syn::Item::Fn(f) => {
-                let name = f.sig.ident.to_string();
+                let name = f.sig.ident.unraw().to_string();
                 if let Some(attr) = subscribe_attr(&f.attrs) {
                     let sub = settings::subscription(self, module, attr, f);
                     self.facts.subscriptions.push(sub);
@@ -101,7 +102,9 @@ impl Extractor<'_> {
             }
             syn::Item::Impl(i) => {
                 let owner = match &*i.self_ty {
-                    syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+                    syn::Type::Path(p) => {
+                        p.path.segments.last().map(|s| s.ident.unraw().to_string())
+                    }
                     _ => None,
                 };
                 let owner = owner.unwrap_or_else(|| "<impl>".to_string());
@@ -116,24 +119,32 @@ impl Extractor<'_> {
                 self.body(module, &owner, |v| v.visit_item_impl(i));
             }
             syn::Item::Trait(t) => {
-                let name = t.ident.to_string();
+                let name = t.ident.unraw().to_string();
                 self.body(module, &name, |v| v.visit_item_trait(t));
                 self.facts.modules[module].types.insert(name, TypeItem::Other);
             }
             syn::Item::Struct(s) => {
                 let def = crate::types::struct_def(self, s);
-                self.facts.modules[module].types.insert(s.ident.to_string(), TypeItem::Struct(def));
+                self.facts.modules[module]
+                    .types
+                    .insert(s.ident.unraw().to_string(), TypeItem::Struct(def));
             }
             syn::Item::Enum(e) => {
                 let def = crate::types::enum_def(self, e);
-                self.facts.modules[module].types.insert(e.ident.to_string(), TypeItem::Enum(def));
+                self.facts.modules[module]
+                    .types
+                    .insert(e.ident.unraw().to_string(), TypeItem::Enum(def));
             }
             syn::Item::Type(t) => {
                 let ty = crate::types::rs_type(self, &t.ty);
-                self.facts.modules[module].types.insert(t.ident.to_string(), TypeItem::Alias(ty));
+                self.facts.modules[module]
+                    .types
+                    .insert(t.ident.unraw().to_string(), TypeItem::Alias(ty));
             }
             syn::Item::Union(u) => {
-                self.facts.modules[module].types.insert(u.ident.to_string(), TypeItem::Other);
+                self.facts.modules[module]
+                    .types
+                    .insert(u.ident.unraw().to_string(), TypeItem::Other);
             }
             syn::Item::Macro(m) => {
                 let owner =
@@ -145,7 +156,7 @@ impl Extractor<'_> {
     }
 
     fn module(&mut self, parent: usize, m: &syn::ItemMod) {
-        let name = m.ident.to_string();
+        let name = m.ident.unraw().to_string();
         match &m.content {
             Some((_, items)) => {
                 let index = self.facts.modules.len();
@@ -158,15 +169,9 @@ impl Extractor<'_> {
                 self.items(index, items);
             }
             None => {
-                let path_attr = m.attrs.iter().find_map(|a| {
-                    let syn::Meta::NameValue(nv) = &a.meta else { return None };
-                    if !nv.path.is_ident("path") {
-                        return None;
-                    }
-                    string_lit(&nv.value).map(|(s, _)| s)
-                });
+                let paths = path_attrs(&m.attrs);
                 let span = self.raw(m.span());
-                self.facts.modules[parent].file_mods.push(ModDecl { name, path_attr, span });
+                self.facts.modules[parent].file_mods.push(ModDecl { name, paths, span });
             }
         }
     }
@@ -179,14 +184,8 @@ impl Extractor<'_> {
 
     /// A `static` whose initializer is `Topic::new(...)` or `Topic::declared_elsewhere(...)`,
     /// with its builder calls.
-    fn topic(
-        &mut self,
-        module: usize,
-        ty: &syn::Type,
-        expr: &syn::Expr,
-        attrs: &[syn::Attribute],
-        span: PmSpan,
-    ) -> Option<usize> {
+    fn topic(&mut self, module: usize, item: &syn::ItemStatic) -> Option<usize> {
+        let (ty, expr, attrs) = (&*item.ty, &*item.expr, &item.attrs);
         let mut methods = Vec::new();
         let mut e = expr;
         while let syn::Expr::MethodCall(m) = e {
@@ -209,8 +208,8 @@ impl Extractor<'_> {
             message_type_text: message.map(|t| self.text(t.span())).unwrap_or_default(),
             delivery: DeliveryGuarantee::AtLeastOnce,
             ordering_attribute: None,
-            topic_path: func.path.segments.iter().map(|s| s.ident.to_string()).collect(),
-            span: self.sp(span),
+            topic_path: func.path.segments.iter().map(|s| s.ident.unraw().to_string()).collect(),
+            span: self.sp(item.span()),
             doc: doc_of(attrs),
         };
         match call.args.first().and_then(string_lit) {
@@ -233,7 +232,9 @@ impl Extractor<'_> {
             match m.method.to_string().as_str() {
                 "delivery" => {
                     let variant = m.args.first().and_then(|a| match a {
-                        syn::Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+                        syn::Expr::Path(p) => {
+                            p.path.segments.last().map(|s| s.ident.unraw().to_string())
+                        }
                         _ => None,
                     });
                     match variant.as_deref() {
@@ -273,7 +274,7 @@ fn topic_ctor(path: &syn::Path) -> Option<(String, Option<&syn::Type>)> {
         return None;
     }
     let (ty, ctor) = (&path.segments[n - 2], &path.segments[n - 1]);
-    let ctor_name = ctor.ident.to_string();
+    let ctor_name = ctor.ident.unraw().to_string();
     if ty.ident != "Topic" || !(ctor_name == "new" || ctor_name == "declared_elsewhere") {
         return None;
     }
@@ -295,6 +296,36 @@ pub(crate) fn string_lit(e: &syn::Expr) -> Option<(String, PmSpan)> {
         syn::Expr::Paren(p) => string_lit(&p.expr),
         _ => None,
     }
+}
+
+/// The files a `mod x;` may be in by its attributes: `#[path = "..."]`, then every
+/// `#[cfg_attr(..., path = "...")]` (cfg is not evaluated: the first that exists is read).
+fn path_attrs(attrs: &[syn::Attribute]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut conditional = Vec::new();
+    for a in attrs {
+        match &a.meta {
+            syn::Meta::NameValue(nv) if nv.path.is_ident("path") => {
+                out.extend(string_lit(&nv.value).map(|(s, _)| s));
+            }
+            syn::Meta::List(l) if l.path.is_ident("cfg_attr") => {
+                let parser =
+                    syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated;
+                if let Ok(metas) = syn::parse::Parser::parse2(parser, l.tokens.clone()) {
+                    for meta in metas.iter().skip(1) {
+                        if let syn::Meta::NameValue(nv) = meta
+                            && nv.path.is_ident("path")
+                        {
+                            conditional.extend(string_lit(&nv.value).map(|(s, _)| s));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out.extend(conditional);
+    out
 }
 
 /// `#[busbar::subscribe(...)]` or `#[subscribe(...)]`.
@@ -361,11 +392,11 @@ fn flatten_use(
     match tree {
         syn::UseTree::Path(p) => {
             let mut next = prefix;
-            next.push(p.ident.to_string());
+            next.push(p.ident.unraw().to_string());
             flatten_use(&p.tree, next, out);
         }
         syn::UseTree::Name(n) => {
-            let name = n.ident.to_string();
+            let name = n.ident.unraw().to_string();
             if name == "self" {
                 let bound = prefix.last().cloned().unwrap_or_default();
                 out(prefix, Some(bound));
@@ -377,11 +408,11 @@ fn flatten_use(
         }
         syn::UseTree::Rename(r) => {
             let mut path = prefix;
-            let name = r.ident.to_string();
+            let name = r.ident.unraw().to_string();
             if name != "self" {
                 path.push(name);
             }
-            let alias = r.rename.to_string();
+            let alias = r.rename.unraw().to_string();
             if alias != "_" {
                 out(path, Some(alias));
             }
@@ -425,7 +456,16 @@ impl Refs<'_, '_> {
     }
 
     fn record(&mut self, path: &syn::Path, kind: RefKind, span: PmSpan) {
-        let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        if path.segments.len() == 1 && path.leading_colon.is_none() {
+            let ident = &path.segments[0].ident;
+            // Primitive types and the prelude name no item of the app (a path to them is no
+            // edge of the code graph): skipped before any string is made.
+            if PRELUDE.iter().any(|p| ident == p) {
+                return;
+            }
+        }
+        let segments: Vec<String> =
+            path.segments.iter().map(|s| s.ident.unraw().to_string()).collect();
         if segments.len() == 1 && self.is_local(&segments[0]) {
             return;
         }
@@ -441,10 +481,81 @@ impl Refs<'_, '_> {
     }
 }
 
+/// The span of a path from its first to its last segment's name, without making a token
+/// stream of it (syn's `Spanned::span` does, at a cost in every visited expression).
+fn path_span(path: &syn::Path) -> PmSpan {
+    let first = match (&path.leading_colon, path.segments.first()) {
+        (Some(colon), _) => colon.spans[0],
+        (None, Some(seg)) => seg.ident.span(),
+        (None, None) => PmSpan::call_site(),
+    };
+    let last = path.segments.last().map_or(first, |seg| seg.ident.span());
+    join(first, last)
+}
+
+fn join(a: PmSpan, b: PmSpan) -> PmSpan {
+    a.join(b).unwrap_or(a)
+}
+
+/// Names a one-segment path never resolves to an item of the app: primitive types, `Self`,
+/// `self`, and the standard prelude.
+const PRELUDE: &[&str] = &[
+    "self",
+    "Self",
+    "bool",
+    "char",
+    "str",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "isize",
+    "f32",
+    "f64",
+    "String",
+    "Vec",
+    "Option",
+    "Some",
+    "None",
+    "Result",
+    "Ok",
+    "Err",
+    "Box",
+    "ToString",
+    "ToOwned",
+    "Clone",
+    "Copy",
+    "Default",
+    "Send",
+    "Sync",
+    "Sized",
+    "Drop",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "Iterator",
+    "IntoIterator",
+    "Into",
+    "From",
+    "AsRef",
+    "AsMut",
+    "PartialEq",
+    "Eq",
+    "PartialOrd",
+    "Ord",
+];
+
 fn pat_idents(pat: &syn::Pat, out: &mut Vec<String>) {
     match pat {
         syn::Pat::Ident(i) => {
-            out.push(i.ident.to_string());
+            out.push(i.ident.unraw().to_string());
             if let Some((_, sub)) = &i.subpat {
                 pat_idents(sub, out);
             }
@@ -506,7 +617,8 @@ impl<'ast> Visit<'ast> for Refs<'_, '_> {
                 "name" => RefKind::Name,
                 _ => RefKind::Other,
             };
-            self.record(&p.path, kind, m.span());
+            let span = join(path_span(&p.path), m.paren_token.span.close());
+            self.record(&p.path, kind, span);
         } else {
             self.visit_expr(&m.receiver);
         }
@@ -517,14 +629,14 @@ impl<'ast> Visit<'ast> for Refs<'_, '_> {
 
     fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
         if p.qself.is_none() {
-            self.record(&p.path, RefKind::Other, p.span());
+            self.record(&p.path, RefKind::Other, path_span(&p.path));
         }
         syn::visit::visit_expr_path(self, p);
     }
 
     fn visit_type_path(&mut self, t: &'ast syn::TypePath) {
         if t.qself.is_none() {
-            self.record(&t.path, RefKind::Other, t.span());
+            self.record(&t.path, RefKind::Other, path_span(&t.path));
         }
         syn::visit::visit_type_path(self, t);
     }
@@ -554,7 +666,10 @@ impl<'ast> Visit<'ast> for Refs<'_, '_> {
 
     fn visit_macro(&mut self, m: &'ast syn::Macro) {
         // A macro's tokens, where they are plain expressions (`tokio::join!(a, b)`,
-        // `println!("{}", x)`, `vec![a, b]`).
+        // `println!("{}", x)`, `vec![a, b]`). A `macro_rules!` body is patterns, not code.
+        if m.path.is_ident("macro_rules") {
+            return;
+        }
         let parser = syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated;
         if let Ok(exprs) = syn::parse::Parser::parse2(parser, m.tokens.clone()) {
             for e in &exprs {

@@ -55,8 +55,8 @@ pub(crate) struct ModFacts {
 #[derive(Debug, Clone)]
 pub(crate) struct ModDecl {
     pub name: String,
-    /// `#[path = "..."]`.
-    pub path_attr: Option<String>,
+    /// `#[path = "..."]` and `#[cfg_attr(..., path = "...")]` values, in order.
+    pub paths: Vec<String>,
     pub span: RawSpan,
 }
 

@@ -279,13 +279,12 @@ impl Walk {
             let dir = inline.iter().fold(base.clone(), |d, n| join(&d, n));
             let path_dir = inline.iter().fold(dir_of(&rel).to_string(), |d, n| join(&d, n));
             for decl in self.files[f].modules[local].file_mods.clone() {
-                let candidates: Vec<(String, bool)> = match &decl.path_attr {
-                    Some(path) => vec![(join(&path_dir, path), true)],
-                    None => vec![
-                        (join(&dir, &format!("{}.rs", decl.name)), false),
-                        (join(&dir, &format!("{}/mod.rs", decl.name)), true),
-                    ],
-                };
+                let mut candidates: Vec<(String, bool)> =
+                    decl.paths.iter().map(|path| (join(&path_dir, path), true)).collect();
+                if decl.paths.is_empty() {
+                    candidates.push((join(&dir, &format!("{}.rs", decl.name)), false));
+                    candidates.push((join(&dir, &format!("{}/mod.rs", decl.name)), true));
+                }
                 let found = candidates.iter().find(|(c, _)| root.join(c).is_file());
                 match found {
                     Some((child, owns_dir)) => next.push(Pending {

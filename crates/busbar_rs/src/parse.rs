@@ -28,7 +28,23 @@ pub(crate) fn analyze_file(rel: FilePath, abs: &Path) -> RsFile {
             return facts;
         }
     };
-    analyze_bytes(rel, bytes)
+    let mut facts = analyze_bytes(rel, bytes);
+    if !likely_pointed_into(&facts) {
+        // Keep the memory of a large workspace bounded: the text is read again only if a
+        // finding or a grant points into this file after all (as the TypeScript frontend does).
+        facts.source = SourceFile::on_disk(facts.source.path().clone(), abs.to_path_buf());
+    }
+    facts
+}
+
+/// Whether the model or a diagnostic will probably point into this file: it declares a topic
+/// or a subscription, publishes, or already has a finding.
+fn likely_pointed_into(facts: &RsFile) -> bool {
+    !facts.topics.is_empty()
+        || !facts.subscriptions.is_empty()
+        || !facts.diagnostics.is_empty()
+        || !facts.suppressions.is_empty()
+        || facts.refs.iter().any(|r| r.kind != crate::facts::RefKind::Other)
 }
 
 pub(crate) fn analyze_bytes(rel: FilePath, bytes: Vec<u8>) -> RsFile {
@@ -119,8 +135,9 @@ fn preamble(text: &str) -> usize {
 }
 
 fn parse_and_extract(facts: &mut RsFile) {
-    let text = facts.source.text().to_string();
-    let base = preamble(&text);
+    let source = facts.source.clone();
+    let text = source.text();
+    let base = preamble(text);
     let code = &text[base..];
     let base = u32::try_from(base).unwrap_or(0);
     match syn::parse_str::<syn::File>(code) {

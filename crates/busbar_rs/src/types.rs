@@ -1,6 +1,7 @@
 //! Message types as written: structs and enums with their serde attributes, and type
 //! expressions, into [`crate::facts`] (lowered to schemas in [`crate::schema`]).
 
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use crate::extract::{Extractor, doc_of, string_lit};
@@ -9,7 +10,7 @@ use crate::facts::*;
 pub(crate) fn rs_type(x: &Extractor<'_>, ty: &syn::Type) -> RsType {
     match ty {
         syn::Type::Path(p) if p.qself.is_none() => {
-            let segments = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let segments = p.path.segments.iter().map(|s| s.ident.unraw().to_string()).collect();
             let args = match p.path.segments.last().map(|s| &s.arguments) {
                 Some(syn::PathArguments::AngleBracketed(a)) => a
                     .args
@@ -117,7 +118,7 @@ fn body(x: &Extractor<'_>, fields: &syn::Fields) -> TypeBody {
                 .named
                 .iter()
                 .map(|f| Field {
-                    name: f.ident.as_ref().map(|i| i.to_string()).unwrap_or_default(),
+                    name: f.ident.as_ref().map(|i| i.unraw().to_string()).unwrap_or_default(),
                     ty: rs_type(x, &f.ty),
                     serde: field_attrs(&f.attrs),
                     attribute: is_attribute(&f.attrs),
@@ -142,7 +143,7 @@ pub(crate) fn enum_def(x: &Extractor<'_>, e: &syn::ItemEnum) -> TypeDef {
         .variants
         .iter()
         .map(|v| Variant {
-            name: v.ident.to_string(),
+            name: v.ident.unraw().to_string(),
             serde: field_attrs(&v.attrs),
             body: body(x, &v.fields),
         })

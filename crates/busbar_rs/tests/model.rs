@@ -136,3 +136,28 @@ fn a_library_publish_is_granted_to_the_services_that_reach_it() {
         access.imported_at.iter().map(|s| (s.file.to_string(), s.line)).collect();
     assert_eq!(chain, [("sender/src/main.rs".to_string(), 1)]);
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_a_diagnostic_and_the_rest_is_analyzed() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("Cargo.toml", CARGO),
+            ("src/main.rs", "mod bad;\nmod topics;\nfn main() {}\n"),
+            (
+                "src/topics.rs",
+                "#[derive(serde::Serialize, busbar::Message)]\npub struct E { pub x: String }\npub static T: busbar::Topic<E> = busbar::Topic::new(\"still-here\");\n",
+            ),
+        ],
+    );
+    std::fs::write(dir.path().join("src/bad.rs"), b"pub fn f() { let s = \"\xff\xfe\"; }\n")
+        .unwrap();
+    let analysis = run(dir.path());
+    let bad: Vec<_> = analysis.diagnostics.iter().filter(|d| d.code.id == "BB0003").collect();
+    assert_eq!(bad.len(), 1, "{:?}", analysis.diagnostics);
+    let span = bad[0].span.as_ref().unwrap();
+    assert_eq!((span.file.to_string(), span.line, span.column), ("src/bad.rs".to_string(), 1, 23));
+    assert_eq!(analysis.model.topics.len(), 1);
+    assert_eq!(analysis.model.topics[0].name, "still-here");
+}
