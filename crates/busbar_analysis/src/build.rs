@@ -193,7 +193,10 @@ fn add_subscription(
     builder: &mut ModelBuilder,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    let Some(service) = services.name_of(sub.file) else { return };
+    let Some(service) = services.name_of(sub.file) else {
+        diagnostics.push(diag::subscription_outside_service(&sub.name, sub.span.clone()));
+        return;
+    };
     let mut filter = None;
     if let Some(entries) = &sub.filter {
         let info = topic_info.get(&sub.topic);

@@ -181,6 +181,18 @@ pub(crate) fn encore_union_ordering(name: &str, span: Span) -> Diagnostic {
     )
 }
 
+pub(crate) fn subscription_outside_service(name: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(
+        &codes::SUBSCRIPTION_OUTSIDE_SERVICE,
+        format!("subscription `{name}` is in code that belongs to no service"),
+    )
+    .at_labelled(span, "no service runs this subscription")
+    .with_help(
+        "declare it in the binary package of the service that handles these messages, or map \
+         this directory to a service in busbar.toml's [services]",
+    )
+}
+
 pub(crate) fn undeclared_topic(topic: &str, span: Span) -> Diagnostic {
     Diagnostic::new(
         &codes::UNDECLARED_TOPIC,

@@ -146,6 +146,8 @@ codes! {
         "a file matches the busbar.toml paths of two services";
     UNMATCHED_SERVICE_MAPPING = "BB0305" "unmatched-service-mapping" Warning true
         "a busbar.toml service mapping matches no source file";
+    SUBSCRIPTION_OUTSIDE_SERVICE = "BB0306" "subscription-outside-service" Error true
+        "a subscription in code that belongs to no service (a Rust library crate), so no service runs it";
 
     // BB04xx: checks over the permission graph.
     TOPIC_WITHOUT_PUBLISHERS = "BB0401" "topic-without-publishers" Warning true
