@@ -68,6 +68,11 @@ fn analyze(extra: &[String]) -> Result<()> {
             stats.bytes as f64 / 1e6
         );
     }
+    analyzer_bench(&dir, extra)
+}
+
+/// Runs the analyzer benchmark (`crates/busbar_cli/benches/analyze.rs`) on `dir`.
+fn analyzer_bench(dir: &std::path::Path, extra: &[String]) -> Result<()> {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(workspace_root()).args([
         "bench",
@@ -78,7 +83,7 @@ fn analyze(extra: &[String]) -> Result<()> {
         "analyze",
         "--",
     ]);
-    cmd.arg(&dir).args(extra);
+    cmd.arg(dir).args(extra);
     if std::env::var_os("CARGO_TARGET_DIR").is_none() {
         cmd.env("CARGO_TARGET_DIR", cache_dir().join("target"));
     }
@@ -109,25 +114,9 @@ fn analyze_rust(extra: &[String]) -> Result<()> {
         .into_iter()
         .next()
         .with_context(|| format!("no crate sources in {}", src.display()))?;
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.current_dir(workspace_root()).args([
-        "bench",
-        "--quiet",
-        "-p",
-        "busbar_cli",
-        "--bench",
-        "analyze",
-        "--",
-    ]);
-    cmd.arg(&dir).arg("--rust").args(extra);
-    if std::env::var_os("CARGO_TARGET_DIR").is_none() {
-        cmd.env("CARGO_TARGET_DIR", cache_dir().join("target"));
-    }
-    let status = cmd.status().context("cannot run cargo bench")?;
-    if !status.success() {
-        bail!("the benchmark failed ({status})");
-    }
-    Ok(())
+    let mut args = vec!["--rust".to_string()];
+    args.extend(extra.iter().cloned());
+    analyzer_bench(&dir, &args)
 }
 
 /// `cargo xtask bench app`: a whole app on `@busbar/pubsub` under `busbar dev` (release):

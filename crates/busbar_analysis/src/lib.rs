@@ -78,6 +78,26 @@ pub struct Stats {
     pub phases: Vec<(&'static str, Duration)>,
 }
 
+/// The wall time of consecutive phases, for [`Facts::phases`] and [`Stats::phases`].
+#[derive(Debug)]
+pub struct Laps {
+    clock: Instant,
+    pub phases: Vec<(&'static str, Duration)>,
+}
+
+impl Laps {
+    pub fn start() -> Self {
+        Laps { clock: Instant::now(), phases: Vec::new() }
+    }
+
+    /// Ends the phase `name` now; the next one starts.
+    pub fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.phases.push((name, now - self.clock));
+        self.clock = now;
+    }
+}
+
 /// The result of analyzing an app.
 #[derive(Debug, Default)]
 pub struct Analysis {

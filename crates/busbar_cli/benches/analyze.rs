@@ -33,10 +33,6 @@ fn main() {
         eprintln!("usage: analyze CORPUS_DIR [--rust] [--instructions]");
         std::process::exit(2);
     };
-    if args.iter().any(|a| a == "--instructions") {
-        instructions(&dir);
-        return;
-    }
     if args.iter().any(|a| a == "--rust") {
         // The files the Rust frontend reads, found once (untimed) for the read and parse phases.
         let list = std::env::temp_dir().join(format!("busbar-bench-rs-{}.txt", std::process::id()));
@@ -44,6 +40,10 @@ fn main() {
             rust_files(&dir).iter().map(|(_, abs)| format!("{}\n", abs.display())).collect();
         std::fs::write(&list, text).expect("the temp directory is writable");
         remember_file_list(&list);
+    }
+    if args.iter().any(|a| a == "--instructions") {
+        instructions(&dir);
+        return;
     }
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let phases = [
@@ -106,7 +106,11 @@ fn instructions(dir: &Path) {
     let count = |phase: &str| -> Option<u64> {
         let out_file =
             std::env::temp_dir().join(format!("busbar-cg-{}-{phase}.out", std::process::id()));
-        let out = Command::new("valgrind")
+        let mut cmd = Command::new("valgrind");
+        if let Some(list) = FILES.get() {
+            cmd.env(FILES_ENV, list);
+        }
+        let out = cmd
             .arg("--tool=callgrind")
             .arg(format!("--callgrind-out-file={}", out_file.display()))
             .arg(&exe)

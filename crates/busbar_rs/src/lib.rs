@@ -21,13 +21,12 @@ mod settings;
 mod types;
 
 use std::path::Path;
-use std::time::Instant;
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use busbar_analysis::paths::{dir_of, join};
-use busbar_analysis::{Facts, File, Frontend, Input, Language, ServiceClaim};
+use busbar_analysis::{Facts, File, Frontend, Input, Language, Laps, ServiceClaim};
 use busbar_diagnostics::{Diagnostic, FilePath};
 use busbar_model::ServiceOrigin;
 
@@ -84,13 +83,7 @@ struct Walk {
 }
 
 fn analyze(input: &Input<'_>) -> Facts {
-    let mut phases = Vec::new();
-    let mut clock = Instant::now();
-    let mut lap = |name: &'static str| {
-        let now = Instant::now();
-        phases.push((name, now - clock));
-        clock = now;
-    };
+    let mut laps = Laps::start();
     let mut facts = Facts::default();
     let packages = cargo::read(input.root, &input.found.manifests, &mut facts.diagnostics);
     if packages.is_empty() {
@@ -105,11 +98,11 @@ fn analyze(input: &Input<'_>) -> Facts {
         diagnostics: Vec::new(),
     };
     let crate_roots = walk.run(input.root, roots);
-    lap("rust: read, parse, extract");
+    laps.lap("rust: read, parse, extract");
     let crates = externs(&packages, &crate_package, &crate_roots);
     let resolver = Resolver::new(&walk.files, &walk.nodes, &crates);
     let linked = link::link(&resolver);
-    lap("rust: resolve and link");
+    laps.lap("rust: resolve and link");
 
     facts.diagnostics.append(&mut walk.diagnostics);
     facts.diagnostics.extend(linked.diagnostics);
@@ -129,8 +122,8 @@ fn analyze(input: &Input<'_>) -> Facts {
         });
     }
     claims(input, &packages, &mut facts);
-    phases.push(("rust: collect facts", clock.elapsed()));
-    facts.phases = phases;
+    laps.lap("rust: collect facts");
+    facts.phases = laps.phases;
     facts
 }
 

@@ -16,11 +16,10 @@ mod schema;
 mod stack;
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use busbar_analysis::{Facts, File, Frontend, Input, Language, ServiceClaim};
+use busbar_analysis::{Facts, File, Frontend, Input, Language, Laps, ServiceClaim};
 use busbar_diagnostics::FilePath;
 use busbar_model::ServiceOrigin;
 use rayon::prelude::*;
@@ -67,13 +66,7 @@ pub(crate) fn is_service_file(rel: &str) -> bool {
 
 /// The frontend's function: the facts of the app's TypeScript files.
 fn analyze(input: &Input<'_>) -> Facts {
-    let mut phases = Vec::new();
-    let mut clock = Instant::now();
-    let mut lap = |name: &'static str| {
-        let now = Instant::now();
-        phases.push((name, now - clock));
-        clock = now;
-    };
+    let mut laps = Laps::start();
     let (root, checker) = (input.root, input.checker);
     let discovered = &input.found.files;
     let mut paths: Vec<FilePath> = discovered.iter().map(|f| f.rel.clone()).collect();
@@ -92,7 +85,7 @@ fn analyze(input: &Input<'_>) -> Facts {
             parse::analyze_file(f.rel.clone(), &f.abs, ctx, checker)
         })
         .collect();
-    lap("read, parse, extract");
+    laps.lap("read, parse, extract");
     let mut resolver =
         Resolver::new(root.to_path_buf(), paths.iter().cloned(), &input.found.manifests);
     let mut targets: Vec<Vec<Target>> = resolve_all(&resolver, &files, &paths);
@@ -132,10 +125,10 @@ fn analyze(input: &Input<'_>) -> Facts {
         files.extend(parsed);
         targets.extend(resolve_all(&resolver, &files[start..], &paths[start..]));
     }
-    lap("resolve imports");
+    laps.lap("resolve imports");
 
     let linked = build::link(&files, &paths, &targets, &in_service);
-    lap("link");
+    laps.lap("link");
     let mut facts = Facts {
         topics: linked.topics,
         subscriptions: linked.subscriptions,
@@ -164,8 +157,8 @@ fn analyze(input: &Input<'_>) -> Facts {
             source: file.source,
         });
     }
-    phases.push(("collect facts", clock.elapsed()));
-    facts.phases = phases;
+    laps.lap("collect facts");
+    facts.phases = laps.phases;
     facts
 }
 
