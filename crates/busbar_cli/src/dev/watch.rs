@@ -4,7 +4,8 @@
 //! the paths changed until 300 ms pass without another change (an editor's save writes
 //! several files, or one file several times). Only what can change the analysis counts:
 //! TypeScript sources, `busbar.toml`, `tsconfig.json` and `package.json`, outside
-//! `node_modules`, `.busbar` and the data directory.
+//! `node_modules`, `.busbar` and the data directory; Rust sources and `Cargo.toml`, outside
+//! `target` (where cargo writes generated `.rs` files).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,9 @@ fn relevant(path: &Path, data: &Path) -> bool {
         return false;
     }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if name.ends_with(".rs") || name == "Cargo.toml" {
+        return !path.components().any(|c| c.as_os_str() == "target");
+    }
     matches!(name, "busbar.toml" | "tsconfig.json" | "package.json")
         || [".ts", ".tsx", ".mts", ".cts"].iter().any(|e| name.ends_with(e))
 }
@@ -91,6 +95,9 @@ mod tests {
         assert!(!relevant(Path::new("/app/node_modules/x/index.ts"), data));
         assert!(!relevant(Path::new("/app/.busbar/data/busbar.db"), data));
         assert!(!relevant(Path::new("/app/orders/notes.md"), data));
+        assert!(relevant(Path::new("/app/fraud/src/main.rs"), data));
+        assert!(relevant(Path::new("/app/fraud/Cargo.toml"), data));
+        assert!(!relevant(Path::new("/app/target/debug/build/x/out/gen.rs"), data));
         assert!(!relevant(Path::new("/elsewhere/data/a.ts"), Path::new("/elsewhere/data")));
     }
 }
