@@ -86,6 +86,7 @@ fn analyze(input: &Input<'_>) -> Facts {
     let mut laps = Laps::start();
     let mut facts = Facts::default();
     let packages = cargo::read(input.root, &input.found.manifests, &mut facts.diagnostics);
+    let packages = related_to_busbar(packages);
     if packages.is_empty() {
         return facts;
     }
@@ -125,6 +126,32 @@ fn analyze(input: &Input<'_>) -> Facts {
     laps.lap("rust: collect facts");
     facts.phases = laps.phases;
     facts
+}
+
+/// The environment variable that makes every package count, related to busbar or not: for
+/// the benchmark on real crates (`cargo xtask bench analyze-rust`), which use no busbar.
+pub const EVERY_PACKAGE_ENV: &str = "BUSBAR_RS_EVERY_PACKAGE";
+
+/// The packages busbar reads: those that depend on `busbar`, and the workspace packages they
+/// depend on (transitively). A Rust crate of the repository that has nothing to do with
+/// busbar (a Tauri shell, a tool) is not analyzed, so its code can raise no finding.
+fn related_to_busbar(packages: Vec<Package>) -> Vec<Package> {
+    if std::env::var_os(EVERY_PACKAGE_ENV).is_some() {
+        return packages;
+    }
+    let mut keep: Vec<bool> = packages.iter().map(|p| p.depends_on("busbar")).collect();
+    let mut queue: Vec<usize> = (0..packages.len()).filter(|&i| keep[i]).collect();
+    while let Some(i) = queue.pop() {
+        for (_, dep) in &packages[i].deps {
+            for (j, other) in packages.iter().enumerate() {
+                if !keep[j] && other.name == *dep {
+                    keep[j] = true;
+                    queue.push(j);
+                }
+            }
+        }
+    }
+    packages.into_iter().zip(keep).filter(|(_, k)| *k).map(|(p, _)| p).collect()
 }
 
 /// Each package's crates: the library first, then the binaries. Returns the pending roots and
