@@ -31,7 +31,7 @@ use busbar_diagnostics::{Diagnostic, FilePath};
 use busbar_model::ServiceOrigin;
 
 use crate::cargo::Package;
-use crate::facts::{RawSpan, RsFile};
+use crate::facts::RsFile;
 use crate::resolve::{Crate, ModNode, NodeId, Resolver};
 
 pub use crate::parse::parse_only;
@@ -65,8 +65,6 @@ struct Pending {
     /// Its `mod x;` declarations live in its own directory (a crate root, a `mod.rs`, a
     /// `#[path]` file).
     owns_dir: bool,
-    /// The `mod` declaration (file, byte range), for a missing file.
-    decl: Option<(usize, RawSpan)>,
     depth: usize,
 }
 
@@ -171,7 +169,6 @@ fn crate_roots(packages: &[Package]) -> (Vec<Pending>, Vec<usize>) {
                 name: String::new(),
                 rel,
                 owns_dir: true,
-                decl: None,
                 depth: 0,
             });
         }
@@ -313,7 +310,6 @@ impl Walk {
                         name: decl.name.clone(),
                         rel: child.clone(),
                         owns_dir: *owns_dir,
-                        decl: Some((f, decl.span)),
                         depth: p.depth + 1,
                     }),
                     None => {
@@ -334,7 +330,6 @@ impl Walk {
                 }
             }
         }
-        let _ = p.decl;
     }
 }
 
