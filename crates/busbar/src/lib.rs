@@ -184,5 +184,6 @@ pub mod __private {
         MessageOfTopic, Settings, check_filter_attribute, dispatch, dispatch_with_info,
     };
     pub use crate::topic::{ErasedTopic, topic_ref};
+    pub use busbar_model::RetryPolicy;
     pub use inventory;
 }

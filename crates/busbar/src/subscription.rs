@@ -33,9 +33,8 @@ inventory::collect!(Subscription);
 pub struct Settings {
     pub ack_deadline_ms: u64,
     pub message_retention_ms: u64,
-    pub min_backoff_ms: u64,
-    pub max_backoff_ms: u64,
-    pub max_retries: u32,
+    /// The model's type, as the analyzer reads the same settings into it.
+    pub retry_policy: busbar_model::RetryPolicy,
     pub max_concurrency: Option<u32>,
     pub filter: &'static [(&'static str, &'static [&'static str])],
 }
@@ -88,17 +87,17 @@ impl Subscription {
     /// The first retry's backoff (default 10s), doubled per failure up to
     /// [`Subscription::max_backoff`].
     pub fn min_backoff(&self) -> Duration {
-        Duration::from_millis(self.settings.min_backoff_ms)
+        Duration::from_millis(self.settings.retry_policy.min_backoff_ms)
     }
 
     /// The longest backoff (default 10m).
     pub fn max_backoff(&self) -> Duration {
-        Duration::from_millis(self.settings.max_backoff_ms)
+        Duration::from_millis(self.settings.retry_policy.max_backoff_ms)
     }
 
     /// Deliveries after the first before the message is dead-lettered (default 100).
     pub fn max_retries(&self) -> u32 {
-        self.settings.max_retries
+        self.settings.retry_policy.max_retries
     }
 
     /// At most this many handler calls at once (none: no limit of its own).

@@ -335,9 +335,11 @@ pub(crate) fn expand(settings: &Settings, function: &syn::ItemFn) -> syn::Result
                 ::busbar::__private::Settings {
                     ack_deadline_ms: #ack_deadline,
                     message_retention_ms: #retention,
-                    min_backoff_ms: #min_backoff,
-                    max_backoff_ms: #max_backoff,
-                    max_retries: #max_retries,
+                    retry_policy: ::busbar::__private::RetryPolicy {
+                        min_backoff_ms: #min_backoff,
+                        max_backoff_ms: #max_backoff,
+                        max_retries: #max_retries,
+                    },
                     max_concurrency: #max_concurrency,
                     filter: &[#(#filter_entries),*],
                 },
