@@ -13,6 +13,8 @@ pub(crate) use busbar_analysis::diagnostics::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DeclKind {
     Topic,
+    /// `Topic.declaredElsewhere<T>("name")`.
+    TopicHandle,
     Subscription,
     Service,
 }
@@ -20,7 +22,7 @@ pub(crate) enum DeclKind {
 impl DeclKind {
     pub fn noun(self) -> &'static str {
         match self {
-            DeclKind::Topic => "topic",
+            DeclKind::Topic | DeclKind::TopicHandle => "topic",
             DeclKind::Subscription => "subscription",
             DeclKind::Service => "service",
         }
@@ -29,6 +31,7 @@ impl DeclKind {
     fn ctor(self) -> &'static str {
         match self {
             DeclKind::Topic => "new Topic<Event>(\"name\", { ... })",
+            DeclKind::TopicHandle => "Topic.declaredElsewhere<Event>(\"name\")",
             DeclKind::Subscription => "new Subscription(topic, \"name\", { handler })",
             DeclKind::Service => "new Service(\"name\")",
         }
@@ -87,10 +90,16 @@ pub(crate) fn name_not_literal(kind: DeclKind, span: Span) -> Diagnostic {
     ))
 }
 
-pub(crate) fn missing_message_type(span: Span) -> Diagnostic {
+pub(crate) fn missing_message_type(kind: DeclKind, span: Span) -> Diagnostic {
+    let example = match kind {
+        DeclKind::TopicHandle => "Topic.declaredElsewhere<SignupEvent>(\"signups\")",
+        _ => "new Topic<SignupEvent>(\"signups\", { ... })",
+    };
     Diagnostic::new(&codes::MISSING_MESSAGE_TYPE, "topic without a message type parameter")
         .at_labelled(span, "no `<Event>` here")
-        .with_help("name the message type: `new Topic<SignupEvent>(\"signups\", { ... })`; busbar reads its `Attribute<...>` fields")
+        .with_help(format!(
+            "name the message type: `{example}`; busbar reads its `Attribute<...>` fields"
+        ))
 }
 
 pub(crate) fn missing_config(kind: DeclKind, span: Span) -> Diagnostic {

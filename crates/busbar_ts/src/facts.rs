@@ -254,6 +254,9 @@ pub(crate) struct TopicDecl {
     pub ordering_attribute: Option<(String, Span)>,
     pub span: Span,
     pub doc: Option<String>,
+    /// `Topic.declaredElsewhere<T>("name")`: a handle on a topic some file of the app declares
+    /// (maybe in another language); it has no configuration of its own.
+    pub elsewhere: bool,
 }
 
 pub(crate) use busbar_analysis::FilterEntry;

@@ -131,6 +131,7 @@ fn analyze(input: &Input<'_>) -> Facts {
     laps.lap("link");
     let mut facts = Facts {
         topics: linked.topics,
+        topic_refs: linked.topic_refs,
         subscriptions: linked.subscriptions,
         accesses: linked.accesses,
         code: linked.code,

@@ -26,6 +26,9 @@ export async function wrongMessages(): Promise<void> {
   const publisher = shipped.ref<Publisher>();
   // @ts-expect-error TS2322 the ref is typed too
   await publisher.publish({ orderId: "o1", carrier: "ups", weight: "heavy" });
+  const refunds = Topic.declaredElsewhere<Refunded>("refunded");
+  // @ts-expect-error TS2322 a handle on a topic declared elsewhere is typed too
+  await refunds.publish({ refundId: "r1", amount: "ten" });
 }
 
 export const wrongHandler = new Subscription(shipped, "refund", {

@@ -1,5 +1,7 @@
 /**
- * `new Topic<T>(name, config)`: a topic whose messages are `T`, and its publishers.
+ * `new Topic<T>(name, config)`: a topic whose messages are `T`, and its publishers;
+ * `Topic.declaredElsewhere<T>(name)`: a handle on a topic another file of the app declares,
+ * maybe in another language (a Rust service's `Topic::new`).
  *
  * busbar's analyzer reads every `new Topic`, `.publish(...)` and `.ref<Publisher>()` of the
  * code: a service may publish to a topic only when its code does one of them, and the
@@ -33,14 +35,23 @@ export interface Publisher<T extends object = any> {
 
 const GUARANTEES: readonly string[] = ["at-least-once", "exactly-once"];
 
+/** The configuration of a handle: the declaration elsewhere has the real one. */
+const ELSEWHERE: TopicConfig = Object.freeze({ deliveryGuarantee: "at-least-once" });
+
 export class Topic<T extends object> implements Publisher<T> {
   /** The topic's name. */
   readonly name: string;
-  readonly config: TopicConfig<T>;
+  /** `undefined` for a handle from {@link Topic.declaredElsewhere}. */
+  readonly config: TopicConfig<T> | undefined;
 
   constructor(name: string, config: TopicConfig<T>) {
     if (typeof name !== "string" || name === "") {
       throw new TypeError("@busbar/pubsub: a Topic's name is a non-empty string");
+    }
+    if (config === ELSEWHERE) {
+      this.name = name;
+      this.config = undefined;
+      return;
     }
     if (!config || !GUARANTEES.includes(config.deliveryGuarantee)) {
       throw new TypeError(
@@ -49,6 +60,20 @@ export class Topic<T extends object> implements Publisher<T> {
     }
     this.name = name;
     this.config = config;
+  }
+
+  /**
+   * A handle on the topic `name` that another file of the app declares, in TypeScript or in
+   * another language (a Rust service's `pub static T: Topic<M> = Topic::new("name")`): it
+   * publishes and subscribes like the declaration, which holds the configuration. busbar's
+   * analyzer reports a name no file declares (BB0207). `name` must be a string literal.
+   *
+   * ```ts
+   * export const fraudVerdict = Topic.declaredElsewhere<FraudVerdict>("fraud-verdict");
+   * ```
+   */
+  static declaredElsewhere<T extends object>(name: string): Topic<T> {
+    return new Topic<T>(name, ELSEWHERE as TopicConfig<T>);
   }
 
   /**

@@ -196,11 +196,17 @@ describe("Topic, Subscription and Service", () => {
     assert.equal(topic.config.deliveryGuarantee, "exactly-once");
     assert.equal(new Service("unit-service").name, "unit-service");
     assert.equal(typeof topic.ref().publish, "function");
+    const elsewhere = Topic.declaredElsewhere("unit-declared-in-rust");
+    assert.ok(elsewhere instanceof Topic);
+    assert.equal(elsewhere.name, "unit-declared-in-rust");
+    assert.equal(elsewhere.config, undefined);
+    assert.equal(new Subscription(elsewhere, "unit-on-a-handle", { handler() {} }).topic, elsewhere);
   });
 
   test("refuse what cannot work", () => {
     assert.throws(() => new Topic("", { deliveryGuarantee: "at-least-once" }), TypeError);
     assert.throws(() => new Topic("x", { deliveryGuarantee: "twice" }), TypeError);
+    assert.throws(() => Topic.declaredElsewhere(""), TypeError);
     const topic = new Topic("unit-refusals", { deliveryGuarantee: "at-least-once" });
     assert.throws(() => new Subscription(topic, "s", {}), TypeError);
     assert.throws(() => new Subscription(topic, "s", { handler() {}, maxConcurrency: 0 }), RangeError);
@@ -284,6 +290,13 @@ describe("publish against a fake sidecar", () => {
     const id = await new Topic("ok", { deliveryGuarantee: "at-least-once" }).ref().publish({ via: "ref" });
     assert.equal(id, "m-42");
     assert.deepEqual(JSON.parse(requests.at(-1).body), { via: "ref" });
+  });
+
+  test("a handle on a topic declared elsewhere publishes to it by name", async () => {
+    const id = await Topic.declaredElsewhere("ok").publish({ via: "handle" });
+    assert.equal(id, "m-42");
+    assert.match(requests.at(-1).url, /\/v1\.0\/publish\/[^/]+\/ok\?/);
+    assert.deepEqual(JSON.parse(requests.at(-1).body), { via: "handle" });
   });
 
   const cases = [

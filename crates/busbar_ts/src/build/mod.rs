@@ -7,7 +7,7 @@ mod graph;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use busbar_analysis::{AccessFact, SubscriptionFact, TopicFact};
+use busbar_analysis::{AccessFact, SubscriptionFact, TopicFact, TopicRefFact};
 use busbar_diagnostics::{Diagnostic, FilePath, Span};
 use busbar_model::AccessKind;
 
@@ -26,6 +26,7 @@ fn topic_anchor(decl: &crate::facts::TopicDecl) -> Span {
 #[derive(Debug, Default)]
 pub(crate) struct Linked {
     pub topics: Vec<TopicFact>,
+    pub topic_refs: Vec<TopicRefFact>,
     pub subscriptions: Vec<SubscriptionFact>,
     pub accesses: Vec<AccessFact>,
     pub code: busbar_analysis::CodeGraph,
@@ -70,6 +71,14 @@ fn topics(linker: &Linker<'_>, out: &mut Linked) -> TopicNames {
         for (t, decl) in facts.topics.iter().enumerate() {
             let Some((name, name_span)) = &decl.name else { continue };
             topic_names.insert((f, t), name.clone());
+            if decl.elsewhere {
+                out.topic_refs.push(TopicRefFact {
+                    file: f,
+                    name: name.clone(),
+                    name_span: name_span.clone(),
+                });
+                continue;
+            }
             let schema = decl.message_type.as_ref().map(|ty| {
                 let lowered = schema::lower_message(linker, f, ty, &decl.message_type_text);
                 for d in lowered.diagnostics {

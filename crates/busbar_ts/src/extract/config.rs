@@ -12,7 +12,7 @@ use swc_ecma_ast as ast;
 
 use super::{Extractor, unwrap};
 use crate::diagnostics::{self as diag, DeclKind};
-use crate::facts::{FilterEntry, Local, SubscriptionDecl, TopicDecl, Use, UseKind};
+use crate::facts::{FilterEntry, Local, SubscriptionDecl, TopicDecl, TypeExpr, Use, UseKind};
 
 const TOPIC_KEYS: &[&str] = &["deliveryGuarantee", "orderingAttribute"];
 const SUBSCRIPTION_KEYS: &[&str] =
@@ -239,14 +239,7 @@ impl Extractor {
         let decl_span = self.sp(span);
         let name = self.decl_name(DeclKind::Topic, args.first(), &decl_span);
         let (message_type, message_type_text) =
-            match new.type_args.as_ref().and_then(|t| t.params.first()) {
-                Some(t) => (Some(self.type_expr(t)), self.type_text(t.span())),
-                None => {
-                    let callee = self.sp(new.callee.span());
-                    self.facts.diagnostics.push(diag::missing_message_type(callee));
-                    (None, String::new())
-                }
-            };
+            self.message_type_arg(DeclKind::Topic, new.type_args.as_deref(), new.callee.span());
         let mut delivery = DeliveryGuarantee::default();
         let mut ordering_attribute = None;
         match args.get(1) {
@@ -313,8 +306,57 @@ impl Extractor {
             ordering_attribute,
             span: decl_span,
             doc,
+            elsewhere: false,
         });
         self.facts.topics.len() - 1
+    }
+
+    /// A module-level `Topic.declaredElsewhere<T>("name")`: a handle, recorded with the
+    /// topics (so that uses link to it) but configured by the declaration elsewhere.
+    pub(super) fn topic_handle(
+        &mut self,
+        call: &ast::CallExpr,
+        span: swc_common::Span,
+        stmt_lo: u32,
+    ) -> usize {
+        let decl_span = self.sp(span);
+        let name = self.decl_name(DeclKind::TopicHandle, call.args.first(), &decl_span);
+        let (message_type, message_type_text) = self.message_type_arg(
+            DeclKind::TopicHandle,
+            call.type_args.as_deref(),
+            call.callee.span(),
+        );
+        let doc =
+            super::doc::doc_comment(self.facts.source.text(), stmt_lo.saturating_sub(1) as usize);
+        self.facts.topics.push(TopicDecl {
+            name,
+            message_type,
+            message_type_text,
+            delivery: DeliveryGuarantee::default(),
+            ordering_attribute: None,
+            span: decl_span,
+            doc,
+            elsewhere: true,
+        });
+        self.facts.topics.len() - 1
+    }
+
+    /// The message type argument `<T>` of a topic declaration or handle, and its text; its
+    /// absence is reported at `callee`.
+    fn message_type_arg(
+        &mut self,
+        kind: DeclKind,
+        type_args: Option<&ast::TsTypeParamInstantiation>,
+        callee: swc_common::Span,
+    ) -> (Option<TypeExpr>, String) {
+        match type_args.and_then(|t| t.params.first()) {
+            Some(t) => (Some(self.type_expr(t)), self.type_text(t.span())),
+            None => {
+                let callee = self.sp(callee);
+                self.facts.diagnostics.push(diag::missing_message_type(kind, callee));
+                (None, String::new())
+            }
+        }
     }
 
     /// A module-level name chain (`t`, `ns.t`) whose root may be a topic.

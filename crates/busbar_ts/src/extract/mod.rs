@@ -353,6 +353,16 @@ impl Extractor {
         }
     }
 
+    /// `Topic.declaredElsewhere<T>(...)` (or `pubsub.Topic.declaredElsewhere`), at module level.
+    fn topic_handle_call<'a>(&self, e: &'a ast::Expr) -> Option<&'a ast::CallExpr> {
+        let ast::Expr::Call(call) = unwrap(e) else { return None };
+        let ast::Callee::Expr(callee) = &call.callee else { return None };
+        let ast::Expr::Member(m) = unwrap(callee) else { return None };
+        let ast::MemberProp::Ident(prop) = &m.prop else { return None };
+        let is_topic = self.ctor_kind(&m.obj, |_| true) == Some(Ctor::Topic);
+        (is_topic && &*prop.sym == "declaredElsewhere").then_some(call)
+    }
+
     fn set_local(&mut self, name: &Atom, local: Local) {
         // An import keeps its binding; a later declaration of the same name is a TS error.
         self.facts.locals.entry(name.clone()).or_insert(local);
@@ -437,6 +447,9 @@ impl Extractor {
                             if let Some(topic) = self.declaration(ctor, new, span, stmt_lo) {
                                 local = Local::Topic(topic);
                             }
+                        } else if let Some(call) = self.topic_handle_call(init) {
+                            let span = swc_common::Span::new(declarator.span.lo, call.span.hi);
+                            local = Local::Topic(self.topic_handle(call, span, stmt_lo));
                         } else if matches!(unwrap(init), ast::Expr::Arrow(_) | ast::Expr::Fn(_)) {
                             local = Local::Function;
                         }
