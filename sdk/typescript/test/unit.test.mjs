@@ -423,6 +423,13 @@ describe("the server", () => {
     const { status, json } = await get(`${base}/dapr/subscribe`);
     assert.equal(status, 200);
     assert.deepEqual(json, [
+      // The handle's subscription of the "construct" test: served like any other.
+      {
+        pubsubname: "pubsub",
+        topic: "unit-declared-in-rust",
+        route: "/busbar/unit-declared-in-rust/unit-on-a-handle",
+        metadata: { subscription: "unit-on-a-handle" },
+      },
       { pubsubname: "pubsub", topic: "srv-orders", route: "/busbar/srv-orders/srv-ok", metadata: { subscription: "srv-ok" } },
       { pubsubname: "pubsub", topic: "srv-orders", route: "/busbar/srv-orders/srv-fail", metadata: { subscription: "srv-fail" } },
       { pubsubname: "pubsub", topic: "srv-orders", route: "/busbar/srv-orders/srv-drop", metadata: { subscription: "srv-drop" } },
