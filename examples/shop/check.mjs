@@ -5,7 +5,7 @@
 // per-customer order of order-placed. Node 20+, no dependencies.
 //
 //   node check.mjs --users URL --orders URL --payments URL --shipping URL \
-//                  --notifications URL --analytics URL [--count 200] [--customers 10]
+//                  --notifications URL --analytics URL --fraud URL [--count 200] [--customers 10]
 //                  [--timeout 120] [--concurrency 8] [--restarted payments]
 //
 // `--restarted payments`: payments was killed and restarted during the run, so its own
@@ -20,18 +20,20 @@
 // checks against one app at once. Exit 0: every check passed; 1: one failed (named);
 // 2: usage.
 
-const SERVICES = ["users", "orders", "payments", "shipping", "notifications", "analytics"];
+const SERVICES = ["users", "orders", "payments", "shipping", "notifications", "analytics", "fraud"];
 const REGIONS = ["eu", "uk", "us", "ca", "au"];
 const SOURCES = ["web", "ios", "android"];
 /** Regions whose orders get a confirmation mail (notifications' order-confirmation filter). */
 const CONFIRMED = new Set(["eu", "uk"]);
 /** Payment methods that are shipped (shipping's dispatch-paid-orders filter). */
 const SHIPPED = new Set(["card", "paypal"]);
+/** Totals (cents) above which fraud's verdict is "high" risk (notifications' fraud-review filter). */
+const REVIEW_ABOVE_CENTS = 120_000;
 
 function usage(message) {
   console.error(`check.mjs: ${message}`);
   console.error(
-    "usage: node check.mjs --users URL --orders URL --payments URL --shipping URL --notifications URL --analytics URL [--count N] [--customers N] [--timeout SECONDS] [--concurrency N]",
+    "usage: node check.mjs --users URL --orders URL --payments URL --shipping URL --notifications URL --analytics URL --fraud URL [--count N] [--customers N] [--timeout SECONDS] [--concurrency N]",
   );
   process.exit(2);
 }
@@ -270,7 +272,7 @@ function counterDelta(before, after, name) {
 }
 
 async function fetchEvents() {
-  const names = ["payments", "shipping", "notifications", "analytics"];
+  const names = ["payments", "shipping", "notifications", "analytics", "fraud"];
   const answers = await Promise.all(names.map((name) => call(name, "GET", "/events")));
   return Object.fromEntries(names.map((name, i) => [name, answers[i]]));
 }
@@ -326,6 +328,19 @@ function evaluate(state, events, baseline) {
     shipping.problems.push(`payment-captured published more than once (exactly-once topic): ${sample(capturedTwice)}`);
   }
 
+  // fraud (Rust): every order screened, in per-customer order, and a verdict counted for each.
+  const screened = arrivals(events.fraud, "screen-order", orderIds, byOrder);
+  const screening = delivered("fraud screen-order", orderIds, screened, byOrder);
+  screening.problems.push(...ordering(screened, orders).map((b) => `out of order: ${b}`));
+  for (const a of screened) {
+    const order = orders.get(a.message.orderId);
+    if (a.message.totalCents !== order.totalCents || a.message.customerId !== order.customerId) {
+      screening.problems.push(`${order.orderId}: order-placed says ${a.message.totalCents}c for ${a.message.customerId}`);
+    }
+  }
+  checks.push(screening);
+  const risky = new Set(all.filter((o) => o.totalCents > REVIEW_ABOVE_CENTS).map((o) => o.orderId));
+
   // notifications: confirmations for exactly the eu/uk orders, an update for every shipment,
   // a welcome for every sign-up; each mailed once.
   const confirmable = new Set(all.filter((o) => CONFIRMED.has(o.region)).map((o) => o.orderId));
@@ -336,6 +351,15 @@ function evaluate(state, events, baseline) {
 
   const updates = arrivals(events.notifications, "shipping-update", orderIds, byOrder);
   checks.push(delivered("notifications shipping-update", shippable, updates, byOrder));
+
+  // notifications: a review for exactly the high-risk verdicts (fraud-verdict, declared in Rust).
+  const reviews = arrivals(events.notifications, "fraud-review", orderIds, byOrder);
+  const review = delivered("notifications fraud-review", risky, reviews, byOrder);
+  review.problems.push(...ordering(reviews, orders).map((b) => `out of order: ${b}`));
+  for (const a of reviews) {
+    if (a.message.risk !== "high") review.problems.push(`${a.message.orderId}: a ${a.message.risk} verdict got through the filter`);
+  }
+  checks.push(review);
 
   const userIds = new Set(users.keys());
   const welcomes = arrivals(events.notifications, "welcome-email", userIds, (m) => m?.userId);
@@ -359,6 +383,9 @@ function evaluate(state, events, baseline) {
       mailKey({ to: orders.get(id).customerId, subject: "Order received", body: `Order ${id}` }),
     ),
     ...[...shippable].map((id) => mailKey({ to: id, subject: "On its way" })),
+    ...[...risky].map((id) =>
+      mailKey({ to: orders.get(id).customerId, subject: "Order on hold", body: `Order ${id} is being reviewed` }),
+    ),
   ]);
   const mailCheck = new Check("notifications mail", expectedMails, new Set(mails.keys()));
   const mailedTwice = [...mails].filter(([, n]) => n > 1).map(([k]) => k);

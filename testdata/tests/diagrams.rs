@@ -241,7 +241,7 @@ fn html_page_works_in_chromium() {
     let example = example();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/check-diagram.mjs");
     let cases = [
-        (example, 12, "order-placed", "orders", "orders/"),
+        (example, 14, "order-placed", "orders", "orders/"),
         (generated, 130, "topic-07", "svc-03", "svc-03/"),
     ];
     for (app, nodes, topic, service, location) in cases {

@@ -113,7 +113,7 @@ fn one_topic_and_an_unknown_topic() {
     assert_eq!(unknown.code, 2);
     assert!(unknown.stdout.is_empty());
     assert!(
-        unknown.stderr.contains("--topic: the app has no topic `order-shipped`; its topics: audit-log, order-cancelled, order-placed"),
+        unknown.stderr.contains("--topic: the app has no topic `order-shipped`; its topics: audit-log, fraud-verdict, order-cancelled, order-placed"),
         "{}",
         unknown.stderr
     );

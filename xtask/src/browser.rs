@@ -151,7 +151,7 @@ pub(crate) fn screenshot() -> Result<()> {
         .arg(&html);
     step("busbar diagram examples/shop --format html", diagram)?;
     let png = root.join("docs/diagram-example-shop.png");
-    let result = check_page(&tools, &html, 12, Some(&png));
+    let result = check_page(&tools, &html, 14, Some(&png));
     let _ = std::fs::remove_dir_all(&tmp);
     result?;
     println!("wrote {}", png.display());

@@ -83,15 +83,30 @@ pub(crate) fn tools() -> Result<Tools> {
     Ok(tools)
 }
 
+/// The cargo target directory (where the xtask's cargo puts the binaries).
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("target"))
+}
+
+/// The example app's Rust service (`examples/shop/fraud`), built for the app test; its path.
+/// Built on its own (not with the workspace) so that the busbar SDK is compiled with the
+/// features a user's service gets.
+fn fraud_service() -> Result<std::path::PathBuf> {
+    let mut build = cargo();
+    build.args(["build", "-p", "fraud"]);
+    step("cargo build -p fraud (the example's Rust service)", build)?;
+    Ok(target_dir().join("debug/fraud"))
+}
+
 /// The TypeScript SDK's own suite (`npm test` in `sdk/typescript`: it builds the SDK, which
 /// the app tests then run on, and runs `node --test` against the busbar binary).
 fn sdk_suite() -> Result<()> {
     let mut build = cargo();
     build.args(["build", "-p", "busbar_cli"]);
     step("cargo build -p busbar_cli", build)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| cache_dir().join("target"));
+    let target = target_dir();
     let mut npm = Command::new("npm");
     npm.arg("test")
         .current_dir(crate::workspace_root().join("sdk/typescript"))
@@ -109,12 +124,18 @@ pub(crate) fn run() -> Result<()> {
     let mut clippy = cargo();
     clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
     step("cargo clippy -D warnings", clippy)?;
+    // The SDK as a service depends on it: without the features its own tests turn on.
+    let mut service = cargo();
+    service.args(["clippy", "-p", "fraud", "--", "-D", "warnings"]);
+    step("cargo clippy -p fraud -D warnings", service)?;
 
     let tools = tools()?;
     let browser = crate::browser::tools()?;
     let sarif_schema = crate::sarif::schema()?;
     sdk_suite()?;
+    let fraud = fraud_service()?;
     let mut test = cargo();
+    test.env("BUSBAR_FRAUD", &fraud);
     browser.export(&mut test);
     test.env("BUSBAR_SDK", crate::workspace_root().join("sdk/typescript"));
     test.env("BUSBAR_SARIF_SCHEMA", &sarif_schema);

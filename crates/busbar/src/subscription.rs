@@ -60,6 +60,10 @@ impl Subscription {
         self.topic.name()
     }
 
+    #[cfg_attr(
+        not(feature = "embedded"),
+        expect(dead_code, reason = "only the embedded broker declares the topics it serves")
+    )]
     pub(crate) fn erased_topic(&self) -> &'static dyn ErasedTopic {
         self.topic
     }

@@ -11,6 +11,11 @@ use crate::topic::MessageId;
 pub(crate) struct Published {
     pub(crate) topic: &'static str,
     pub(crate) body: Vec<u8>,
+    /// Read by the embedded broker only: the sidecar reads the attributes from the body.
+    #[cfg_attr(
+        not(feature = "embedded"),
+        expect(dead_code, reason = "the sidecar reads the attributes from the body")
+    )]
     pub(crate) attributes: Vec<(&'static str, String)>,
 }
 

@@ -1,8 +1,9 @@
 //! Whole apps on `@busbar/pubsub` under `busbar dev`: the services started from their
 //! `command`, and `--watch` taking a changed graph without a restart.
 //!
-//! Needs Node, the built SDK (`BUSBAR_SDK`, built by `cargo xtask ci` before the tests) and
-//! the npm cache's modules (`BUSBAR_NPM_MODULES`, for tsx).
+//! Needs Node, the built SDK (`BUSBAR_SDK`, built by `cargo xtask ci` before the tests), the
+//! npm cache's modules (`BUSBAR_NPM_MODULES`, for tsx) and, for the example app, its Rust
+//! service built (`BUSBAR_FRAUD`, the `fraud` binary `cargo xtask ci` builds).
 
 mod support;
 
@@ -270,15 +271,26 @@ fn last_pid(out: &Path, service: &str) -> Option<u32> {
         .ok()
 }
 
-/// The example app under busbar dev, every service started from its command: 200 orders
-/// through the orders API reach exactly the services that subscribe to them, filtered and in
-/// per-customer order (`check.mjs`); then payments is SIGKILLed mid-stream, busbar dev
-/// restarts it, and nothing is lost (every card payment still reaches shipping and a mail,
-/// the charge-order backlog drains, nothing is dead-lettered).
+/// Points the copied example's `fraud` service at the built binary instead of `cargo run`.
+fn use_built_fraud(dir: &Path, fraud: &Path) {
+    let toml = dir.join("busbar.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let old = "[dev.services.fraud]\ncommand = \"cargo run --quiet\"\n";
+    assert!(text.contains(old), "the example's busbar.toml starts fraud with cargo run");
+    let new = format!("[dev.services.fraud]\ncommand = \"'{}'\"\n", fraud.display());
+    std::fs::write(toml, text.replace(old, &new)).unwrap();
+}
+
+/// The example app under busbar dev, every service started from its command (the six
+/// TypeScript ones and the Rust `fraud`): 200 orders through the orders API reach exactly the
+/// services that subscribe to them, filtered and in per-customer order, across languages both
+/// ways (`check.mjs`); fraud may publish only its own topic; then payments is SIGKILLed
+/// mid-stream, busbar dev restarts it, and nothing is lost (every card payment still reaches
+/// shipping and a mail, the charge-order backlog drains, nothing is dead-lettered).
 #[test]
 fn the_example_app_runs_and_survives_a_killed_service() {
-    let (Some(node), Some(sdk), Some(modules)) =
-        (tool("BUSBAR_NODE"), tool("BUSBAR_SDK"), tool("BUSBAR_NPM_MODULES"))
+    let (Some(node), Some(sdk), Some(modules), Some(fraud)) =
+        (tool("BUSBAR_NODE"), tool("BUSBAR_SDK"), tool("BUSBAR_NPM_MODULES"), tool("BUSBAR_FRAUD"))
     else {
         return;
     };
@@ -287,12 +299,14 @@ fn the_example_app_runs_and_survives_a_killed_service() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");
     copy_example(&example, &dir);
     link_modules(&dir, &sdk, &modules);
+    use_built_fraud(&dir, &fraud);
+    let data = tmp.path().join("data");
     let (log, out) = (tmp.path().join("dev.log"), tmp.path().join("dev.out"));
     let port = free_port();
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("busbar"));
     cmd.current_dir(&dir)
         .args(["dev", ".", "--port", &port.to_string(), "--data"])
-        .arg(tmp.path().join("data"))
+        .arg(&data)
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(&log).unwrap());
     let _dev = Dev(cmd.spawn().unwrap());
@@ -304,7 +318,8 @@ fn the_example_app_runs_and_survives_a_killed_service() {
         )
     };
     assert!(wait_healthy(port), "{}", show());
-    let services = ["users", "orders", "payments", "shipping", "notifications", "analytics"];
+    let services =
+        ["users", "orders", "payments", "shipping", "notifications", "analytics", "fraud"];
     let mut args: Vec<String> = vec![example.join("check.mjs").display().to_string()];
     for s in services {
         let p = app_port(&log, s).unwrap_or_else(|| panic!("no APP_PORT for {s}\n{}", show()));
@@ -328,6 +343,21 @@ fn the_example_app_runs_and_survives_a_killed_service() {
         String::from_utf8_lossy(&outcome.stderr),
         show()
     );
+
+    // The Rust service's token publishes its own topic, and nothing its code does not.
+    let publish_as_fraud = |topic: &str, body: &str| {
+        agent()
+            .post(format!("http://127.0.0.1:{port}/v1.0/publish/pubsub/{topic}"))
+            .header("dapr-api-token", generated_token(&data, "fraud"))
+            .header("content-type", "application/json")
+            .send(body)
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    let captured = r#"{"orderId":"x","amountCents":1,"method":"card"}"#;
+    assert_eq!(publish_as_fraud("payment-captured", captured), 403, "{}", show());
+    let verdict = r#"{"orderId":"probe","customerId":"probe","risk":"low","totalCents":1}"#;
+    assert_eq!(publish_as_fraud("fraud-verdict", verdict), 204, "{}", show());
 
     // Again, killing payments once it is busy with this run's orders.
     let payments_lines = || {

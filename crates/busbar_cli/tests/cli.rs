@@ -110,7 +110,7 @@ fn clean_app_exits_zero_with_nothing_on_stderr() {
     let out = run(&example(), &["analyze"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.starts_with("6 services, 6 topics, 8 subscriptions"), "{stdout}");
+    assert!(stdout.starts_with("7 services, 7 topics, 10 subscriptions"), "{stdout}");
     // One finding is silenced in the example; the count line is the only stderr output.
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -121,8 +121,8 @@ fn clean_app_exits_zero_with_nothing_on_stderr() {
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stderr.is_empty(), "JSON mode writes nothing to stderr");
     let doc = json(&out);
-    assert_eq!(doc["services"].as_array().unwrap().len(), 6);
-    assert_eq!(doc["topics"].as_array().unwrap().len(), 6);
+    assert_eq!(doc["services"].as_array().unwrap().len(), 7);
+    assert_eq!(doc["topics"].as_array().unwrap().len(), 7);
 }
 
 #[test]
@@ -399,7 +399,14 @@ fn plan_explain_lists_grants_with_their_code() {
     assert!(text.contains("payments/charge.ts:12:14"), "{text}");
     let unknown = run(&dir, &["plan", ".", "--explain", "nobody"]);
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("analytics, notifications"));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("analytics, fraud, notifications"));
+    // The Rust service: its grants point at its Rust code.
+    let out = run(&dir, &["plan", ".", "--explain", "fraud"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sns:Publish on fraud-verdict.fifo"), "{text}");
+    assert!(text.contains("fraud/src/screening.rs:66:5"), "{text}");
+    assert!(text.contains("roles/pubsub.subscriber on order-placed--screen-order"), "{text}");
     let missing = run(&dir, &["plan", "no/such/dir"]);
     assert_eq!(missing.status.code(), Some(2));
 }
@@ -456,7 +463,7 @@ fn build_writes_every_output_and_nothing_on_errors() {
         &std::fs::read_to_string(tmp.path().join("out/runtime-config.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(runtime["topics"].as_array().unwrap().len(), 6);
+    assert_eq!(runtime["topics"].as_array().unwrap().len(), 7);
     let users = runtime["services"].as_array().unwrap().iter().find(|s| s["service"] == "users");
     assert_eq!(users.unwrap()["publish"], serde_json::json!(["user-signed-up"]));
     // The AsyncAPI document is what `busbar asyncapi` prints.

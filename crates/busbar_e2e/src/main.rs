@@ -63,7 +63,8 @@ fn plan(app: &Path, target: Target) -> Result<(AppModel, Plan)> {
         app,
         &config,
         &busbar_analysis::Options::default(),
-        &[busbar_ts::FRONTEND],
+        // The example app has a Rust service.
+        &[busbar_ts::FRONTEND, busbar_rs::FRONTEND],
     );
     let errors: Vec<_> = analysis.diagnostics.iter().filter(|d| d.is_error()).collect();
     ensure!(errors.is_empty(), "the app has errors: {errors:?}");

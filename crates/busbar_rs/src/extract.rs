@@ -209,7 +209,9 @@ impl Extractor<'_> {
             delivery: DeliveryGuarantee::AtLeastOnce,
             ordering_attribute: None,
             topic_path: func.path.segments.iter().map(|s| s.ident.unraw().to_string()).collect(),
-            span: self.sp(item.span()),
+            // The constructor call with its builder calls, as TypeScript's `new Topic(...)`
+            // (not the item, whose span starts at its doc comment).
+            span: self.sp(expr.span()),
             doc: doc_of(attrs),
         };
         match call.args.first().and_then(string_lit) {

@@ -1,11 +1,11 @@
-import { Subscription } from "@busbar/pubsub";
+import { Subscription, Topic, type Attribute } from "@busbar/pubsub";
 import { Deliveries } from "@lib/deliveries.js";
 import { userSignedUp } from "../events/index.js";
 import { orderPlaced } from "../orders/topics.js";
 import { shipmentDispatched } from "../shipping/topics.js";
 import { send, sent } from "./mailer.js";
 
-export const deliveries = new Deliveries(["welcome-email", "order-confirmation", "shipping-update"]);
+export const deliveries = new Deliveries(["welcome-email", "order-confirmation", "shipping-update", "fraud-review"]);
 
 // A message delivered again after its mail went out is not mailed twice.
 
@@ -37,6 +37,27 @@ new Subscription(shipmentDispatched, "shipping-update", {
     delivery.complete();
   },
   retryPolicy: { maxRetries: 5 },
+});
+
+/** A verdict of the Rust `fraud` service, which declares the topic (`fraud/src/screening.rs`). */
+export interface FraudVerdict {
+  orderId: string;
+  customerId: Attribute<string>;
+  risk: Attribute<string>;
+  totalCents: number;
+}
+
+const fraudVerdict = Topic.declaredElsewhere<FraudVerdict>("fraud-verdict");
+
+// High-risk orders are held: the customer is told.
+new Subscription(fraudVerdict, "fraud-review", {
+  handler: async (verdict, info) => {
+    const delivery = deliveries.arrive(info, verdict);
+    if (delivery.handled) return;
+    await send({ to: verdict.customerId, subject: "Order on hold", body: `Order ${verdict.orderId} is being reviewed` });
+    delivery.complete();
+  },
+  filter: { risk: ["high"] },
 });
 
 /** `GET /events`: the deliveries, and the mail sent. */
