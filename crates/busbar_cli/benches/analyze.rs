@@ -49,6 +49,7 @@ fn main() {
     }
     if args.iter().any(|a| a == "--instructions") {
         instructions(&dir);
+        forget_file_list();
         return;
     }
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -99,6 +100,7 @@ fn main() {
         one / all
     );
     println!("model: {}", results[2].1.summary);
+    forget_file_list();
 }
 
 /// Set in the child when only instructions are counted: skip reading the JSON back.
@@ -209,6 +211,13 @@ static FILES: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 /// The file list the children of `--rust` read (passed in their environment).
 fn remember_file_list(list: &Path) {
     let _ = FILES.set(list.to_path_buf());
+}
+
+/// Removes the file list once every child has run.
+fn forget_file_list() {
+    if let Some(list) = FILES.get() {
+        let _ = std::fs::remove_file(list);
+    }
 }
 
 fn phase_main(phase: &str, dir: &Path) {

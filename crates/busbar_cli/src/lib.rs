@@ -364,7 +364,8 @@ struct AnalyzeArgs {
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Tunes the allocator for a short-lived process: freed memory stays with the process instead
-/// of being returned to the OS after 10 ms and faulted back in (and zeroed) for the next file.
+/// of being returned to the OS after 10 ms and faulted back in (and zeroed) for the next file,
+/// and no transparent huge pages.
 /// Call once at start-up, before spawning threads.
 pub fn tune_allocator() {
     #[expect(
@@ -375,6 +376,32 @@ pub fn tune_allocator() {
     unsafe {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
     }
+    no_huge_pages();
+}
+
+/// Whether transparent huge pages were off for this process before [`tune_allocator`] turned
+/// them off: what the processes it starts (`busbar dev`'s services) get back.
+static HUGE_PAGES_WERE_OFF: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Turns transparent huge pages off for this process (Linux). mimalloc asks for them on its
+/// arenas, and each fault then zeroes (and may compact for) 2 MiB: on the Rust corpus of
+/// `cargo xtask bench analyze-rust` that was 4 to 5 s of kernel time in a 20 s one-thread
+/// analysis, against 1 s without. mimalloc's own option is read when it starts, before
+/// `main`, so it is set through `prctl` here.
+fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    {
+        let before = rustix::thread::transparent_huge_pages_are_disabled().unwrap_or(false);
+        HUGE_PAGES_WERE_OFF.store(before, std::sync::atomic::Ordering::Relaxed);
+        let _ = rustix::thread::disable_transparent_huge_pages(true);
+    }
+}
+
+/// The huge-page setting a child process should run with: the one busbar started with (the
+/// flag is inherited across `fork` and `exec`).
+pub(crate) fn inherited_huge_pages_off() -> bool {
+    HUGE_PAGES_WERE_OFF.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Runs busbar with `args` (including the program name) and returns the exit code.

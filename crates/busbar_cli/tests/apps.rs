@@ -455,3 +455,35 @@ fn a_taken_app_port_is_a_clear_error() {
     assert!(err.contains(&format!("port {p}, the app-port of service `svc`, is taken")), "{err}");
     assert!(err.contains("= help:"), "{err}");
 }
+
+/// busbar turns transparent huge pages off for itself (its allocator); the services it starts
+/// get the setting busbar itself was started with (the flag is inherited across exec).
+#[test]
+#[expect(clippy::print_stderr, reason = "says why the test is skipped on a kernel before 5.0")]
+fn services_keep_the_huge_page_setting_busbar_was_started_with() {
+    let thp = |status: &str| {
+        status.lines().find(|l| l.starts_with("THP_enabled:")).map(|l| l.trim().to_string())
+    };
+    let Some(ours) = thp(&std::fs::read_to_string("/proc/self/status").unwrap()) else {
+        eprintln!("SKIPPED: this kernel's /proc/self/status has no THP_enabled line");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let command = "command = \"grep THP_enabled /proc/self/status > thp.txt; sleep 300\"\n";
+    let dir = one_service_app(tmp.path(), command);
+    let port = free_port();
+    let out = tmp.path().join("out.log");
+    let dev = Dev(dev_with_stdout(&dir, tmp.path(), port, &out));
+    assert!(wait_healthy(port));
+    let written = dir.join("svc/thp.txt");
+    eventually(10, "the service writes its setting", || {
+        std::fs::read_to_string(&written).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let theirs = thp(&std::fs::read_to_string(&written).unwrap());
+    assert_eq!(theirs.as_deref(), Some(ours.as_str()));
+    // busbar dev itself runs without them.
+    let pid = dev.0.id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(thp(&status).as_deref(), Some("THP_enabled:\t0"), "{status}");
+    drop(dev);
+}

@@ -2,7 +2,6 @@
 //! path references ([`crate::facts`]). Items under `#[cfg(test)]` are skipped.
 
 use proc_macro2::Span as PmSpan;
-use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::visit::Visit;
 
@@ -63,16 +62,16 @@ impl Extractor<'_> {
                 });
             }
             syn::Item::ExternCrate(e) => {
-                let name = e.rename.as_ref().map_or(&e.ident, |(_, r)| r).unraw().to_string();
+                let name = ident_name(e.rename.as_ref().map_or(&e.ident, |(_, r)| r));
                 let binding = UseBinding {
-                    path: vec![e.ident.unraw().to_string()],
+                    path: vec![ident_name(&e.ident)],
                     absolute: true,
                     span: self.raw(e.span()),
                 };
                 self.facts.modules[module].uses.insert(name, binding);
             }
             syn::Item::Static(s) => {
-                let name = s.ident.unraw().to_string();
+                let name = ident_name(&s.ident);
                 let value = match self.topic(module, s) {
                     Some(t) => ValueItem::Topic(t),
                     None => {
@@ -83,12 +82,12 @@ impl Extractor<'_> {
                 self.facts.modules[module].values.insert(name, value);
             }
             syn::Item::Const(c) => {
-                let name = c.ident.unraw().to_string();
+                let name = ident_name(&c.ident);
                 self.body(module, &name, |v| v.visit_expr(&c.expr));
                 self.facts.modules[module].values.insert(name, ValueItem::Other);
             }
             syn::Item::Fn(f) => {
-                let name = f.sig.ident.unraw().to_string();
+                let name = ident_name(&f.sig.ident);
                 if let Some(attr) = subscribe_attr(&f.attrs) {
                     let sub = settings::subscription(self, module, attr, f);
                     self.facts.subscriptions.push(sub);
@@ -102,9 +101,7 @@ impl Extractor<'_> {
             }
             syn::Item::Impl(i) => {
                 let owner = match &*i.self_ty {
-                    syn::Type::Path(p) => {
-                        p.path.segments.last().map(|s| s.ident.unraw().to_string())
-                    }
+                    syn::Type::Path(p) => p.path.segments.last().map(|s| ident_name(&s.ident)),
                     _ => None,
                 };
                 let owner = owner.unwrap_or_else(|| "<impl>".to_string());
@@ -119,7 +116,7 @@ impl Extractor<'_> {
                 self.body(module, &owner, |v| v.visit_item_impl(i));
             }
             syn::Item::Trait(t) => {
-                let name = t.ident.unraw().to_string();
+                let name = ident_name(&t.ident);
                 self.body(module, &name, |v| v.visit_item_trait(t));
                 self.facts.modules[module].types.insert(name, TypeItem::Other);
             }
@@ -127,24 +124,18 @@ impl Extractor<'_> {
                 let def = crate::types::struct_def(self, s);
                 self.facts.modules[module]
                     .types
-                    .insert(s.ident.unraw().to_string(), TypeItem::Struct(def));
+                    .insert(ident_name(&s.ident), TypeItem::Struct(def));
             }
             syn::Item::Enum(e) => {
                 let def = crate::types::enum_def(self, e);
-                self.facts.modules[module]
-                    .types
-                    .insert(e.ident.unraw().to_string(), TypeItem::Enum(def));
+                self.facts.modules[module].types.insert(ident_name(&e.ident), TypeItem::Enum(def));
             }
             syn::Item::Type(t) => {
                 let ty = crate::types::rs_type(self, &t.ty);
-                self.facts.modules[module]
-                    .types
-                    .insert(t.ident.unraw().to_string(), TypeItem::Alias(ty));
+                self.facts.modules[module].types.insert(ident_name(&t.ident), TypeItem::Alias(ty));
             }
             syn::Item::Union(u) => {
-                self.facts.modules[module]
-                    .types
-                    .insert(u.ident.unraw().to_string(), TypeItem::Other);
+                self.facts.modules[module].types.insert(ident_name(&u.ident), TypeItem::Other);
             }
             syn::Item::Macro(m) => {
                 let owner =
@@ -156,7 +147,7 @@ impl Extractor<'_> {
     }
 
     fn module(&mut self, parent: usize, m: &syn::ItemMod) {
-        let name = m.ident.unraw().to_string();
+        let name = ident_name(&m.ident);
         match &m.content {
             Some((_, items)) => {
                 let index = self.facts.modules.len();
@@ -178,7 +169,8 @@ impl Extractor<'_> {
 
     /// Visits code owned by the module-level item `owner`.
     fn body(&mut self, module: usize, owner: &str, f: impl FnOnce(&mut Refs<'_, '_>)) {
-        let mut v = Refs { x: self, module, owner: owner.to_string(), scopes: vec![Vec::new()] };
+        let owner = self.facts.owner(owner);
+        let mut v = Refs { x: self, module, owner, scopes: vec![Vec::new()] };
         f(&mut v);
     }
 
@@ -208,7 +200,7 @@ impl Extractor<'_> {
             message_type_text: message.map(|t| self.text(t.span())).unwrap_or_default(),
             delivery: DeliveryGuarantee::AtLeastOnce,
             ordering_attribute: None,
-            topic_path: func.path.segments.iter().map(|s| s.ident.unraw().to_string()).collect(),
+            topic_path: func.path.segments.iter().map(|s| ident_name(&s.ident)).collect(),
             // The constructor call with its builder calls, as TypeScript's `new Topic(...)`
             // (not the item, whose span starts at its doc comment).
             span: self.sp(expr.span()),
@@ -234,9 +226,7 @@ impl Extractor<'_> {
             match m.method.to_string().as_str() {
                 "delivery" => {
                     let variant = m.args.first().and_then(|a| match a {
-                        syn::Expr::Path(p) => {
-                            p.path.segments.last().map(|s| s.ident.unraw().to_string())
-                        }
+                        syn::Expr::Path(p) => p.path.segments.last().map(|s| ident_name(&s.ident)),
                         _ => None,
                     });
                     match variant.as_deref() {
@@ -276,7 +266,7 @@ fn topic_ctor(path: &syn::Path) -> Option<(String, Option<&syn::Type>)> {
         return None;
     }
     let (ty, ctor) = (&path.segments[n - 2], &path.segments[n - 1]);
-    let ctor_name = ctor.ident.unraw().to_string();
+    let ctor_name = ident_name(&ctor.ident);
     if ty.ident != "Topic" || !(ctor_name == "new" || ctor_name == "declared_elsewhere") {
         return None;
     }
@@ -333,6 +323,16 @@ fn path_attrs(attrs: &[syn::Attribute]) -> Vec<String> {
 /// `#[busbar::subscribe(...)]` or `#[subscribe(...)]`.
 pub(crate) fn subscribe_attr(attrs: &[syn::Attribute]) -> Option<&syn::Attribute> {
     attrs.iter().find(|a| a.path().segments.last().is_some_and(|s| s.ident == "subscribe"))
+}
+
+/// An identifier's name without `r#` (one allocation: syn's `unraw` makes a new identifier
+/// first, and this runs for every path segment of every file).
+pub(crate) fn ident_name(ident: &syn::Ident) -> String {
+    let text = ident.to_string();
+    match text.strip_prefix("r#") {
+        Some(name) => name.to_string(),
+        None => text,
+    }
 }
 
 pub(crate) fn doc_of(attrs: &[syn::Attribute]) -> Option<String> {
@@ -394,11 +394,11 @@ fn flatten_use(
     match tree {
         syn::UseTree::Path(p) => {
             let mut next = prefix;
-            next.push(p.ident.unraw().to_string());
+            next.push(ident_name(&p.ident));
             flatten_use(&p.tree, next, out);
         }
         syn::UseTree::Name(n) => {
-            let name = n.ident.unraw().to_string();
+            let name = ident_name(&n.ident);
             if name == "self" {
                 let bound = prefix.last().cloned().unwrap_or_default();
                 out(prefix, Some(bound));
@@ -410,11 +410,11 @@ fn flatten_use(
         }
         syn::UseTree::Rename(r) => {
             let mut path = prefix;
-            let name = r.ident.unraw().to_string();
+            let name = ident_name(&r.ident);
             if name != "self" {
                 path.push(name);
             }
-            let alias = r.rename.unraw().to_string();
+            let alias = ident_name(&r.rename);
             if alias != "_" {
                 out(path, Some(alias));
             }
@@ -432,7 +432,8 @@ fn flatten_use(
 pub(crate) struct Refs<'x, 'f> {
     x: &'x mut Extractor<'f>,
     module: usize,
-    owner: String,
+    /// Index into the file's `owners`.
+    owner: u32,
     scopes: Vec<Vec<String>>,
 }
 
@@ -466,8 +467,7 @@ impl Refs<'_, '_> {
                 return;
             }
         }
-        let segments: Vec<String> =
-            path.segments.iter().map(|s| s.ident.unraw().to_string()).collect();
+        let segments: Vec<String> = path.segments.iter().map(|s| ident_name(&s.ident)).collect();
         if segments.len() == 1 && self.is_local(&segments[0]) {
             return;
         }
@@ -477,7 +477,7 @@ impl Refs<'_, '_> {
             absolute: path.leading_colon.is_some(),
             kind,
             span: self.x.raw(span),
-            owner: self.owner.clone(),
+            owner: self.owner,
         };
         self.x.facts.refs.push(r);
     }
@@ -557,7 +557,7 @@ const PRELUDE: &[&str] = &[
 fn pat_idents(pat: &syn::Pat, out: &mut Vec<String>) {
     match pat {
         syn::Pat::Ident(i) => {
-            out.push(i.ident.unraw().to_string());
+            out.push(ident_name(&i.ident));
             if let Some((_, sub)) = &i.subpat {
                 pat_idents(sub, out);
             }

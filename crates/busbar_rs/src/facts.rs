@@ -27,6 +27,8 @@ pub(crate) struct RsFile {
     pub subscriptions: Vec<SubscriptionDecl>,
     /// References to paths from code, each owned by a module-level item.
     pub refs: Vec<PathRef>,
+    /// The names of the module-level items that own references (`PathRef::owner`).
+    pub owners: Vec<String>,
     /// The file could not be parsed (already reported): its modules are empty.
     pub broken: bool,
 }
@@ -215,13 +217,30 @@ pub(crate) struct PathRef {
     pub absolute: bool,
     pub kind: RefKind,
     pub span: RawSpan,
-    /// The module-level item whose code makes the reference.
-    pub owner: String,
+    /// The module-level item whose code makes the reference: an index into the file's
+    /// `owners` (one string per item, not per reference).
+    pub owner: u32,
 }
 
 impl RsFile {
     pub fn span_of(&self, raw: RawSpan) -> Span {
         self.source.span(raw.lo, raw.hi)
+    }
+
+    /// The index of owner `name` in `owners`, added if new (an item's references are made
+    /// together, so the last owner is almost always the one asked for).
+    pub fn owner(&mut self, name: &str) -> u32 {
+        let found = self.owners.iter().rposition(|o| o == name);
+        let at = found.unwrap_or_else(|| {
+            self.owners.push(name.to_string());
+            self.owners.len() - 1
+        });
+        u32::try_from(at).unwrap_or(u32::MAX)
+    }
+
+    /// The owner of a reference.
+    pub fn owner_of(&self, re: &PathRef) -> &str {
+        self.owners.get(re.owner as usize).map_or("", String::as_str)
     }
 
     pub fn new(source: SourceFile) -> Self {
@@ -234,6 +253,7 @@ impl RsFile {
             topics: Vec::new(),
             subscriptions: Vec::new(),
             refs: Vec::new(),
+            owners: Vec::new(),
             broken: false,
         }
     }

@@ -205,7 +205,7 @@ impl Link<'_, '_> {
                                 continue;
                             }
                         };
-                        let owner = self.graph_node(node, &re.owner);
+                        let owner = self.graph_node(node, file.owner_of(re));
                         self.out.accesses.push(AccessFact {
                             file: f,
                             topic: name,
@@ -217,7 +217,7 @@ impl Link<'_, '_> {
                     Res::Value(n, item, _) | Res::Type(n, item) => {
                         let via = self.via(node, re, self.r.nodes[n].file != f);
                         let target = self.graph_node(n, &item);
-                        let runner = self.graph_node(node, &re.owner);
+                        let runner = self.graph_node(node, file.owner_of(re));
                         if target != runner {
                             self.out.code.nodes[target as usize]
                                 .runners

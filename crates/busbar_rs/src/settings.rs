@@ -2,7 +2,6 @@
 //! without running code, into the model's names and types (`explicit` keys use the model's
 //! setting names, as for TypeScript).
 
-use syn::ext::IdentExt;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 
@@ -62,11 +61,16 @@ pub(crate) fn subscription(
     let span = x.sp(attr.span());
     let mut sub = SubscriptionDecl {
         module,
-        attr_path: attr.path().segments.iter().map(|s| s.ident.unraw().to_string()).collect(),
+        attr_path: attr
+            .path()
+            .segments
+            .iter()
+            .map(|s| crate::extract::ident_name(&s.ident))
+            .collect(),
         name: None,
         topic: None,
         topic_span: span.clone(),
-        handler: f.sig.ident.unraw().to_string(),
+        handler: crate::extract::ident_name(&f.sig.ident),
         ack_deadline_ms: defaults::ACK_DEADLINE_MS,
         message_retention_ms: defaults::MESSAGE_RETENTION_MS,
         retry_policy: RetryPolicy::default(),
@@ -113,8 +117,12 @@ pub(crate) fn subscription(
         match key.as_str() {
             "topic" => match value {
                 syn::Expr::Path(p) if p.qself.is_none() => {
-                    let path =
-                        p.path.segments.iter().map(|s| s.ident.unraw().to_string()).collect();
+                    let path = p
+                        .path
+                        .segments
+                        .iter()
+                        .map(|s| crate::extract::ident_name(&s.ident))
+                        .collect();
                     sub.topic_span = x.sp(p.span());
                     sub.topic = Some((path, x.raw(p.span())));
                 }

@@ -1,7 +1,6 @@
 //! Message types as written: structs and enums with their serde attributes, and type
 //! expressions, into [`crate::facts`] (lowered to schemas in [`crate::schema`]).
 
-use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use crate::extract::{Extractor, doc_of, string_lit};
@@ -10,7 +9,8 @@ use crate::facts::*;
 pub(crate) fn rs_type(x: &Extractor<'_>, ty: &syn::Type) -> RsType {
     match ty {
         syn::Type::Path(p) if p.qself.is_none() => {
-            let segments = p.path.segments.iter().map(|s| s.ident.unraw().to_string()).collect();
+            let segments =
+                p.path.segments.iter().map(|s| crate::extract::ident_name(&s.ident)).collect();
             let args = match p.path.segments.last().map(|s| &s.arguments) {
                 Some(syn::PathArguments::AngleBracketed(a)) => a
                     .args
@@ -118,7 +118,7 @@ fn body(x: &Extractor<'_>, fields: &syn::Fields) -> TypeBody {
                 .named
                 .iter()
                 .map(|f| Field {
-                    name: f.ident.as_ref().map(|i| i.unraw().to_string()).unwrap_or_default(),
+                    name: f.ident.as_ref().map(crate::extract::ident_name).unwrap_or_default(),
                     ty: rs_type(x, &f.ty),
                     serde: field_attrs(&f.attrs),
                     attribute: is_attribute(&f.attrs),
@@ -143,7 +143,7 @@ pub(crate) fn enum_def(x: &Extractor<'_>, e: &syn::ItemEnum) -> TypeDef {
         .variants
         .iter()
         .map(|v| Variant {
-            name: v.ident.unraw().to_string(),
+            name: crate::extract::ident_name(&v.ident),
             serde: field_attrs(&v.attrs),
             body: body(x, &v.fields),
         })

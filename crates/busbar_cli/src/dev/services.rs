@@ -302,11 +302,15 @@ fn spawn(launch: &Launch) -> std::io::Result<tokio::process::Child> {
 #[expect(unsafe_code, reason = "pre_exec runs a prctl in the child before exec")]
 fn die_with_parent(cmd: &mut tokio::process::Command) {
     let parent = rustix::process::getpid();
+    let huge_pages_off = crate::inherited_huge_pages_off();
     // SAFETY: the closure only makes async-signal-safe system calls (prctl, getppid, _exit),
     // allocates nothing and takes no lock.
     unsafe {
         cmd.pre_exec(move || {
             rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            // busbar turned huge pages off for itself (`tune_allocator`); the service gets the
+            // setting busbar was started with.
+            rustix::thread::disable_transparent_huge_pages(huge_pages_off)?;
             // The parent died before the prctl: the signal would never come.
             if rustix::process::getppid() != Some(parent) {
                 return Err(std::io::Error::other("busbar exited while starting the service"));
