@@ -104,7 +104,9 @@ pub(crate) struct Field {
     /// `#[busbar(attribute)]`.
     pub attribute: bool,
     pub span: RawSpan,
-    pub doc: Option<String>,
+    /// Where the field's attributes with its doc comment are: the text is read only when a
+    /// schema uses the field (most structs of a workspace are no message type).
+    pub doc: Option<RawSpan>,
 }
 
 #[derive(Debug, Clone)]

@@ -238,7 +238,7 @@ impl Lower<'_, '_> {
                 || field.serde.skip_serializing_if);
             let file = &self.resolver.files[self.resolver.nodes[at].file];
             let mut p = Property::new(shape, required);
-            p.doc = field.doc.clone();
+            p.doc = field.doc.and_then(|at| crate::types::doc_text(file.source.text(), at));
             p.span = At(Some(file.span_of(field.span)));
             if field.attribute
                 && let Some(def) = def_name

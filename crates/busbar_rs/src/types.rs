@@ -3,7 +3,7 @@
 
 use syn::spanned::Spanned;
 
-use crate::extract::{Extractor, doc_of, string_lit};
+use crate::extract::{Extractor, string_lit};
 use crate::facts::*;
 
 pub(crate) fn rs_type(x: &Extractor<'_>, ty: &syn::Type) -> RsType {
@@ -123,7 +123,7 @@ fn body(x: &Extractor<'_>, fields: &syn::Fields) -> TypeBody {
                     serde: field_attrs(&f.attrs),
                     attribute: is_attribute(&f.attrs),
                     span: x.raw(f.ident.as_ref().map_or(f.span(), |i| i.span())),
-                    doc: doc_of(&f.attrs),
+                    doc: doc_attrs(x, &f.attrs),
                 })
                 .collect(),
         ),
@@ -149,4 +149,22 @@ pub(crate) fn enum_def(x: &Extractor<'_>, e: &syn::ItemEnum) -> TypeDef {
         })
         .collect();
     TypeDef { serde: container(&e.attrs), body: TypeBody::Variants(variants) }
+}
+
+/// The range from the first to the last `#[doc]` attribute (a `///` comment) in `attrs`, found
+/// without reading the literals.
+fn doc_attrs(x: &Extractor<'_>, attrs: &[syn::Attribute]) -> Option<RawSpan> {
+    let mut docs = attrs.iter().filter(|a| a.path().is_ident("doc"));
+    let first = docs.next()?;
+    let last = docs.next_back().unwrap_or(first);
+    let lo = x.raw(first.pound_token.span).lo;
+    let hi = x.raw(last.bracket_token.span.close()).hi;
+    Some(RawSpan { lo, hi })
+}
+
+/// The doc comment of the attributes in `span` of `text` (see [`doc_attrs`]).
+pub(crate) fn doc_text(text: &str, span: RawSpan) -> Option<String> {
+    let attrs = text.get(span.lo as usize..span.hi as usize)?;
+    let parsed = syn::parse::Parser::parse_str(syn::Attribute::parse_outer, attrs).ok()?;
+    crate::extract::doc_of(&parsed)
 }

@@ -161,3 +161,37 @@ fn a_file_that_is_not_utf8_is_a_diagnostic_and_the_rest_is_analyzed() {
     assert_eq!(analysis.model.topics.len(), 1);
     assert_eq!(analysis.model.topics[0].name, "still-here");
 }
+
+/// A field's doc comment is its description (read from the source only for message types):
+/// `///` lines joined, across other attributes, and `#[doc = "..."]`.
+#[test]
+fn field_docs_become_descriptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = r#"
+/// Not a field's doc.
+#[derive(serde::Serialize, busbar::Message)]
+pub struct Documented {
+    /// The order's id.
+    pub order_id: String,
+    /// First line.
+    #[serde(rename = "n")]
+    ///   Second line, after an attribute.
+    pub count: u32,
+    #[doc = "Written as an attribute."]
+    pub plain: bool,
+    pub bare: String,
+}
+pub static T: busbar::Topic<Documented> = busbar::Topic::new("documented");
+fn main() {}
+"#;
+    write(dir.path(), &[("Cargo.toml", CARGO), ("src/main.rs", main)]);
+    let analysis = run(dir.path());
+    assert!(analysis.diagnostics.iter().all(|d| !d.is_error()), "{:?}", analysis.diagnostics);
+    let schema = analysis.model.topics[0].schema.to_json_schema();
+    let description =
+        |field: &str| schema["$defs"]["Documented"]["properties"][field]["description"].clone();
+    assert_eq!(description("order_id"), "The order's id.", "{schema:#}");
+    assert_eq!(description("n"), "First line.\nSecond line, after an attribute.", "{schema:#}");
+    assert_eq!(description("plain"), "Written as an attribute.", "{schema:#}");
+    assert!(description("bare").is_null(), "{schema:#}");
+}
