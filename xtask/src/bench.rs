@@ -137,9 +137,7 @@ fn app() -> Result<()> {
     std::os::unix::fs::symlink(&sdk, app.join("node_modules/@busbar/pubsub"))?;
     let modules = cache_dir().join("npm/node_modules");
     std::os::unix::fs::symlink(modules.join("tsx"), app.join("node_modules/tsx"))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| cache_dir().join("target"));
+    let target = crate::e2e::target_dir();
     let out = tmp.join("bench.json");
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let mut dev = Command::new(target.join("release/busbar"))

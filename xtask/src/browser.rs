@@ -137,9 +137,7 @@ pub(crate) fn screenshot() -> Result<()> {
     let mut build = cargo();
     build.args(["build", "-p", "busbar_cli"]);
     step("cargo build -p busbar_cli", build)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache_dir().join("target"));
+    let target = crate::e2e::target_dir();
     let root = workspace_root();
     let tmp = std::env::temp_dir().join(format!("busbar-screenshot-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;

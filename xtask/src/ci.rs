@@ -83,13 +83,6 @@ pub(crate) fn tools() -> Result<Tools> {
     Ok(tools)
 }
 
-/// The cargo target directory (where the xtask's cargo puts the binaries).
-fn target_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| cache_dir().join("target"))
-}
-
 /// The example app's Rust service (`examples/shop/fraud`), built for the app test; its path.
 /// Built on its own (not with the workspace) so that the busbar SDK is compiled with the
 /// features a user's service gets.
@@ -97,7 +90,7 @@ fn fraud_service() -> Result<std::path::PathBuf> {
     let mut build = cargo();
     build.args(["build", "-p", "fraud"]);
     step("cargo build -p fraud (the example's Rust service)", build)?;
-    Ok(target_dir().join("debug/fraud"))
+    Ok(crate::e2e::target_dir().join("debug/fraud"))
 }
 
 /// The TypeScript SDK's own suite (`npm test` in `sdk/typescript`: it builds the SDK, which
@@ -106,7 +99,7 @@ fn sdk_suite() -> Result<()> {
     let mut build = cargo();
     build.args(["build", "-p", "busbar_cli"]);
     step("cargo build -p busbar_cli", build)?;
-    let target = target_dir();
+    let target = crate::e2e::target_dir();
     let mut npm = Command::new("npm");
     npm.arg("test")
         .current_dir(crate::workspace_root().join("sdk/typescript"))

@@ -89,7 +89,7 @@ pub(crate) fn run() -> Result<()> {
 }
 
 /// Cargo's target directory, as `cargo()` sets it.
-fn target_dir() -> std::path::PathBuf {
+pub(crate) fn target_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| crate::cache_dir().join("target"))

@@ -229,15 +229,15 @@ impl RsFile {
         self.source.span(raw.lo, raw.hi)
     }
 
-    /// The index of owner `name` in `owners`, added if new (an item's references are made
-    /// together, so the last owner is almost always the one asked for).
+    /// The index of owner `name` in `owners`: the last one when it is the same (an item's
+    /// bodies are visited together), else a new entry. A name may appear twice (two `impl`s of
+    /// one type); the code graph keys its nodes by name, so both are the same node. No search:
+    /// a generated file has thousands of items.
     pub fn owner(&mut self, name: &str) -> u32 {
-        let found = self.owners.iter().rposition(|o| o == name);
-        let at = found.unwrap_or_else(|| {
+        if self.owners.last().is_none_or(|last| last != name) {
             self.owners.push(name.to_string());
-            self.owners.len() - 1
-        });
-        u32::try_from(at).unwrap_or(u32::MAX)
+        }
+        u32::try_from(self.owners.len() - 1).unwrap_or(u32::MAX)
     }
 
     /// The owner of a reference.
