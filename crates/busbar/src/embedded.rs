@@ -35,8 +35,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use busbar_model::names::dead_letter;
 pub use busbar_runtime::{Broker, Clock, DeadLetter, StoreError, SubscriptionStats};
-use busbar_runtime::{BrokerConfig, SubscriptionConfig, TopicConfig};
+use busbar_runtime::{RuntimeConfig, RuntimeSubscriptionConfig, RuntimeTopic};
 
 use crate::dispatch::{Body, Delivery, Outcome, Served, Table};
 use crate::error::{PublishError, PublishErrorKind};
@@ -97,7 +98,8 @@ impl Builder {
             crate::env::set_service(name);
         }
         let table = Table::build().map_err(StartError::Config)?;
-        let config = config(&table, &self.topics).map_err(StartError::Config)?;
+        let app = self.service.as_deref().unwrap_or("embedded");
+        let config = config(app, &table, &self.topics).map_err(StartError::Config)?;
         let broker = Broker::open(&self.dir, config, self.clock)?;
         if !crate::transport::install_embedded(broker.clone()) {
             let _ = broker.close().await;
@@ -197,18 +199,19 @@ fn handler(served: Arc<Served>) -> Arc<dyn busbar_runtime::Handler> {
 
 /// The broker's topics and subscriptions: each topic as declared (a declaration in this
 /// binary wins over a `declared_elsewhere` handle), each subscription with its settings.
-fn config(table: &Table, extra: &[&'static dyn ErasedTopic]) -> Result<BrokerConfig, String> {
-    let mut topics: BTreeMap<&'static str, TopicConfig> = BTreeMap::new();
+fn config(
+    app: &str,
+    table: &Table,
+    extra: &[&'static dyn ErasedTopic],
+) -> Result<RuntimeConfig, String> {
+    let mut topics: BTreeMap<&'static str, RuntimeTopic> = BTreeMap::new();
     let mut declared: BTreeMap<&'static str, &'static dyn ErasedTopic> = BTreeMap::new();
     let all =
         table.by_key.values().map(|s| s.subscription.erased_topic()).chain(extra.iter().copied());
     for topic in all {
-        let entry = topics.entry(topic.name()).or_insert_with(|| TopicConfig {
-            name: topic.name().to_string(),
-            ordering_attribute: None,
-            exactly_once: false,
-            subscriptions: Vec::new(),
-        });
+        let entry = topics
+            .entry(topic.name())
+            .or_insert_with(|| RuntimeTopic::new(topic.name(), Vec::new()));
         if !topic.declared_here() {
             continue;
         }
@@ -226,24 +229,18 @@ fn config(table: &Table, extra: &[&'static dyn ErasedTopic]) -> Result<BrokerCon
         }
         declared.insert(topic.name(), topic);
         entry.ordering_attribute = topic.ordering().map(str::to_string);
-        entry.exactly_once = topic.delivery() == busbar_model::DeliveryGuarantee::ExactlyOnce;
+        entry.delivery_guarantee = topic.delivery();
     }
     for served in table.by_key.values() {
         let s = served.subscription;
         if let Some(topic) = topics.get_mut(s.topic()) {
-            topic.subscriptions.push(SubscriptionConfig {
-                name: s.name().to_string(),
-                ack_deadline: s.ack_deadline(),
-                retention: s.message_retention(),
-                min_backoff: s.min_backoff(),
-                max_backoff: s.max_backoff(),
-                max_retries: s.max_retries(),
-                max_concurrency: s.max_concurrency(),
-                filter: s.filter(),
+            topic.subscriptions.push(RuntimeSubscriptionConfig {
+                dead_letter_topic: dead_letter(s.topic(), s.name()),
+                ..RuntimeSubscriptionConfig::new(s.name(), s.settings())
             });
         }
     }
-    Ok(BrokerConfig { topics: topics.into_values().collect() })
+    Ok(RuntimeConfig::new(app, topics.into_values().collect()))
 }
 
 /// A publish to the embedded broker.
@@ -251,7 +248,7 @@ pub(crate) async fn publish(
     broker: &Broker,
     message: Published,
 ) -> Result<MessageId, PublishError> {
-    use busbar_runtime::config::{MAX_ATTRIBUTES, MAX_MESSAGE_BYTES};
+    use busbar_runtime::{MAX_ATTRIBUTES, MAX_MESSAGE_BYTES};
     let topic = message.topic;
     let attributes: BTreeMap<String, String> =
         message.attributes.into_iter().map(|(k, v)| (k.to_string(), v)).collect();

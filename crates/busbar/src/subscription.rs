@@ -27,17 +27,14 @@ pub struct Subscription {
 
 inventory::collect!(Subscription);
 
-/// A subscription's settings, filled in by the macro (defaults included).
+/// A filter as the macro writes it: attribute → accepted values.
 #[doc(hidden)]
-#[derive(Clone, Copy, Debug)]
-pub struct Settings {
-    pub ack_deadline_ms: u64,
-    pub message_retention_ms: u64,
-    /// The model's type, as the analyzer reads the same settings into it.
-    pub retry_policy: busbar_model::RetryPolicy,
-    pub max_concurrency: Option<u32>,
-    pub filter: &'static [(&'static str, &'static [&'static str])],
-}
+pub type StaticFilter = &'static [(&'static str, &'static [&'static str])];
+
+/// A subscription's settings, filled in by the macro (defaults included): the model's type,
+/// as the analyzer reads the same settings into it, with the filter as a static table.
+#[doc(hidden)]
+pub type Settings = busbar_model::SubscriptionSettings<StaticFilter>;
 
 impl Subscription {
     #[doc(hidden)]
@@ -112,16 +109,17 @@ impl Subscription {
     /// The filter: attribute → accepted values (as strings, sorted); none delivers every
     /// message.
     pub fn filter(&self) -> Option<busbar_model::Filter> {
-        if self.settings.filter.is_empty() {
-            return None;
-        }
-        let filter = self
-            .settings
-            .filter
+        let table = self.settings.filter.filter(|t| !t.is_empty())?;
+        let filter = table
             .iter()
             .map(|(k, values)| (k.to_string(), values.iter().map(|v| v.to_string()).collect()))
             .collect::<BTreeMap<String, Vec<String>>>();
         Some(filter)
+    }
+
+    /// Every setting, as the model and the runtime contract hold them.
+    pub fn settings(&self) -> busbar_model::SubscriptionSettings {
+        self.settings.with_filter(self.filter())
     }
 
     /// Where the handler is: `module::path`, and `file:line` of the attribute.

@@ -17,7 +17,7 @@ use busbar::{DeliveryInfo, PublishErrorKind, Sidecar, Topic};
 use busbar_diagnostics::Span;
 use busbar_model::{
     Access, AccessKind, AppModel, DeliveryGuarantee, Publisher, RetryPolicy, Service,
-    ServiceOrigin, Subscription,
+    ServiceOrigin, Subscription, SubscriptionSettings,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -113,11 +113,14 @@ fn model() -> AppModel {
         name: "welcome".to_string(),
         service: "accounts".to_string(),
         handler: Some("welcome".to_string()),
-        ack_deadline_ms: 30_000,
-        message_retention_ms: busbar_model::defaults::MESSAGE_RETENTION_MS,
-        retry_policy: RetryPolicy { min_backoff_ms: 1000, max_backoff_ms: 1000, max_retries: 3 },
-        max_concurrency: None,
-        filter: None,
+        settings: SubscriptionSettings {
+            retry_policy: RetryPolicy {
+                min_backoff_ms: 1000,
+                max_backoff_ms: 1000,
+                max_retries: 3,
+            },
+            ..SubscriptionSettings::default()
+        },
         span: span(),
         name_span: span(),
         explicit: Vec::new(),
@@ -175,7 +178,8 @@ async fn start() -> Running {
     };
     let model = model();
     let graph = busbar_graph::PermissionGraph::build(&model);
-    let sidecar = busbar_sidecar::start(model, &graph, options, listeners).await.unwrap();
+    let config = busbar_plan::runtime_config(&model, &graph, &busbar_plan::Settings::default());
+    let sidecar = busbar_sidecar::start(config, options, listeners).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let routes = busbar::axum::Router::new()
         .route("/hello", busbar::axum::routing::get(|| async { "hi from accounts" }));

@@ -198,7 +198,7 @@ fn add_subscription(
         return;
     };
     let mut filter = None;
-    if let Some(entries) = &sub.filter {
+    if let Some(entries) = &sub.settings.filter {
         let info = topic_info.get(&sub.topic);
         let mut map = BTreeMap::new();
         for entry in entries {
@@ -228,11 +228,7 @@ fn add_subscription(
             name: sub.name.clone(),
             service: service.to_string(),
             handler: sub.handler.clone(),
-            ack_deadline_ms: sub.ack_deadline_ms,
-            message_retention_ms: sub.message_retention_ms,
-            retry_policy: sub.retry_policy,
-            max_concurrency: sub.max_concurrency,
-            filter,
+            settings: sub.settings.clone().with_filter(filter),
             span: sub.span.clone(),
             name_span: sub.name_span.clone(),
             explicit: sub.explicit.iter().map(|(k, _)| k.clone()).collect(),

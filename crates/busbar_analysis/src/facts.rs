@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use busbar_diagnostics::{Diagnostic, SourceFile, Span, Suppression};
 use busbar_model::schema::MessageSchema;
-use busbar_model::{AccessKind, DeliveryGuarantee, RetryPolicy, ServiceOrigin};
+use busbar_model::{AccessKind, DeliveryGuarantee, ServiceOrigin, SubscriptionSettings};
 
 /// The language of a file, for messages that show how to write something.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -111,11 +111,9 @@ pub struct SubscriptionFact {
     pub name: String,
     pub name_span: Span,
     pub handler: Option<String>,
-    pub ack_deadline_ms: u64,
-    pub message_retention_ms: u64,
-    pub retry_policy: RetryPolicy,
-    pub max_concurrency: Option<u32>,
-    pub filter: Option<Vec<FilterEntry>>,
+    /// Its settings, the filter as written (checked against the topic's attributes when the
+    /// model is built).
+    pub settings: SubscriptionSettings<Vec<FilterEntry>>,
     /// The settings the code wrote, with the `key: value` span of each.
     pub explicit: Vec<(String, Span)>,
     pub span: Span,

@@ -219,13 +219,13 @@ fn receive(
     if let Some(handler) = &sub.handler {
         settings.insert("handler".into(), handler.clone().into());
     }
-    settings.insert("ackDeadlineMs".into(), sub.ack_deadline_ms.into());
-    settings.insert("messageRetentionMs".into(), sub.message_retention_ms.into());
-    settings.insert("retryPolicy".into(), json!(sub.retry_policy));
-    if let Some(n) = sub.max_concurrency {
+    settings.insert("ackDeadlineMs".into(), sub.settings.ack_deadline_ms.into());
+    settings.insert("messageRetentionMs".into(), sub.settings.message_retention_ms.into());
+    settings.insert("retryPolicy".into(), json!(sub.settings.retry_policy));
+    if let Some(n) = sub.settings.max_concurrency {
         settings.insert("maxConcurrency".into(), n.into());
     }
-    if let Some(filter) = &sub.filter {
+    if let Some(filter) = &sub.settings.filter {
         settings.insert("filter".into(), json!(filter));
     }
     settings.insert("deliveryGuarantee".into(), topic.delivery_guarantee.as_str().into());

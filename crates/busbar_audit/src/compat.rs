@@ -70,7 +70,7 @@ fn attribute_uses(topic: &Topic) -> BTreeMap<String, String> {
         uses.insert(attr.clone(), "the topic's ordering".to_string());
     }
     for sub in &topic.subscriptions {
-        for key in sub.filter.iter().flat_map(|f| f.keys()) {
+        for key in sub.settings.filter.iter().flat_map(|f| f.keys()) {
             uses.entry(key.clone()).or_insert_with(|| format!("the filter of `{}`", sub.name));
         }
     }

@@ -170,7 +170,7 @@ fn offline(
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let config = busbar_runtime::BrokerConfig::from_model(&loaded.analysis.model);
+    let config = loaded.runtime_config();
     runtime.block_on(async {
         let broker = busbar_runtime::Broker::open(data, config, busbar_runtime::Clock::System)
             .map_err(|e| e.to_string())?;

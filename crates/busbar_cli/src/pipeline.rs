@@ -149,6 +149,12 @@ impl Loaded {
         }
     }
 
+    /// The runtime contract of the app, as `busbar build` writes it to `runtime-config.json`:
+    /// what the sidecar and `busbar dlq` serve.
+    pub(crate) fn runtime_config(&self) -> busbar_plan::RuntimeConfig {
+        busbar_plan::runtime_config(&self.analysis.model, &self.graph, &self.plan_settings())
+    }
+
     /// The app's name: busbar.toml's `[plan] app`, else the directory's name.
     pub(crate) fn app_name(&self) -> String {
         self.config.plan.app.clone().unwrap_or_else(|| {

@@ -67,6 +67,7 @@ pub(crate) fn render(model: &AppModel, graph: &PermissionGraph) -> String {
         for (i, sub) in t.subscriptions.iter().enumerate() {
             let label = if i == 0 { "subscribers" } else { "" };
             let filter = sub
+                .settings
                 .filter
                 .as_ref()
                 .filter(|f| !f.is_empty())

@@ -459,10 +459,13 @@ fn build_writes_every_output_and_nothing_on_errors() {
             "terraform/gcp/versions.tf",
         ]
     );
-    let runtime: Value = serde_json::from_str(
-        &std::fs::read_to_string(tmp.path().join("out/runtime-config.json")).unwrap(),
-    )
-    .unwrap();
+    let runtime_text = std::fs::read_to_string(tmp.path().join("out/runtime-config.json")).unwrap();
+    // The runtime reads it back as its contract.
+    let contract = busbar_model::runtime::RuntimeConfig::from_json(&runtime_text).unwrap();
+    assert_eq!(contract.version, busbar_model::runtime::RUNTIME_CONFIG_VERSION);
+    let dlq = &contract.topic("order-placed").unwrap().subscriptions[0].dead_letter_topic;
+    assert!(dlq.starts_with("order-placed--") && dlq.ends_with("--dlq"), "{dlq}");
+    let runtime: Value = serde_json::from_str(&runtime_text).unwrap();
     assert_eq!(runtime["topics"].as_array().unwrap().len(), 7);
     let users = runtime["services"].as_array().unwrap().iter().find(|s| s["service"] == "users");
     assert_eq!(users.unwrap()["publish"], serde_json::json!(["user-signed-up"]));

@@ -264,20 +264,20 @@ fn subscription_details(topic: &str, name: &str, model: &AppModel) -> Details {
             vec![s.name_span.location()],
         ),
         item(format!("handler: {}", s.handler.as_deref().unwrap_or("(inline function)"))),
-        item(format!("ack deadline: {}", format_ms(s.ack_deadline_ms))),
-        item(format!("message retention: {}", format_ms(s.message_retention_ms))),
+        item(format!("ack deadline: {}", format_ms(s.settings.ack_deadline_ms))),
+        item(format!("message retention: {}", format_ms(s.settings.message_retention_ms))),
     ];
-    config.push(item(match s.max_concurrency {
+    config.push(item(match s.settings.max_concurrency {
         Some(n) => format!("max concurrency: {n}"),
         None => "max concurrency: unlimited".to_string(),
     }));
-    let r = &s.retry_policy;
+    let r = &s.settings.retry_policy;
     let retry = vec![
         item(format!("min backoff: {}", format_ms(r.min_backoff_ms))),
         item(format!("max backoff: {}", format_ms(r.max_backoff_ms))),
         item(format!("max retries: {}", r.max_retries)),
     ];
-    let filter = match &s.filter {
+    let filter = match &s.settings.filter {
         Some(f) => f.iter().map(|(k, v)| item(format!("{k} = {}", v.join(" or ")))).collect(),
         None => vec![item("none: every message is delivered")],
     };
@@ -308,7 +308,7 @@ fn dlq_details(topic: &str, subscription: &str, model: &AppModel) -> Details {
             ),
             item(format!(
                 "a message lands here after {} failed deliveries",
-                s.retry_policy.max_retries
+                s.settings.retry_policy.max_retries
             )),
         ],
         None => Vec::new(),

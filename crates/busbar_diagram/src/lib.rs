@@ -285,7 +285,7 @@ impl Diagram {
                     to,
                     kind: EdgeKind::Subscribe {
                         subscription: sub.name.clone(),
-                        filter: sub.filter.as_ref().map(filter_text),
+                        filter: sub.settings.filter.as_ref().map(filter_text),
                     },
                 });
             }

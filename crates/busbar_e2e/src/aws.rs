@@ -273,7 +273,7 @@ fn message(topic: &Topic, body: String, filter: Option<&Filter>) -> Message {
 fn messages(topic: &Topic, run: &str) -> Vec<Message> {
     let mut out = vec![message(topic, format!("{run}:{}:plain", topic.name), None)];
     for sub in &topic.subscriptions {
-        if let Some(filter) = &sub.filter {
+        if let Some(filter) = &sub.settings.filter {
             let body = format!("{run}:{}:for-{}", topic.name, sub.name);
             out.push(message(topic, body, Some(filter)));
         }
@@ -367,7 +367,7 @@ async fn check_delivery(
             *sent_to.entry(&topic.name).or_default() += 1;
             for sub in &topic.subscriptions {
                 let set = expected.entry((topic.name.clone(), sub.name.clone())).or_default();
-                if accepts(sub.filter.as_ref(), &m.attributes, topic) {
+                if accepts(sub.settings.filter.as_ref(), &m.attributes, topic) {
                     set.insert(m.body.clone());
                 }
             }
@@ -422,7 +422,8 @@ async fn check_dead_letter(
         .context("its subscription")?;
     let planned = plan.topics.iter().find(|t| t.topic == topic.name).context("planned topic")?;
     // A message its filter accepts.
-    let poison = message(topic, format!("poison{}", std::process::id()), sub.filter.as_ref());
+    let poison =
+        message(topic, format!("poison{}", std::process::id()), sub.settings.filter.as_ref());
     publish(
         aws,
         &topic_arns[&format!("aws_sns_topic.{}", planned.address)],

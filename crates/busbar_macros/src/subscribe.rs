@@ -303,6 +303,11 @@ pub(crate) fn expand(settings: &Settings, function: &syn::ItemFn) -> syn::Result
     };
     let filter_entries =
         settings.filter.iter().map(|(attribute, _, values)| quote!((#attribute, &[#(#values),*])));
+    let filter = if settings.filter.is_empty() {
+        quote!(::std::option::Option::None)
+    } else {
+        quote!(::std::option::Option::Some(&[#(#filter_entries),*]))
+    };
     // Each filter key is checked against the message type's attributes, at its own span.
     let filter_checks = settings.filter.iter().map(|(attribute, span, _)| {
         quote::quote_spanned! {*span=>
@@ -341,7 +346,7 @@ pub(crate) fn expand(settings: &Settings, function: &syn::ItemFn) -> syn::Result
                         max_retries: #max_retries,
                     },
                     max_concurrency: #max_concurrency,
-                    filter: &[#(#filter_entries),*],
+                    filter: #filter,
                 },
                 #dispatch_fn,
                 ::std::module_path!(),

@@ -9,6 +9,7 @@ mod builder;
 pub mod duration;
 mod json;
 pub mod names;
+pub mod runtime;
 pub mod schema;
 
 use std::collections::BTreeMap;
@@ -208,7 +209,7 @@ impl Publisher {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryPolicy {
     pub min_backoff_ms: u64,
@@ -226,9 +227,72 @@ impl Default for RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// The wait before the next delivery after `failed` failed ones (at least 1): the minimum
+    /// backoff doubled per failure after the first, capped at the maximum.
+    pub fn backoff(&self, failed: u32) -> std::time::Duration {
+        let factor = 1u64.checked_shl(failed.saturating_sub(1)).unwrap_or(u64::MAX);
+        let ms = self.min_backoff_ms.saturating_mul(factor).min(self.max_backoff_ms);
+        std::time::Duration::from_millis(ms)
+    }
+}
+
 /// An attribute filter: attribute name → accepted values (as strings, sorted). A message
 /// matches when every listed attribute equals one of its values.
 pub type Filter = BTreeMap<String, Vec<String>>;
+
+/// Whether a filter accepts a message with these attributes: every listed attribute has one of
+/// its values.
+pub fn filter_accepts(filter: &Filter, attributes: &BTreeMap<String, String>) -> bool {
+    filter.iter().all(|(k, values)| attributes.get(k).is_some_and(|v| values.contains(v)))
+}
+
+/// How a subscription is delivered: the one settings type of a subscription, from the
+/// frontends' facts (where `F` is the filter as written, not yet checked) through the model,
+/// `runtime-config.json` and the runtime, to the Rust SDK (where `F` is a static table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionSettings<F = Filter> {
+    pub ack_deadline_ms: u64,
+    pub message_retention_ms: u64,
+    pub retry_policy: RetryPolicy,
+    pub max_concurrency: Option<u32>,
+    pub filter: Option<F>,
+}
+
+impl<F> Default for SubscriptionSettings<F> {
+    /// What a subscription that sets nothing gets.
+    fn default() -> Self {
+        SubscriptionSettings {
+            ack_deadline_ms: defaults::ACK_DEADLINE_MS,
+            message_retention_ms: defaults::MESSAGE_RETENTION_MS,
+            retry_policy: RetryPolicy::default(),
+            max_concurrency: None,
+            filter: None,
+        }
+    }
+}
+
+impl<F> SubscriptionSettings<F> {
+    pub fn ack_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.ack_deadline_ms)
+    }
+
+    pub fn message_retention(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.message_retention_ms)
+    }
+
+    /// The same settings with another filter.
+    pub fn with_filter<G>(self, filter: Option<G>) -> SubscriptionSettings<G> {
+        SubscriptionSettings {
+            ack_deadline_ms: self.ack_deadline_ms,
+            message_retention_ms: self.message_retention_ms,
+            retry_policy: self.retry_policy,
+            max_concurrency: self.max_concurrency,
+            filter,
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -238,11 +302,9 @@ pub struct Subscription {
     pub service: String,
     /// The handler's name when it is a named function, else `None`.
     pub handler: Option<String>,
-    pub ack_deadline_ms: u64,
-    pub message_retention_ms: u64,
-    pub retry_policy: RetryPolicy,
-    pub max_concurrency: Option<u32>,
-    pub filter: Option<Filter>,
+    /// Its delivery settings (flattened in the JSON contract).
+    #[serde(flatten)]
+    pub settings: SubscriptionSettings,
     /// The whole declaration.
     pub span: Span,
     /// The name literal.

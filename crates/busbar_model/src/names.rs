@@ -65,6 +65,18 @@ pub fn suggest_kebab(name: &str) -> String {
     if trimmed.is_empty() { "my-topic".to_string() } else { trimmed.to_string() }
 }
 
+/// The name a subscription's own resources derive from (its SQS queue, Dapr's subscription):
+/// `{topic}--{subscription}`. Plans prepend their prefix and apply the provider's rules.
+pub fn subscription_resource(topic: &str, subscription: &str) -> String {
+    format!("{topic}--{subscription}")
+}
+
+/// The dead-letter topic (or queue) of a subscription, `{topic}--{subscription}--dlq`: the one
+/// derivation every plan and the runtime use.
+pub fn dead_letter(topic: &str, subscription: &str) -> String {
+    format!("{}--dlq", subscription_resource(topic, subscription))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +101,11 @@ mod tests {
         assert_eq!(suggest_kebab("UserAdded"), "user-added");
         assert_eq!(suggest_kebab("user_added"), "user-added");
         assert_eq!(suggest_kebab("Bad Name!"), "bad-name");
+    }
+
+    #[test]
+    fn derived_names() {
+        assert_eq!(subscription_resource("orders", "mail"), "orders--mail");
+        assert_eq!(dead_letter("orders", "mail"), "orders--mail--dlq");
     }
 }

@@ -9,6 +9,8 @@ use busbar_graph::PermissionGraph;
 use busbar_model::{AppModel, AttributeType, DeliveryGuarantee, Subscription, Topic};
 use serde::{Deserialize, Serialize};
 
+use busbar_model::names::{dead_letter, subscription_resource};
+
 use crate::limits::{self, Setting};
 use crate::names::{self, Namespace};
 use crate::{Edge, Grant, Origin, RuntimeSubscription, Settings, tags};
@@ -252,10 +254,10 @@ pub(crate) fn plan(
                 topic: t.name.clone(),
                 subscription: sub.name.clone(),
                 service: sub.service.clone(),
-                min_backoff_seconds: limits::secs(sub.retry_policy.min_backoff_ms),
+                min_backoff_seconds: limits::secs(sub.settings.retry_policy.min_backoff_ms),
                 max_backoff_seconds: queue.2,
                 max_delivery_attempts: queue.1,
-                max_concurrency: sub.max_concurrency,
+                max_concurrency: sub.settings.max_concurrency,
                 source: format!("aws_sqs_queue.{}", queue.0),
                 topic_resource: format!("aws_sns_topic.{address}"),
             });
@@ -343,7 +345,7 @@ fn plan_subscription(
     let what = format!("subscription `{}` on `{}`", sub.name, t.name);
     let setting =
         |key, what_| Setting { sub, topic: &t.name, key, what: what_, provider: "AWS", unit: "s" };
-    let ack = limits::secs(sub.ack_deadline_ms);
+    let ack = limits::secs(sub.settings.ack_deadline_ms);
     if ack > MAX_VISIBILITY_SECONDS {
         diagnostics.push(
             Diagnostic::new(
@@ -358,7 +360,7 @@ fn plan_subscription(
     }
     let retention = limits::clamp(
         &setting("messageRetention", "the message retention"),
-        limits::secs(sub.message_retention_ms),
+        limits::secs(sub.settings.message_retention_ms),
         MIN_RETENTION_SECONDS,
         MAX_RETENTION_SECONDS,
         diagnostics,
@@ -369,14 +371,14 @@ fn plan_subscription(
     };
     let max_receive = limits::clamp(
         &receive,
-        u64::from(sub.retry_policy.max_retries) + 1,
+        u64::from(sub.settings.retry_policy.max_retries) + 1,
         1,
         MAX_RECEIVE_COUNT,
         diagnostics,
     );
     let max_backoff = limits::clamp(
         &setting("retryPolicy.maxBackoff", "the maximum backoff"),
-        limits::secs(sub.retry_policy.max_backoff_ms),
+        limits::secs(sub.settings.retry_policy.max_backoff_ms),
         0,
         MAX_VISIBILITY_SECONDS,
         diagnostics,
@@ -384,9 +386,12 @@ fn plan_subscription(
 
     let address = names::address(&[&t.name, &sub.name]);
     let dlq_address = names::address(&[&t.name, &sub.name, "dlq"]);
-    let queue_name = names::apply(&format!("{p}{}--{}", t.name, sub.name), names::sqs_queue(fifo));
+    let queue_name = names::apply(
+        &format!("{p}{}", subscription_resource(&t.name, &sub.name)),
+        names::sqs_queue(fifo),
+    );
     let dlq_name =
-        names::apply(&format!("{p}{}--{}--dlq", t.name, sub.name), names::sqs_queue(fifo));
+        names::apply(&format!("{p}{}", dead_letter(&t.name, &sub.name)), names::sqs_queue(fifo));
     queue_names.claim(&queue_name, "SQS queue", &what, &sub.name_span, diagnostics);
     queue_names.claim(&dlq_name, "SQS dead-letter queue", &what, &sub.name_span, diagnostics);
     let origin = Origin::of(&sub.span);
@@ -429,8 +434,8 @@ fn plan_subscription(
         topic: format!("aws_sns_topic.{topic_address}"),
         queue: format!("aws_sqs_queue.{address}"),
         raw_message_delivery: true,
-        filter_policy: sub.filter.as_ref().map(|f| filter_policy(t, f)),
-        filter_policy_scope: sub.filter.as_ref().map(|_| "MessageAttributes".to_string()),
+        filter_policy: sub.settings.filter.as_ref().map(|f| filter_policy(t, f)),
+        filter_policy_scope: sub.settings.filter.as_ref().map(|_| "MessageAttributes".to_string()),
         origin: origin.clone(),
     });
     out.queue_policies.push(SqsQueuePolicy {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use busbar_graph::PermissionGraph;
 use busbar_model::AppModel;
+use busbar_model::names::{dead_letter, subscription_resource};
 use serde::{Deserialize, Serialize};
 
 use crate::{Origin, Settings};
@@ -83,11 +84,15 @@ pub(crate) fn plan(model: &AppModel, graph: &PermissionGraph, settings: &Setting
     for t in &model.topics {
         for sub in &t.subscriptions {
             subscriptions.push(DaprSubscription {
-                name: k8s_name(&format!("{}{}--{}", settings.prefix, t.name, sub.name)),
+                name: k8s_name(&format!(
+                    "{}{}",
+                    settings.prefix,
+                    subscription_resource(&t.name, &sub.name)
+                )),
                 topic: t.name.clone(),
                 subscription: sub.name.clone(),
                 route: format!("/busbar/{}/{}", t.name, sub.name),
-                dead_letter_topic: format!("{}--{}--dlq", t.name, sub.name),
+                dead_letter_topic: dead_letter(&t.name, &sub.name),
                 scopes: vec![sub.service.clone()],
                 origin: Origin::of(&sub.span),
             });

@@ -10,6 +10,8 @@ use busbar_graph::PermissionGraph;
 use busbar_model::{AppModel, DeliveryGuarantee, Subscription, Topic};
 use serde::{Deserialize, Serialize};
 
+use busbar_model::names::{dead_letter, subscription_resource};
+
 use crate::limits::{self, Setting};
 use crate::names::{self, Namespace};
 use crate::{Edge, Grant, Origin, RuntimeSubscription, Settings, tags};
@@ -213,7 +215,7 @@ pub(crate) fn plan(
                 min_backoff_seconds: planned.2,
                 max_backoff_seconds: planned.3,
                 max_delivery_attempts: planned.1,
-                max_concurrency: sub.max_concurrency,
+                max_concurrency: sub.settings.max_concurrency,
                 source: format!("google_pubsub_subscription.{}", planned.0),
                 topic_resource: format!("google_pubsub_topic.{address}"),
             });
@@ -286,28 +288,28 @@ fn plan_subscription(
         |key, what_| Setting { sub, topic: &t.name, key, what: what_, provider: "GCP", unit: "s" };
     let ack = limits::clamp(
         &setting("ackDeadline", "the ack deadline"),
-        limits::secs(sub.ack_deadline_ms),
+        limits::secs(sub.settings.ack_deadline_ms),
         MIN_ACK_SECONDS,
         MAX_ACK_SECONDS,
         diagnostics,
     );
     let retention = limits::clamp(
         &setting("messageRetention", "the message retention"),
-        limits::secs(sub.message_retention_ms),
+        limits::secs(sub.settings.message_retention_ms),
         MIN_RETENTION_SECONDS,
         MAX_RETENTION_SECONDS,
         diagnostics,
     );
     let min_backoff = limits::clamp(
         &setting("retryPolicy.minBackoff", "the minimum backoff"),
-        limits::secs(sub.retry_policy.min_backoff_ms),
+        limits::secs(sub.settings.retry_policy.min_backoff_ms),
         0,
         MAX_BACKOFF_SECONDS,
         diagnostics,
     );
     let max_backoff = limits::clamp(
         &setting("retryPolicy.maxBackoff", "the maximum backoff"),
-        limits::secs(sub.retry_policy.max_backoff_ms),
+        limits::secs(sub.settings.retry_policy.max_backoff_ms),
         0,
         MAX_BACKOFF_SECONDS,
         diagnostics,
@@ -319,7 +321,7 @@ fn plan_subscription(
     };
     let attempts = limits::clamp(
         &attempts_setting,
-        u64::from(sub.retry_policy.max_retries) + 1,
+        u64::from(sub.settings.retry_policy.max_retries) + 1,
         MIN_ATTEMPTS,
         MAX_ATTEMPTS,
         diagnostics,
@@ -327,8 +329,12 @@ fn plan_subscription(
 
     let address = names::address(&[&t.name, &sub.name]);
     let dlq_address = names::address(&[&t.name, &sub.name, "dlq"]);
-    let sub_name = names::apply(&format!("{p}{}--{}", t.name, sub.name), names::GCP_PUBSUB);
-    let dlq_name = names::apply(&format!("{p}{}--{}--dlq", t.name, sub.name), names::GCP_PUBSUB);
+    let sub_name = names::apply(
+        &format!("{p}{}", subscription_resource(&t.name, &sub.name)),
+        names::GCP_PUBSUB,
+    );
+    let dlq_name =
+        names::apply(&format!("{p}{}", dead_letter(&t.name, &sub.name)), names::GCP_PUBSUB);
     sub_names.claim(&sub_name, "Pub/Sub subscription", &what, &sub.name_span, diagnostics);
     sub_names.claim(
         &dlq_name,
@@ -364,7 +370,7 @@ fn plan_subscription(
         }),
         enable_message_ordering: t.ordering_attribute.is_some(),
         enable_exactly_once_delivery: t.delivery_guarantee == DeliveryGuarantee::ExactlyOnce,
-        filter: sub.filter.as_ref().map(filter_expression),
+        filter: sub.settings.filter.as_ref().map(filter_expression),
         labels: sub_labels.clone(),
         origin: origin.clone(),
     });

@@ -17,7 +17,7 @@ mod runtime;
 
 use std::collections::BTreeMap;
 
-use busbar_diagnostics::{Diagnostic, Span};
+use busbar_diagnostics::Diagnostic;
 use busbar_graph::PermissionGraph;
 use busbar_model::AppModel;
 use serde::{Deserialize, Serialize};
@@ -72,25 +72,7 @@ pub struct Settings {
     pub dapr_component: Option<String>,
 }
 
-/// Where something in a plan comes from in the code.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Origin {
-    pub file: String,
-    pub line: u32,
-    pub column: u32,
-}
-
-impl Origin {
-    pub fn of(span: &Span) -> Self {
-        Origin { file: span.file.to_string(), line: span.line, column: span.column }
-    }
-}
-
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}", self.file, self.line, self.column)
-    }
-}
+pub use busbar_model::runtime::Origin;
 
 /// The graph edge behind a grant.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use busbar_analysis::FilterEntry;
 use busbar_diagnostics::{Diagnostic, SourceFile, Span, Suppression};
-use busbar_model::{DeliveryGuarantee, RetryPolicy};
+use busbar_model::{DeliveryGuarantee, SubscriptionSettings};
 
 /// A byte range in the file the facts belong to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -190,11 +190,9 @@ pub(crate) struct SubscriptionDecl {
     pub topic: Option<(Vec<String>, RawSpan)>,
     pub topic_span: Span,
     pub handler: String,
-    pub ack_deadline_ms: u64,
-    pub message_retention_ms: u64,
-    pub retry_policy: RetryPolicy,
-    pub max_concurrency: Option<u32>,
-    pub filter: Option<Vec<FilterEntry>>,
+    /// Its settings, the filter as written (checked against the topic's attributes when the
+    /// model is built).
+    pub settings: SubscriptionSettings<Vec<FilterEntry>>,
     pub explicit: Vec<(String, Span)>,
     pub span: Span,
 }

@@ -157,11 +157,7 @@ impl Link<'_, '_> {
                     name: name.clone(),
                     name_span: name_span.clone(),
                     handler: Some(sub.handler.clone()),
-                    ack_deadline_ms: sub.ack_deadline_ms,
-                    message_retention_ms: sub.message_retention_ms,
-                    retry_policy: sub.retry_policy,
-                    max_concurrency: sub.max_concurrency,
-                    filter: sub.filter.clone(),
+                    settings: sub.settings.clone(),
                     explicit: sub.explicit.clone(),
                     span: sub.span.clone(),
                 });

@@ -9,7 +9,7 @@ use busbar_analysis::FilterEntry;
 use busbar_diagnostics::Span;
 use busbar_model::duration::{format_ms, parse_duration_ms};
 use busbar_model::names::{NameCheck, check_name as check};
-use busbar_model::{RetryPolicy, defaults, limits};
+use busbar_model::{SubscriptionSettings, limits};
 
 use crate::diagnostics as diag;
 use crate::extract::{Extractor, string_lit};
@@ -71,11 +71,7 @@ pub(crate) fn subscription(
         topic: None,
         topic_span: span.clone(),
         handler: crate::extract::ident_name(&f.sig.ident),
-        ack_deadline_ms: defaults::ACK_DEADLINE_MS,
-        message_retention_ms: defaults::MESSAGE_RETENTION_MS,
-        retry_policy: RetryPolicy::default(),
-        max_concurrency: None,
-        filter: None,
+        settings: SubscriptionSettings::default(),
         explicit: Vec::new(),
         span: span.clone(),
     };
@@ -106,7 +102,7 @@ pub(crate) fn subscription(
             sub.explicit.push((model_key(&key).to_string(), entry_span.clone()));
         }
         if key == "filter" {
-            sub.filter = filter(x, meta);
+            sub.settings.filter = filter(x, meta);
             continue;
         }
         let syn::Meta::NameValue(nv) = meta else {
@@ -143,34 +139,34 @@ pub(crate) fn subscription(
             },
             "ack_deadline" => {
                 if let Some(ms) = duration(x, &key, value, limits::MIN_ACK_DEADLINE_MS, "1s") {
-                    sub.ack_deadline_ms = ms;
+                    sub.settings.ack_deadline_ms = ms;
                 }
             }
             "message_retention" => {
                 if let Some(ms) = duration(x, &key, value, limits::MIN_MESSAGE_RETENTION_MS, "1m") {
-                    sub.message_retention_ms = ms;
+                    sub.settings.message_retention_ms = ms;
                 }
             }
             "min_backoff" => {
                 if let Some(ms) = duration(x, &key, value, limits::MIN_BACKOFF_MS, "1s") {
-                    sub.retry_policy.min_backoff_ms = ms;
+                    sub.settings.retry_policy.min_backoff_ms = ms;
                     min_set = Some(entry_span);
                 }
             }
             "max_backoff" => {
                 if let Some(ms) = duration(x, &key, value, limits::MIN_BACKOFF_MS, "1s") {
-                    sub.retry_policy.max_backoff_ms = ms;
+                    sub.settings.retry_policy.max_backoff_ms = ms;
                     max_set = Some(entry_span);
                 }
             }
             "max_retries" => {
                 if let Some(n) = integer(x, &key, value, 0) {
-                    sub.retry_policy.max_retries = n;
+                    sub.settings.retry_policy.max_retries = n;
                 }
             }
             "max_concurrency" => {
                 if let Some(n) = integer(x, &key, value, limits::MIN_MAX_CONCURRENCY) {
-                    sub.max_concurrency = Some(n);
+                    sub.settings.max_concurrency = Some(n);
                 }
             }
             _ => {}
@@ -182,7 +178,7 @@ pub(crate) fn subscription(
     if sub.name.is_none() && !metas.iter().any(|m| m.path().is_ident("name")) {
         x.facts.diagnostics.push(diag::missing_subscription_setting("name", span.clone()));
     }
-    let policy = sub.retry_policy;
+    let policy = sub.settings.retry_policy;
     if policy.min_backoff_ms > policy.max_backoff_ms {
         let at = max_set.clone().or(min_set.clone()).unwrap_or(span);
         let mut d = diag::value_out_of_range(

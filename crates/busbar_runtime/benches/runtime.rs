@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use busbar_runtime::{
-    Broker, BrokerConfig, Clock, Delivery, HandlerFuture, Outcome, Publish, SubscriptionConfig,
-    TopicConfig,
+    Broker, Clock, Delivery, HandlerFuture, Outcome, Publish, RuntimeConfig,
+    RuntimeSubscriptionConfig, RuntimeTopic,
 };
 
 const PUBLISHERS: usize = 16;
@@ -39,14 +39,11 @@ fn main() {
 
 async fn run(total: usize, workers: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let config = BrokerConfig {
-        topics: vec![TopicConfig {
-            name: "bench".into(),
-            ordering_attribute: None,
-            exactly_once: false,
-            subscriptions: vec![SubscriptionConfig::named("a"), SubscriptionConfig::named("b")],
-        }],
-    };
+    let subscription = |name: &str| RuntimeSubscriptionConfig::new(name, Default::default());
+    let config = RuntimeConfig::new(
+        "bench",
+        vec![RuntimeTopic::new("bench", vec![subscription("a"), subscription("b")])],
+    );
     let broker = Broker::open(dir.path(), config, Clock::System).unwrap();
     let start = Instant::now();
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::with_capacity(2 * total)));

@@ -28,10 +28,10 @@
     )
 )]
 
-pub mod config;
+mod config;
 pub mod datadir;
 mod queue;
-pub mod store;
+mod store;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -43,8 +43,9 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 
-pub use config::{BrokerConfig, SubscriptionConfig, TopicConfig};
-pub use store::{DeadLetter, StoreError, StoredMessage};
+pub use busbar_model::runtime::{RuntimeConfig, RuntimeSubscriptionConfig, RuntimeTopic};
+pub use config::{DEDUP_WINDOW, MAX_ATTRIBUTES, MAX_MESSAGE_BYTES};
+pub use store::{DEFAULT_DISK_RESERVE, DeadLetter, StoreError, StoredMessage};
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -210,7 +211,7 @@ pub struct Failure {
 
 struct Inner {
     store: Store,
-    config: BrokerConfig,
+    config: RuntimeConfig,
     clock: Clock,
     /// Each subscription's state, by key.
     subs: BTreeMap<String, SubState>,
@@ -281,7 +282,7 @@ fn key(topic: &str, subscription: &str) -> String {
 impl Broker {
     /// Opens the broker on `dir` (created if needed). What was stored before is delivered again
     /// to the subscriptions that had not acknowledged it.
-    pub fn open(dir: &Path, config: BrokerConfig, clock: Clock) -> Result<Broker, StoreError> {
+    pub fn open(dir: &Path, config: RuntimeConfig, clock: Clock) -> Result<Broker, StoreError> {
         let (store, owed) = Store::open(dir)?;
         let mut subs: BTreeMap<String, SubState> = config
             .topics
@@ -365,7 +366,7 @@ impl Broker {
         self.inner.store.set_disk_reserve(bytes);
     }
 
-    pub fn config(&self) -> &BrokerConfig {
+    pub fn config(&self) -> &RuntimeConfig {
         &self.inner.config
     }
 
@@ -399,13 +400,16 @@ impl Broker {
             .subscriptions
             .iter()
             .filter(|s| {
-                s.filter.as_ref().is_none_or(|f| config::filter_accepts(f, &message.attributes))
+                s.settings
+                    .filter
+                    .as_ref()
+                    .is_none_or(|f| busbar_model::filter_accepts(f, &message.attributes))
             })
             .map(|s| key(&t.name, &s.name))
             .collect();
         let ordering_key =
             t.ordering_attribute.as_ref().and_then(|a| message.attributes.get(a).cloned());
-        let dedup = match (&message.id, t.exactly_once) {
+        let dedup = match (&message.id, t.exactly_once()) {
             (Some(id), true) => Some((id.clone(), now + config::DEDUP_WINDOW.as_millis() as i64)),
             _ => None,
         };
@@ -574,13 +578,18 @@ impl Broker {
         self.inner.store.message_count().await.map(|_| ())
     }
 
-    async fn dispatch(&self, topic: &str, sub: &SubscriptionConfig, handler: Arc<dyn Handler>) {
+    async fn dispatch(
+        &self,
+        topic: &str,
+        sub: &RuntimeSubscriptionConfig,
+        handler: Arc<dyn Handler>,
+    ) {
         let k = key(topic, &sub.name);
         let Some(state) = self.inner.subs.get(&k) else { return };
         let unflushed = &state.unflushed;
         let clock = self.inner.clock;
-        let limit = sub.max_concurrency.map_or(64, |n| n.max(1) as usize);
-        let retention = sub.retention.as_millis() as i64;
+        let limit = sub.settings.max_concurrency.map_or(64, |n| n.max(1) as usize);
+        let retention = sub.settings.message_retention().as_millis() as i64;
         let mut shutdown = self.inner.shutdown.subscribe();
         // The handler calls in flight, polled by this task (no task per delivery).
         let mut calls: FuturesUnordered<Pin<Box<dyn Future<Output = Settled> + Send>>> =
@@ -619,7 +628,7 @@ impl Broker {
                     let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         handler.handle(delivery)
                     }));
-                    let deadline = sub.ack_deadline;
+                    let deadline = sub.settings.ack_deadline();
                     calls.push(Box::pin(async move {
                         let outcome = match call {
                             Err(panic) => Outcome::Retry(panicked(&*panic)),
@@ -752,7 +761,7 @@ impl Broker {
     fn settle(
         &self,
         state: &SubState,
-        sub: &SubscriptionConfig,
+        sub: &RuntimeSubscriptionConfig,
         seq: i64,
         entry: &Entry,
         outcome: Outcome,
@@ -760,7 +769,8 @@ impl Broker {
         use store::Settlement;
         let now = self.inner.clock.now_ms();
         let attempt = entry.attempts + 1;
-        let expired = entry.published_at < now - sub.retention.as_millis() as i64;
+        let expired =
+            entry.published_at < now - sub.settings.message_retention().as_millis() as i64;
         match outcome {
             Outcome::Success => {
                 state.queue().remove(seq);
@@ -771,10 +781,10 @@ impl Broker {
                 let reason = format!("dropped by the subscriber: {why}");
                 self.dead_letter(state, seq, entry, attempt, reason, &why, now);
             }
-            Outcome::Retry(why) if attempt > sub.max_retries => {
+            Outcome::Retry(why) if attempt > sub.settings.retry_policy.max_retries => {
                 let reason = format!(
                     "failed {attempt} deliveries (max retries {}); last error: {why}",
-                    sub.max_retries
+                    sub.settings.retry_policy.max_retries
                 );
                 self.dead_letter(state, seq, entry, attempt, reason, &why, now);
             }
@@ -799,7 +809,7 @@ impl Broker {
                 self.inner.store.settle(&state.key, seq, retry, &state.unflushed);
             }
             Outcome::Retry(why) => {
-                let next_at = now + sub.backoff(attempt).as_millis() as i64;
+                let next_at = now + sub.settings.retry_policy.backoff(attempt).as_millis() as i64;
                 state.queue().retry(seq, attempt, next_at);
                 self.report(state, entry, attempt, &why, false);
                 count(state, |c| &c.retried, entry, now);

@@ -6,26 +6,24 @@ use std::sync::atomic::AtomicUsize;
 
 use super::*;
 
-fn sub(name: &str) -> SubscriptionConfig {
-    SubscriptionConfig {
-        min_backoff: Duration::from_secs(10),
-        max_backoff: Duration::from_secs(25),
-        max_retries: 3,
-        ..SubscriptionConfig::named(name)
-    }
+fn sub(name: &str) -> RuntimeSubscriptionConfig {
+    let settings = busbar_model::SubscriptionSettings {
+        retry_policy: busbar_model::RetryPolicy {
+            min_backoff_ms: 10_000,
+            max_backoff_ms: 25_000,
+            max_retries: 3,
+        },
+        ..Default::default()
+    };
+    RuntimeSubscriptionConfig::new(name, settings)
 }
 
-fn topic(name: &str, subs: Vec<SubscriptionConfig>) -> TopicConfig {
-    TopicConfig {
-        name: name.into(),
-        ordering_attribute: None,
-        exactly_once: false,
-        subscriptions: subs,
-    }
+fn topic(name: &str, subs: Vec<RuntimeSubscriptionConfig>) -> RuntimeTopic {
+    RuntimeTopic::new(name, subs)
 }
 
-fn broker(dir: &Path, topics: Vec<TopicConfig>) -> Broker {
-    Broker::open(dir, BrokerConfig { topics }, Clock::tokio()).unwrap()
+fn broker(dir: &Path, topics: Vec<RuntimeTopic>) -> Broker {
+    Broker::open(dir, RuntimeConfig::new("test", topics), Clock::tokio()).unwrap()
 }
 
 fn msg(data: &str, attrs: &[(&str, &str)]) -> Publish {
@@ -104,7 +102,8 @@ async fn fan_out_reaches_every_subscription_and_acked_messages_are_collected() {
 async fn a_filtered_subscription_receives_only_matching_messages() {
     let dir = tempfile::tempdir().unwrap();
     let mut eu = sub("eu");
-    eu.filter = Some([("region".to_string(), vec!["eu".to_string(), "uk".to_string()])].into());
+    eu.settings.filter =
+        Some([("region".to_string(), vec!["eu".to_string(), "uk".to_string()])].into());
     let b = broker(dir.path(), vec![topic("t", vec![eu, sub("all")])]);
     let (h, _, mut rx) = recorder(b.inner.clock, |_, _| Outcome::Success);
     let (hall, _, mut rall) = recorder(b.inner.clock, |_, _| Outcome::Success);
@@ -219,7 +218,7 @@ async fn ordered_keys_wait_for_their_head_and_other_keys_go_on() {
 async fn max_concurrency_bounds_handler_calls_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = sub("s");
-    s.max_concurrency = Some(2);
+    s.settings.max_concurrency = Some(2);
     let b = broker(dir.path(), vec![topic("t", vec![s])]);
     let now = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
@@ -248,7 +247,7 @@ async fn max_concurrency_bounds_handler_calls_in_flight() {
 async fn a_handler_past_the_ack_deadline_is_cancelled_and_retried() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = sub("s");
-    s.ack_deadline = Duration::from_secs(5);
+    s.settings.ack_deadline_ms = 5_000;
     let b = broker(dir.path(), vec![topic("t", vec![s])]);
     let finished = Arc::new(AtomicUsize::new(0));
     let calls = Arc::new(AtomicUsize::new(0));
@@ -275,7 +274,7 @@ async fn a_handler_past_the_ack_deadline_is_cancelled_and_retried() {
 async fn exactly_once_topics_store_a_client_id_once_within_five_minutes() {
     let dir = tempfile::tempdir().unwrap();
     let mut once = topic("once", vec![sub("s")]);
-    once.exactly_once = true;
+    once.delivery_guarantee = busbar_model::DeliveryGuarantee::ExactlyOnce;
     let b = broker(dir.path(), vec![once, topic("plain", vec![sub("s")])]);
     let with_id = |id: &str| Publish { id: Some(id.into()), ..msg("x", &[]) };
     let first = b.publish("once", with_id("order-1")).await.unwrap();
@@ -323,7 +322,7 @@ async fn the_clouds_limits_are_enforced_and_nothing_is_stored() {
 async fn unacknowledged_messages_past_their_retention_are_dead_letters() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = sub("s");
-    s.retention = Duration::from_secs(60);
+    s.settings.message_retention_ms = 60_000;
     let b = broker(dir.path(), vec![topic("t", vec![s])]);
     b.publish("t", msg("old", &[])).await.unwrap();
     tokio::time::sleep(Duration::from_secs(61)).await;
@@ -343,7 +342,7 @@ async fn unacknowledged_messages_past_their_retention_are_dead_letters() {
 async fn a_message_retried_past_its_retention_is_dead_lettered_for_its_age() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = sub("s");
-    s.retention = Duration::from_secs(30);
+    s.settings.message_retention_ms = 30_000;
     let b = broker(dir.path(), vec![topic("t", vec![s])]);
     let (h, seen, _rx) = recorder(b.inner.clock, |_, _| Outcome::Retry("not yet".into()));
     b.subscribe("t", "s", h).unwrap();
@@ -492,7 +491,7 @@ async fn a_data_directory_of_another_format_is_refused() {
         let conn = rusqlite::Connection::open(dir.path().join("busbar.db")).unwrap();
         conn.execute_batch("CREATE TABLE deliveries (subscription TEXT, seq INTEGER);").unwrap();
     }
-    let Err(e) = Broker::open(dir.path(), BrokerConfig { topics: vec![] }, Clock::System) else {
+    let Err(e) = Broker::open(dir.path(), RuntimeConfig::new("test", vec![]), Clock::System) else {
         panic!("opened")
     };
     assert!(
@@ -587,8 +586,9 @@ async fn a_publish_that_fails_halfway_leaves_nothing_behind() {
 #[tokio::test]
 async fn one_broker_per_data_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let first = Broker::open(dir.path(), BrokerConfig { topics: vec![] }, Clock::System).unwrap();
-    let Err(e) = Broker::open(dir.path(), BrokerConfig { topics: vec![] }, Clock::System) else {
+    let first =
+        Broker::open(dir.path(), RuntimeConfig::new("test", vec![]), Clock::System).unwrap();
+    let Err(e) = Broker::open(dir.path(), RuntimeConfig::new("test", vec![]), Clock::System) else {
         panic!("a second broker opened the same data directory")
     };
     let pid = std::process::id();
@@ -598,7 +598,7 @@ async fn one_broker_per_data_directory() {
     first.close().await.unwrap();
     assert_eq!(datadir::lock_holder(dir.path()), None);
     assert!(first.publish("t", msg("x", &[])).await.is_err(), "a closed broker stores nothing");
-    Broker::open(dir.path(), BrokerConfig { topics: vec![] }, Clock::System).unwrap();
+    Broker::open(dir.path(), RuntimeConfig::new("test", vec![]), Clock::System).unwrap();
 }
 
 /// The data directory is its owner's: 0700 when busbar creates it, its files 0600.
@@ -632,7 +632,7 @@ async fn a_damaged_or_empty_database_is_refused() {
     let db = dir.path().join("busbar.db");
     let whole = std::fs::read(&db).unwrap();
     assert!(whole.len() > 64 * 4096, "{} bytes", whole.len());
-    let open = || Broker::open(dir.path(), BrokerConfig { topics: vec![] }, Clock::System);
+    let open = || Broker::open(dir.path(), RuntimeConfig::new("test", vec![]), Clock::System);
     // Pages in the middle of the file overwritten.
     let mut damaged = whole.clone();
     for b in &mut damaged[20 * 4096..40 * 4096] {
@@ -719,7 +719,7 @@ async fn a_format_2_data_directory_is_upgraded() {
     }
     let b = Broker::open(
         dir.path(),
-        BrokerConfig { topics: vec![topic("t", vec![sub("s")])] },
+        RuntimeConfig::new("test", vec![topic("t", vec![sub("s")])]),
         Clock::System,
     )
     .unwrap();

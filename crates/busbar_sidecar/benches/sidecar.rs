@@ -27,7 +27,7 @@ fn write(dir: &Path, rel: &str, text: &str) {
 }
 
 /// `orders` publishes `bench`; `billing` subscribes to it twice, as `a` and `b`.
-fn analyzed() -> (busbar_model::AppModel, busbar_graph::PermissionGraph) {
+fn analyzed() -> busbar_model::runtime::RuntimeConfig {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     for service in ["orders", "billing"] {
@@ -57,7 +57,7 @@ fn analyzed() -> (busbar_model::AppModel, busbar_graph::PermissionGraph) {
     );
     assert!(analysis.diagnostics.iter().all(|d| !d.is_error()), "{:?}", analysis.diagnostics);
     let graph = busbar_graph::PermissionGraph::build(&analysis.model);
-    (analysis.model, graph)
+    busbar_plan::runtime_config(&analysis.model, &graph, &busbar_plan::Settings::default())
 }
 
 /// Publish → deliver latencies, and a count of deliveries to wait on.
@@ -88,9 +88,9 @@ fn main() {
 /// The cost of validating one 1 KiB message against the topic's schema, by itself: the
 /// parse of the body into a JSON value and the compiled schema's check.
 fn validation_alone() {
-    let (model, _) = analyzed();
-    let topic = model.topics.iter().find(|t| t.name == "bench").unwrap();
-    let validator = jsonschema::draft202012::new(&topic.schema.to_json_schema()).unwrap();
+    let config = analyzed();
+    let topic = config.topic("bench").unwrap();
+    let validator = jsonschema::draft202012::new(&topic.schema).unwrap();
     let body = format!(r#"{{"t":{:>20},"pad":"{}"}}"#, 12345, "x".repeat(990));
     let n = 200_000;
     let began = Instant::now();
@@ -108,7 +108,7 @@ fn validation_alone() {
 }
 
 fn run(total: usize, validate: bool) {
-    let (model, graph) = analyzed();
+    let config = analyzed();
     let data = tempfile::tempdir().unwrap();
     let clients = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let seen = Arc::new(Seen {
@@ -136,7 +136,7 @@ fn run(total: usize, validate: bool) {
     let options = busbar_sidecar::Options {
         data_dir: data.path().to_path_buf(),
         dev,
-        disk_reserve: busbar_runtime::store::DEFAULT_DISK_RESERVE,
+        disk_reserve: busbar_runtime::DEFAULT_DISK_RESERVE,
         limits: busbar_sidecar::Limits::default(),
     };
     let sidecar = sidecar_rt.block_on(async {
@@ -144,7 +144,7 @@ fn run(total: usize, validate: bool) {
             shared: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
             services: Default::default(),
         };
-        busbar_sidecar::start(model, &graph, options, listeners).await.unwrap()
+        busbar_sidecar::start(config, options, listeners).await.unwrap()
     });
     let url = format!("http://{}/v1.0/publish/pubsub/bench", sidecar.addr);
     let token = sidecar.endpoints.iter().find(|e| e.service == "orders").unwrap().token.clone();

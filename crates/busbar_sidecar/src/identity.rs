@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use busbar_config::DevConfig;
-use busbar_model::AppModel;
+use busbar_model::runtime::RuntimeConfig;
 
 /// How a service reaches the sidecar.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,10 +27,10 @@ pub fn tokens_file(data_dir: &Path) -> PathBuf {
     data_dir.join("tokens.json")
 }
 
-/// Every service's endpoint, in model order: configured tokens as they are, the others from
-/// `tokens.json` or freshly generated (and then written there).
+/// Every service's endpoint, in the contract's order: configured tokens as they are, the
+/// others from `tokens.json` or freshly generated (and then written there).
 pub fn endpoints(
-    model: &AppModel,
+    config: &RuntimeConfig,
     dev: &DevConfig,
     data_dir: &Path,
 ) -> Result<Vec<Endpoint>, String> {
@@ -47,23 +47,23 @@ pub fn endpoints(
     };
     let mut changed = false;
     let mut out = Vec::new();
-    for service in &model.services {
-        let configured = dev.services.get(&service.name);
+    for service in config.services.iter().map(|p| &p.service) {
+        let configured = dev.services.get(service);
         let port = configured.and_then(|s| s.port);
         if let Some(token) = configured.and_then(|s| s.token.clone()) {
-            out.push(Endpoint { service: service.name.clone(), token, generated: false, port });
+            out.push(Endpoint { service: service.clone(), token, generated: false, port });
             continue;
         }
-        let token = match stored.get(&service.name) {
+        let token = match stored.get(service) {
             Some(t) if !t.is_empty() => t.clone(),
             _ => {
                 let t = new_token()?;
-                stored.insert(service.name.clone(), t.clone());
+                stored.insert(service.clone(), t.clone());
                 changed = true;
                 t
             }
         };
-        out.push(Endpoint { service: service.name.clone(), token, generated: true, port });
+        out.push(Endpoint { service: service.clone(), token, generated: true, port });
     }
     if changed {
         write_private(&file, &serde_json::to_vec_pretty(&stored).unwrap_or_default())
@@ -108,11 +108,11 @@ pub(crate) struct Callers {
 }
 
 impl Callers {
-    pub fn new(endpoints: &[Endpoint], model: &AppModel, trust_app_id: bool) -> Callers {
+    pub fn new(endpoints: &[Endpoint], config: &RuntimeConfig, trust_app_id: bool) -> Callers {
         Callers {
             tokens: endpoints.iter().map(|e| (e.token.clone(), e.service.clone())).collect(),
             by_service: endpoints.iter().map(|e| (e.service.clone(), e.token.clone())).collect(),
-            services: model.services.iter().map(|s| s.name.clone()).collect(),
+            services: config.services.iter().map(|s| s.service.clone()).collect(),
             trust_app_id,
         }
     }

@@ -47,7 +47,7 @@ mod running;
 pub mod server;
 mod validation;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -57,7 +57,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use busbar_config::DevConfig;
-use busbar_model::AppModel;
+use busbar_model::runtime::RuntimeConfig;
 use busbar_runtime::{Broker, StoreError};
 use serde_json::{Value, json};
 
@@ -108,29 +108,14 @@ pub fn sidecar_file(data_dir: &Path) -> PathBuf {
 
 struct AppState {
     broker: Broker,
-    model: AppModel,
+    /// The runtime contract served: topics, subscriptions, and each service's grants.
+    config: Arc<RuntimeConfig>,
     pubsub: String,
-    /// (service, topic) pairs the code may publish.
-    may_publish: BTreeSet<(String, String)>,
     callers: identity::Callers,
     admin_token: String,
     data_dir: PathBuf,
     /// Each topic's message schema, compiled, for validation at publish.
     validators: validation::Validators,
-}
-
-/// The subscriptions of each service, as (topic, subscription), in model order.
-fn subscriptions_of<'a>(model: &'a AppModel, service: &'a str) -> Vec<(String, String)> {
-    model
-        .topics
-        .iter()
-        .flat_map(|t| {
-            t.subscriptions
-                .iter()
-                .filter(move |s| s.service == service)
-                .map(move |s| (t.name.clone(), s.name.clone()))
-        })
-        .collect()
 }
 
 /// The sidecar's routes, behind the guard of [`server`], each request with the state now
@@ -147,7 +132,7 @@ fn router(live: Arc<running::Live>, limits: &Limits) -> Router {
         .route("/v1.0-busbar/dlq", get(admin::list))
         .route("/v1.0-busbar/dlq/release", post(admin::release_handler))
         .route("/v1.0-busbar/info", get(admin::info))
-        .layer(DefaultBodyLimit::max(4 * busbar_runtime::config::MAX_MESSAGE_BYTES))
+        .layer(DefaultBodyLimit::max(4 * busbar_runtime::MAX_MESSAGE_BYTES))
         .layer(axum::middleware::from_fn_with_state(live, current))
         .layer(axum::middleware::from_fn_with_state(limits.request, server::guard))
 }
@@ -178,7 +163,7 @@ async fn healthz(Extension(state): Extension<Arc<AppState>>) -> Response {
 async fn metadata(Extension(state): Extension<Arc<AppState>>) -> axum::Json<Value> {
     let pubsub = state.pubsub.as_str();
     let subscriptions: Vec<Value> = state
-        .model
+        .config
         .topics
         .iter()
         .flat_map(|t| t.subscriptions.iter().map(move |s| json!({ "pubsubname": pubsub, "topic": t.name, "name": s.name, "service": s.service })))

@@ -29,7 +29,7 @@ fn authorize(
             format!("there is no pubsub `{pubsub}`; busbar serves `{}`", state.pubsub),
         )));
     }
-    let Some(declared) = state.model.topic(topic) else {
+    let Some(declared) = state.config.topic(topic) else {
         return Err(Box::new(error(
             StatusCode::NOT_FOUND,
             "ERR_TOPIC_NOT_FOUND",
@@ -39,7 +39,7 @@ fn authorize(
     let caller = state.callers.identify(port_of.0.as_deref(), headers).map_err(|message| {
         Box::new(error(StatusCode::FORBIDDEN, "ERR_PERMISSION_DENIED", message))
     })?;
-    if !state.may_publish.contains(&(caller.clone(), topic.to_string())) {
+    if !state.config.may_publish(&caller, topic) {
         return Err(Box::new(error(
             StatusCode::FORBIDDEN,
             "ERR_PERMISSION_DENIED",

@@ -11,22 +11,21 @@
 //! accepted only once it is committed, and the store keeps every delivery owed, to a removed
 //! subscription too.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::Extension;
 use busbar_config::DevConfig;
-use busbar_graph::PermissionGraph;
-use busbar_model::AppModel;
-use busbar_runtime::{Broker, BrokerConfig, Clock, Failure};
+use busbar_model::runtime::RuntimeConfig;
+use busbar_runtime::{Broker, Clock, Failure};
 use serde_json::json;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::{
     AppState, Listeners, Options, PortOf, StartError, deliver, identity, router, routes, server,
-    sidecar_file, subscriptions_of, validation,
+    sidecar_file, validation,
 };
 
 /// The state requests read, and the gate a reload closes.
@@ -55,7 +54,7 @@ pub struct Running {
     pub failures: Option<UnboundedReceiver<Failure>>,
     /// Lines for the log while it runs (a connection limit reached).
     pub log: Option<UnboundedReceiver<String>>,
-    /// Each service's token and own port (the port it was bound on), in model order.
+    /// Each service's token and own port (the port it was bound on), in the contract's order.
     pub endpoints: Vec<Endpoint>,
     /// The admin API's token (also in the data directory's `admin-token`).
     pub admin_token: String,
@@ -75,13 +74,11 @@ pub struct Running {
 
 pub use identity::Endpoint;
 
-/// A graph as the sidecar serves it.
+/// A runtime contract as the sidecar serves it.
 #[derive(Clone)]
 struct Served {
-    model: AppModel,
+    config: Arc<RuntimeConfig>,
     options: Options,
-    /// (service, topic) pairs the code may publish.
-    may_publish: BTreeSet<(String, String)>,
     endpoints: Vec<Endpoint>,
 }
 
@@ -92,20 +89,11 @@ struct Opened {
     routes: BTreeMap<String, Arc<routes::ServiceRoutes>>,
 }
 
-/// The (service, topic) pairs the graph lets publish.
-fn grants(graph: &PermissionGraph) -> BTreeSet<(String, String)> {
-    graph
-        .all_permissions()
-        .into_iter()
-        .flat_map(|p| p.publish.into_iter().map(move |g| (p.service.clone(), g.topic)))
-        .collect()
-}
-
 /// Warnings about the config and the store that the operator should see at each (re)load.
-fn load_warnings(model: &AppModel, dev: &DevConfig, broker: &Broker) -> Vec<String> {
+fn load_warnings(config: &RuntimeConfig, dev: &DevConfig, broker: &Broker) -> Vec<String> {
     let mut warnings = Vec::new();
     for name in dev.services.keys() {
-        if model.service(name).is_none() {
+        if config.service(name).is_none() {
             warnings.push(format!(
                 "busbar.toml has [dev.services.{name}], but the app has no service `{name}`: it is ignored"
             ));
@@ -121,10 +109,11 @@ fn load_warnings(model: &AppModel, dev: &DevConfig, broker: &Broker) -> Vec<Stri
     warnings
 }
 
-/// Starts the sidecar on `listeners` (bound to 127.0.0.1 by the caller).
+/// Starts the sidecar on `listeners` (bound to 127.0.0.1 by the caller), serving `config`:
+/// its topics and subscriptions, and its grants (a publish the config does not grant the
+/// caller is 403).
 pub async fn start(
-    model: AppModel,
-    graph: &PermissionGraph,
+    config: RuntimeConfig,
     options: Options,
     listeners: Listeners,
 ) -> Result<Running, StartError> {
@@ -139,12 +128,12 @@ pub async fn start(
         .filter_map(|(s, l)| Some((s.clone(), l.local_addr().ok()?.port())))
         .collect();
     let mut warnings = Vec::new();
+    let config = Arc::new(config);
     let opened =
-        open(&model, &options, &client, &failures_tx, Reading::AtStart, &mut warnings).await?;
-    let endpoints = endpoints(&model, &options, &service_ports, &mut warnings)?;
+        open(&config, &options, &client, &failures_tx, Reading::AtStart, &mut warnings).await?;
+    let endpoints = endpoints(&config, &options, &service_ports, &mut warnings)?;
     let admin_token = identity::admin_token(&options.data_dir).map_err(StartError::Tokens)?;
-    let served =
-        Served { model, options, may_publish: grants(graph), endpoints: endpoints.clone() };
+    let served = Served { config, options, endpoints: endpoints.clone() };
     let state = app_state(&served, &opened.broker, &admin_token, &mut warnings);
     let live = Arc::new(Live {
         current: RwLock::new(Arc::new(state)),
@@ -207,13 +196,13 @@ enum Reading {
 
 /// Each service's endpoint, with the own port it was bound on.
 fn endpoints(
-    model: &AppModel,
+    config: &RuntimeConfig,
     options: &Options,
     service_ports: &BTreeMap<String, u16>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Endpoint>, StartError> {
     let mut endpoints =
-        identity::endpoints(model, &options.dev, &options.data_dir).map_err(StartError::Tokens)?;
+        identity::endpoints(config, &options.dev, &options.data_dir).map_err(StartError::Tokens)?;
     for e in &mut endpoints {
         let wanted = e.port;
         e.port = service_ports.get(&e.service).copied();
@@ -234,9 +223,9 @@ fn app_state(
     admin_token: &str,
     warnings: &mut Vec<String>,
 ) -> AppState {
-    let (model, options) = (&served.model, &served.options);
+    let (config, options) = (&served.config, &served.options);
     let validators = if options.dev.validate_messages {
-        let (validators, more) = validation::Validators::compile(model);
+        let (validators, more) = validation::Validators::compile(config);
         warnings.extend(more);
         validators
     } else {
@@ -244,32 +233,30 @@ fn app_state(
     };
     AppState {
         broker: broker.clone(),
-        model: model.clone(),
+        config: config.clone(),
         pubsub: options.dev.pubsub.clone(),
-        may_publish: served.may_publish.clone(),
-        callers: identity::Callers::new(&served.endpoints, model, options.dev.trust_app_id),
+        callers: identity::Callers::new(&served.endpoints, config, options.dev.trust_app_id),
         admin_token: admin_token.to_string(),
         data_dir: options.data_dir.clone(),
         validators,
     }
 }
 
-/// Opens the broker on the data directory for `model` and starts its deliveries.
+/// Opens the broker on the data directory for `config` and starts its deliveries.
 async fn open(
-    model: &AppModel,
+    config: &RuntimeConfig,
     options: &Options,
     client: &reqwest::Client,
     failures: &UnboundedSender<Failure>,
     reading: Reading,
     warnings: &mut Vec<String>,
 ) -> Result<Opened, StartError> {
-    let mut broker =
-        Broker::open(&options.data_dir, BrokerConfig::from_model(model), Clock::System)?;
+    let mut broker = Broker::open(&options.data_dir, config.clone(), Clock::System)?;
     broker.report_failures(failures.clone());
     broker.set_disk_reserve(options.disk_reserve);
-    warnings.extend(load_warnings(model, &options.dev, &broker));
+    warnings.extend(load_warnings(config, &options.dev, &broker));
     let (dispatchers, routes) =
-        match deliver_all(model, &options.dev, &broker, client, reading, warnings).await {
+        match deliver_all(config, &options.dev, &broker, client, reading, warnings).await {
             Ok(started) => started,
             Err(e) => {
                 broker.shutdown();
@@ -286,22 +273,21 @@ impl Running {
         self.live.current().broker.clone()
     }
 
-    /// Serves `model` and its `graph` from now on: its topics, subscriptions and grants take
+    /// Serves `config` from now on: its topics, subscriptions and grants take
     /// effect, a removed subscription stops receiving (its backlog kept), and `dev`'s tokens,
     /// URLs and settings apply (not new own ports: the listeners stay). The warnings of the new
     /// graph are returned. On `Err` the old graph is served still (or, if even the old one
     /// cannot be opened again, the error says so and publishes fail until a reload succeeds).
     pub async fn reload(
         &mut self,
-        model: AppModel,
-        graph: &PermissionGraph,
+        config: RuntimeConfig,
         dev: DevConfig,
     ) -> Result<Vec<String>, StartError> {
         let mut warnings = Vec::new();
         let options = Options { dev, ..self.served.options.clone() };
         // What can fail without touching the running state comes first.
-        let endpoints = endpoints(&model, &options, &self.service_ports, &mut warnings)?;
-        let may_publish = grants(graph);
+        let config = Arc::new(config);
+        let endpoints = endpoints(&config, &options, &self.service_ports, &mut warnings)?;
         // The old deliveries end (the ones in flight finish); publishes go on meanwhile.
         let old = self.broker();
         old.shutdown();
@@ -312,11 +298,17 @@ impl Running {
         // Everything the old broker accepted is committed before the store is opened again.
         let _ = old.close().await;
         drop(old);
-        let new = Served { model, options, may_publish, endpoints };
+        let new = Served { config, options, endpoints };
         let reading = Reading::AtFirstDelivery;
-        let opened =
-            open(&new.model, &new.options, &self.client, &self.failures_tx, reading, &mut warnings)
-                .await;
+        let opened = open(
+            &new.config,
+            &new.options,
+            &self.client,
+            &self.failures_tx,
+            reading,
+            &mut warnings,
+        )
+        .await;
         let (opened, served, result) = match opened {
             Ok(opened) => (opened, new, Ok(())),
             Err(e) => {
@@ -324,7 +316,7 @@ impl Running {
                 let old = self.served.clone();
                 let mut ignored = Vec::new();
                 let again = open(
-                    &old.model,
+                    &old.config,
                     &old.options,
                     &self.client,
                     &self.failures_tx,
@@ -381,7 +373,7 @@ impl Running {
 /// Starts a dispatcher for each subscription of each service with a URL, delivering over
 /// HTTP on the routes its `/dapr/subscribe` gives.
 async fn deliver_all(
-    model: &AppModel,
+    config: &RuntimeConfig,
     dev: &DevConfig,
     broker: &Broker,
     client: &reqwest::Client,
@@ -393,15 +385,15 @@ async fn deliver_all(
 > {
     let mut dispatchers = Vec::new();
     let mut all_routes = BTreeMap::new();
-    for service in &model.services {
-        let subscriptions = subscriptions_of(model, &service.name);
-        let url = dev.services.get(&service.name).and_then(|s| s.url.clone());
+    for service in config.services.iter().map(|p| p.service.as_str()) {
+        let subscriptions = config.subscriptions_of(service);
+        let url = dev.services.get(service).and_then(|s| s.url.clone());
         let Some(url) = url else {
             if !subscriptions.is_empty() {
                 warnings.push(format!(
                     "service `{}` has no URL ([dev.services.{}] url or command in busbar.toml): {} until it has one",
-                    service.name,
-                    service.name,
+                    service,
+                    service,
                     if subscriptions.len() == 1 {
                         "its subscription builds a backlog".to_string()
                     } else {
@@ -414,19 +406,15 @@ async fn deliver_all(
         if subscriptions.is_empty() {
             continue;
         }
-        let routes = Arc::new(routes::ServiceRoutes::new(
-            &service.name,
-            &url,
-            &dev.pubsub,
-            subscriptions.clone(),
-        ));
+        let routes =
+            Arc::new(routes::ServiceRoutes::new(service, &url, &dev.pubsub, subscriptions.clone()));
         if reading == Reading::AtStart {
             match routes.read(client).await {
                 routes::Read::Known => {}
                 routes::Read::Refused(e) => return Err(StartError::Subscription(e)),
                 routes::Read::Unreachable(e) => warnings.push(format!(
                     "service `{}` does not answer at {} yet ({e}): its deliveries wait until it does, and its routes are read from its GET /dapr/subscribe then",
-                    service.name,
+                    service,
                     routes.url()
                 )),
             }
@@ -443,7 +431,7 @@ async fn deliver_all(
                 dispatchers.push(task);
             }
         }
-        all_routes.insert(service.name.clone(), routes);
+        all_routes.insert(service.to_string(), routes);
     }
     Ok((dispatchers, all_routes))
 }

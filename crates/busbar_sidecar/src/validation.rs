@@ -6,9 +6,19 @@
 
 use std::collections::HashMap;
 
-use busbar_model::AppModel;
-use busbar_model::schema::Shape;
+use busbar_model::runtime::RuntimeConfig;
 use serde_json::Value;
+
+/// Whether a schema has no constraint (`true`, or an object of annotations only): a topic
+/// whose message type is unknown or `unknown`/`any`.
+fn accepts_anything(schema: &Value) -> bool {
+    const ANNOTATIONS: [&str; 5] = ["$schema", "$id", "title", "description", "$comment"];
+    match schema {
+        Value::Bool(true) => true,
+        Value::Object(fields) => fields.keys().all(|k| ANNOTATIONS.contains(&k.as_str())),
+        _ => false,
+    }
+}
 
 /// At most this many failures are named in a refusal.
 const MAX_REPORTED: usize = 10;
@@ -37,14 +47,14 @@ impl Validators {
 
     /// Compiles every topic's schema. A topic whose schema is open (any value) is not checked;
     /// one that does not compile (a bug in busbar) is named in the warnings and not checked.
-    pub fn compile(model: &AppModel) -> (Self, Vec<String>) {
+    pub fn compile(config: &RuntimeConfig) -> (Self, Vec<String>) {
         let mut by_topic = HashMap::new();
         let mut warnings = Vec::new();
-        for topic in &model.topics {
-            if matches!(topic.schema.root, None | Some(Shape::Any)) {
+        for topic in &config.topics {
+            if accepts_anything(&topic.schema) {
                 continue;
             }
-            match jsonschema::draft202012::new(&topic.schema.to_json_schema()) {
+            match jsonschema::draft202012::new(&topic.schema) {
                 Ok(v) => {
                     by_topic.insert(topic.name.clone(), v);
                 }
@@ -131,6 +141,17 @@ pub(crate) fn as_json(failures: &[Failure]) -> Value {
 mod tests {
     use super::*;
 
+    /// A schema of annotations only accepts anything (and is not compiled); one constraint
+    /// makes it a schema to check.
+    #[test]
+    fn only_constraints_make_a_schema_to_check() {
+        let dialect = "https://json-schema.org/draft/2020-12/schema";
+        assert!(accepts_anything(&serde_json::json!(true)));
+        assert!(accepts_anything(&serde_json::json!({ "$schema": dialect, "title": "T" })));
+        assert!(!accepts_anything(&serde_json::json!({ "$schema": dialect, "type": "object" })));
+        assert!(!accepts_anything(&serde_json::json!(false)));
+    }
+
     /// A message with thousands of failing items costs a bounded list: [`MAX_COLLECTED`]
     /// failures, ten named, and "at least" in the count.
     #[test]
@@ -146,7 +167,9 @@ mod tests {
         let options = busbar_analysis::Options { threads: 1, checker: None };
         let frontends = [busbar_ts::FRONTEND];
         let model = busbar_analysis::analyze(tmp.path(), &config, &options, &frontends).model;
-        let (validators, warnings) = Validators::compile(&model);
+        let graph = busbar_graph::PermissionGraph::build(&model);
+        let config = busbar_plan::runtime_config(&model, &graph, &busbar_plan::Settings::default());
+        let (validators, warnings) = Validators::compile(&config);
         assert!(warnings.is_empty(), "{warnings:?}");
         let body = format!("[{}]", vec!["\"x\""; 5_000].join(","));
         let failures = validators.check_message("numbers", "application/json", body.as_bytes());

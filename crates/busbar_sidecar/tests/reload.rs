@@ -15,7 +15,7 @@ use support::{JSON_TYPE, ORDERS, write};
 
 /// The app with billing's subscription to order-placed named `sub`, and orders publishing
 /// order-cancelled too when `cancels`.
-fn analyzed(sub: &str, cancels: bool) -> (busbar_model::AppModel, busbar_graph::PermissionGraph) {
+fn analyzed(sub: &str, cancels: bool) -> busbar_model::runtime::RuntimeConfig {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     for service in ["orders", "billing"] {
@@ -77,7 +77,7 @@ fn dev(billing: Option<String>) -> DevConfig {
 
 /// The sidecar on `data` for the app with `charge`, billing without a URL.
 async fn start(data: &std::path::Path) -> busbar_sidecar::Running {
-    let (model, graph) = analyzed("charge", true);
+    let config = analyzed("charge", true);
     let options = busbar_sidecar::Options {
         data_dir: data.to_path_buf(),
         dev: dev(None),
@@ -88,7 +88,7 @@ async fn start(data: &std::path::Path) -> busbar_sidecar::Running {
         shared: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
         services: Default::default(),
     };
-    busbar_sidecar::start(model, &graph, options, listeners).await.unwrap()
+    busbar_sidecar::start(config, options, listeners).await.unwrap()
 }
 
 async fn publish(http: &reqwest::Client, base: &str, topic: &str, id: &str) -> u16 {
@@ -131,8 +131,8 @@ async fn a_reload_swaps_the_graph_and_loses_nothing_accepted() {
         }
     });
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let (model, graph) = analyzed("bill", false);
-    let warnings = sidecar.reload(model, &graph, dev(Some(url))).await.unwrap();
+    let config = analyzed("bill", false);
+    let warnings = sidecar.reload(config, dev(Some(url))).await.unwrap();
     let accepted = during.await.unwrap();
 
     // The grant the new code no longer has is gone.
@@ -189,11 +189,11 @@ async fn a_subscription_that_comes_back_gets_its_backlog() {
     for i in 0..5 {
         assert_eq!(publish(&http, &base, "order-placed", &format!("m{i}")).await, 204);
     }
-    let (model, graph) = analyzed("bill", true);
-    sidecar.reload(model, &graph, dev(None)).await.unwrap();
+    let config = analyzed("bill", true);
+    sidecar.reload(config, dev(None)).await.unwrap();
     let (url, seen) = recorder().await;
-    let (model, graph) = analyzed("charge", true);
-    let warnings = sidecar.reload(model, &graph, dev(Some(url))).await.unwrap();
+    let config = analyzed("charge", true);
+    let warnings = sidecar.reload(config, dev(Some(url))).await.unwrap();
     assert!(warnings.iter().all(|w| !w.contains("no longer in the app")), "{warnings:?}");
     support::until(|| seen.lock().unwrap().len() >= 5).await;
     let got: BTreeSet<(String, String)> = seen.lock().unwrap().iter().cloned().collect();

@@ -4,7 +4,7 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use busbar_diagnostics::{Diagnostic, SourceFile, Span, Suppression};
-use busbar_model::{DeliveryGuarantee, RetryPolicy};
+use busbar_model::{DeliveryGuarantee, SubscriptionSettings};
 use swc_atoms::Atom;
 
 /// A byte range in the file the facts belong to. Turned into a [`Span`] (line, column) only
@@ -272,11 +272,9 @@ pub(crate) struct SubscriptionDecl {
     /// Why the topic argument is not a name that can lead to a topic, when it is not.
     pub topic_problem: Option<String>,
     pub handler: Option<String>,
-    pub ack_deadline_ms: u64,
-    pub message_retention_ms: u64,
-    pub retry_policy: RetryPolicy,
-    pub max_concurrency: Option<u32>,
-    pub filter: Option<Vec<FilterEntry>>,
+    /// Its settings, the filter as written (checked against the topic's attributes when the
+    /// model is built).
+    pub settings: SubscriptionSettings<Vec<FilterEntry>>,
     /// The settings the code wrote, with the `key: value` span of each.
     pub explicit: Vec<(String, busbar_diagnostics::Span)>,
     pub span: Span,

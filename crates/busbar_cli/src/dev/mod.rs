@@ -180,8 +180,7 @@ async fn start_sidecar(
         disk_reserve: args.min_free_disk.saturating_mul(1 << 20),
         limits: busbar_sidecar::Limits::default(),
     };
-    let model = loaded.analysis.model.clone();
-    busbar_sidecar::start(model, &loaded.graph, options, listeners)
+    busbar_sidecar::start(loaded.runtime_config(), options, listeners)
         .await
         .map_err(|e| (EXIT_FAILED, e.to_string()))
 }
@@ -340,8 +339,7 @@ async fn reload(
             return None;
         }
     };
-    let model = loaded.analysis.model.clone();
-    match running.reload(model, &loaded.graph, dev.clone()).await {
+    match running.reload(loaded.runtime_config(), dev.clone()).await {
         Ok(warnings) => {
             for w in warnings {
                 let _ = writeln!(err, "warning: {w}");

@@ -23,7 +23,7 @@ pub fn write(dir: &Path, rel: &str, text: &str) {
 
 /// orders publishes `order-placed` (with a `region` attribute); billing subscribes to it as
 /// `charge` and publishes nothing.
-pub fn analyzed() -> (busbar_model::AppModel, busbar_graph::PermissionGraph) {
+pub fn analyzed() -> busbar_model::runtime::RuntimeConfig {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     write(
@@ -49,14 +49,15 @@ pub fn analyzed() -> (busbar_model::AppModel, busbar_graph::PermissionGraph) {
     analyze_dir(dir)
 }
 
-/// The model and graph of the app in `dir`, which must have no error.
-pub fn analyze_dir(dir: &Path) -> (busbar_model::AppModel, busbar_graph::PermissionGraph) {
+/// The runtime contract of the app in `dir` (as `busbar dev` builds it), which must have no
+/// error.
+pub fn analyze_dir(dir: &Path) -> busbar_model::runtime::RuntimeConfig {
     let config = busbar_config::Config::default();
     let options = busbar_analysis::Options { threads: 1, checker: None };
     let analysis = busbar_analysis::analyze(dir, &config, &options, &[busbar_ts::FRONTEND]);
     assert!(analysis.diagnostics.iter().all(|d| !d.is_error()), "{:?}", analysis.diagnostics);
     let graph = busbar_graph::PermissionGraph::build(&analysis.model);
-    (analysis.model, graph)
+    busbar_plan::runtime_config(&analysis.model, &graph, &busbar_plan::Settings::default())
 }
 
 pub type Received = Arc<Mutex<Vec<Value>>>;
@@ -125,7 +126,7 @@ pub async fn start_with(
     billing_url: Option<String>,
     tweak: impl FnOnce(&mut busbar_sidecar::Options),
 ) -> Result<busbar_sidecar::Running, busbar_sidecar::StartError> {
-    let (model, graph) = analyzed();
+    let config = analyzed();
     // These tests are about delivery, identity and limits, and publish bodies of every shape:
     // validation at publish is off here and tested on its own (`validation.rs`).
     let mut dev = DevConfig { validate_messages: false, ..Default::default() };
@@ -142,7 +143,7 @@ pub async fn start_with(
     let mut options = busbar_sidecar::Options {
         data_dir: data.to_path_buf(),
         dev,
-        disk_reserve: busbar_runtime::store::DEFAULT_DISK_RESERVE,
+        disk_reserve: busbar_runtime::DEFAULT_DISK_RESERVE,
         limits: busbar_sidecar::Limits::default(),
     };
     tweak(&mut options);
@@ -150,7 +151,7 @@ pub async fn start_with(
         shared: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
         services: [("orders".to_string(), orders_port)].into(),
     };
-    busbar_sidecar::start(model, &graph, options, listeners).await
+    busbar_sidecar::start(config, options, listeners).await
 }
 
 impl Harness {

@@ -143,11 +143,7 @@ fn subscriptions(linker: &Linker<'_>, topic_names: &TopicNames, out: &mut Linked
                 name: name.clone(),
                 name_span: name_span.clone(),
                 handler: sub.handler.clone(),
-                ack_deadline_ms: sub.ack_deadline_ms,
-                message_retention_ms: sub.message_retention_ms,
-                retry_policy: sub.retry_policy,
-                max_concurrency: sub.max_concurrency,
-                filter: sub.filter.clone(),
+                settings: sub.settings.clone(),
                 explicit: sub.explicit.clone(),
                 span: sub.span.clone(),
             });

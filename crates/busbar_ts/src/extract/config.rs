@@ -6,7 +6,7 @@
 use busbar_diagnostics::Span;
 use busbar_model::duration::parse_duration_ms;
 use busbar_model::names::{NameCheck, check_name};
-use busbar_model::{DeliveryGuarantee, RetryPolicy, defaults, limits};
+use busbar_model::{DeliveryGuarantee, SubscriptionSettings, limits};
 use swc_common::Spanned;
 use swc_ecma_ast as ast;
 
@@ -451,11 +451,7 @@ impl Extractor {
             topic_span,
             topic_problem,
             handler: None,
-            ack_deadline_ms: defaults::ACK_DEADLINE_MS,
-            message_retention_ms: defaults::MESSAGE_RETENTION_MS,
-            retry_policy: RetryPolicy::default(),
-            max_concurrency: None,
-            filter: None,
+            settings: SubscriptionSettings::default(),
             explicit: Vec::new(),
             span: decl_span.clone(),
         };
@@ -499,23 +495,23 @@ impl Extractor {
                 "ackDeadline" => {
                     if let Some(ms) = self.duration_value(entry, limits::MIN_ACK_DEADLINE_MS, "1s")
                     {
-                        sub.ack_deadline_ms = ms;
+                        sub.settings.ack_deadline_ms = ms;
                     }
                 }
                 "messageRetention" => {
                     if let Some(ms) =
                         self.duration_value(entry, limits::MIN_MESSAGE_RETENTION_MS, "1m")
                     {
-                        sub.message_retention_ms = ms;
+                        sub.settings.message_retention_ms = ms;
                     }
                 }
                 "maxConcurrency" => {
                     if let Some(n) = self.integer_value(entry, limits::MIN_MAX_CONCURRENCY as i64) {
-                        sub.max_concurrency = Some(n);
+                        sub.settings.max_concurrency = Some(n);
                     }
                 }
                 "retryPolicy" => self.retry_policy(sub, entry),
-                "filter" => sub.filter = self.filter(entry),
+                "filter" => sub.settings.filter = self.filter(entry),
                 other => self.facts.diagnostics.push(diag::unknown_config_key(
                     DeclKind::Subscription,
                     other,
@@ -563,19 +559,19 @@ impl Extractor {
             match inner.key.as_str() {
                 "minBackoff" => {
                     if let Some(ms) = self.duration_value(inner, limits::MIN_BACKOFF_MS, "1s") {
-                        sub.retry_policy.min_backoff_ms = ms;
+                        sub.settings.retry_policy.min_backoff_ms = ms;
                         min_entry = Some(inner.span.clone());
                     }
                 }
                 "maxBackoff" => {
                     if let Some(ms) = self.duration_value(inner, limits::MIN_BACKOFF_MS, "1s") {
-                        sub.retry_policy.max_backoff_ms = ms;
+                        sub.settings.retry_policy.max_backoff_ms = ms;
                         max_entry = Some(inner.span.clone());
                     }
                 }
                 "maxRetries" => {
                     if let Some(n) = self.integer_value(inner, 0) {
-                        sub.retry_policy.max_retries = n;
+                        sub.settings.retry_policy.max_retries = n;
                     }
                 }
                 other => self.facts.diagnostics.push(diag::unknown_config_key(
@@ -586,7 +582,7 @@ impl Extractor {
                 )),
             }
         }
-        let policy = sub.retry_policy;
+        let policy = sub.settings.retry_policy;
         if policy.min_backoff_ms > policy.max_backoff_ms {
             let (at, other) = match (max_entry, min_entry) {
                 (Some(max), min) => (max, min),
