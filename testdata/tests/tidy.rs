@@ -184,3 +184,32 @@ fn crate_dependencies_match_the_architecture() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The broker seam (ARCHITECTURE.md, "The runtime"): the sidecar and `busbar dlq` use the
+/// `Broker` interface and its `BrokerError`; the embedded implementation is named only where a
+/// backend is chosen and opened, and its store's error type nowhere.
+#[test]
+fn the_sidecar_and_dlq_see_only_the_broker_interface() {
+    let mut files = Vec::new();
+    files_under(&repo().join("crates/busbar_sidecar/src"), "rs", &mut files);
+    files.push(repo().join("crates/busbar_cli/src/dlq.rs"));
+    let opens_a_backend = [
+        Path::new("crates/busbar_sidecar/src/running.rs"),
+        Path::new("crates/busbar_cli/src/dlq.rs"),
+    ];
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let relative = file.strip_prefix(repo()).unwrap();
+        assert!(!text.contains("StoreError"), "{} names the store's error", relative.display());
+        for (n, line) in text.lines().enumerate() {
+            if line.contains("EmbeddedBroker") {
+                assert!(
+                    opens_a_backend.contains(&relative) && line.contains("EmbeddedBroker::open"),
+                    "{}:{}: only the place that opens a backend names it: {line}",
+                    relative.display(),
+                    n + 1
+                );
+            }
+        }
+    }
+}

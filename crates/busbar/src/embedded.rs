@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use busbar_model::names::dead_letter;
-pub use busbar_runtime::{Broker, Clock, DeadLetter, StoreError, SubscriptionStats};
+pub use busbar_runtime::{Clock, DeadLetter, EmbeddedBroker, StoreError, SubscriptionStats};
 use busbar_runtime::{RuntimeConfig, RuntimeSubscriptionConfig, RuntimeTopic};
 
 use crate::dispatch::{Body, Delivery, Outcome, Served, Table};
@@ -100,7 +100,7 @@ impl Builder {
         let table = Table::build().map_err(StartError::Config)?;
         let app = self.service.as_deref().unwrap_or("embedded");
         let config = config(app, &table, &self.topics).map_err(StartError::Config)?;
-        let broker = Broker::open(&self.dir, config, self.clock)?;
+        let broker = EmbeddedBroker::open(&self.dir, config, self.clock)?;
         if !crate::transport::install_embedded(broker.clone()) {
             let _ = broker.close().await;
             return Err(StartError::AlreadyRunning);
@@ -118,7 +118,7 @@ impl Builder {
 
 /// This binary's subscriptions, delivered in-process by the embedded broker.
 pub struct App {
-    broker: Broker,
+    broker: EmbeddedBroker,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     running: bool,
 }
@@ -140,7 +140,7 @@ impl App {
     }
 
     /// The broker: its stats, dead letters, release.
-    pub fn broker(&self) -> &Broker {
+    pub fn broker(&self) -> &EmbeddedBroker {
         &self.broker
     }
 
@@ -245,7 +245,7 @@ fn config(
 
 /// A publish to the embedded broker.
 pub(crate) async fn publish(
-    broker: &Broker,
+    broker: &EmbeddedBroker,
     message: Published,
 ) -> Result<MessageId, PublishError> {
     use busbar_runtime::{MAX_ATTRIBUTES, MAX_MESSAGE_BYTES};
@@ -284,8 +284,8 @@ pub(crate) async fn publish(
                 E::UnknownTopic(_) => PublishErrorKind::TopicNotFound,
                 E::TooLarge { .. } => PublishErrorKind::TooLarge,
                 E::TooManyAttributes { .. } => PublishErrorKind::InvalidMessage,
-                E::Store(StoreError::Full) => PublishErrorKind::StorageFull,
-                E::Store(_) => PublishErrorKind::Other,
+                E::Broker(busbar_runtime::BrokerError::Full(_)) => PublishErrorKind::StorageFull,
+                E::Broker(_) => PublishErrorKind::Other,
             };
             Err(PublishError::new(kind, topic, e.to_string()).with_source(e))
         }

@@ -23,7 +23,7 @@ pub(crate) struct Published {
 enum Transport {
     Sidecar(Arc<Client>),
     #[cfg(feature = "embedded")]
-    Embedded(busbar_runtime::Broker),
+    Embedded(busbar_runtime::EmbeddedBroker),
 }
 
 static CURRENT: RwLock<Option<Transport>> = RwLock::new(None);
@@ -44,7 +44,7 @@ pub(crate) fn install_sidecar(sidecar: Sidecar) {
 
 /// Publishes go to `broker` from now on; `false` when another embedded app already runs.
 #[cfg(feature = "embedded")]
-pub(crate) fn install_embedded(broker: busbar_runtime::Broker) -> bool {
+pub(crate) fn install_embedded(broker: busbar_runtime::EmbeddedBroker) -> bool {
     let mut slot = CURRENT.write().unwrap_or_else(|p| p.into_inner());
     if matches!(&*slot, Some(Transport::Embedded(_))) {
         return false;

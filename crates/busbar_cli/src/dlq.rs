@@ -172,13 +172,16 @@ fn offline(
         .map_err(|e| e.to_string())?;
     let config = loaded.runtime_config();
     runtime.block_on(async {
-        let broker = busbar_runtime::Broker::open(data, config, busbar_runtime::Clock::System)
-            .map_err(|e| e.to_string())?;
+        let embedded =
+            busbar_runtime::EmbeddedBroker::open(data, config, busbar_runtime::Clock::System)
+                .map_err(|e| e.to_string())?;
+        // Only the interface from here on: the same calls as on every backend.
+        let broker: &dyn busbar_runtime::Broker = &embedded;
         let filter = common.subscription.as_deref();
         let answer = if releasing {
-            busbar_sidecar::admin::release(&broker, filter, ids).await
+            busbar_sidecar::admin::release(broker, filter, ids).await
         } else {
-            busbar_sidecar::admin::dead_letters(&broker, filter).await
+            busbar_sidecar::admin::dead_letters(broker, filter).await
         };
         let _ = broker.close().await;
         answer

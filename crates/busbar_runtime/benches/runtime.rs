@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use busbar_runtime::{
-    Broker, Clock, Delivery, HandlerFuture, Outcome, Publish, RuntimeConfig,
+    Clock, Delivery, EmbeddedBroker, HandlerFuture, Outcome, Publish, RuntimeConfig,
     RuntimeSubscriptionConfig, RuntimeTopic,
 };
 
@@ -44,7 +44,7 @@ async fn run(total: usize, workers: usize) {
         "bench",
         vec![RuntimeTopic::new("bench", vec![subscription("a"), subscription("b")])],
     );
-    let broker = Broker::open(dir.path(), config, Clock::System).unwrap();
+    let broker = EmbeddedBroker::open(dir.path(), config, Clock::System).unwrap();
     let start = Instant::now();
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::with_capacity(2 * total)));
     let delivered = Arc::new(tokio::sync::Semaphore::new(0));

@@ -1,8 +1,9 @@
-//! The busbar runtime: the embedded durable broker.
+//! The busbar runtime: the broker interface ([`Broker`], [`BrokerError`]) every backend
+//! implements, over the runtime contract ([`RuntimeConfig`]), and the embedded durable broker.
 //!
-//! [`Broker::open`] stores messages in SQLite in WAL mode under a data directory (`store`); a
+//! [`EmbeddedBroker::open`] stores messages in SQLite in WAL mode under a data directory (`store`); a
 //! publish returns only after its transaction is fsync'd, and concurrent publishes share one
-//! fsync. [`Broker::subscribe`] starts the dispatcher of one subscription, which calls a
+//! fsync. [`EmbeddedBroker::subscribe`] starts the dispatcher of one subscription, which calls a
 //! [`Handler`] with the semantics of RUNTIME.md: fan-out, at-least-once, exponential backoff,
 //! dead-lettering (after max retries, on DROP, on retention expiry), ordering per
 //! ordering-attribute value with head-of-line blocking, filters, `maxConcurrency`, the ack
@@ -28,6 +29,7 @@
     )
 )]
 
+mod broker;
 mod config;
 pub mod datadir;
 mod queue;
@@ -43,6 +45,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 
+pub use broker::{BoxFuture, Broker, BrokerError};
 pub use busbar_model::runtime::{RuntimeConfig, RuntimeSubscriptionConfig, RuntimeTopic};
 pub use config::{DEDUP_WINDOW, MAX_ATTRIBUTES, MAX_MESSAGE_BYTES};
 pub use store::{DEFAULT_DISK_RESERVE, DeadLetter, StoreError, StoredMessage};
@@ -150,8 +153,15 @@ pub enum PublishError {
     TooLarge { size: usize, limit: usize },
     #[error("the message has {count} attributes; the limit is {limit} (as on SNS)")]
     TooManyAttributes { count: usize, limit: usize },
+    /// The broker refused it (full, unavailable, failed).
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Broker(#[from] BrokerError),
+}
+
+impl From<StoreError> for PublishError {
+    fn from(e: StoreError) -> Self {
+        PublishError::Broker(e.into())
+    }
 }
 
 /// One delivery of a message to a subscription.
@@ -268,9 +278,9 @@ pub struct SubscriptionStats {
     pub latency_us: u64,
 }
 
-/// The embedded broker. Cloning shares it.
+/// The embedded broker, over SQLite: one implementation of [`Broker`]. Cloning shares it.
 #[derive(Clone)]
-pub struct Broker {
+pub struct EmbeddedBroker {
     inner: Arc<Inner>,
 }
 
@@ -279,10 +289,14 @@ fn key(topic: &str, subscription: &str) -> String {
     format!("{topic}/{subscription}")
 }
 
-impl Broker {
+impl EmbeddedBroker {
     /// Opens the broker on `dir` (created if needed). What was stored before is delivered again
     /// to the subscriptions that had not acknowledged it.
-    pub fn open(dir: &Path, config: RuntimeConfig, clock: Clock) -> Result<Broker, StoreError> {
+    pub fn open(
+        dir: &Path,
+        config: RuntimeConfig,
+        clock: Clock,
+    ) -> Result<EmbeddedBroker, StoreError> {
         let (store, owed) = Store::open(dir)?;
         let mut subs: BTreeMap<String, SubState> = config
             .topics
@@ -324,7 +338,7 @@ impl Broker {
         }
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let seed = (clock.now_ms() as u64) << 20;
-        Ok(Broker {
+        Ok(EmbeddedBroker {
             inner: Arc::new(Inner {
                 store,
                 config,
@@ -470,7 +484,7 @@ impl Broker {
     }
 
     /// Starts delivering `topic`'s subscription `name` to `handler`. The task ends at
-    /// [`Broker::shutdown`], after the deliveries in flight finish.
+    /// [`EmbeddedBroker::shutdown`], after the deliveries in flight finish.
     pub fn subscribe(
         &self,
         topic: &str,
@@ -825,6 +839,79 @@ fn count(state: &SubState, which: fn(&Counters) -> &AtomicU64, entry: &Entry, no
     which(&state.counters).fetch_add(1, Ordering::Relaxed);
     let waited = (now - entry.published_at).max(0) as u64;
     state.counters.latency_us.fetch_add(waited * 1000, Ordering::Relaxed);
+}
+
+impl Broker for EmbeddedBroker {
+    fn config(&self) -> &RuntimeConfig {
+        EmbeddedBroker::config(self)
+    }
+
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        message: Publish,
+    ) -> BoxFuture<'a, Result<Published, PublishError>> {
+        Box::pin(EmbeddedBroker::publish(self, topic, message))
+    }
+
+    fn subscribe(
+        &self,
+        topic: &str,
+        subscription: &str,
+        handler: Arc<dyn Handler>,
+    ) -> Result<tokio::task::JoinHandle<()>, BrokerError> {
+        EmbeddedBroker::subscribe(self, topic, subscription, handler).ok_or_else(|| {
+            BrokerError::UnknownSubscription {
+                topic: topic.to_string(),
+                subscription: subscription.to_string(),
+            }
+        })
+    }
+
+    fn dead_letters<'a>(
+        &'a self,
+        topic: &'a str,
+        subscription: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, BrokerError>> {
+        Box::pin(async move { Ok(EmbeddedBroker::dead_letters(self, topic, subscription).await?) })
+    }
+
+    fn release<'a>(
+        &'a self,
+        topic: &'a str,
+        subscription: &'a str,
+        ids: Option<Vec<String>>,
+    ) -> BoxFuture<'a, Result<usize, BrokerError>> {
+        Box::pin(async move { Ok(EmbeddedBroker::release(self, topic, subscription, ids).await?) })
+    }
+
+    fn stats(&self) -> BoxFuture<'_, Result<Vec<SubscriptionStats>, BrokerError>> {
+        Box::pin(async move { Ok(EmbeddedBroker::stats(self).await?) })
+    }
+
+    fn stored_messages(&self) -> BoxFuture<'_, Result<i64, BrokerError>> {
+        Box::pin(async move { Ok(EmbeddedBroker::stored_messages(self).await?) })
+    }
+
+    fn retired(&self) -> BTreeMap<(String, String), u64> {
+        EmbeddedBroker::retired(self).clone()
+    }
+
+    fn broken(&self) -> Option<String> {
+        EmbeddedBroker::broken(self).map(str::to_string)
+    }
+
+    fn flush(&self) -> BoxFuture<'_, Result<(), BrokerError>> {
+        Box::pin(async move { Ok(EmbeddedBroker::flush(self).await?) })
+    }
+
+    fn shutdown(&self) {
+        EmbeddedBroker::shutdown(self);
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), BrokerError>> {
+        Box::pin(async move { Ok(EmbeddedBroker::close(self).await?) })
+    }
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ fn topic(name: &str, subs: Vec<RuntimeSubscriptionConfig>) -> RuntimeTopic {
     RuntimeTopic::new(name, subs)
 }
 
-fn broker(dir: &Path, topics: Vec<RuntimeTopic>) -> Broker {
-    Broker::open(dir, RuntimeConfig::new("test", topics), Clock::tokio()).unwrap()
+fn broker(dir: &Path, topics: Vec<RuntimeTopic>) -> EmbeddedBroker {
+    EmbeddedBroker::open(dir, RuntimeConfig::new("test", topics), Clock::tokio()).unwrap()
 }
 
 fn msg(data: &str, attrs: &[(&str, &str)]) -> Publish {
@@ -491,7 +491,9 @@ async fn a_data_directory_of_another_format_is_refused() {
         let conn = rusqlite::Connection::open(dir.path().join("busbar.db")).unwrap();
         conn.execute_batch("CREATE TABLE deliveries (subscription TEXT, seq INTEGER);").unwrap();
     }
-    let Err(e) = Broker::open(dir.path(), RuntimeConfig::new("test", vec![]), Clock::System) else {
+    let Err(e) =
+        EmbeddedBroker::open(dir.path(), RuntimeConfig::new("test", vec![]), Clock::System)
+    else {
         panic!("opened")
     };
     assert!(
@@ -510,7 +512,7 @@ async fn a_full_disk_refuses_publishes_but_keeps_delivering() {
     b.publish("t", msg("before", &[])).await.unwrap();
     b.set_disk_reserve(u64::MAX);
     let refused = b.publish("t", msg("refused", &[])).await;
-    assert_eq!(refused, Err(PublishError::Store(StoreError::Full)));
+    assert_eq!(refused, Err(PublishError::Broker(BrokerError::Full(StoreError::Full.to_string()))));
     assert_eq!(b.stored_messages().await.unwrap(), 1, "nothing stored for the refused one");
     let (h, _, mut rx) = recorder(b.inner.clock, |_, _| Outcome::Success);
     b.subscribe("t", "s", h).unwrap();
@@ -586,9 +588,11 @@ async fn a_publish_that_fails_halfway_leaves_nothing_behind() {
 #[tokio::test]
 async fn one_broker_per_data_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let first =
-        Broker::open(dir.path(), RuntimeConfig::new("test", vec![]), Clock::System).unwrap();
-    let Err(e) = Broker::open(dir.path(), RuntimeConfig::new("test", vec![]), Clock::System) else {
+    let first = EmbeddedBroker::open(dir.path(), RuntimeConfig::new("test", vec![]), Clock::System)
+        .unwrap();
+    let Err(e) =
+        EmbeddedBroker::open(dir.path(), RuntimeConfig::new("test", vec![]), Clock::System)
+    else {
         panic!("a second broker opened the same data directory")
     };
     let pid = std::process::id();
@@ -598,7 +602,7 @@ async fn one_broker_per_data_directory() {
     first.close().await.unwrap();
     assert_eq!(datadir::lock_holder(dir.path()), None);
     assert!(first.publish("t", msg("x", &[])).await.is_err(), "a closed broker stores nothing");
-    Broker::open(dir.path(), RuntimeConfig::new("test", vec![]), Clock::System).unwrap();
+    EmbeddedBroker::open(dir.path(), RuntimeConfig::new("test", vec![]), Clock::System).unwrap();
 }
 
 /// The data directory is its owner's: 0700 when busbar creates it, its files 0600.
@@ -632,7 +636,8 @@ async fn a_damaged_or_empty_database_is_refused() {
     let db = dir.path().join("busbar.db");
     let whole = std::fs::read(&db).unwrap();
     assert!(whole.len() > 64 * 4096, "{} bytes", whole.len());
-    let open = || Broker::open(dir.path(), RuntimeConfig::new("test", vec![]), Clock::System);
+    let open =
+        || EmbeddedBroker::open(dir.path(), RuntimeConfig::new("test", vec![]), Clock::System);
     // Pages in the middle of the file overwritten.
     let mut damaged = whole.clone();
     for b in &mut damaged[20 * 4096..40 * 4096] {
@@ -661,13 +666,13 @@ async fn a_deleted_wal_stops_publishes_and_loses_nothing_accepted() {
     }
     std::fs::remove_file(dir.path().join("busbar.db-wal")).unwrap();
     let refused = b.publish("t", msg("after", &[])).await;
-    let Err(PublishError::Store(StoreError::Lost(why))) = refused else {
+    let Err(PublishError::Broker(BrokerError::Unavailable(why))) = refused else {
         panic!("a publish into a deleted WAL was answered {refused:?}")
     };
     assert!(why.contains("busbar.db-wal was deleted") && why.contains("checkpointed"), "{why}");
     assert!(b.broken().is_some());
     let again = b.publish("t", msg("later", &[])).await;
-    assert!(matches!(again, Err(PublishError::Store(StoreError::Lost(_)))), "{again:?}");
+    assert!(matches!(again, Err(PublishError::Broker(BrokerError::Unavailable(_)))), "{again:?}");
     b.close().await.unwrap();
     let b = broker(dir.path(), vec![topic("t", vec![sub("s")])]);
     assert_eq!(b.broken(), None);
@@ -689,7 +694,7 @@ async fn a_deleted_database_is_copied_out_and_publishes_stop() {
     }
     std::fs::remove_file(dir.path().join("busbar.db")).unwrap();
     let refused = b.publish("t", msg("after", &[])).await;
-    let Err(PublishError::Store(StoreError::Lost(why))) = refused else {
+    let Err(PublishError::Broker(BrokerError::Unavailable(why))) = refused else {
         panic!("a publish into a deleted database was answered {refused:?}")
     };
     let copy = dir.path().join(format!("busbar.db.rescued-{}", std::process::id()));
@@ -717,7 +722,7 @@ async fn a_format_2_data_directory_is_upgraded() {
         ))
         .unwrap();
     }
-    let b = Broker::open(
+    let b = EmbeddedBroker::open(
         dir.path(),
         RuntimeConfig::new("test", vec![topic("t", vec![sub("s")])]),
         Clock::System,

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use crate::{AppState, error};
 
 /// The subscriptions `filter` names (every one without a filter), as (topic, name).
-fn selected(broker: &Broker, filter: Option<&str>) -> Result<Vec<(String, String)>, String> {
+fn selected(broker: &dyn Broker, filter: Option<&str>) -> Result<Vec<(String, String)>, String> {
     let all: Vec<(String, String)> = broker
         .config()
         .topics
@@ -48,7 +48,7 @@ fn selected(broker: &Broker, filter: Option<&str>) -> Result<Vec<(String, String
 }
 
 /// The dead letters of the selected subscriptions, as JSON.
-pub async fn dead_letters(broker: &Broker, filter: Option<&str>) -> Result<Value, String> {
+pub async fn dead_letters(broker: &dyn Broker, filter: Option<&str>) -> Result<Value, String> {
     let mut out = Vec::new();
     for (topic, sub) in selected(broker, filter)? {
         let letters = broker.dead_letters(&topic, &sub).await.map_err(|e| e.to_string())?;
@@ -84,7 +84,7 @@ fn dead_data(data: &[u8]) -> Value {
 /// Moves dead letters of the selected subscriptions back for delivery (those with `ids`, or
 /// all); answers how many per subscription.
 pub async fn release(
-    broker: &Broker,
+    broker: &dyn Broker,
     filter: Option<&str>,
     ids: Option<Vec<String>>,
 ) -> Result<Value, String> {
@@ -124,7 +124,7 @@ pub(crate) async fn list(
     if let Some(refused) = unauthorized(&state, &headers) {
         return refused;
     }
-    match dead_letters(&state.broker, query.get("subscription").map(String::as_str)).await {
+    match dead_letters(state.broker.as_ref(), query.get("subscription").map(String::as_str)).await {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => error(StatusCode::NOT_FOUND, "ERR_SUBSCRIPTION_NOT_FOUND", e),
     }
@@ -152,7 +152,7 @@ pub(crate) async fn release_handler(
         .get("ids")
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect());
-    match release(&state.broker, filter, ids).await {
+    match release(state.broker.as_ref(), filter, ids).await {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => error(StatusCode::NOT_FOUND, "ERR_SUBSCRIPTION_NOT_FOUND", e),
     }

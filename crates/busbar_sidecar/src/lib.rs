@@ -1,5 +1,5 @@
 //! The sidecar of `busbar dev`: the Dapr pub/sub HTTP API on 127.0.0.1 over the embedded
-//! broker, enforcing the permission graph.
+//! broker, enforcing the grants of the runtime contract (`RuntimeConfig`).
 //!
 //! - `POST /v1.0/publish/{pubsub}/{topic}`: 404 for an unknown pubsub name or topic, 403 for an
 //!   unidentified caller or one whose code may not publish there (naming the missing grant),
@@ -58,7 +58,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use busbar_config::DevConfig;
 use busbar_model::runtime::RuntimeConfig;
-use busbar_runtime::{Broker, StoreError};
+use busbar_runtime::{Broker, BrokerError};
 use serde_json::{Value, json};
 
 pub use cloudevent::rfc3339;
@@ -92,8 +92,8 @@ pub struct Options {
 /// Why the sidecar cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot open the data directory: {0}")]
-    Store(#[from] StoreError),
+    #[error("cannot open the broker: {0}")]
+    Broker(#[from] BrokerError),
     #[error("{0}")]
     Subscription(String),
     #[error("{0}")]
@@ -107,7 +107,7 @@ pub fn sidecar_file(data_dir: &Path) -> PathBuf {
 }
 
 struct AppState {
-    broker: Broker,
+    broker: Arc<dyn Broker>,
     /// The runtime contract served: topics, subscriptions, and each service's grants.
     config: Arc<RuntimeConfig>,
     pubsub: String,

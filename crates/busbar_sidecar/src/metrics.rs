@@ -75,7 +75,7 @@ pub(crate) async fn metrics(Extension(state): Extension<Arc<AppState>>) -> Respo
     );
     let retired = state.broker.retired();
     out.push_str("# HELP busbar_retired_backlog Deliveries owed to a subscription the app no longer has: kept, and delivered if it comes back.\n# TYPE busbar_retired_backlog gauge\n");
-    for ((topic, subscription), owed) in retired {
+    for ((topic, subscription), owed) in &retired {
         out.push_str(&format!(
             "busbar_retired_backlog{{topic=\"{}\",subscription=\"{}\"}} {owed}\n",
             label(topic),

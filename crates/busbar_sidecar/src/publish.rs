@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use busbar_runtime::{Publish, PublishError, StoreError};
+use busbar_runtime::{BrokerError, Publish, PublishError};
 use serde_json::{Value, json};
 
 use crate::{AppState, PortOf, cloudevent, error, payload, validation};
@@ -56,10 +56,8 @@ fn refused(e: &PublishError) -> (StatusCode, &'static str) {
     let status = match e {
         PublishError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         PublishError::TooManyAttributes { .. } => StatusCode::BAD_REQUEST,
-        PublishError::Store(StoreError::Full) => StatusCode::INSUFFICIENT_STORAGE,
-        PublishError::Store(StoreError::Lost(_) | StoreError::Closed) => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        PublishError::Broker(BrokerError::Full(_)) => StatusCode::INSUFFICIENT_STORAGE,
+        PublishError::Broker(BrokerError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     (status, "ERR_PUBSUB_PUBLISH_MESSAGE")
@@ -104,10 +102,10 @@ pub(crate) async fn publish(
         Ok(published) => {
             (StatusCode::NO_CONTENT, [("busbar-message-id", published.id)]).into_response()
         }
-        Err(PublishError::Store(StoreError::Full)) => error(
+        Err(PublishError::Broker(BrokerError::Full(why))) => error(
             StatusCode::INSUFFICIENT_STORAGE,
             "ERR_PUBSUB_PUBLISH_MESSAGE",
-            "the disk is full: nothing was stored",
+            format!("{why}: nothing was stored"),
         ),
         Err(e) => {
             let (status, code) = refused(&e);

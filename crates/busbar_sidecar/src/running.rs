@@ -19,7 +19,7 @@ use std::time::Duration;
 use axum::extract::Extension;
 use busbar_config::DevConfig;
 use busbar_model::runtime::RuntimeConfig;
-use busbar_runtime::{Broker, Clock, Failure};
+use busbar_runtime::{Broker, BrokerError, Clock, Failure};
 use serde_json::json;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
@@ -84,13 +84,13 @@ struct Served {
 
 /// What the broker, its deliveries and the grants of one graph are, before requests see them.
 struct Opened {
-    broker: Broker,
+    broker: Arc<dyn Broker>,
     dispatchers: Vec<tokio::task::JoinHandle<()>>,
     routes: BTreeMap<String, Arc<routes::ServiceRoutes>>,
 }
 
 /// Warnings about the config and the store that the operator should see at each (re)load.
-fn load_warnings(config: &RuntimeConfig, dev: &DevConfig, broker: &Broker) -> Vec<String> {
+fn load_warnings(config: &RuntimeConfig, dev: &DevConfig, broker: &dyn Broker) -> Vec<String> {
     let mut warnings = Vec::new();
     for name in dev.services.keys() {
         if config.service(name).is_none() {
@@ -99,7 +99,7 @@ fn load_warnings(config: &RuntimeConfig, dev: &DevConfig, broker: &Broker) -> Ve
             ));
         }
     }
-    for ((topic, sub), owed) in broker.retired() {
+    for ((topic, sub), owed) in &broker.retired() {
         warnings.push(format!(
             "subscription `{sub}` of `{topic}` is no longer in the app: its {owed} undelivered message{} {} kept (busbar_retired_backlog in /metrics) and delivered if it comes back",
             if *owed == 1 { "" } else { "s" },
@@ -219,7 +219,7 @@ fn endpoints(
 /// The state requests read for one graph.
 fn app_state(
     served: &Served,
-    broker: &Broker,
+    broker: &Arc<dyn Broker>,
     admin_token: &str,
     warnings: &mut Vec<String>,
 ) -> AppState {
@@ -251,12 +251,15 @@ async fn open(
     reading: Reading,
     warnings: &mut Vec<String>,
 ) -> Result<Opened, StartError> {
-    let mut broker = Broker::open(&options.data_dir, config.clone(), Clock::System)?;
-    broker.report_failures(failures.clone());
-    broker.set_disk_reserve(options.disk_reserve);
-    warnings.extend(load_warnings(config, &options.dev, &broker));
+    let mut embedded =
+        busbar_runtime::EmbeddedBroker::open(&options.data_dir, config.clone(), Clock::System)
+            .map_err(BrokerError::from)?;
+    embedded.report_failures(failures.clone());
+    embedded.set_disk_reserve(options.disk_reserve);
+    let broker: Arc<dyn Broker> = Arc::new(embedded);
+    warnings.extend(load_warnings(config, &options.dev, broker.as_ref()));
     let (dispatchers, routes) =
-        match deliver_all(config, &options.dev, &broker, client, reading, warnings).await {
+        match deliver_all(config, &options.dev, broker.as_ref(), client, reading, warnings).await {
             Ok(started) => started,
             Err(e) => {
                 broker.shutdown();
@@ -269,7 +272,7 @@ async fn open(
 
 impl Running {
     /// The broker now serving.
-    pub fn broker(&self) -> Broker {
+    pub fn broker(&self) -> Arc<dyn Broker> {
         self.live.current().broker.clone()
     }
 
@@ -375,7 +378,7 @@ impl Running {
 async fn deliver_all(
     config: &RuntimeConfig,
     dev: &DevConfig,
-    broker: &Broker,
+    broker: &dyn Broker,
     client: &reqwest::Client,
     reading: Reading,
     warnings: &mut Vec<String>,
@@ -427,9 +430,10 @@ async fn deliver_all(
                 subscription: sub.clone(),
                 pubsub: dev.pubsub.clone(),
             };
-            if let Some(task) = broker.subscribe(&topic, &sub, Arc::new(handler)) {
-                dispatchers.push(task);
-            }
+            let task = broker
+                .subscribe(&topic, &sub, Arc::new(handler))
+                .map_err(|e| StartError::Subscription(e.to_string()))?;
+            dispatchers.push(task);
         }
         all_routes.insert(service.to_string(), routes);
     }
