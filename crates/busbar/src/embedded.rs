@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use busbar_model::names::dead_letter;
-pub use busbar_runtime::{Clock, DeadLetter, EmbeddedBroker, StoreError, SubscriptionStats};
+pub use busbar_runtime::{BrokerError, Clock, DeadLetter, EmbeddedBroker, SubscriptionStats};
 use busbar_runtime::{RuntimeConfig, RuntimeSubscriptionConfig, RuntimeTopic};
 
 use crate::dispatch::{Body, Delivery, Outcome, Served, Table};
@@ -52,7 +52,7 @@ use crate::transport::Published;
 pub enum StartError {
     /// The data directory cannot be opened (in use by another broker, damaged, ...).
     #[error("cannot open the broker: {0}")]
-    Store(#[from] StoreError),
+    Broker(#[from] BrokerError),
     /// The binary's subscriptions or topics do not fit together (two subscriptions with one
     /// name, two declarations of one topic that disagree).
     #[error("{0}")]
@@ -100,7 +100,8 @@ impl Builder {
         let table = Table::build().map_err(StartError::Config)?;
         let app = self.service.as_deref().unwrap_or("embedded");
         let config = config(app, &table, &self.topics).map_err(StartError::Config)?;
-        let broker = EmbeddedBroker::open(&self.dir, config, self.clock)?;
+        let broker =
+            EmbeddedBroker::open(&self.dir, config, self.clock).map_err(BrokerError::from)?;
         if !crate::transport::install_embedded(broker.clone()) {
             let _ = broker.close().await;
             return Err(StartError::AlreadyRunning);
@@ -149,13 +150,13 @@ impl App {
         &self,
         topic: &Topic<M>,
         subscription: &str,
-    ) -> Result<Vec<DeadLetter>, StoreError> {
-        self.broker.dead_letters(topic.name(), subscription).await
+    ) -> Result<Vec<DeadLetter>, BrokerError> {
+        Ok(self.broker.dead_letters(topic.name(), subscription).await?)
     }
 
     /// Stops delivering, waits for the handler calls in flight, and closes the broker (its
     /// data directory can be opened again). Publishes go to the sidecar again.
-    pub async fn shutdown(mut self) -> Result<(), StoreError> {
+    pub async fn shutdown(mut self) -> Result<(), BrokerError> {
         self.running = false;
         self.broker.shutdown();
         for task in std::mem::take(&mut self.tasks) {
@@ -163,7 +164,7 @@ impl App {
         }
         let closed = self.broker.close().await;
         crate::transport::uninstall_embedded();
-        closed
+        Ok(closed?)
     }
 }
 
