@@ -253,9 +253,20 @@ fn example_app_plans() {
     settings.set_prepend_module_to_snapshot(false);
     settings.set_omit_expression(true);
     let terraform = terraform(&example, &[]).unwrap();
+    // The runtime contract `busbar build` writes, read back as the runtime reads it: it
+    // loses nothing (written again, it is the same bytes).
+    let out = tempfile::tempdir().unwrap();
+    let out_arg = out.path().join("out").display().to_string();
+    let built = run(&example, &["build".into(), ".".into(), "--out".into(), out_arg.clone()]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let contract =
+        std::fs::read_to_string(Path::new(&out_arg).join("runtime-config.json")).unwrap();
+    let read = busbar_plan::RuntimeConfig::from_json(&contract).unwrap();
+    assert_eq!(read.to_json(), contract, "runtime-config.json reads back losslessly");
     settings.bind(|| {
         insta::assert_snapshot!("example-shop", first.stdout);
         insta::assert_snapshot!("example-shop-terraform", terraform);
+        insta::assert_snapshot!("example-shop-runtime-config", contract);
     });
 }
 
