@@ -77,12 +77,12 @@ impl Subscription {
 
     /// How long a delivery may take before it counts as failed (default 30s).
     pub fn ack_deadline(&self) -> Duration {
-        Duration::from_millis(self.settings.ack_deadline_ms)
+        self.settings.ack_deadline()
     }
 
     /// How long an unacknowledged message is kept (default 7d).
     pub fn message_retention(&self) -> Duration {
-        Duration::from_millis(self.settings.message_retention_ms)
+        self.settings.message_retention()
     }
 
     /// The first retry's backoff (default 10s), doubled per failure up to

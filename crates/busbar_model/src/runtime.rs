@@ -227,6 +227,7 @@ mod tests {
         let old = text.replace("\"version\": 2", "\"version\": 1");
         assert!(RuntimeConfig::from_json(&old).unwrap_err().contains("version 1"));
         assert!(RuntimeConfig::from_json("{}").unwrap_err().contains("no `version`"));
+        assert!(RuntimeConfig::from_json("{\"version\": 2,").unwrap_err().contains("line 1"));
         let unknown = text.replacen("\"app\"", "\"apps\": 1, \"app\"", 1);
         assert!(RuntimeConfig::from_json(&unknown).unwrap_err().contains("apps"));
     }

@@ -491,8 +491,7 @@ impl EmbeddedBroker {
         name: &str,
         handler: Arc<dyn Handler>,
     ) -> Option<tokio::task::JoinHandle<()>> {
-        let sub =
-            self.inner.config.topic(topic)?.subscriptions.iter().find(|s| s.name == name)?.clone();
+        let sub = self.inner.config.subscription(topic, name)?.clone();
         let broker = self.clone();
         let topic = topic.to_string();
         Some(tokio::spawn(async move { broker.dispatch(&topic, &sub, handler).await }))
