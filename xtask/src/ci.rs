@@ -134,6 +134,7 @@ pub(crate) fn run() -> Result<()> {
     test.env("BUSBAR_SARIF_SCHEMA", &sarif_schema);
     test.env("BUSBAR_TERRAFORM", &tools.terraform)
         .env("BUSBAR_CHECKOV", &tools.checkov)
+        .env("BUSBAR_MOTO", &tools.moto)
         .env("BUSBAR_REQUIRE_TOOLS", "1");
     if has_nextest() {
         test.args(["nextest", "run", "--workspace", "--no-fail-fast"]);

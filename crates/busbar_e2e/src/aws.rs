@@ -18,14 +18,47 @@ struct Endpoints {
     iam: aws_sdk_iam::Client,
 }
 
-/// A queue as created: its URL and ARN.
-#[derive(Clone, Debug)]
-struct Created {
-    url: String,
-    arn: String,
+/// What [`provision`] created: ARNs by Terraform address (`aws_sns_topic.x`), queues by
+/// Terraform address (`aws_sqs_queue.x`).
+pub struct Provisioned {
+    endpoints: Endpoints,
+    pub topic_arns: BTreeMap<String, String>,
+    pub queues: BTreeMap<String, Created>,
 }
 
-pub(crate) async fn run(endpoint: &str, model: &AppModel, plan: &AwsPlan) -> Result<()> {
+/// A queue as created: its URL and ARN.
+#[derive(Clone, Debug)]
+pub struct Created {
+    pub url: String,
+    pub arn: String,
+}
+
+pub async fn run(endpoint: &str, model: &AppModel, plan: &AwsPlan) -> Result<()> {
+    let Provisioned { endpoints: aws, topic_arns, queues } = provision(endpoint, plan).await?;
+    println!(
+        "created {} topics, {} queues (with dead-letter queues), {} queue policies, {} subscriptions, {} IAM policies",
+        plan.topics.len(),
+        plan.queues.len(),
+        plan.queue_policies.len(),
+        plan.subscriptions.len(),
+        plan.policies.len()
+    );
+
+    let delivered = check_delivery(&aws, model, plan, &topic_arns, &queues).await?;
+    println!(
+        "delivery: {delivered} messages, each received by exactly the queues whose filters accept it"
+    );
+    let (queue, count) = check_dead_letter(&aws, model, plan, &topic_arns, &queues).await?;
+    println!(
+        "dead-lettering: a message received {count} times from {queue} moved to its dead-letter queue"
+    );
+    Ok(())
+}
+
+/// Creates a plan's resources on an SNS/SQS/IAM endpoint (moto) as Terraform would: topics,
+/// queues with their redrive and redrive-allow policies, queue policies, subscriptions with
+/// their filter policies, and one IAM policy per service (checked to read back the same).
+pub async fn provision(endpoint: &str, plan: &AwsPlan) -> Result<Provisioned> {
     let credentials = aws_sdk_sns::config::Credentials::new("e2e", "e2e", None, None, "busbar-e2e");
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
@@ -155,24 +188,7 @@ pub(crate) async fn run(endpoint: &str, model: &AppModel, plan: &AwsPlan) -> Res
             serde_json::from_str(&stored).context("the stored policy is JSON")?;
         ensure!(stored == document, "IAM stored a different policy for {}: {stored}", p.name);
     }
-    println!(
-        "created {} topics, {} queues (with dead-letter queues), {} queue policies, {} subscriptions, {} IAM policies",
-        plan.topics.len(),
-        plan.queues.len(),
-        plan.queue_policies.len(),
-        plan.subscriptions.len(),
-        plan.policies.len()
-    );
-
-    let delivered = check_delivery(&aws, model, plan, &topic_arns, &queues).await?;
-    println!(
-        "delivery: {delivered} messages, each received by exactly the queues whose filters accept it"
-    );
-    let (queue, count) = check_dead_letter(&aws, model, plan, &topic_arns, &queues).await?;
-    println!(
-        "dead-lettering: a message received {count} times from {queue} moved to its dead-letter queue"
-    );
-    Ok(())
+    Ok(Provisioned { endpoints: aws, topic_arns, queues })
 }
 
 async fn create_queue(

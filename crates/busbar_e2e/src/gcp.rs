@@ -145,7 +145,7 @@ fn subscription_body(s: &PubsubSubscription, plan: &GcpPlan) -> Result<Value> {
     Ok(body)
 }
 
-pub(crate) fn run(
+pub fn run(
     endpoint: &str,
     model: &AppModel,
     plan: &GcpPlan,

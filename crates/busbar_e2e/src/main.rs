@@ -11,8 +11,7 @@
     reason = "an end-to-end run reports what it checked"
 )]
 
-mod aws;
-mod gcp;
+use busbar_e2e::{aws, gcp};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

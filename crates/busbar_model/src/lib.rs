@@ -8,6 +8,7 @@
 mod builder;
 pub mod duration;
 mod json;
+pub mod locations;
 pub mod names;
 pub mod runtime;
 pub mod schema;
@@ -27,6 +28,8 @@ pub mod defaults {
     pub const MIN_BACKOFF_MS: u64 = 10_000;
     pub const MAX_BACKOFF_MS: u64 = 600_000;
     pub const MAX_RETRIES: u32 = 100;
+    /// Deliveries of one subscription in flight at once when `maxConcurrency` is not set.
+    pub const MAX_CONCURRENCY: u32 = 64;
 }
 
 /// The ranges busbar accepts in code, whatever the target (provider limits are checked when
@@ -103,7 +106,9 @@ impl DeliveryGuarantee {
 }
 
 /// The value type of an `Attribute<...>` field, as far as the declaration says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AttributeType {
     String,
@@ -280,6 +285,12 @@ impl<F> SubscriptionSettings<F> {
 
     pub fn message_retention(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.message_retention_ms)
+    }
+
+    /// Deliveries in flight at once, at most: `maxConcurrency`, or
+    /// [`defaults::MAX_CONCURRENCY`] when it is not set.
+    pub fn concurrency_limit(&self) -> usize {
+        self.max_concurrency.unwrap_or(defaults::MAX_CONCURRENCY).max(1) as usize
     }
 
     /// The same settings with another filter.

@@ -3,13 +3,16 @@
 //! cloud. `busbar build` writes it (`busbar_plan::runtime_config`); `busbar dev` builds the
 //! same data in memory from the analysis; the runtime reads only this type.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::{DeliveryGuarantee, Span, SubscriptionSettings};
+use crate::{AttributeType, DeliveryGuarantee, Span, SubscriptionSettings};
 
 /// The version of `runtime-config.json`: 2 since subscriptions carry the model's
-/// [`SubscriptionSettings`] (camelCase, with `retryPolicy`).
-pub const RUNTIME_CONFIG_VERSION: u32 = 2;
+/// [`SubscriptionSettings`] (camelCase, with `retryPolicy`); 3 since topics carry their
+/// attributes' types (numbers travel as numbers on SNS, which the filter policies match).
+pub const RUNTIME_CONFIG_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -30,6 +33,8 @@ pub struct RuntimeTopic {
     pub ordering_attribute: Option<String>,
     /// The message fields that travel as attributes (for ordering and filters).
     pub attributes: Vec<String>,
+    /// The value type of each attribute (as the model's `attributeTypes`).
+    pub attribute_types: BTreeMap<String, AttributeType>,
     /// The message type's JSON Schema (2020-12), for validation at publish.
     pub schema: serde_json::Value,
     pub subscriptions: Vec<RuntimeSubscriptionConfig>,
@@ -178,6 +183,7 @@ impl RuntimeTopic {
             delivery_guarantee: DeliveryGuarantee::AtLeastOnce,
             ordering_attribute: None,
             attributes: Vec::new(),
+            attribute_types: BTreeMap::new(),
             schema: serde_json::Value::Bool(true),
             subscriptions,
             origin: Origin::default(),
@@ -204,6 +210,7 @@ mod tests {
                 delivery_guarantee: DeliveryGuarantee::ExactlyOnce,
                 ordering_attribute: Some("customer".into()),
                 attributes: vec!["customer".into()],
+                attribute_types: BTreeMap::from([("customer".into(), AttributeType::String)]),
                 schema: serde_json::json!({ "type": "object" }),
                 subscriptions: vec![RuntimeSubscriptionConfig {
                     name: "mail".into(),
@@ -224,10 +231,10 @@ mod tests {
         assert!(text.contains("\"retryPolicy\""), "{text}");
         assert!(text.contains("\"deadLetterTopic\": \"orders--mail--dlq\""), "{text}");
         assert_eq!(RuntimeConfig::from_json(&text), Ok(config));
-        let old = text.replace("\"version\": 2", "\"version\": 1");
-        assert!(RuntimeConfig::from_json(&old).unwrap_err().contains("version 1"));
+        let old = text.replace("\"version\": 3", "\"version\": 2");
+        assert!(RuntimeConfig::from_json(&old).unwrap_err().contains("version 2"));
         assert!(RuntimeConfig::from_json("{}").unwrap_err().contains("no `version`"));
-        assert!(RuntimeConfig::from_json("{\"version\": 2,").unwrap_err().contains("line 1"));
+        assert!(RuntimeConfig::from_json("{\"version\": 3,").unwrap_err().contains("line 1"));
         let unknown = text.replacen("\"app\"", "\"apps\": 1, \"app\"", 1);
         assert!(RuntimeConfig::from_json(&unknown).unwrap_err().contains("apps"));
     }

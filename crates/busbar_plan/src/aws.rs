@@ -28,15 +28,23 @@ const MAX_ATTRIBUTES: usize = 10;
 /// the AWS-managed SQS key).
 const SNS_MANAGED_KEY: &str = "alias/aws/sns";
 
-/// The actions a service needs to consume one queue.
-pub const CONSUME_ACTIONS: [&str; 4] = [
+/// The actions a service needs to consume one queue (`GetQueueUrl` and `GetQueueAttributes`:
+/// the runtime finds the queue and checks it, and its redrive policy, before serving).
+pub const CONSUME_ACTIONS: [&str; 5] = [
     "sqs:ChangeMessageVisibility",
     "sqs:DeleteMessage",
     "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
     "sqs:ReceiveMessage",
 ];
+/// The action a consumer needs on its subscription's dead-letter queue: the runtime moves a
+/// message there itself on DROP and after the last retry (with the reason).
+pub const DEAD_LETTER_ACTION: &str = "sqs:SendMessage";
 /// The action a service needs to publish to one topic.
 pub const PUBLISH_ACTION: &str = "sns:Publish";
+/// The actions of a publisher: publishing, and reading the topic's attributes (the runtime
+/// checks the topic before serving).
+pub const PUBLISH_ACTIONS: [&str; 2] = ["sns:GetTopicAttributes", PUBLISH_ACTION];
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AwsPlan {
@@ -157,6 +165,20 @@ impl AwsPlan {
         let alarms = self.alarms.iter().map(|a| room(&a.name, names::AWS_POLICY.max));
         topics.chain(queues).chain(policies).chain(alarms).min().unwrap_or(0)
     }
+
+    /// Where the runtime finds each topic and subscription: the provider names of this plan
+    /// (the dead-letter queues are the ones the queues' redrive policies name).
+    pub fn locations(&self) -> busbar_model::locations::AwsLocations {
+        let topics = self.topics.iter().map(|t| (t.topic.clone(), t.name.clone())).collect();
+        let mut queues: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for q in self.queues.iter().filter(|q| !q.dead_letter) {
+            queues
+                .entry(q.topic.clone())
+                .or_default()
+                .insert(q.subscription.clone(), q.name.clone());
+        }
+        busbar_model::locations::AwsLocations { topics, queues }
+    }
 }
 
 fn is_fifo(t: &Topic) -> bool {
@@ -272,7 +294,7 @@ pub(crate) fn plan(
                 Edge::Publish { topic } => (
                     format!("Publish{}", camel(topic)),
                     format!("publishes to `{topic}`"),
-                    vec![PUBLISH_ACTION.to_string()],
+                    PUBLISH_ACTIONS.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
                 ),
                 Edge::Consume { topic, subscription } => (
                     format!("Consume{}{}", camel(topic), camel(subscription)),
@@ -287,6 +309,23 @@ pub(crate) fn plan(
                 resources: vec![need.resource.clone()],
                 because: need.because.clone(),
             });
+            if let Edge::Consume { topic, subscription } = &need.edge
+                && let Some(dlq) = dead_letter_queue_of(&out, &need.resource)
+            {
+                let actions = vec![DEAD_LETTER_ACTION.to_string()];
+                let mut grant = need.grant(actions.clone(), name_of(&out, &dlq));
+                grant.resource = dlq.clone();
+                grants.push(grant);
+                statements.push(IamStatement {
+                    sid: format!("DeadLetter{}{}", camel(topic), camel(subscription)),
+                    reason: format!(
+                        "moves what subscription `{subscription}` of `{topic}` refuses, or fails past its retries, to its dead-letter queue"
+                    ),
+                    actions,
+                    resources: vec![dlq],
+                    because: need.because.clone(),
+                });
+            }
             grants.push(need.grant(actions, name_of(&out, &need.resource)));
         }
         dedup_sids(&mut statements);
@@ -306,6 +345,13 @@ pub(crate) fn plan(
         });
     }
     (out, grants, runtime)
+}
+
+/// The Terraform address of the dead-letter queue of the queue at `address`.
+fn dead_letter_queue_of(plan: &AwsPlan, address: &str) -> Option<String> {
+    let local = address.strip_prefix("aws_sqs_queue.")?;
+    let queue = plan.queues.iter().find(|q| q.address == local)?;
+    Some(queue.redrive.as_ref()?.dead_letter_queue.clone())
 }
 
 /// Makes statement ids unique within a policy (`a.b` and `a-b` both camel-case to `AB`).

@@ -26,6 +26,7 @@ pub fn runtime_config(
             delivery_guarantee: t.delivery_guarantee,
             ordering_attribute: t.ordering_attribute.clone(),
             attributes: t.attributes.clone(),
+            attribute_types: t.attribute_types.clone(),
             schema: t.schema.to_json_schema(),
             subscriptions: t
                 .subscriptions

@@ -32,6 +32,7 @@
 mod broker;
 mod config;
 pub mod datadir;
+pub mod delivery;
 mod queue;
 mod store;
 
@@ -87,16 +88,6 @@ impl Clock {
     }
 }
 
-/// What a handler's panic says.
-fn panicked(payload: &(dyn std::any::Any + Send)) -> String {
-    let what = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".to_string());
-    format!("the handler panicked: {what}")
-}
-
 /// A tokio instant `ms` milliseconds from now (for sleeping until a due time).
 fn instant_in(ms: i64) -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_millis(ms.max(0) as u64)
@@ -131,6 +122,25 @@ impl Default for Publish {
             attributes: BTreeMap::new(),
             id: None,
         }
+    }
+}
+
+impl Publish {
+    /// The limits every backend applies ([`MAX_MESSAGE_BYTES`], [`MAX_ATTRIBUTES`]).
+    pub fn check_limits(&self) -> Result<(), PublishError> {
+        if self.data.len() > config::MAX_MESSAGE_BYTES {
+            return Err(PublishError::TooLarge {
+                size: self.data.len(),
+                limit: config::MAX_MESSAGE_BYTES,
+            });
+        }
+        if self.attributes.len() > config::MAX_ATTRIBUTES {
+            return Err(PublishError::TooManyAttributes {
+                count: self.attributes.len(),
+                limit: config::MAX_ATTRIBUTES,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -397,18 +407,7 @@ impl EmbeddedBroker {
             .config
             .topic(topic)
             .ok_or_else(|| PublishError::UnknownTopic(topic.to_string()))?;
-        if message.data.len() > config::MAX_MESSAGE_BYTES {
-            return Err(PublishError::TooLarge {
-                size: message.data.len(),
-                limit: config::MAX_MESSAGE_BYTES,
-            });
-        }
-        if message.attributes.len() > config::MAX_ATTRIBUTES {
-            return Err(PublishError::TooManyAttributes {
-                count: message.attributes.len(),
-                limit: config::MAX_ATTRIBUTES,
-            });
-        }
+        message.check_limits()?;
         let now = self.inner.clock.now_ms();
         let subscriptions: Vec<String> = t
             .subscriptions
@@ -601,7 +600,7 @@ impl EmbeddedBroker {
         let Some(state) = self.inner.subs.get(&k) else { return };
         let unflushed = &state.unflushed;
         let clock = self.inner.clock;
-        let limit = sub.settings.max_concurrency.map_or(64, |n| n.max(1) as usize);
+        let limit = sub.settings.concurrency_limit();
         let retention = sub.settings.message_retention().as_millis() as i64;
         let mut shutdown = self.inner.shutdown.subscribe();
         // The handler calls in flight, polled by this task (no task per delivery).
@@ -636,26 +635,10 @@ impl EmbeddedBroker {
                         attempt: entry.attempts + 1,
                         message,
                     };
-                    // A handler that panics, here or in its future, is a failed delivery
-                    // (retried), not a dispatcher gone or a message stuck in flight.
-                    let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        handler.handle(delivery)
-                    }));
                     let deadline = sub.settings.ack_deadline();
+                    let handler = handler.clone();
                     calls.push(Box::pin(async move {
-                        let outcome = match call {
-                            Err(panic) => Outcome::Retry(panicked(&*panic)),
-                            Ok(call) => {
-                                let guarded = std::panic::AssertUnwindSafe(call).catch_unwind();
-                                match tokio::time::timeout(deadline, guarded).await {
-                                    Ok(Ok(outcome)) => outcome,
-                                    Ok(Err(panic)) => Outcome::Retry(panicked(&*panic)),
-                                    Err(_) => Outcome::Retry(format!(
-                                        "no answer within the ack deadline ({deadline:?})"
-                                    )),
-                                }
-                            }
-                        };
+                        let outcome = delivery::call(&*handler, delivery, deadline).await;
                         (seq, entry, outcome)
                     }));
                 }
@@ -791,26 +774,20 @@ impl EmbeddedBroker {
                 self.inner.store.settle(&state.key, seq, Settlement::Ack, &state.unflushed);
             }
             Outcome::Drop(why) => {
-                let reason = format!("dropped by the subscriber: {why}");
+                let reason = delivery::dropped(&why);
                 self.dead_letter(state, seq, entry, attempt, reason, &why, now);
             }
             Outcome::Retry(why) if attempt > sub.settings.retry_policy.max_retries => {
-                let reason = format!(
-                    "failed {attempt} deliveries (max retries {}); last error: {why}",
-                    sub.settings.retry_policy.max_retries
-                );
+                let reason =
+                    delivery::out_of_retries(attempt, sub.settings.retry_policy.max_retries, &why);
                 self.dead_letter(state, seq, entry, attempt, reason, &why, now);
             }
             Outcome::Retry(why) if expired => {
-                let reason = format!(
-                    "retention expired before the message was acknowledged; last error: {why}"
-                );
+                let reason = delivery::expired(&why);
                 self.dead_letter(state, seq, entry, attempt, reason, &why, now);
             }
             Outcome::Unreachable(why) if expired => {
-                let reason = format!(
-                    "retention expired before the message was acknowledged; last error: {why}"
-                );
+                let reason = delivery::expired(&why);
                 self.dead_letter(state, seq, entry, entry.attempts, reason, &why, now);
             }
             Outcome::Unreachable(_) => {

@@ -1,0 +1,178 @@
+//! The harness of the conformance suite (`tests/conformance.rs`). A case is an app: one Encore
+//! service `svc` whose `topics.ts` declares the case's topics and subscriptions. It is analyzed,
+//! graphed and planned as a user's app is; each backend then gets the runtime configuration
+//! built from it, and the AWS backend a moto server (started here) with the plan's resources
+//! created on it as Terraform would, found through the plan's names.
+//!
+//! Backends: `embedded` always; `aws` when `BUSBAR_MOTO` names a `moto_server` (the test
+//! command sets it; without it the case says it skipped AWS, and under `BUSBAR_REQUIRE_TOOLS`
+//! it fails).
+
+#![allow(clippy::print_stdout, reason = "the suite reports each case × backend")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test harness")]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use busbar_aws::{AwsBroker, AwsOptions};
+use busbar_plan::{Resources, Settings, Target};
+use busbar_runtime::{Broker, Clock, EmbeddedBroker, RuntimeConfig};
+
+/// The backends a case runs on, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    Aws,
+}
+
+pub const BACKENDS: &[Backend] = &[Backend::Embedded, Backend::Aws];
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Embedded => "embedded",
+            Backend::Aws => "aws (moto)",
+        }
+    }
+}
+
+/// A case's app, analyzed.
+pub struct App {
+    pub model: busbar_model::AppModel,
+    pub graph: busbar_graph::PermissionGraph,
+    pub config: RuntimeConfig,
+    _dir: tempfile::TempDir,
+}
+
+const SERVICE: &str =
+    "import { Service } from \"encore.dev/service\";\nexport default new Service(\"svc\");\n";
+
+impl App {
+    /// Analyzes the app whose one service has `topics_ts` as `svc/topics.ts`. Its diagnostics
+    /// must have no errors.
+    pub fn new(topics_ts: &str) -> App {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = dir.path().join("svc");
+        std::fs::create_dir_all(&svc).unwrap();
+        std::fs::write(svc.join("encore.service.ts"), SERVICE).unwrap();
+        std::fs::write(svc.join("topics.ts"), topics_ts).unwrap();
+        let (config, _) = busbar_config::load(dir.path()).unwrap();
+        let analysis = busbar_analysis::analyze(
+            dir.path(),
+            &config,
+            &busbar_analysis::Options::default(),
+            &[busbar_ts::FRONTEND],
+        );
+        let errors: Vec<_> = analysis.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert!(errors.is_empty(), "the case's app has errors: {errors:#?}");
+        let graph = busbar_graph::PermissionGraph::build(&analysis.model);
+        let settings = settings("");
+        let config = busbar_plan::runtime_config(&analysis.model, &graph, &settings);
+        App { model: analysis.model, graph, config, _dir: dir }
+    }
+}
+
+fn settings(prefix: &str) -> Settings {
+    Settings {
+        app: "conformance".to_string(),
+        prefix: prefix.to_string(),
+        tags: BTreeMap::new(),
+        dapr_component: None,
+    }
+}
+
+/// What keeps a backend's broker up: its data directory, its server.
+pub struct Opened {
+    pub broker: Arc<dyn Broker>,
+    _dir: Option<tempfile::TempDir>,
+    _server: Option<Server>,
+}
+
+/// Opens `backend` on `app`; `None` (and a line saying why) when it cannot run here.
+pub async fn open(backend: Backend, app: &App, case: &str) -> Option<Opened> {
+    match backend {
+        Backend::Embedded => {
+            let dir = tempfile::tempdir().unwrap();
+            let broker =
+                EmbeddedBroker::open(dir.path(), app.config.clone(), Clock::System).unwrap();
+            Some(Opened { broker: Arc::new(broker), _dir: Some(dir), _server: None })
+        }
+        Backend::Aws => {
+            let Some(moto) = tool("BUSBAR_MOTO") else {
+                println!(
+                    "conformance: {case} × {}: skipped (BUSBAR_MOTO is not set)",
+                    backend.name()
+                );
+                return None;
+            };
+            let server = Server::moto(&moto);
+            let (plan, diagnostics) =
+                busbar_plan::plan(&app.model, &app.graph, Target::Aws, &settings("conformance-"));
+            assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:#?}");
+            let Resources::Aws(aws) = plan.resources else { panic!("an AWS plan") };
+            busbar_e2e::aws::provision(&server.endpoint, &aws).await.unwrap();
+            let options = AwsOptions {
+                endpoint_url: Some(server.endpoint.clone()),
+                region: Some("us-east-1".into()),
+                credentials: Some(("conformance".into(), "conformance".into())),
+                poll_wait_seconds: Some(1),
+                service: None,
+            };
+            let broker =
+                AwsBroker::connect(app.config.clone(), &aws.locations(), options).await.unwrap();
+            Some(Opened { broker: Arc::new(broker), _dir: None, _server: Some(server) })
+        }
+    }
+}
+
+/// A tool's path from the environment; a missing one fails under `BUSBAR_REQUIRE_TOOLS`.
+fn tool(var: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        Some(path) => Some(PathBuf::from(path)),
+        None if std::env::var_os("BUSBAR_REQUIRE_TOOLS").is_some() => {
+            panic!("{var} is not set, and BUSBAR_REQUIRE_TOOLS says the tools are required")
+        }
+        None => None,
+    }
+}
+
+/// A server the suite started on 127.0.0.1, stopped when dropped.
+pub struct Server {
+    pub endpoint: String,
+    child: Child,
+}
+
+impl Server {
+    /// A moto server on a free port, once it answers.
+    fn moto(path: &PathBuf) -> Server {
+        let port = free_port();
+        let child = Command::new(path)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", path.display()));
+        let server = Server { endpoint: format!("http://127.0.0.1:{port}"), child };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "moto did not start in 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
