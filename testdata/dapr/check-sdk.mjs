@@ -4,10 +4,14 @@
 //
 //   node check-sdk.mjs --dapr DIR --sidecar-port P --app-port Q --topic TOPIC
 //        --publisher-token T --denied-token T2 [--denied-topic TOPIC] [--pubsub NAME]
+//        [--subscriber-sidecar-port P2]
 //        [--data JSON] [--invalid-data JSON] [--timeout SECONDS]
 //
 //   --dapr             the @dapr/dapr package directory (or a node_modules holding it)
-//   --sidecar-port     the port of `busbar dev --port`
+//   --sidecar-port     the port of `busbar dev --port` (or of the publisher's `busbar serve`)
+//   --subscriber-sidecar-port
+//                      the sidecar of the subscribing service (the DaprServer's, and the denied
+//                      client's): with `busbar serve`, one per service; default --sidecar-port
 //   --app-port         where this script's DaprServer listens: the subscribing service's
 //                      `[dev.services.NAME] url = "http://127.0.0.1:Q"`
 //   --topic            a topic the publisher may publish to and the subscriber subscribes to
@@ -59,6 +63,7 @@ const { values: args } = parseArgs({
   options: {
     dapr: { type: "string" },
     "sidecar-port": { type: "string" },
+    "subscriber-sidecar-port": { type: "string" },
     "app-port": { type: "string" },
     topic: { type: "string" },
     "publisher-token": { type: "string" },
@@ -81,7 +86,8 @@ function fail(message) {
 for (const required of ["dapr", "sidecar-port", "app-port", "topic", "publisher-token", "denied-token"]) {
   if (!args[required]) fail(`--${required} is required (see the comment at the top of check-sdk.mjs)`);
 }
-for (const port of ["sidecar-port", "app-port"]) {
+args["subscriber-sidecar-port"] ??= args["sidecar-port"];
+for (const port of ["sidecar-port", "subscriber-sidecar-port", "app-port"]) {
   if (!/^[0-9]+$/.test(args[port])) fail(`--${port} must be a port number, not \`${args[port]}\``);
 }
 const HOST = "127.0.0.1";
@@ -160,7 +166,8 @@ const sidecarCalls = new Map();
 const publishedIds = new Map();
 
 diagnostics.subscribe("http.client.response.finish", ({ request, response }) => {
-  if (request.getHeader("host") !== `${HOST}:${args["sidecar-port"]}`) return;
+  const host = request.getHeader("host");
+  if (host !== `${HOST}:${args["sidecar-port"]}` && host !== `${HOST}:${args["subscriber-sidecar-port"]}`) return;
   const pathOnly = request.path.split("?")[0];
   const key = `${request.method} ${pathOnly} -> ${response.statusCode}`;
   sidecarCalls.set(key, (sidecarCalls.get(key) ?? 0) + 1);
@@ -183,7 +190,7 @@ const server = new DaprServer({
   serverHost: HOST,
   serverPort: args["app-port"],
   communicationProtocol: CommunicationProtocolEnum.HTTP,
-  clientOptions: { daprHost: HOST, daprPort: args["sidecar-port"], communicationProtocol: CommunicationProtocolEnum.HTTP },
+  clientOptions: { daprHost: HOST, daprPort: args["subscriber-sidecar-port"], communicationProtocol: CommunicationProtocolEnum.HTTP },
   logger,
 });
 
@@ -224,7 +231,7 @@ const serverStarted = server.start();
 await waitForPort(Number(args["app-port"]));
 // The line a harness waits for before it starts `busbar dev`.
 process.stderr.write(`check-sdk: listening on ${HOST}:${args["app-port"]}\n`);
-progress(`waiting for the sidecar on port ${args["sidecar-port"]} (the SDK polls GET /v1.0/metadata for about 30 s)`);
+progress(`waiting for the sidecar on port ${args["subscriber-sidecar-port"]} (the SDK polls GET /v1.0/metadata for about 30 s)`);
 await serverStarted;
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:port. */
@@ -303,7 +310,7 @@ if (check(envelope !== undefined, `no CloudEvent with the published data reached
 progress(`publishing to ${pubsubName}/${deniedTopic} with the denied token`);
 const denied = new DaprClient({
   daprHost: HOST,
-  daprPort: args["sidecar-port"],
+  daprPort: args["subscriber-sidecar-port"],
   communicationProtocol: CommunicationProtocolEnum.HTTP,
   daprApiToken: args["denied-token"],
   logger,

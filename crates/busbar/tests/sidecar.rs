@@ -171,6 +171,8 @@ async fn start() -> Running {
         dev,
         disk_reserve: 0,
         limits: busbar_sidecar::Limits::default(),
+        service: None,
+        broker: None,
     };
     let listeners = busbar_sidecar::Listeners {
         shared: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),

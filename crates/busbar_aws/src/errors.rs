@@ -54,6 +54,26 @@ fn causes(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// [`failure`] before serving, with what to do about missing credentials or an endpoint that
+/// does not answer.
+pub(crate) fn at_start<E>(what: impl Display, e: &SdkError<E, HttpResponse>) -> BrokerError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let help = if causes(e).contains("loading credentials") {
+        "give AWS credentials: AWS_PROFILE, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a role"
+    } else if matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) {
+        "AWS does not answer: check the network, AWS_REGION and AWS_ENDPOINT_URL"
+    } else {
+        return failure(what, e);
+    };
+    match failure(what, e) {
+        BrokerError::Unavailable(t) => BrokerError::Unavailable(format!("{t}\n  = help: {help}")),
+        BrokerError::Failed(t) => BrokerError::Failed(format!("{t}\n  = help: {help}")),
+        other => other,
+    }
+}
+
 /// Whether an SQS error says the receipt handle is no longer valid (the message was received
 /// again by another consumer, or is gone): settling it again is not possible nor needed.
 pub(crate) fn stale_receipt<E, R>(e: &SdkError<E, R>) -> bool

@@ -54,12 +54,22 @@ use tokio::sync::{Notify, watch};
 use crate::errors::failure;
 use crate::resolve::Found;
 
+/// What a broker serves, and so finds and checks at start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Every topic and subscription of the configuration.
+    #[default]
+    All,
+    /// What one service publishes to and consumes (`busbar serve --service`).
+    Service(String),
+    /// Every subscription, no topic (`busbar dlq`: dead letters only).
+    Subscriptions,
+}
+
 /// How [`AwsBroker::connect`] reaches AWS, beyond the standard environment.
 #[derive(Clone, Debug, Default)]
 pub struct AwsOptions {
-    /// Serve only this service's topics and subscriptions (what it publishes to and consumes),
-    /// and check only those at start; `None`: every one in the configuration.
-    pub service: Option<String>,
+    pub scope: Scope,
     /// The endpoint (a moto server); else `AWS_ENDPOINT_URL` or AWS's own.
     pub endpoint_url: Option<String>,
     /// The region; else `AWS_REGION` or the profile's.
@@ -121,21 +131,24 @@ impl AwsBroker {
         options: AwsOptions,
     ) -> Result<AwsBroker, BrokerError> {
         let clients = clients(&options).await;
-        let (topics, subscriptions) = match &options.service {
-            Some(service) => {
+        let every_subscription = || -> Vec<(String, String)> {
+            config
+                .topics
+                .iter()
+                .flat_map(|t| t.subscriptions.iter().map(|s| (t.name.clone(), s.name.clone())))
+                .collect()
+        };
+        let (topics, subscriptions) = match &options.scope {
+            Scope::Service(service) => {
                 let grants = config.service(service).ok_or_else(|| {
                     BrokerError::Failed(format!("there is no service `{service}` in the app"))
                 })?;
                 (grants.publish.clone(), config.subscriptions_of(service))
             }
-            None => (
-                config.topics.iter().map(|t| t.name.clone()).collect(),
-                config
-                    .topics
-                    .iter()
-                    .flat_map(|t| t.subscriptions.iter().map(|s| (t.name.clone(), s.name.clone())))
-                    .collect(),
-            ),
+            Scope::All => {
+                (config.topics.iter().map(|t| t.name.clone()).collect(), every_subscription())
+            }
+            Scope::Subscriptions => (Vec::new(), every_subscription()),
         };
         let found = resolve::resolve(&clients, &config, locations, &topics, &subscriptions).await?;
         let counters = found.queues.keys().map(|k| (k.clone(), Counters::default())).collect();

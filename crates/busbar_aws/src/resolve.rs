@@ -10,7 +10,7 @@ use busbar_model::locations::AwsLocations;
 use busbar_runtime::{BrokerError, RuntimeConfig};
 
 use crate::Clients;
-use crate::errors::failure;
+use crate::errors::at_start;
 
 /// An SNS topic, found.
 #[derive(Clone, Debug)]
@@ -73,7 +73,7 @@ pub(crate) async fn resolve(
             .topic_arn(&arn)
             .send()
             .await
-            .map_err(|e| failure(format_args!("topic `{name}` (SNS topic {arn})"), &e))?;
+            .map_err(|e| at_start(format_args!("topic `{name}` (SNS topic {arn})"), &e))?;
         let fifo =
             attributes.attributes().and_then(|a| a.get("FifoTopic")).is_some_and(|v| v == "true");
         let wants_fifo = t.ordering_attribute.is_some() || t.exactly_once();
@@ -110,7 +110,7 @@ async fn caller_account(clients: &Clients) -> Result<String, BrokerError> {
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| failure("checking the AWS credentials (sts:GetCallerIdentity)", &e))?;
+        .map_err(|e| at_start("checking the AWS credentials (sts:GetCallerIdentity)", &e))?;
     identity
         .account()
         .map(str::to_string)
@@ -139,7 +139,7 @@ async fn queue(
             .queue_name(located)
             .send()
             .await
-            .map_err(|e| failure(format_args!("{what} (SQS queue {located})"), &e))?;
+            .map_err(|e| at_start(format_args!("{what} (SQS queue {located})"), &e))?;
         got.queue_url()
             .map(str::to_string)
             .ok_or_else(|| BrokerError::Failed(format!("{what}: SQS gave no URL for {located}")))?
@@ -151,7 +151,7 @@ async fn queue(
         .attribute_names(QueueAttributeName::All)
         .send()
         .await
-        .map_err(|e| failure(format_args!("{what} (SQS queue {url})"), &e))?;
+        .map_err(|e| at_start(format_args!("{what} (SQS queue {url})"), &e))?;
     let attributes = got.attributes().cloned().unwrap_or_default();
     let fifo = attributes.get(&QueueAttributeName::FifoQueue).is_some_and(|v| v == "true");
     let redrive = attributes.get(&QueueAttributeName::RedrivePolicy).ok_or_else(|| {

@@ -31,9 +31,11 @@ pub(crate) fn run(
         Err(code) => return code,
     };
     let data = loaded.data_dir(common.data.as_deref(), cwd);
-    let answer = match busbar_runtime::datadir::lock_holder(&data) {
-        Some(pid) => online(common, &data, pid, ids.as_deref(), releasing, err),
-        None => offline(&loaded, common, &data, ids, releasing, err),
+    let answer = match common.backend.backend {
+        crate::backend::BackendChoice::Aws => on_aws(&loaded, common, ids, releasing, err),
+        crate::backend::BackendChoice::Embedded => {
+            embedded(&loaded, common, &data, ids, releasing, err)
+        }
     };
     let answer = match answer {
         Ok(v) => v,
@@ -44,6 +46,53 @@ pub(crate) fn run(
     };
     let _ = out.write_all(render(&answer, releasing).as_bytes());
     EXIT_OK
+}
+
+/// The embedded broker's dead letters: through the `busbar dev` that holds the data directory,
+/// or on the directory itself.
+fn embedded(
+    loaded: &pipeline::Loaded,
+    common: &crate::DlqCommon,
+    data: &Path,
+    ids: Option<Vec<String>>,
+    releasing: bool,
+    err: &mut dyn Write,
+) -> Result<Value, String> {
+    match busbar_runtime::datadir::lock_holder(data) {
+        Some(pid) => online(common, data, pid, ids.as_deref(), releasing, err),
+        None => offline(loaded, common, data, ids, releasing, err),
+    }
+}
+
+/// On AWS: the subscriptions' dead-letter queues, found through the plan's names (or
+/// `--outputs`), with the credentials of the environment.
+fn on_aws(
+    loaded: &pipeline::Loaded,
+    common: &crate::DlqCommon,
+    ids: Option<Vec<String>>,
+    releasing: bool,
+    err: &mut dyn Write,
+) -> Result<Value, String> {
+    let locations =
+        crate::backend::aws_locations(&common.backend, &crate::backend::Source::App(loaded))?;
+    let _ = writeln!(err, "(on AWS: the subscriptions' dead-letter queues)");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let config = loaded.runtime_config();
+    runtime.block_on(async {
+        let scope = busbar_aws::Scope::Subscriptions;
+        let broker = crate::backend::connect_aws(config, &locations, scope).await?;
+        let filter = common.subscription.as_deref();
+        let answer = if releasing {
+            busbar_sidecar::admin::release(broker.as_ref(), filter, ids).await
+        } else {
+            busbar_sidecar::admin::dead_letters(broker.as_ref(), filter).await
+        };
+        let _ = broker.close().await;
+        answer
+    })
 }
 
 /// The answer as text: per subscription, what was released or its dead letters.

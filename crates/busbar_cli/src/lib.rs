@@ -7,6 +7,7 @@
 mod analyze;
 mod asyncapi;
 mod audit;
+mod backend;
 mod dev;
 mod diagram;
 mod dlq;
@@ -14,6 +15,7 @@ mod files;
 mod pipeline;
 mod plan;
 mod schema;
+mod serve;
 mod summary;
 
 use std::ffi::OsString;
@@ -67,7 +69,11 @@ enum Command {
     /// Run the app's broker and a Dapr-compatible pub/sub sidecar on 127.0.0.1, enforcing
     /// the permission graph, until Ctrl-C.
     Dev(DevArgs),
-    /// List or release dead letters, through a running `busbar dev` or on its data directory.
+    /// The sidecar for production: the Dapr pub/sub API for one service, on the embedded
+    /// broker or AWS (SNS/SQS), enforcing the service's grants, until SIGTERM.
+    Serve(ServeArgs),
+    /// List or release dead letters: through a running `busbar dev`, on its data directory,
+    /// or on AWS (`--backend aws`).
     Dlq(DlqArgs),
     /// Print the JSON Schema (2020-12) of each topic's messages, read from the code's types.
     Schema(SchemaArgs),
@@ -259,6 +265,31 @@ struct DevArgs {
 }
 
 #[derive(Args, Debug)]
+struct ServeArgs {
+    #[command(flatten)]
+    app: AppArgs,
+    /// A runtime-config.json written by `busbar build`, served instead of analyzing DIR (the
+    /// AWS names then come from the plan.json beside it, or --outputs).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The service this sidecar is: every request is its, and only its grants apply.
+    #[arg(long, value_name = "NAME")]
+    service: String,
+    #[command(flatten)]
+    backend: backend::BackendArgs,
+    /// The port of the Dapr HTTP API (on 127.0.0.1).
+    #[arg(long, default_value_t = 3500)]
+    port: u16,
+    /// Where the service listens for deliveries (default: http://127.0.0.1:$APP_PORT).
+    #[arg(long, value_name = "URL")]
+    app_url: Option<String>,
+    /// The sidecar's data directory: the embedded broker's messages, the admin token
+    /// (default: DIR/.busbar/serve-SERVICE).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
 struct DlqArgs {
     #[command(subcommand)]
     action: DlqAction,
@@ -287,6 +318,8 @@ struct DlqCommon {
     /// or directly when none does.
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    #[command(flatten)]
+    backend: backend::BackendArgs,
 }
 
 #[derive(Args, Debug)]
@@ -434,6 +467,7 @@ where
         Command::Diagram(args) => diagram::run(&args, cwd, host, out, err),
         Command::Audit(args) => audit::run(&args, cwd, host, out, err),
         Command::Dev(args) => dev::run(&args, cwd, host, err),
+        Command::Serve(args) => serve::run(&args, cwd, host, err),
         Command::Dlq(args) => dlq::run(&args, cwd, host, out, err),
         Command::Schema(args) => schema::run(&args, cwd, host, out, err),
         Command::Asyncapi(args) => asyncapi::run(&args, cwd, host, out, err),

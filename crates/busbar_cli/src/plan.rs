@@ -199,7 +199,7 @@ pub(crate) fn run(
 }
 
 /// The plans of a `plan.json` written by `busbar plan` or `busbar build`.
-fn read_plan_set(path: &Path) -> Result<Vec<Plan>, String> {
+pub(crate) fn read_plan_set(path: &Path) -> Result<Vec<Plan>, String> {
     #[derive(serde::Deserialize)]
     struct OldSet {
         version: u32,

@@ -12,13 +12,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test harness")]
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use busbar_aws::{AwsBroker, AwsOptions};
+use busbar_e2e::server::Server;
 use busbar_plan::{Resources, Settings, Target};
 use busbar_runtime::{Broker, Clock, EmbeddedBroker, RuntimeConfig};
 
@@ -109,7 +107,7 @@ pub async fn open(backend: Backend, app: &App, case: &str) -> Option<Opened> {
                 );
                 return None;
             };
-            let server = Server::moto(&moto);
+            let server = Server::moto(&moto).unwrap();
             let (plan, diagnostics) =
                 busbar_plan::plan(&app.model, &app.graph, Target::Aws, &settings("conformance-"));
             assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:#?}");
@@ -120,7 +118,7 @@ pub async fn open(backend: Backend, app: &App, case: &str) -> Option<Opened> {
                 region: Some("us-east-1".into()),
                 credentials: Some(("conformance".into(), "conformance".into())),
                 poll_wait_seconds: Some(1),
-                service: None,
+                scope: busbar_aws::Scope::All,
             };
             let broker =
                 AwsBroker::connect(app.config.clone(), &aws.locations(), options).await.unwrap();
@@ -138,41 +136,4 @@ fn tool(var: &str) -> Option<PathBuf> {
         }
         None => None,
     }
-}
-
-/// A server the suite started on 127.0.0.1, stopped when dropped.
-pub struct Server {
-    pub endpoint: String,
-    child: Child,
-}
-
-impl Server {
-    /// A moto server on a free port, once it answers.
-    fn moto(path: &PathBuf) -> Server {
-        let port = free_port();
-        let child = Command::new(path)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", path.display()));
-        let server = Server { endpoint: format!("http://127.0.0.1:{port}"), child };
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "moto did not start in 30 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

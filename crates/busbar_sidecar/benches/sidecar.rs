@@ -138,6 +138,8 @@ fn run(total: usize, validate: bool) {
         dev,
         disk_reserve: busbar_runtime::DEFAULT_DISK_RESERVE,
         limits: busbar_sidecar::Limits::default(),
+        service: None,
+        broker: None,
     };
     let sidecar = sidecar_rt.block_on(async {
         let listeners = busbar_sidecar::Listeners {

@@ -105,15 +105,23 @@ pub(crate) struct Callers {
     services: std::collections::BTreeSet<String>,
     /// `[dev] trust-app-id`.
     trust_app_id: bool,
+    /// `busbar serve`: every caller is this service.
+    fixed: Option<crate::FixedService>,
 }
 
 impl Callers {
-    pub fn new(endpoints: &[Endpoint], config: &RuntimeConfig, trust_app_id: bool) -> Callers {
+    pub fn new(
+        endpoints: &[Endpoint],
+        config: &RuntimeConfig,
+        trust_app_id: bool,
+        fixed: Option<crate::FixedService>,
+    ) -> Callers {
         Callers {
             tokens: endpoints.iter().map(|e| (e.token.clone(), e.service.clone())).collect(),
             by_service: endpoints.iter().map(|e| (e.service.clone(), e.token.clone())).collect(),
             services: config.services.iter().map(|s| s.service.clone()).collect(),
             trust_app_id,
+            fixed,
         }
     }
 
@@ -129,6 +137,22 @@ impl Callers {
     ) -> Result<String, String> {
         let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let token = header_text("dapr-api-token");
+        if let Some(fixed) = &self.fixed {
+            // One sidecar per service, as Dapr runs one per app: the caller is the service,
+            // proven by its token when one is set.
+            return match (&fixed.token, token) {
+                (None, _) => Ok(fixed.name.clone()),
+                (Some(want), Some(sent)) if want == sent => Ok(fixed.name.clone()),
+                (Some(_), Some(_)) => Err(format!(
+                    "the dapr-api-token sent is not service `{}`'s (DAPR_API_TOKEN of busbar serve)",
+                    fixed.name
+                )),
+                (Some(_), None) => Err(format!(
+                    "this sidecar is service `{}`'s and needs its dapr-api-token (DAPR_API_TOKEN)",
+                    fixed.name
+                )),
+            };
+        }
         let by_token = token.map(|t| self.tokens.get(t));
         match (owner, by_token) {
             (Some(owner), None) => Err(format!(

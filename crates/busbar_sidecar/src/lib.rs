@@ -87,6 +87,30 @@ pub struct Options {
     pub disk_reserve: u64,
     /// Connections, header and request times.
     pub limits: Limits,
+    /// `busbar serve`: every request is this service's (as Dapr's sidecar is its app's), and
+    /// only its subscriptions are delivered. `None`: `busbar dev`, which serves every service.
+    pub service: Option<FixedService>,
+    /// A broker the caller opened (a cloud backend); `None`: the embedded broker on
+    /// `data_dir`. A given broker is not reopened: a reload is refused.
+    pub broker: Option<GivenBroker>,
+}
+
+/// The one service a `busbar serve` sidecar serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FixedService {
+    pub name: String,
+    /// When set, every request must carry it as `dapr-api-token` (Dapr's `DAPR_API_TOKEN`).
+    pub token: Option<String>,
+}
+
+/// A broker opened by the caller.
+#[derive(Clone)]
+pub struct GivenBroker(pub Arc<dyn Broker>);
+
+impl std::fmt::Debug for GivenBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GivenBroker")
+    }
 }
 
 /// Why the sidecar cannot start.

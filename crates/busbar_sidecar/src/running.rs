@@ -128,6 +128,10 @@ pub async fn start(
         .filter_map(|(s, l)| Some((s.clone(), l.local_addr().ok()?.port())))
         .collect();
     let mut warnings = Vec::new();
+    // The tokens and the announcement live there whichever broker serves.
+    std::fs::create_dir_all(&options.data_dir).map_err(|e| {
+        StartError::Tokens(format!("cannot create {}: {e}", options.data_dir.display()))
+    })?;
     let config = Arc::new(config);
     let opened =
         open(&config, &options, &client, &failures_tx, Reading::AtStart, &mut warnings).await?;
@@ -235,7 +239,12 @@ fn app_state(
         broker: broker.clone(),
         config: config.clone(),
         pubsub: options.dev.pubsub.clone(),
-        callers: identity::Callers::new(&served.endpoints, config, options.dev.trust_app_id),
+        callers: identity::Callers::new(
+            &served.endpoints,
+            config,
+            options.dev.trust_app_id,
+            options.service.clone(),
+        ),
         admin_token: admin_token.to_string(),
         data_dir: options.data_dir.clone(),
         validators,
@@ -251,22 +260,32 @@ async fn open(
     reading: Reading,
     warnings: &mut Vec<String>,
 ) -> Result<Opened, StartError> {
-    let mut embedded =
-        busbar_runtime::EmbeddedBroker::open(&options.data_dir, config.clone(), Clock::System)
+    let broker: Arc<dyn Broker> = match &options.broker {
+        Some(given) => given.0.clone(),
+        None => {
+            let mut embedded = busbar_runtime::EmbeddedBroker::open(
+                &options.data_dir,
+                config.clone(),
+                Clock::System,
+            )
             .map_err(BrokerError::from)?;
-    embedded.report_failures(failures.clone());
-    embedded.set_disk_reserve(options.disk_reserve);
-    let broker: Arc<dyn Broker> = Arc::new(embedded);
+            embedded.report_failures(failures.clone());
+            embedded.set_disk_reserve(options.disk_reserve);
+            Arc::new(embedded)
+        }
+    };
     warnings.extend(load_warnings(config, &options.dev, broker.as_ref()));
-    let (dispatchers, routes) =
-        match deliver_all(config, &options.dev, broker.as_ref(), client, reading, warnings).await {
-            Ok(started) => started,
-            Err(e) => {
-                broker.shutdown();
-                let _ = broker.close().await;
-                return Err(e);
-            }
-        };
+    let only = options.service.as_ref().map(|s| s.name.as_str());
+    let started =
+        deliver_all(config, &options.dev, only, broker.as_ref(), client, reading, warnings).await;
+    let (dispatchers, routes) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            broker.shutdown();
+            let _ = broker.close().await;
+            return Err(e);
+        }
+    };
     Ok(Opened { broker, dispatchers, routes })
 }
 
@@ -286,6 +305,11 @@ impl Running {
         config: RuntimeConfig,
         dev: DevConfig,
     ) -> Result<Vec<String>, StartError> {
+        if self.served.options.broker.is_some() {
+            return Err(StartError::Subscription(
+                "the broker was opened by the caller and is not reopened: restart to serve another graph".into(),
+            ));
+        }
         let mut warnings = Vec::new();
         let options = Options { dev, ..self.served.options.clone() };
         // What can fail without touching the running state comes first.
@@ -378,6 +402,7 @@ impl Running {
 async fn deliver_all(
     config: &RuntimeConfig,
     dev: &DevConfig,
+    only: Option<&str>,
     broker: &dyn Broker,
     client: &reqwest::Client,
     reading: Reading,
@@ -388,7 +413,8 @@ async fn deliver_all(
 > {
     let mut dispatchers = Vec::new();
     let mut all_routes = BTreeMap::new();
-    for service in config.services.iter().map(|p| p.service.as_str()) {
+    let services = config.services.iter().map(|p| p.service.as_str());
+    for service in services.filter(|s| only.is_none_or(|only| only == *s)) {
         let subscriptions = config.subscriptions_of(service);
         let url = dev.services.get(service).and_then(|s| s.url.clone());
         let Some(url) = url else {

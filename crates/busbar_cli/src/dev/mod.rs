@@ -179,6 +179,8 @@ async fn start_sidecar(
         dev: dev.clone(),
         disk_reserve: args.min_free_disk.saturating_mul(1 << 20),
         limits: busbar_sidecar::Limits::default(),
+        service: None,
+        broker: None,
     };
     busbar_sidecar::start(loaded.runtime_config(), options, listeners)
         .await

@@ -145,6 +145,8 @@ pub async fn start_with(
         dev,
         disk_reserve: busbar_runtime::DEFAULT_DISK_RESERVE,
         limits: busbar_sidecar::Limits::default(),
+        service: None,
+        broker: None,
     };
     tweak(&mut options);
     let listeners = busbar_sidecar::Listeners {
