@@ -15,8 +15,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         Some("analyze-rust") => analyze_rust(args.get(1..).unwrap_or_default()),
         Some("runtime") => runtime(args.get(1..).unwrap_or_default()),
         Some("app") => app(),
+        Some("aws") => aws(args.get(1..).unwrap_or_default()),
         Some(other) => {
-            bail!("unknown benchmark `{other}`; available: analyze, analyze-rust, runtime, app")
+            bail!(
+                "unknown benchmark `{other}`; available: analyze, analyze-rust, runtime, aws, app"
+            )
         }
     }
 }
@@ -47,6 +50,21 @@ fn runtime(extra: &[String]) -> Result<()> {
         if !status.success() {
             bail!("the {bench} benchmark failed ({status})");
         }
+    }
+    Ok(())
+}
+
+/// The shim's overhead on AWS: the same publishes and receives with the AWS SDK directly and
+/// through `busbar serve`'s sidecar, each on a fresh moto server
+/// (`crates/busbar_conformance/benches/aws.rs`). `extra`: the message count.
+fn aws(extra: &[String]) -> Result<()> {
+    let tools = crate::ci::tools()?;
+    let mut cmd = crate::ci::cargo();
+    cmd.env("BUSBAR_MOTO", &tools.moto);
+    cmd.args(["bench", "--quiet", "-p", "busbar_conformance", "--bench", "aws", "--"]).args(extra);
+    let status = cmd.status().context("cannot run cargo bench")?;
+    if !status.success() {
+        bail!("the aws benchmark failed ({status})");
     }
     Ok(())
 }

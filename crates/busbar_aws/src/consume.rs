@@ -283,9 +283,13 @@ impl Received {
         }
     }
 
-    /// Deletes a received message; whether it is gone.
+    /// Deletes a received message; whether it is gone. While SQS does not answer, it tries
+    /// again (from half a second, doubling, to 5 s) for as long as the message stays hidden
+    /// (the ack deadline), so an endpoint that comes back in time means no redelivery.
     async fn delete(&self, url: &str, receipt: &str) -> bool {
-        for _ in 0..3 {
+        let until = tokio::time::Instant::now() + self.sub.settings.ack_deadline();
+        let mut wait = Duration::from_millis(500);
+        loop {
             let sent = self
                 .inner
                 .clients
@@ -304,12 +308,17 @@ impl Received {
                     return false;
                 }
                 Err(e) => {
-                    log(&failure(format_args!("deleting a message of {url}"), &e).to_string());
+                    let e = failure(format_args!("deleting a message of {url}"), &e);
+                    if tokio::time::Instant::now() + wait > until {
+                        log(&format!("{e}: it will be delivered again"));
+                        return false;
+                    }
+                    log(&format!("{e} (trying again)"));
                 }
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
         }
-        false
     }
 
     async fn visibility(&self, receipt: &str, seconds: i32) {
