@@ -2,8 +2,9 @@
 //! 16 concurrent publishers, one subscription) go through SNS and SQS twice, each time on a
 //! fresh moto server with the app's plan created on it:
 //!
-//! - directly with the AWS SDK: publish to the SNS topic; receive up to 10 per call from the
-//!   queue (20 s long polling) and delete each, as a hand-written consumer would;
+//! - directly with the AWS SDK: publish to the SNS topic; four receivers take up to 10 per
+//!   call from the queue and delete each batch concurrently, as a careful hand-written
+//!   consumer would;
 //! - through `busbar serve`'s sidecar in-process (the Dapr HTTP API, graph enforcement and
 //!   schema validation, `AwsBroker`, CloudEvent delivery over HTTP to an app).
 //!
@@ -75,28 +76,35 @@ async fn direct(app: &App, moto: &Path, n: usize) -> Duration {
     let sns = aws_sdk_sns::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
     let began = Instant::now();
-    let consumer = tokio::spawn(async move {
-        let mut seen = 0;
-        while seen < n {
-            let got = sqs
-                .receive_message()
-                .queue_url(&url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(20)
-                .send()
-                .await
-                .unwrap();
-            for m in got.messages() {
-                sqs.delete_message()
-                    .queue_url(&url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-                seen += 1;
-            }
-        }
-    });
+    // Four receivers, each deleting its batch concurrently: as a careful hand-written consumer.
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let consumers: Vec<_> = (0..4)
+        .map(|_| {
+            let (sqs, url, seen) = (sqs.clone(), url.clone(), seen.clone());
+            tokio::spawn(async move {
+                while seen.load(std::sync::atomic::Ordering::SeqCst) < n {
+                    let got = sqs
+                        .receive_message()
+                        .queue_url(&url)
+                        .max_number_of_messages(10)
+                        .wait_time_seconds(1)
+                        .send()
+                        .await
+                        .unwrap();
+                    let deletes = got.messages().iter().map(|m| {
+                        sqs.delete_message()
+                            .queue_url(&url)
+                            .receipt_handle(m.receipt_handle().unwrap())
+                            .send()
+                    });
+                    for deleted in futures_util::future::join_all(deletes).await {
+                        deleted.unwrap();
+                        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
     let mut publishers = Vec::new();
     for p in 0..PUBLISHERS {
         let (sns, topic) = (sns.clone(), topic.clone());
@@ -109,7 +117,9 @@ async fn direct(app: &App, moto: &Path, n: usize) -> Duration {
     for p in publishers {
         p.await.unwrap();
     }
-    consumer.await.unwrap();
+    for c in consumers {
+        c.await.unwrap();
+    }
     began.elapsed()
 }
 
@@ -118,13 +128,16 @@ async fn shim(app: &App, moto: &Path, n: usize) -> Duration {
     let (server, aws, _, _) = provisioned(app, moto).await;
     let delivered = Arc::new(tokio::sync::Semaphore::new(0));
     let seen = delivered.clone();
-    let subscriber = axum::Router::new().fallback(move || {
-        let seen = seen.clone();
-        async move {
-            seen.add_permits(1);
-            r#"{"status":"SUCCESS"}"#
-        }
-    });
+    let routes = || async { axum::Json(serde_json::json!([])) };
+    let subscriber = axum::Router::new()
+        .route("/dapr/subscribe", axum::routing::get(routes))
+        .fallback(move || {
+            let seen = seen.clone();
+            async move {
+                seen.add_permits(1);
+                r#"{"status":"SUCCESS"}"#
+            }
+        });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app_port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, subscriber).await.unwrap() });
