@@ -76,22 +76,11 @@ fn on_aws(
     let locations =
         crate::backend::aws_locations(&common.backend, &crate::backend::Source::App(loaded))?;
     let _ = writeln!(err, "(on AWS: the subscriptions' dead-letter queues)");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
     let config = loaded.runtime_config();
-    runtime.block_on(async {
+    block_on(async {
         let scope = busbar_aws::Scope::Subscriptions;
         let broker = crate::backend::connect_aws(config, &locations, scope).await?;
-        let filter = common.subscription.as_deref();
-        let answer = if releasing {
-            busbar_sidecar::admin::release(broker.as_ref(), filter, ids).await
-        } else {
-            busbar_sidecar::admin::dead_letters(broker.as_ref(), filter).await
-        };
-        let _ = broker.close().await;
-        answer
+        on_broker(broker.as_ref(), common, ids, releasing).await
     })
 }
 
@@ -215,24 +204,38 @@ fn offline(
         ));
     }
     let _ = writeln!(err, "(from {}: no busbar dev holds it)", data.display());
+    let config = loaded.runtime_config();
+    block_on(async {
+        let embedded =
+            busbar_runtime::EmbeddedBroker::open(data, config, busbar_runtime::Clock::System)
+                .map_err(|e| e.to_string())?;
+        on_broker(&embedded, common, ids, releasing).await
+    })
+}
+
+/// Runs `work` on a runtime of its own.
+fn block_on(work: impl Future<Output = Result<Value, String>>) -> Result<Value, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let config = loaded.runtime_config();
-    runtime.block_on(async {
-        let embedded =
-            busbar_runtime::EmbeddedBroker::open(data, config, busbar_runtime::Clock::System)
-                .map_err(|e| e.to_string())?;
-        // Only the interface from here on: the same calls as on every backend.
-        let broker: &dyn busbar_runtime::Broker = &embedded;
-        let filter = common.subscription.as_deref();
-        let answer = if releasing {
-            busbar_sidecar::admin::release(broker, filter, ids).await
-        } else {
-            busbar_sidecar::admin::dead_letters(broker, filter).await
-        };
-        let _ = broker.close().await;
-        answer
-    })
+    runtime.block_on(work)
+}
+
+/// Lists or releases through the broker interface (the same calls on every backend), then
+/// closes the broker.
+async fn on_broker(
+    broker: &dyn busbar_runtime::Broker,
+    common: &crate::DlqCommon,
+    ids: Option<Vec<String>>,
+    releasing: bool,
+) -> Result<Value, String> {
+    let filter = common.subscription.as_deref();
+    let answer = if releasing {
+        busbar_sidecar::admin::release(broker, filter, ids).await
+    } else {
+        busbar_sidecar::admin::dead_letters(broker, filter).await
+    };
+    let _ = broker.close().await;
+    answer
 }

@@ -180,12 +180,7 @@ async fn serve(args: &ServeArgs, cwd: &Path, s: Serving, err: &mut dyn Write) ->
             _ = tokio::signal::ctrl_c() => break,
             Some(()) = async { terminate.as_mut()?.recv().await } => break,
             Some(f) = async { failures.as_mut()?.recv().await } => {
-                let what = if f.dead_lettered { "dead-lettered" } else { "will retry" };
-                let _ = writeln!(
-                    err,
-                    "delivery failed: subscription {} message {} attempt {}: {} ({what})",
-                    f.subscription, f.message_id, f.attempt, f.error
-                );
+                let _ = writeln!(err, "{}", crate::dev::failure_line(&f));
             }
             Some(line) = async { lines.as_mut()?.recv().await } => {
                 let _ = writeln!(err, "warning: {line}");

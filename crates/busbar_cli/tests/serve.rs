@@ -18,21 +18,7 @@ fn provisioned(root: &Path, moto: &Path) -> (PathBuf, Server) {
     busbar_testdata::write_orders_billing_app(&app).unwrap();
     std::fs::write(app.join("busbar.toml"), "[plan]\nprefix = \"serve-\"\n").unwrap();
     let server = Server::moto(moto).unwrap();
-    let plan = Command::new(assert_cmd::cargo::cargo_bin("busbar"))
-        .args(["plan"])
-        .arg(&app)
-        .args(["--target", "aws", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
-    #[derive(serde::Deserialize)]
-    struct PlanSet {
-        plans: Vec<busbar_plan::Plan>,
-    }
-    let set: PlanSet = serde_json::from_slice(&plan.stdout).unwrap();
-    let busbar_plan::Resources::Aws(aws) = &set.plans[0].resources else { panic!("AWS") };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(busbar_e2e::aws::provision(&server.endpoint, aws)).unwrap();
+    support::provision_aws(&app, &server.endpoint);
     (app, server)
 }
 
@@ -211,4 +197,30 @@ fn what_cannot_be_served_is_refused_before_the_port_opens_naming_the_resource() 
     let (code, text) = run(&[], &server.endpoint);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("--app-url"), "{text}");
+}
+
+#[test]
+fn busbar_dlq_lists_and_releases_the_dead_letter_queues_on_aws() {
+    let Some(moto) = tool("BUSBAR_MOTO") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (app, server) = provisioned(tmp.path(), &moto);
+    let dlq = |args: &[&str]| {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("busbar"))
+            .arg("dlq")
+            .args(args)
+            .arg(&app)
+            .args(["--backend", "aws"])
+            .env("AWS_ENDPOINT_URL", &server.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "dlq")
+            .env("AWS_SECRET_ACCESS_KEY", "dlq")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        text
+    };
+    assert_eq!(dlq(&["list"]), "order-placed/charge: 0 dead letters\n");
+    assert_eq!(dlq(&["release"]), "order-placed/charge: released 0\n");
 }

@@ -44,25 +44,6 @@ fn write_app(app: &Path) {
     }
 }
 
-/// The app's AWS plan created on `endpoint`.
-fn provision(app: &Path, endpoint: &str) {
-    let plan = Command::new(assert_cmd::cargo::cargo_bin("busbar"))
-        .arg("plan")
-        .arg(app)
-        .args(["--target", "aws", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
-    #[derive(serde::Deserialize)]
-    struct PlanSet {
-        plans: Vec<busbar_plan::Plan>,
-    }
-    let set: PlanSet = serde_json::from_slice(&plan.stdout).unwrap();
-    let busbar_plan::Resources::Aws(aws) = &set.plans[0].resources else { panic!("AWS") };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(busbar_e2e::aws::provision(endpoint, aws)).unwrap();
-}
-
 fn spawn_serve(
     app: &Path,
     service: &str,
@@ -171,7 +152,7 @@ fn sigkill_of_busbar_serve_loses_nothing_answered_204() {
     let app = tmp.path().join("app");
     write_app(&app);
     let server = Server::moto(&moto).unwrap();
-    provision(&app, &server.endpoint);
+    support::provision_aws(&app, &server.endpoint);
     let subscriber = Subscriber::start();
     let (orders_port, billing_port) = (free_port(), free_port());
     let log = tmp.path().join("serve.log");
@@ -327,7 +308,7 @@ fn the_endpoint_away_is_503_then_everything_resumes_with_nothing_delivered_twice
     let app = tmp.path().join("app");
     write_app(&app);
     let server = Server::moto(&moto).unwrap();
-    provision(&app, &server.endpoint);
+    support::provision_aws(&app, &server.endpoint);
     let proxy = Proxy::start(server.port);
     let endpoint = format!("http://127.0.0.1:{}", proxy.port);
     let subscriber = Subscriber::start();

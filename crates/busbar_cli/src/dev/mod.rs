@@ -243,12 +243,7 @@ async fn serve(
             _ = tokio::signal::ctrl_c() => break,
             Some(()) = async { terminate.as_mut()?.recv().await } => break,
             Some(f) = async { failures.as_mut()?.recv().await } => {
-                let what = if f.dead_lettered { "dead-lettered" } else { "will retry" };
-                let _ = writeln!(
-                    err,
-                    "delivery failed: subscription {} message {} attempt {}: {} ({what})",
-                    f.subscription, f.message_id, f.attempt, f.error
-                );
+                let _ = writeln!(err, "{}", failure_line(&f));
             }
             Some(line) = async { lines.as_mut()?.recv().await } => {
                 let _ = writeln!(err, "warning: {line}");
@@ -272,6 +267,15 @@ async fn serve(
     running.shutdown().await;
     let _ = dev;
     EXIT_OK
+}
+
+/// The log line of a failed delivery.
+pub(crate) fn failure_line(f: &busbar_runtime::Failure) -> String {
+    let what = if f.dead_lettered { "dead-lettered" } else { "will retry" };
+    format!(
+        "delivery failed: subscription {} message {} attempt {}: {} ({what})",
+        f.subscription, f.message_id, f.attempt, f.error
+    )
 }
 
 /// The start lines: where the API is, and each service's token and ports.

@@ -84,3 +84,23 @@ pub fn generated_token(data: &Path, service: &str) -> String {
 pub fn admin_bearer(data: &Path) -> String {
     format!("Bearer {}", std::fs::read_to_string(data.join("admin-token")).unwrap().trim())
 }
+
+/// The app's AWS plan (`busbar plan --target aws --format json`) created on `endpoint` (a moto
+/// server) as Terraform would create it.
+pub fn provision_aws(app: &Path, endpoint: &str) {
+    let plan = Command::new(assert_cmd::cargo::cargo_bin("busbar"))
+        .arg("plan")
+        .arg(app)
+        .args(["--target", "aws", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    #[derive(serde::Deserialize)]
+    struct PlanSet {
+        plans: Vec<busbar_plan::Plan>,
+    }
+    let set: PlanSet = serde_json::from_slice(&plan.stdout).unwrap();
+    let busbar_plan::Resources::Aws(aws) = &set.plans[0].resources else { panic!("AWS") };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(busbar_e2e::aws::provision(endpoint, aws)).unwrap();
+}
