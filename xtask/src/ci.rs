@@ -136,6 +136,10 @@ pub(crate) fn run() -> Result<()> {
         .env("BUSBAR_CHECKOV", &tools.checkov)
         .env("BUSBAR_MOTO", &tools.moto)
         .env("BUSBAR_REQUIRE_TOOLS", "1");
+    // The conformance suite's GCP backend: one emulator for the whole run (each case takes a
+    // project of its own); empty without gcloud, and the suite says it skipped GCP.
+    let emulator = crate::e2e::emulator()?;
+    test.env("BUSBAR_PUBSUB_EMULATOR", emulator.as_ref().map_or("", |(_, host)| host.as_str()));
     if has_nextest() {
         test.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
         step("cargo nextest run", test)?;
@@ -147,6 +151,7 @@ pub(crate) fn run() -> Result<()> {
         test.args(["test", "--workspace", "--no-fail-fast"]);
         step("cargo test", test)?;
     }
+    drop(emulator);
     crate::e2e::run()?;
     eprintln!("ci: all green in {:.0}s", started.elapsed().as_secs_f64());
     Ok(())

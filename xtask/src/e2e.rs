@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use crate::ci::{cargo, step, tools};
 
 /// Stops the server (its process group) when dropped, on success and on failure alike.
-struct Server(Child);
+pub(crate) struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -95,7 +95,9 @@ pub(crate) fn target_dir() -> std::path::PathBuf {
         .unwrap_or_else(|| crate::cache_dir().join("target"))
 }
 
-fn gcp(e2e_bin: &std::path::Path) -> Result<()> {
+/// The Pub/Sub emulator on a free port, in its own process group, and its `host:port`; `None`
+/// (and a loud message) without gcloud.
+pub(crate) fn emulator() -> Result<Option<(Server, String)>> {
     let has_gcloud = Command::new("gcloud")
         .arg("--version")
         .stdout(Stdio::null())
@@ -103,21 +105,26 @@ fn gcp(e2e_bin: &std::path::Path) -> Result<()> {
         .status()
         .is_ok_and(|s| s.success());
     if !has_gcloud {
-        eprintln!("\n######## GCP END-TO-END RUN SKIPPED ########");
+        eprintln!("\n######## GCP RUNS SKIPPED ########");
         eprintln!("# `gcloud` is not installed, so the Pub/Sub emulator cannot start.");
         eprintln!("# Install the Google Cloud CLI with the pubsub-emulator component to run it.");
-        eprintln!("############################################\n");
-        return Ok(());
+        eprintln!("##################################\n");
+        return Ok(None);
     }
     let port = free_port()?;
     let mut emulator = Command::new("gcloud");
     emulator.args(["beta", "emulators", "pubsub", "start", "--project=busbar-e2e"]);
     emulator.arg(format!("--host-port=127.0.0.1:{port}"));
     let server = start(emulator, port, "the Pub/Sub emulator", Duration::from_secs(90))?;
-    let endpoint = format!("http://127.0.0.1:{port}");
-    eprintln!("xtask: Pub/Sub emulator at {endpoint}");
+    let host = format!("127.0.0.1:{port}");
+    eprintln!("xtask: Pub/Sub emulator at {host}");
+    Ok(Some((server, host)))
+}
+
+fn gcp(e2e_bin: &std::path::Path) -> Result<()> {
+    let Some((server, host)) = emulator()? else { return Ok(()) };
     let mut e2e = Command::new(e2e_bin);
-    e2e.args(["gcp", "--endpoint", &endpoint]);
+    e2e.args(["gcp", "--endpoint", &format!("http://{host}")]);
     let result = step("busbar-e2e gcp (Pub/Sub emulator)", e2e);
     drop(server);
     result

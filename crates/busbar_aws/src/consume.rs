@@ -12,10 +12,10 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use busbar_runtime::{Delivery, Handler, Outcome, RuntimeSubscriptionConfig, UNREACHABLE_RETRY};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::envelope::{self, DeadMark};
 use crate::errors::{failure, stale_receipt};
 use crate::resolve::Queue;
 use crate::{Counters, Inner, fifo_id, now_ms};
+use busbar_runtime::envelope::{self, DeadMark};
 
 /// SQS receives at most 10 messages per call.
 const MAX_BATCH: usize = 10;

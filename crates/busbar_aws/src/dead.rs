@@ -8,9 +8,9 @@ use busbar_runtime::{BrokerError, DeadLetter, StoredMessage};
 
 use crate::Clients;
 use crate::consume::{WANTED, log, send};
-use crate::envelope;
 use crate::errors::failure;
 use crate::resolve::Queue;
+use busbar_runtime::envelope;
 
 /// How long a scan hides what it received.
 const SCAN_VISIBILITY_SECONDS: i32 = 60;

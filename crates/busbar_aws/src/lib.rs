@@ -32,7 +32,6 @@
 
 mod consume;
 mod dead;
-mod envelope;
 mod errors;
 mod resolve;
 
@@ -44,6 +43,8 @@ use std::time::Duration;
 use aws_sdk_sns::types::MessageAttributeValue;
 use busbar_model::AttributeType;
 pub use busbar_model::locations::AwsLocations;
+pub use busbar_runtime::Scope;
+use busbar_runtime::envelope;
 use busbar_runtime::{
     BoxFuture, Broker, BrokerError, DeadLetter, Handler, MAX_MESSAGE_BYTES, Publish, PublishError,
     Published, RuntimeConfig, StoredMessage, SubscriptionStats,
@@ -53,18 +54,6 @@ use tokio::sync::{Notify, watch};
 
 use crate::errors::failure;
 use crate::resolve::Found;
-
-/// What a broker serves, and so finds and checks at start.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Scope {
-    /// Every topic and subscription of the configuration.
-    #[default]
-    All,
-    /// What one service publishes to and consumes (`busbar serve --service`).
-    Service(String),
-    /// Every subscription, no topic (`busbar dlq`: dead letters only).
-    Subscriptions,
-}
 
 /// How [`AwsBroker::connect`] reaches AWS, beyond the standard environment.
 #[derive(Clone, Debug, Default)]
@@ -131,25 +120,7 @@ impl AwsBroker {
         options: AwsOptions,
     ) -> Result<AwsBroker, BrokerError> {
         let clients = clients(&options).await;
-        let every_subscription = || -> Vec<(String, String)> {
-            config
-                .topics
-                .iter()
-                .flat_map(|t| t.subscriptions.iter().map(|s| (t.name.clone(), s.name.clone())))
-                .collect()
-        };
-        let (topics, subscriptions) = match &options.scope {
-            Scope::Service(service) => {
-                let grants = config.service(service).ok_or_else(|| {
-                    BrokerError::Failed(format!("there is no service `{service}` in the app"))
-                })?;
-                (grants.publish.clone(), config.subscriptions_of(service))
-            }
-            Scope::All => {
-                (config.topics.iter().map(|t| t.name.clone()).collect(), every_subscription())
-            }
-            Scope::Subscriptions => (Vec::new(), every_subscription()),
-        };
+        let (topics, subscriptions) = options.scope.select(&config)?;
         let found = resolve::resolve(&clients, &config, locations, &topics, &subscriptions).await?;
         let counters = found.queues.keys().map(|k| (k.clone(), Counters::default())).collect();
         let (stop, _) = watch::channel(false);
@@ -260,8 +231,8 @@ impl AwsBroker {
             out.push(SubscriptionStats {
                 topic: topic.clone(),
                 subscription: subscription.clone(),
-                backlog: visible + in_flight,
-                dead_letters,
+                backlog: Some(visible + in_flight),
+                dead_letters: Some(dead_letters),
                 acknowledged: load(|c| &c.acknowledged),
                 retried: load(|c| &c.retried),
                 dead_lettered: load(|c| &c.dead_lettered),
@@ -432,7 +403,7 @@ impl Broker for AwsBroker {
         Box::pin(async move {
             self.check_open()?;
             let stats = self.stats_now().await?;
-            Ok(stats.iter().map(|s| s.backlog + s.dead_letters).sum())
+            Ok(stats.iter().map(|s| s.backlog.unwrap_or(0) + s.dead_letters.unwrap_or(0)).sum())
         })
     }
 

@@ -395,7 +395,10 @@ fn plan_explain_lists_grants_with_their_code() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("sns:Publish on payment-captured.fifo"), "{text}");
-    assert!(text.contains("roles/pubsub.subscriber on order-placed--charge-order"), "{text}");
+    assert!(
+        text.contains("roles/pubsub.subscriber, roles/pubsub.viewer on order-placed--charge-order"),
+        "{text}"
+    );
     assert!(text.contains("payments/charge.ts:12:14"), "{text}");
     let unknown = run(&dir, &["plan", ".", "--explain", "nobody"]);
     assert_eq!(unknown.status.code(), Some(2));
@@ -406,7 +409,10 @@ fn plan_explain_lists_grants_with_their_code() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("sns:Publish on fraud-verdict.fifo"), "{text}");
     assert!(text.contains("fraud/src/screening.rs:66:5"), "{text}");
-    assert!(text.contains("roles/pubsub.subscriber on order-placed--screen-order"), "{text}");
+    assert!(
+        text.contains("roles/pubsub.subscriber, roles/pubsub.viewer on order-placed--screen-order"),
+        "{text}"
+    );
     let missing = run(&dir, &["plan", "no/such/dir"]);
     assert_eq!(missing.status.code(), Some(2));
 }

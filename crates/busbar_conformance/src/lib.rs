@@ -4,9 +4,12 @@
 //! built from it, and the AWS backend a moto server (started here) with the plan's resources
 //! created on it as Terraform would, found through the plan's names.
 //!
-//! Backends: `embedded` always; `aws` when `BUSBAR_MOTO` names a `moto_server` (the test
-//! command sets it; without it the case says it skipped AWS, and under `BUSBAR_REQUIRE_TOOLS`
-//! it fails).
+//! The GCP backend gets the Pub/Sub emulator the test command started (`BUSBAR_PUBSUB_EMULATOR`,
+//! `host:port`), with a project of its own per case, and the plan's resources created there.
+//!
+//! Backends: `embedded` always; `aws` when `BUSBAR_MOTO` names a `moto_server`; `gcp` when
+//! `BUSBAR_PUBSUB_EMULATOR` names a running emulator (the test command sets both; without one
+//! the case says it skipped that backend, and under `BUSBAR_REQUIRE_TOOLS` it fails).
 
 #![allow(clippy::print_stdout, reason = "the suite reports each case × backend")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a test harness")]
@@ -17,6 +20,7 @@ use std::sync::Arc;
 
 use busbar_aws::{AwsBroker, AwsOptions};
 use busbar_e2e::server::Server;
+use busbar_gcp::{GcpBroker, GcpOptions};
 use busbar_plan::{Resources, Settings, Target};
 use busbar_runtime::{Broker, Clock, EmbeddedBroker, RuntimeConfig};
 
@@ -25,15 +29,17 @@ use busbar_runtime::{Broker, Clock, EmbeddedBroker, RuntimeConfig};
 pub enum Backend {
     Embedded,
     Aws,
+    Gcp,
 }
 
-pub const BACKENDS: &[Backend] = &[Backend::Embedded, Backend::Aws];
+pub const BACKENDS: &[Backend] = &[Backend::Embedded, Backend::Aws, Backend::Gcp];
 
 impl Backend {
     pub fn name(self) -> &'static str {
         match self {
             Backend::Embedded => "embedded",
             Backend::Aws => "aws (moto)",
+            Backend::Gcp => "gcp (Pub/Sub emulator)",
         }
     }
 }
@@ -123,6 +129,37 @@ pub async fn open(backend: Backend, app: &App, case: &str) -> Option<Opened> {
             let broker =
                 AwsBroker::connect(app.config.clone(), &aws.locations(), options).await.unwrap();
             Some(Opened { broker: Arc::new(broker), _dir: None, _server: Some(server) })
+        }
+        Backend::Gcp => {
+            // Empty: the test command found no gcloud to start the emulator with (and said so).
+            let host = tool("BUSBAR_PUBSUB_EMULATOR").map(|h| h.to_string_lossy().into_owned());
+            let Some(host) = host.filter(|h| !h.is_empty()) else {
+                println!(
+                    "conformance: {case} × {}: skipped (no Pub/Sub emulator: BUSBAR_PUBSUB_EMULATOR is empty or not set)",
+                    backend.name()
+                );
+                return None;
+            };
+            let (plan, diagnostics) =
+                busbar_plan::plan(&app.model, &app.graph, Target::Gcp, &settings("conformance-"));
+            assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:#?}");
+            let Resources::Gcp(gcp) = plan.resources else { panic!("a GCP plan") };
+            // A project of its own: the cases share one emulator.
+            let project = format!("case-{}", uuid::Uuid::new_v4().simple());
+            let endpoint = format!("http://{host}");
+            let (p, g) = (project.clone(), gcp.clone());
+            tokio::task::spawn_blocking(move || busbar_e2e::gcp::provision(&endpoint, &p, &g))
+                .await
+                .unwrap()
+                .unwrap();
+            let options = GcpOptions {
+                scope: busbar_gcp::Scope::All,
+                project: Some(project),
+                emulator_host: Some(host),
+            };
+            let broker =
+                GcpBroker::connect(app.config.clone(), &gcp.locations(), options).await.unwrap();
+            Some(Opened { broker: Arc::new(broker), _dir: None, _server: None })
         }
     }
 }

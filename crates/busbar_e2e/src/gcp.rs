@@ -19,13 +19,14 @@ use serde_json::{Value, json};
 /// The emulator's project.
 const PROJECT: &str = "busbar-e2e";
 
-struct Emulator {
+pub struct Emulator {
     base: String,
+    project: String,
 }
 
 impl Emulator {
     fn url(&self, path: &str) -> String {
-        format!("{}/v1/projects/{PROJECT}/{path}", self.base)
+        format!("{}/v1/projects/{}/{path}", self.base, self.project)
     }
 
     fn put(&self, path: &str, body: &Value) -> Result<Value> {
@@ -115,14 +116,14 @@ impl Emulator {
 }
 
 /// `projects/P/topics/NAME` of a planned topic, by its Terraform address.
-fn topic_path(plan: &GcpPlan, address: &str) -> Result<String> {
+fn topic_path(project: &str, plan: &GcpPlan, address: &str) -> Result<String> {
     let topic = plan.topic(address).with_context(|| format!("no planned topic {address}"))?;
-    Ok(format!("projects/{PROJECT}/topics/{}", topic.name))
+    Ok(format!("projects/{project}/topics/{}", topic.name))
 }
 
-fn subscription_body(s: &PubsubSubscription, plan: &GcpPlan) -> Result<Value> {
+fn subscription_body(project: &str, s: &PubsubSubscription, plan: &GcpPlan) -> Result<Value> {
     let mut body = json!({
-        "topic": topic_path(plan, &s.topic)?,
+        "topic": topic_path(project, plan, &s.topic)?,
         "ackDeadlineSeconds": s.ack_deadline_seconds,
         "messageRetentionDuration": format!("{}s", s.message_retention_seconds),
         "enableMessageOrdering": s.enable_message_ordering,
@@ -135,7 +136,7 @@ fn subscription_body(s: &PubsubSubscription, plan: &GcpPlan) -> Result<Value> {
     }
     if let Some(dead) = &s.dead_letter_policy {
         body["deadLetterPolicy"] = json!({
-            "deadLetterTopic": topic_path(plan, &dead.dead_letter_topic)?,
+            "deadLetterTopic": topic_path(project, plan, &dead.dead_letter_topic)?,
             "maxDeliveryAttempts": dead.max_delivery_attempts,
         });
     }
@@ -145,19 +146,28 @@ fn subscription_body(s: &PubsubSubscription, plan: &GcpPlan) -> Result<Value> {
     Ok(body)
 }
 
+/// Creates the plan's topics and subscriptions on the emulator at `endpoint`, in `project`, as
+/// the Terraform module would.
+pub fn provision(endpoint: &str, project: &str, plan: &GcpPlan) -> Result<Emulator> {
+    let emulator =
+        Emulator { base: endpoint.trim_end_matches('/').to_string(), project: project.to_string() };
+    for t in &plan.topics {
+        emulator.put(&format!("topics/{}", t.name), &json!({ "labels": t.labels }))?;
+    }
+    for s in &plan.subscriptions {
+        emulator
+            .put(&format!("subscriptions/{}", s.name), &subscription_body(project, s, plan)?)?;
+    }
+    Ok(emulator)
+}
+
 pub fn run(
     endpoint: &str,
     model: &AppModel,
     plan: &GcpPlan,
     runtime: &[RuntimeSubscription],
 ) -> Result<()> {
-    let emulator = Emulator { base: endpoint.trim_end_matches('/').to_string() };
-    for t in &plan.topics {
-        emulator.put(&format!("topics/{}", t.name), &json!({ "labels": t.labels }))?;
-    }
-    for s in &plan.subscriptions {
-        emulator.put(&format!("subscriptions/{}", s.name), &subscription_body(s, plan)?)?;
-    }
+    let emulator = provision(endpoint, PROJECT, plan)?;
     println!(
         "created {} topics and {} subscriptions (with dead-letter topics and their pull subscriptions)",
         plan.topics.len(),

@@ -143,10 +143,12 @@ fn aligned_object(entries: &[(String, String)], indent: usize) -> String {
 
 // `{{object items "key" "expr" 4}}`: an aligned multi-line object from an array of objects,
 // keyed by each item's `key` field, valued by `expr` with each `$field` replaced by that field
-// of the item, as it is (`aws_sns_topic.$address.arn`).
-handlebars_helper!(object: |items: array, key: str, expr: str, indent: u64| {
+// of the item, as it is (`aws_sns_topic.$address.arn`); with `unless="field"`, the items whose
+// `field` is set (not null) are left out.
+handlebars_helper!(object: |items: array, key: str, expr: str, indent: u64, {unless: str = ""}| {
     let entries: Vec<(String, String)> = items
         .iter()
+        .filter(|item| unless.is_empty() || item.get(unless).is_none_or(Value::is_null))
         .map(|item| {
             let k = item.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
             let mut fields: Vec<(&String, &Value)> =

@@ -61,6 +61,65 @@ impl AwsLocations {
     }
 }
 
+/// The Pub/Sub topic and subscription of each topic and subscription on GCP.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcpLocations {
+    /// The project of names that are not full (`projects/P/...`); else the credentials'.
+    pub project: Option<String>,
+    /// The Pub/Sub topic of each busbar topic: its name, or its full name.
+    pub topics: BTreeMap<String, String>,
+    /// The Pub/Sub subscription of each subscription, by busbar topic then subscription: its
+    /// name, or its full name. Its dead-letter topic is the one its dead-letter policy names.
+    pub subscriptions: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl GcpLocations {
+    /// The Pub/Sub subscription of a subscription.
+    pub fn subscription(&self, topic: &str, subscription: &str) -> Option<&str> {
+        self.subscriptions.get(topic)?.get(subscription).map(String::as_str)
+    }
+
+    /// Reads the outputs of busbar's GCP Terraform module, as `terraform output -json` prints
+    /// them: `topic_names` (by topic) and `busbar_runtime_config` (the project, and each
+    /// subscription's `subscription_name`). The error says which output is missing or
+    /// malformed.
+    pub fn from_terraform_outputs(text: &str) -> Result<GcpLocations, String> {
+        let outputs: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("it is not JSON: {e}"))?;
+        let value = |name: &str| {
+            outputs.get(name).and_then(|o| o.get("value")).ok_or_else(|| {
+                format!(
+                    "it has no output `{name}` (is it `terraform output -json` of busbar's GCP module?)"
+                )
+            })
+        };
+        let topics: BTreeMap<String, String> =
+            serde_json::from_value(value("topic_names")?.clone())
+                .map_err(|e| format!("output `topic_names`: {e}"))?;
+        #[derive(Deserialize)]
+        struct Runtime {
+            project: Option<String>,
+            subscriptions: Vec<Sub>,
+        }
+        #[derive(Deserialize)]
+        struct Sub {
+            topic: String,
+            subscription: String,
+            subscription_name: String,
+        }
+        let runtime = value("busbar_runtime_config")?
+            .as_str()
+            .ok_or("output `busbar_runtime_config` is not a string of JSON")?;
+        let runtime: Runtime = serde_json::from_str(runtime)
+            .map_err(|e| format!("output `busbar_runtime_config`: {e}"))?;
+        let mut subscriptions: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for s in runtime.subscriptions {
+            subscriptions.entry(s.topic).or_default().insert(s.subscription, s.subscription_name);
+        }
+        Ok(GcpLocations { project: runtime.project, topics, subscriptions })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +144,24 @@ mod tests {
         let missing = AwsLocations::from_terraform_outputs("{\"topic_arns\": {\"value\": {}}}");
         assert!(missing.unwrap_err().contains("busbar_runtime_config"));
         assert!(AwsLocations::from_terraform_outputs("[").unwrap_err().contains("not JSON"));
+    }
+
+    #[test]
+    fn reads_the_gcp_modules_outputs() {
+        let runtime = serde_json::json!({
+            "version": 1, "target": "gcp", "project": "shop-prod",
+            "subscriptions": [{ "topic": "orders", "subscription": "mail", "service": "notify",
+                "topic_name": "p-orders", "subscription_name": "p-orders--mail" }],
+        });
+        let outputs = serde_json::json!({
+            "topic_names": { "value": { "orders": "p-orders" } },
+            "busbar_runtime_config": { "value": runtime.to_string() },
+        });
+        let locations = GcpLocations::from_terraform_outputs(&outputs.to_string()).unwrap();
+        assert_eq!(locations.project.as_deref(), Some("shop-prod"));
+        assert_eq!(locations.topics["orders"], "p-orders");
+        assert_eq!(locations.subscription("orders", "mail"), Some("p-orders--mail"));
+        let missing = GcpLocations::from_terraform_outputs("{\"busbar_runtime_config\": {}}");
+        assert!(missing.unwrap_err().contains("topic_names"));
     }
 }

@@ -30,6 +30,9 @@ const MAX_ATTEMPTS: u64 = 100;
 
 pub const PUBLISHER_ROLE: &str = "roles/pubsub.publisher";
 pub const SUBSCRIBER_ROLE: &str = "roles/pubsub.subscriber";
+/// Read-only: the runtime reads each topic and subscription it serves before serving (that it
+/// exists, its ordering, its dead-letter topic).
+pub const VIEWER_ROLE: &str = "roles/pubsub.viewer";
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GcpPlan {
@@ -113,6 +116,27 @@ impl GcpPlan {
     pub fn topic(&self, address: &str) -> Option<&PubsubTopic> {
         let local = address.strip_prefix("google_pubsub_topic.")?;
         self.topics.iter().find(|t| t.address == local)
+    }
+
+    /// Where the runtime finds each topic and subscription: the plan's names (in the project
+    /// of the credentials, or the one given at start).
+    pub fn locations(&self) -> busbar_model::locations::GcpLocations {
+        let topics = self
+            .topics
+            .iter()
+            .filter(|t| t.dead_letter_of.is_none())
+            .map(|t| (t.topic.clone(), t.name.clone()))
+            .collect();
+        let mut subscriptions: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for s in self.subscriptions.iter().filter(|s| !s.dead_letter) {
+            let topic = self.topic(&s.topic);
+            let Some(topic) = topic else { continue };
+            subscriptions
+                .entry(topic.topic.clone())
+                .or_default()
+                .insert(s.subscription.clone(), s.name.clone());
+        }
+        busbar_model::locations::GcpLocations { project: None, topics, subscriptions }
     }
 
     /// The fewest characters any name can still take within its limit.
@@ -250,12 +274,52 @@ pub(crate) fn plan(
                 service: Some(service.clone()),
                 because: need.because.clone(),
             });
-            grants.push(need.grant(vec![role.to_string()], name_of(&out, &need.resource)));
+            let (views, list) = match &need.edge {
+                Edge::Publish { topic } => {
+                    (names::address(&[&service, "views", topic]), &mut out.topic_iam)
+                }
+                Edge::Consume { topic, subscription } => (
+                    names::address(&[&service, "views", topic, subscription]),
+                    &mut out.subscription_iam,
+                ),
+            };
+            list.push(IamMember {
+                address: views,
+                resource: need.resource.clone(),
+                role: VIEWER_ROLE.to_string(),
+                service: Some(service.clone()),
+                because: need.because.clone(),
+            });
+            let roles = vec![role.to_string(), VIEWER_ROLE.to_string()];
+            grants.push(need.grant(roles, name_of(&out, &need.resource)));
+            // The runtime moves what the subscription refuses, or fails past its retries, to
+            // its dead-letter topic itself (with the reason).
+            if let Edge::Consume { topic, subscription } = &need.edge
+                && let Some(dlq) = dead_letter_topic_of(&out, &need.resource)
+            {
+                out.topic_iam.push(IamMember {
+                    address: names::address(&[&service, "dead-letters", topic, subscription]),
+                    resource: dlq.clone(),
+                    role: PUBLISHER_ROLE.to_string(),
+                    service: Some(service.clone()),
+                    because: need.because.clone(),
+                });
+                let mut grant = need.grant(vec![PUBLISHER_ROLE.to_string()], name_of(&out, &dlq));
+                grant.resource = dlq;
+                grants.push(grant);
+            }
         }
     }
     out.topic_iam.sort();
     out.subscription_iam.sort();
     (out, grants, runtime)
+}
+
+/// The dead-letter topic (its address) of the subscription at `address`.
+fn dead_letter_topic_of(plan: &GcpPlan, address: &str) -> Option<String> {
+    let local = address.strip_prefix("google_pubsub_subscription.")?;
+    let sub = plan.subscriptions.iter().find(|s| s.address == local)?;
+    sub.dead_letter_policy.as_ref().map(|d| d.dead_letter_topic.clone())
 }
 
 fn name_of(plan: &GcpPlan, address: &str) -> String {
@@ -362,8 +426,10 @@ fn plan_subscription(
         dead_letter: false,
         ack_deadline_seconds: ack,
         message_retention_seconds: retention,
-        minimum_backoff_seconds: Some(min_backoff),
-        maximum_backoff_seconds: Some(max_backoff),
+        // No retry policy: the runtime applies the backoff itself (as the ack deadline of what
+        // failed), and a retry policy would add Pub/Sub's own delay on top of it.
+        minimum_backoff_seconds: None,
+        maximum_backoff_seconds: None,
         dead_letter_policy: Some(DeadLetterPolicy {
             dead_letter_topic: format!("google_pubsub_topic.{dlq_address}"),
             max_delivery_attempts: attempts,

@@ -50,6 +50,47 @@ impl From<StoreError> for BrokerError {
     }
 }
 
+/// What a cloud broker serves, and so finds and checks at start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Every topic and subscription of the configuration.
+    #[default]
+    All,
+    /// What one service publishes to and consumes (`busbar serve --service`).
+    Service(String),
+    /// Every subscription, no topic (`busbar dlq`: dead letters only).
+    Subscriptions,
+}
+
+impl Scope {
+    /// The topics (published to) and subscriptions (by topic) it takes in `config`.
+    #[expect(clippy::type_complexity, reason = "two plain lists of names")]
+    pub fn select(
+        &self,
+        config: &RuntimeConfig,
+    ) -> Result<(Vec<String>, Vec<(String, String)>), BrokerError> {
+        let every_subscription = || -> Vec<(String, String)> {
+            config
+                .topics
+                .iter()
+                .flat_map(|t| t.subscriptions.iter().map(|s| (t.name.clone(), s.name.clone())))
+                .collect()
+        };
+        Ok(match self {
+            Scope::Service(service) => {
+                let grants = config.service(service).ok_or_else(|| {
+                    BrokerError::Failed(format!("there is no service `{service}` in the app"))
+                })?;
+                (grants.publish.clone(), config.subscriptions_of(service))
+            }
+            Scope::All => {
+                (config.topics.iter().map(|t| t.name.clone()).collect(), every_subscription())
+            }
+            Scope::Subscriptions => (Vec::new(), every_subscription()),
+        })
+    }
+}
+
 /// A message broker that delivers with the semantics of the runtime contract.
 pub trait Broker: Send + Sync + 'static {
     /// What it serves.

@@ -33,6 +33,7 @@ mod broker;
 mod config;
 pub mod datadir;
 pub mod delivery;
+pub mod envelope;
 mod queue;
 mod store;
 
@@ -46,7 +47,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 
-pub use broker::{BoxFuture, Broker, BrokerError};
+pub use broker::{BoxFuture, Broker, BrokerError, Scope};
 pub use busbar_model::runtime::{RuntimeConfig, RuntimeSubscriptionConfig, RuntimeTopic};
 pub use config::{DEDUP_WINDOW, MAX_ATTRIBUTES, MAX_MESSAGE_BYTES};
 pub use store::{DEFAULT_DISK_RESERVE, DeadLetter, StoreError, StoredMessage};
@@ -280,8 +281,11 @@ pub struct Counters {
 pub struct SubscriptionStats {
     pub topic: String,
     pub subscription: String,
-    pub backlog: i64,
-    pub dead_letters: i64,
+    /// Deliveries it is owed, due or waiting for their backoff; `None` where the backend cannot
+    /// count them (Pub/Sub's API has no such count).
+    pub backlog: Option<i64>,
+    /// Messages in its dead-letter queue; `None` where they are not read here.
+    pub dead_letters: Option<i64>,
     pub acknowledged: u64,
     pub retried: u64,
     pub dead_lettered: u64,
@@ -555,8 +559,8 @@ impl EmbeddedBroker {
                 out.push(SubscriptionStats {
                     topic: t.name.clone(),
                     subscription: s.name.clone(),
-                    backlog,
-                    dead_letters: dead.get(&k).copied().unwrap_or_default(),
+                    backlog: Some(backlog),
+                    dead_letters: Some(dead.get(&k).copied().unwrap_or_default()),
                     acknowledged: load(|c| &c.acknowledged),
                     retried: load(|c| &c.retried),
                     dead_lettered: load(|c| &c.dead_lettered),

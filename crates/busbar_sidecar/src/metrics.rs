@@ -39,13 +39,13 @@ pub(crate) async fn metrics(Extension(state): Extension<Arc<AppState>>) -> Respo
         "busbar_backlog",
         "gauge",
         "Deliveries a subscription is owed, due or waiting for their backoff.",
-        &|s, l| vec![(format!("{{{l}}}"), s.backlog.to_string())],
+        &|s, l| s.backlog.map(|n| (format!("{{{l}}}"), n.to_string())).into_iter().collect(),
     );
     family(
         "busbar_dead_letters",
         "gauge",
         "Messages in a subscription's dead-letter queue.",
-        &|s, l| vec![(format!("{{{l}}}"), s.dead_letters.to_string())],
+        &|s, l| s.dead_letters.map(|n| (format!("{{{l}}}"), n.to_string())).into_iter().collect(),
     );
     family(
         "busbar_deliveries_total",

@@ -1,15 +1,16 @@
-//! The body of a message on SNS and SQS: a JSON envelope with what the runtime delivers besides
-//! the data (its id, topic, media type, attributes and publish time), since SQS carries at most
-//! 10 message attributes and the message's own attributes may take all of them. The attributes
-//! also travel as SNS message attributes, which is what the subscriptions' filter policies
-//! match. A dead letter the runtime moved itself carries why, and after how many attempts.
+//! The body of a message on a cloud backend (SNS and SQS, Pub/Sub): a JSON envelope with what
+//! the runtime delivers besides the data (its id, topic, media type, attributes and publish
+//! time), since SQS carries at most 10 message attributes and the message's own attributes may
+//! take all of them. The attributes also travel as the provider's message attributes, which is
+//! what the subscriptions' filters match. A dead letter the runtime moved itself carries why,
+//! and after how many attempts. Every cloud backend reads and writes this one format.
 //!
 //! JSON data is embedded as it was published (byte for byte); any other data as base64.
 
 use std::collections::BTreeMap;
 
+use crate::StoredMessage;
 use base64::Engine as _;
-use busbar_runtime::StoredMessage;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -37,14 +38,14 @@ struct Envelope<'a> {
 /// Why a message is a dead letter, when the runtime moved it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct DeadMark {
+pub struct DeadMark {
     pub reason: String,
     pub attempts: u32,
     pub dead_ms: i64,
 }
 
 /// The body of `message` (with `dead`, as a dead letter).
-pub(crate) fn encode(message: &StoredMessage, dead: Option<DeadMark>) -> String {
+pub fn encode(message: &StoredMessage, dead: Option<DeadMark>) -> String {
     // JSON data goes in as is when it reads back to the same bytes.
     let raw = serde_json::from_slice::<&RawValue>(&message.data)
         .ok()
@@ -68,7 +69,7 @@ pub(crate) fn encode(message: &StoredMessage, dead: Option<DeadMark>) -> String 
 }
 
 /// The message in a body (and its dead-letter mark); the error says why it is not one.
-pub(crate) fn decode(body: &str) -> Result<(StoredMessage, Option<DeadMark>), String> {
+pub fn decode(body: &str) -> Result<(StoredMessage, Option<DeadMark>), String> {
     let envelope: Envelope<'_> = serde_json::from_str(body)
         .map_err(|e| format!("the body is not a busbar message envelope: {e}"))?;
     if envelope.busbar != VERSION {
