@@ -7,9 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use busbar_aws::{AwsBroker, AwsLocations, AwsOptions, Scope};
+use busbar_aws::{AwsBroker, AwsLocations, AwsOptions};
+use busbar_gcp::{GcpBroker, GcpLocations, GcpOptions};
 use busbar_plan::{Plan, Resources, RuntimeConfig, Target};
-use busbar_runtime::Broker;
+use busbar_runtime::{Broker, Scope};
 use clap::{Args, ValueEnum};
 
 use crate::pipeline::Loaded;
@@ -22,6 +23,21 @@ pub(crate) enum BackendChoice {
     /// endpoint from the standard AWS environment (`AWS_PROFILE`, `AWS_REGION`,
     /// `AWS_ENDPOINT_URL`, roles).
     Aws,
+    /// Pub/Sub, as busbar's GCP Terraform module creates it; credentials from Application
+    /// Default Credentials (`GOOGLE_APPLICATION_CREDENTIALS`, the metadata server), the
+    /// emulator from `PUBSUB_EMULATOR_HOST`.
+    Gcp,
+}
+
+impl BackendChoice {
+    /// The backend in the startup line.
+    pub(crate) fn describe(self, data: &Path) -> String {
+        match self {
+            BackendChoice::Embedded => format!("the embedded broker in {}", data.display()),
+            BackendChoice::Aws => "AWS (SNS and SQS)".to_string(),
+            BackendChoice::Gcp => "GCP (Pub/Sub)".to_string(),
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -37,6 +53,10 @@ pub(crate) struct BackendArgs {
     /// prefix); only when the app is analyzed, not with --config.
     #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
+    /// The GCP project of the resources (default: the one in --outputs, else the
+    /// credentials'); with --backend gcp.
+    #[arg(long, value_name = "PROJECT", env = "GOOGLE_CLOUD_PROJECT")]
+    pub project: Option<String>,
 }
 
 /// Where the runtime configuration came from.
@@ -57,21 +77,52 @@ pub(crate) fn aws_locations(
         return AwsLocations::from_terraform_outputs(&text)
             .map_err(|e| format!("{}: {e}", outputs.display()));
     }
-    let plan = match source {
+    match planned(args, source, Target::Aws)?.resources {
+        Resources::Aws(aws) => Ok(aws.locations()),
+        _ => Err("the plan is not an AWS plan".into()),
+    }
+}
+
+/// Where each topic and subscription is on GCP.
+pub(crate) fn gcp_locations(
+    args: &BackendArgs,
+    source: &Source<'_>,
+) -> Result<GcpLocations, String> {
+    if let Some(outputs) = &args.outputs {
+        let text = read(outputs)?;
+        return GcpLocations::from_terraform_outputs(&text)
+            .map_err(|e| format!("{}: {e}", outputs.display()));
+    }
+    match planned(args, source, Target::Gcp)?.resources {
+        Resources::Gcp(gcp) => Ok(gcp.locations()),
+        _ => Err("the plan is not a GCP plan".into()),
+    }
+}
+
+/// The plan of `target` for the source: planned now for an app (with `--prefix`), or the
+/// `plan.json` that `busbar build` wrote beside a `runtime-config.json`.
+fn planned(args: &BackendArgs, source: &Source<'_>, target: Target) -> Result<Plan, String> {
+    let name = match target {
+        Target::Aws => "AWS",
+        Target::Gcp => "GCP",
+        Target::Dapr => "Dapr",
+    };
+    match source {
         Source::App(loaded) => {
             let mut settings = loaded.plan_settings();
             if let Some(prefix) = &args.prefix {
                 settings.prefix = prefix.clone();
             }
             let (plan, diagnostics) =
-                busbar_plan::plan(&loaded.analysis.model, &loaded.graph, Target::Aws, &settings);
+                busbar_plan::plan(&loaded.analysis.model, &loaded.graph, target, &settings);
             if let Some(e) = diagnostics.iter().find(|d| d.is_error()) {
                 return Err(format!(
-                    "the AWS plan has errors (see `busbar plan --target aws`): {}",
+                    "the {name} plan has errors (see `busbar plan --target {}`): {}",
+                    target.as_str(),
                     e.message
                 ));
             }
-            plan
+            Ok(plan)
         }
         Source::Built(config) => {
             if args.prefix.is_some() {
@@ -84,20 +135,41 @@ pub(crate) fn aws_locations(
                     beside.display()
                 )
             })?;
-            plans.into_iter().find(|p| p.target == Target::Aws).ok_or_else(|| {
-                format!("{} has no AWS plan (build with the AWS target)", beside.display())
-            })?
+            plans.into_iter().find(|p| p.target == target).ok_or_else(|| {
+                format!("{} has no {name} plan (build with the {name} target)", beside.display())
+            })
         }
-    };
-    match plan.resources {
-        Resources::Aws(aws) => Ok(aws.locations()),
-        _ => Err("the plan is not an AWS plan".into()),
+    }
+}
+
+/// Connects the chosen cloud backend (`None` for the embedded one, which its caller opens),
+/// finding and checking the resources of `scope` before anything is served; the error names
+/// what is missing or unreadable.
+pub(crate) async fn connect(
+    args: &BackendArgs,
+    source: &Source<'_>,
+    config: RuntimeConfig,
+    scope: Scope,
+) -> Result<Option<Arc<dyn Broker>>, String> {
+    match args.backend {
+        BackendChoice::Embedded => Ok(None),
+        BackendChoice::Aws => {
+            let locations = aws_locations(args, source)?;
+            connect_aws(config, &locations, scope).await.map(Some)
+        }
+        BackendChoice::Gcp => {
+            let locations = gcp_locations(args, source)?;
+            let options = GcpOptions { scope, project: args.project.clone(), emulator_host: None };
+            let broker =
+                GcpBroker::connect(config, &locations, options).await.map_err(|e| e.to_string())?;
+            Ok(Some(Arc::new(broker)))
+        }
     }
 }
 
 /// Connects the AWS backend, finding and checking the resources of `scope` before anything is
 /// served; the error names what is missing or unreadable.
-pub(crate) async fn connect_aws(
+async fn connect_aws(
     config: RuntimeConfig,
     locations: &AwsLocations,
     scope: Scope,

@@ -32,10 +32,10 @@ pub(crate) fn run(
     };
     let data = loaded.data_dir(common.data.as_deref(), cwd);
     let answer = match common.backend.backend {
-        crate::backend::BackendChoice::Aws => on_aws(&loaded, common, ids, releasing, err),
         crate::backend::BackendChoice::Embedded => {
             embedded(&loaded, common, &data, ids, releasing, err)
         }
+        _ => on_cloud(&loaded, common, ids, releasing, err),
     };
     let answer = match answer {
         Ok(v) => v,
@@ -64,22 +64,28 @@ fn embedded(
     }
 }
 
-/// On AWS: the subscriptions' dead-letter queues, found through the plan's names (or
-/// `--outputs`), with the credentials of the environment.
-fn on_aws(
+/// On a cloud backend: the subscriptions' dead letters (AWS: their dead-letter queues; GCP:
+/// their dead-letter topics), found through the plan's names (or `--outputs`), with the
+/// credentials of the environment.
+fn on_cloud(
     loaded: &pipeline::Loaded,
     common: &crate::DlqCommon,
     ids: Option<Vec<String>>,
     releasing: bool,
     err: &mut dyn Write,
 ) -> Result<Value, String> {
-    let locations =
-        crate::backend::aws_locations(&common.backend, &crate::backend::Source::App(loaded))?;
-    let _ = writeln!(err, "(on AWS: the subscriptions' dead-letter queues)");
+    let where_ = match common.backend.backend {
+        crate::backend::BackendChoice::Gcp => "on GCP: the subscriptions' dead-letter topics",
+        _ => "on AWS: the subscriptions' dead-letter queues",
+    };
+    let _ = writeln!(err, "({where_})");
     let config = loaded.runtime_config();
     block_on(async {
-        let scope = busbar_aws::Scope::Subscriptions;
-        let broker = crate::backend::connect_aws(config, &locations, scope).await?;
+        let source = crate::backend::Source::App(loaded);
+        let scope = busbar_runtime::Scope::Subscriptions;
+        let broker = crate::backend::connect(&common.backend, &source, config, scope)
+            .await?
+            .ok_or("internal: no cloud backend")?;
         on_broker(broker.as_ref(), common, ids, releasing).await
     })
 }

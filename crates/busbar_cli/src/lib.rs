@@ -368,6 +368,11 @@ struct BuildArgs {
     /// Where to write (created if needed). Nothing is written when the app has errors.
     #[arg(long, value_name = "DIR", default_value = "out")]
     out: PathBuf,
+    /// The outputs of the app's Terraform module (`terraform output -json > FILE`), AWS or GCP:
+    /// also write `encore/infra.config.json`, the pub/sub section of Encore's infra config
+    /// with the ARNs and queue URLs (AWS) or the Pub/Sub names (GCP) Terraform created.
+    #[arg(long, value_name = "FILE")]
+    outputs: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -96,6 +96,16 @@ pub(crate) fn build(
     };
     let Planned { loaded, settings, plans } = planned;
     let runtime = busbar_plan::runtime_config(&loaded.analysis.model, &loaded.graph, &settings);
+    let encore = match &args.outputs {
+        Some(path) => match encore_infra_config(&cwd.join(path), &runtime) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                let _ = writeln!(err, "error: --outputs {}: {e}", path.display());
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
+    };
     let asyncapi = crate::asyncapi::document(&loaded, &plans);
     let mut files = vec![
         busbar_emit::File { path: "plan.json".to_string(), text: plan_set_json(&settings, &plans) },
@@ -105,6 +115,7 @@ pub(crate) fn build(
             text: busbar_asyncapi::to_yaml(&asyncapi),
         },
     ];
+    files.extend(encore);
     match rendered(&plans, err) {
         Ok(more) => files.extend(more),
         Err(code) => return code,
@@ -135,6 +146,17 @@ pub(crate) fn build(
             EXIT_USAGE
         }
     }
+}
+
+/// `encore/infra.config.json` from the Terraform module's outputs in `path`.
+fn encore_infra_config(
+    path: &Path,
+    runtime: &busbar_plan::RuntimeConfig,
+) -> Result<busbar_emit::File, String> {
+    let bytes = busbar_config::files::read_regular(path).map_err(|e| e.to_string())?;
+    let text = String::from_utf8(bytes).map_err(|_| "it is not UTF-8".to_string())?;
+    let file = busbar_plan::EncoreInfraConfig::from_terraform_outputs(&text, runtime)?;
+    Ok(busbar_emit::File { path: "encore/infra.config.json".to_string(), text: file.to_json() })
 }
 
 pub(crate) fn run(

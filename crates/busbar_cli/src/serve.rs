@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use busbar_config::{DevConfig, DevService};
 use busbar_sidecar::{FixedService, GivenBroker};
 
-use crate::backend::{self, BackendChoice, Source};
+use crate::backend::{self, Source};
 use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Host, ServeArgs, pipeline};
 
 /// What one `busbar serve` serves, before it starts.
@@ -98,28 +98,18 @@ fn prepare(
 }
 
 async fn serve(args: &ServeArgs, cwd: &Path, s: Serving, err: &mut dyn Write) -> u8 {
-    let broker = match args.backend.backend {
-        BackendChoice::Embedded => None,
-        BackendChoice::Aws => {
-            let config_path = args.config.as_ref().map(|p| cwd.join(p));
-            let source = match (&s.loaded, &config_path) {
-                (Some(l), _) => Source::App(l),
-                (None, Some(p)) => Source::Built(p),
-                (None, None) => return EXIT_USAGE,
-            };
-            let located = backend::aws_locations(&args.backend, &source);
-            let scope = busbar_aws::Scope::Service(s.service.clone());
-            let connected = match located {
-                Ok(locations) => backend::connect_aws(s.config.clone(), &locations, scope).await,
-                Err(e) => Err(e),
-            };
-            match connected {
-                Ok(broker) => Some(GivenBroker(broker)),
-                Err(e) => {
-                    let _ = writeln!(err, "error: {e}");
-                    return EXIT_FAILED;
-                }
-            }
+    let config_path = args.config.as_ref().map(|p| cwd.join(p));
+    let source = match (&s.loaded, &config_path) {
+        (Some(l), _) => Source::App(l),
+        (None, Some(p)) => Source::Built(p),
+        (None, None) => return EXIT_USAGE,
+    };
+    let scope = busbar_runtime::Scope::Service(s.service.clone());
+    let broker = match backend::connect(&args.backend, &source, s.config.clone(), scope).await {
+        Ok(broker) => broker.map(GivenBroker),
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return EXIT_FAILED;
         }
     };
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
@@ -155,10 +145,7 @@ async fn serve(args: &ServeArgs, cwd: &Path, s: Serving, err: &mut dyn Write) ->
             return EXIT_FAILED;
         }
     };
-    let backend = match args.backend.backend {
-        BackendChoice::Embedded => format!("the embedded broker in {}", s.data.display()),
-        BackendChoice::Aws => "AWS (SNS and SQS)".to_string(),
-    };
+    let backend = args.backend.backend.describe(&s.data);
     let _ = writeln!(
         err,
         "busbar serve: service `{}` on http://{} (pubsub `{}`), delivering {} on {backend}{}",

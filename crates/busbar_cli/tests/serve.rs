@@ -1,5 +1,6 @@
-//! `busbar serve --backend aws` as a process, against a moto server the test starts with the
-//! app's plan created on it as Terraform would (`busbar_e2e::aws::provision`): the official Dapr
+//! `busbar serve --backend aws|gcp` as a process, against a moto server the test starts (or a
+//! project of its own on the Pub/Sub emulator `cargo xtask ci` starts) with the app's plan
+//! created on it as Terraform would (`busbar_e2e::{aws,gcp}::provision`): the official Dapr
 //! JavaScript SDK publishes through the orders service's sidecar and receives through the
 //! billing service's; a publish billing has no grant for is 403; what cannot be served is
 //! refused before the port opens, naming the resource.
@@ -12,39 +13,101 @@ use busbar_e2e::server::Server;
 mod support;
 use support::{agent, free_port, tool, wait_healthy};
 
+/// Where the app's plan was created: a moto server of the test's own, or a project of its own
+/// on the shared Pub/Sub emulator.
+enum Cloud {
+    Aws(Server),
+    Gcp { host: String, project: String },
+}
+
+impl Cloud {
+    fn backend(&self) -> &'static str {
+        match self {
+            Cloud::Aws(_) => "aws",
+            Cloud::Gcp { .. } => "gcp",
+        }
+    }
+
+    /// The environment `busbar serve` finds the cloud in.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Cloud::Aws(server) => vec![
+                ("AWS_ENDPOINT_URL", server.endpoint.clone()),
+                ("AWS_REGION", "us-east-1".into()),
+                ("AWS_ACCESS_KEY_ID", "serve".into()),
+                ("AWS_SECRET_ACCESS_KEY", "serve".into()),
+            ],
+            Cloud::Gcp { host, project } => vec![
+                ("PUBSUB_EMULATOR_HOST", host.clone()),
+                ("GOOGLE_CLOUD_PROJECT", project.clone()),
+            ],
+        }
+    }
+
+    /// The same environment with the cloud's endpoint at `away` instead.
+    fn env_away(&self, away: u16) -> Vec<(&'static str, String)> {
+        let mut env = self.env();
+        for (k, v) in &mut env {
+            match *k {
+                "AWS_ENDPOINT_URL" => *v = format!("http://127.0.0.1:{away}"),
+                "PUBSUB_EMULATOR_HOST" => *v = format!("127.0.0.1:{away}"),
+                _ => {}
+            }
+        }
+        env
+    }
+}
+
 /// The orders/billing app under `root/app`, planned for AWS and created on a fresh moto.
-fn provisioned(root: &Path, moto: &Path) -> (PathBuf, Server) {
+fn on_aws(root: &Path, moto: &Path) -> (PathBuf, Cloud) {
+    let app = app(root);
+    let server = Server::moto(moto).unwrap();
+    support::provision_aws(&app, &server.endpoint);
+    (app, Cloud::Aws(server))
+}
+
+/// The orders/billing app under `root/app`, planned for GCP and created in a fresh project on
+/// the emulator at `host`.
+fn on_gcp(root: &Path, host: &str) -> (PathBuf, Cloud) {
+    let app = app(root);
+    let project = format!("serve-{}", uuid::Uuid::new_v4().simple());
+    support::provision_gcp(&app, host, &project);
+    (app, Cloud::Gcp { host: host.to_string(), project })
+}
+
+fn app(root: &Path) -> PathBuf {
     let app = root.join("app");
     busbar_testdata::write_orders_billing_app(&app).unwrap();
     std::fs::write(app.join("busbar.toml"), "[plan]\nprefix = \"serve-\"\n").unwrap();
-    let server = Server::moto(moto).unwrap();
-    support::provision_aws(&app, &server.endpoint);
-    (app, server)
+    app
 }
 
-/// `busbar serve APP --service NAME --backend aws --port PORT EXTRA...` against `endpoint`.
+/// `busbar serve APP --service NAME --backend B --port PORT EXTRA...` in `env`.
 fn spawn_serve(
     app: &Path,
     service: &str,
     port: u16,
-    endpoint: &str,
+    (backend, env): (&str, Vec<(&'static str, String)>),
     token: &str,
     extra: &[&str],
     log: &Path,
 ) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("busbar"))
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("busbar"));
+    command
         .arg("serve")
         .arg(app)
-        .args(["--service", service, "--backend", "aws", "--port", &port.to_string()])
+        .args(["--service", service, "--backend", backend, "--port", &port.to_string()])
         .args(extra)
         .arg("--data")
         .arg(log.with_extension("data"))
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "serve")
-        .env("AWS_SECRET_ACCESS_KEY", "serve")
         .env("DAPR_API_TOKEN", token)
         .env_remove("AWS_PROFILE")
+        .env_remove("PUBSUB_EMULATOR_HOST")
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command
         .stdin(Stdio::null())
         .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
         .spawn()
@@ -56,22 +119,35 @@ fn script() -> PathBuf {
 }
 
 #[test]
-#[allow(clippy::print_stderr, reason = "the test shows what the SDK saw")]
 fn the_dapr_javascript_sdk_runs_against_busbar_serve_on_aws() {
-    let (Some(moto), Some(node), Some(sdk)) =
-        (tool("BUSBAR_MOTO"), tool("BUSBAR_NODE"), tool("BUSBAR_DAPR_SDK"))
-    else {
+    let Some(moto) = tool("BUSBAR_MOTO") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (app, cloud) = on_aws(tmp.path(), &moto);
+    the_dapr_javascript_sdk_runs_against(&app, &cloud, tmp.path());
+}
+
+#[test]
+fn the_dapr_javascript_sdk_runs_against_busbar_serve_on_gcp() {
+    let Some(host) = support::emulator() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (app, cloud) = on_gcp(tmp.path(), &host);
+    the_dapr_javascript_sdk_runs_against(&app, &cloud, tmp.path());
+}
+
+/// Publishes through the orders sidecar and receives through the billing one, with the SDK.
+#[allow(clippy::print_stderr, reason = "the test shows what the SDK saw")]
+fn the_dapr_javascript_sdk_runs_against(app: &Path, cloud: &Cloud, tmp: &Path) {
+    let (Some(node), Some(sdk)) = (tool("BUSBAR_NODE"), tool("BUSBAR_DAPR_SDK")) else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let (app, server) = provisioned(tmp.path(), &moto);
+    let app = app.to_path_buf();
     let (orders_port, billing_port, app_port) = (free_port(), free_port(), free_port());
-    let (orders_log, billing_log) = (tmp.path().join("orders.log"), tmp.path().join("billing.log"));
+    let (orders_log, billing_log) = (tmp.join("orders.log"), tmp.join("billing.log"));
     let mut orders = spawn_serve(
         &app,
         "orders",
         orders_port,
-        &server.endpoint,
+        (cloud.backend(), cloud.env()),
         "orders-token",
         &[],
         &orders_log,
@@ -82,7 +158,7 @@ fn the_dapr_javascript_sdk_runs_against_busbar_serve_on_aws() {
         &app,
         "billing",
         billing_port,
-        &server.endpoint,
+        (cloud.backend(), cloud.env()),
         "billing-token",
         &extra,
         &billing_log,
@@ -126,7 +202,7 @@ fn the_dapr_javascript_sdk_runs_against_busbar_serve_on_aws() {
     assert_eq!(result["invalid"]["status"], 400, "{result}");
     let id = result["published"]["messageId"].as_str().unwrap_or_default();
     assert!(!id.is_empty(), "{result}");
-    assert_eq!(result["delivered"]["id"], id, "delivered through SNS and SQS: {result}");
+    assert_eq!(result["delivered"]["id"], id, "delivered through {}: {result}", cloud.backend());
     eprintln!("{result}");
 }
 
@@ -134,10 +210,11 @@ fn the_dapr_javascript_sdk_runs_against_busbar_serve_on_aws() {
 fn busbar_serve_answers_health_metadata_and_metrics_and_stops_on_sigterm() {
     let Some(moto) = tool("BUSBAR_MOTO") else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let (app, server) = provisioned(tmp.path(), &moto);
+    let (app, cloud) = on_aws(tmp.path(), &moto);
     let port = free_port();
     let log = tmp.path().join("orders.log");
-    let mut orders = spawn_serve(&app, "orders", port, &server.endpoint, "t", &[], &log);
+    let env = (cloud.backend(), cloud.env());
+    let mut orders = spawn_serve(&app, "orders", port, env, "t", &[], &log);
     assert!(wait_healthy(port), "{}", std::fs::read_to_string(&log).unwrap_or_default());
     let agent = agent();
     let base = format!("http://127.0.0.1:{port}");
@@ -171,56 +248,142 @@ fn busbar_serve_answers_health_metadata_and_metrics_and_stops_on_sigterm() {
 }
 
 #[test]
-fn what_cannot_be_served_is_refused_before_the_port_opens_naming_the_resource() {
+fn what_cannot_be_served_on_aws_is_refused_before_the_port_opens_naming_the_resource() {
     let Some(moto) = tool("BUSBAR_MOTO") else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let (app, server) = provisioned(tmp.path(), &moto);
-    let run = |extra: &[&str], endpoint: &str| {
-        let log = tmp.path().join("refused.log");
+    let (app, cloud) = on_aws(tmp.path(), &moto);
+    refused_naming_the_resource(&app, &cloud, tmp.path());
+}
+
+#[test]
+fn what_cannot_be_served_on_gcp_is_refused_before_the_port_opens_naming_the_resource() {
+    let Some(host) = support::emulator() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (app, cloud) = on_gcp(tmp.path(), &host);
+    refused_naming_the_resource(&app, &cloud, tmp.path());
+}
+
+/// Another prefix (the resources are not there), the endpoint away, and a subscriber with
+/// nowhere to deliver: each refused with what it is about.
+fn refused_naming_the_resource(app: &Path, cloud: &Cloud, tmp: &Path) {
+    let run = |extra: &[&str], env: Vec<(&'static str, String)>| {
+        let log = tmp.join("refused.log");
         let port = free_port();
-        let mut child = spawn_serve(&app, "billing", port, endpoint, "t", extra, &log);
+        let mut child = spawn_serve(app, "billing", port, (cloud.backend(), env), "t", extra, &log);
         let status = child.wait().unwrap();
         (status.code(), std::fs::read_to_string(&log).unwrap_or_default())
     };
     let url = ["--app-url", "http://127.0.0.1:9"];
-    // Another prefix: the resources are not there.
-    let (code, text) = run(&["--prefix", "other-", url[0], url[1]], &server.endpoint);
+    let (code, text) = run(&["--prefix", "other-", url[0], url[1]], cloud.env());
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("subscription `charge` of `order-placed`"), "{text}");
     assert!(text.contains("other-order-placed--charge"), "{text}");
-    // The endpoint away.
-    let away = format!("http://127.0.0.1:{}", free_port());
-    let (code, text) = run(&url, &away);
+    let away = free_port();
+    let (code, text) = run(&url, cloud.env_away(away));
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("serve-order-placed--charge"), "{text}");
-    // A service with subscriptions but nowhere to deliver them.
-    let (code, text) = run(&[], &server.endpoint);
+    // AWS names the first resource it cannot reach; Pub/Sub's client connects first.
+    let named = match cloud {
+        Cloud::Aws(_) => "serve-order-placed--charge".to_string(),
+        Cloud::Gcp { .. } => format!("127.0.0.1:{away}"),
+    };
+    assert!(text.contains(&named), "{text}");
+    let (code, text) = run(&[], cloud.env());
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("--app-url"), "{text}");
 }
 
 #[test]
-fn busbar_dlq_lists_and_releases_the_dead_letter_queues_on_aws() {
+fn busbar_dlq_lists_and_releases_a_dead_letter_on_aws() {
     let Some(moto) = tool("BUSBAR_MOTO") else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let (app, server) = provisioned(tmp.path(), &moto);
+    let (app, cloud) = on_aws(tmp.path(), &moto);
+    dead_letter_listed_and_released(&app, &cloud, tmp.path());
+}
+
+#[test]
+fn busbar_dlq_lists_and_releases_a_dead_letter_on_gcp() {
+    let Some(host) = support::emulator() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (app, cloud) = on_gcp(tmp.path(), &host);
+    dead_letter_listed_and_released(&app, &cloud, tmp.path());
+}
+
+/// A loopback app whose `charge` handler answers DROP to everything; its port.
+fn dropping_app() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let drop = || async { axum::Json(serde_json::json!({ "status": "DROP" })) };
+            let app =
+                axum::Router::new().route("/busbar/order-placed/charge", axum::routing::post(drop));
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    port
+}
+
+/// A message the subscriber DROPs is listed by `busbar dlq list --backend B` with the reason,
+/// while the sidecars run; `busbar dlq release` puts it back (the subscriber, still dropping,
+/// dead-letters it again, so the sidecars are stopped first) and the list is empty after.
+fn dead_letter_listed_and_released(app: &Path, cloud: &Cloud, tmp: &Path) {
+    let (orders_port, billing_port) = (free_port(), free_port());
+    let (orders_log, billing_log) = (tmp.join("orders.log"), tmp.join("billing.log"));
+    let env = || (cloud.backend(), cloud.env());
+    let mut orders = spawn_serve(app, "orders", orders_port, env(), "t", &[], &orders_log);
+    let app_url = format!("http://127.0.0.1:{}", dropping_app());
+    let extra = ["--app-url", app_url.as_str()];
+    let mut billing = spawn_serve(app, "billing", billing_port, env(), "t", &extra, &billing_log);
     let dlq = |args: &[&str]| {
-        let out = Command::new(assert_cmd::cargo::cargo_bin("busbar"))
-            .arg("dlq")
-            .args(args)
-            .arg(&app)
-            .args(["--backend", "aws"])
-            .env("AWS_ENDPOINT_URL", &server.endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "dlq")
-            .env("AWS_SECRET_ACCESS_KEY", "dlq")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .unwrap();
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("busbar"));
+        command.arg("dlq").args(args).arg(app).args(["--backend", cloud.backend()]);
+        command.env_remove("AWS_PROFILE").env_remove("PUBSUB_EMULATOR_HOST");
+        for (k, v) in cloud.env() {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
         text
     };
+    let up = wait_healthy(orders_port) && wait_healthy(billing_port);
+    let published = up.then(|| {
+        agent()
+            .post(format!("http://127.0.0.1:{orders_port}/v1.0/publish/pubsub/order-placed"))
+            .header("dapr-api-token", "t")
+            .content_type("application/json")
+            .send(r#"{"id":"doomed"}"#)
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    let mut listed = String::new();
+    for _ in 0..120 {
+        if !up {
+            break;
+        }
+        listed = dlq(&["list"]);
+        if listed.contains("1 dead letter\n") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    for child in [&mut orders, &mut billing] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let logs = format!(
+        "--- orders\n{}\n--- billing\n{}",
+        std::fs::read_to_string(&orders_log).unwrap_or_default(),
+        std::fs::read_to_string(&billing_log).unwrap_or_default()
+    );
+    assert!(up, "busbar serve did not start:\n{logs}");
+    assert_eq!(published, Some(204), "{logs}");
+    assert!(listed.starts_with("order-placed/charge: 1 dead letter\n"), "{listed}\n{logs}");
+    assert!(listed.contains("1 attempt") && listed.contains("DROP"), "{listed}");
+    assert_eq!(dlq(&["release"]), "order-placed/charge: released 1\n");
     assert_eq!(dlq(&["list"]), "order-placed/charge: 0 dead letters\n");
-    assert_eq!(dlq(&["release"]), "order-placed/charge: released 0\n");
 }

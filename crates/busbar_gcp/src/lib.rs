@@ -266,6 +266,10 @@ async fn client(locations: &GcpLocations, options: &GcpOptions) -> Result<Client
     let emulator =
         options.emulator_host.clone().or_else(|| std::env::var("PUBSUB_EMULATOR_HOST").ok());
     let project = options.project.clone().or_else(|| locations.project.clone());
+    let endpoint = match &emulator {
+        Some(host) => format!("the emulator at {host} (PUBSUB_EMULATOR_HOST)"),
+        None => "pubsub.googleapis.com".to_string(),
+    };
     let config = match emulator {
         Some(host) => ClientConfig {
             environment: gcloud_gax::conn::Environment::Emulator(host),
@@ -288,7 +292,9 @@ async fn client(locations: &GcpLocations, options: &GcpOptions) -> Result<Client
             }
             _ => "Pub/Sub does not answer: check the network and PUBSUB_EMULATOR_HOST",
         };
-        BrokerError::Unavailable(format!("connecting to Pub/Sub: {e}\n  = help: {help}"))
+        BrokerError::Unavailable(format!(
+            "connecting to Pub/Sub, {endpoint}: {e}\n  = help: {help}"
+        ))
     })
 }
 

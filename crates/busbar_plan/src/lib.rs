@@ -10,6 +10,7 @@
 mod aws;
 mod changes;
 mod dapr;
+mod encore;
 mod gcp;
 mod limits;
 mod names;
@@ -27,6 +28,10 @@ pub use crate::aws::{
 };
 pub use crate::changes::{Change, ChangeKind, compare};
 pub use crate::dapr::{DaprComponent, DaprPlan, DaprSubscription};
+pub use crate::encore::{
+    ENCORE_INFRA_SCHEMA, EncoreAwsSubscription, EncoreAwsTopic, EncoreGcpSubscription,
+    EncoreGcpTopic, EncoreInfraConfig, EncorePubsub,
+};
 pub use crate::gcp::{
     DeadLetterPolicy, GcpPlan, IamMember, PubsubSubscription, PubsubTopic, ServiceAccount,
 };

@@ -104,3 +104,35 @@ pub fn provision_aws(app: &Path, endpoint: &str) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(busbar_e2e::aws::provision(endpoint, aws)).unwrap();
 }
+
+/// The app's GCP plan (`busbar plan --target gcp --format json`) created on the Pub/Sub
+/// emulator at `host` in `project`, as Terraform would create it.
+pub fn provision_gcp(app: &Path, host: &str, project: &str) {
+    let plan = Command::new(assert_cmd::cargo::cargo_bin("busbar"))
+        .arg("plan")
+        .arg(app)
+        .args(["--target", "gcp", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
+    #[derive(serde::Deserialize)]
+    struct PlanSet {
+        plans: Vec<busbar_plan::Plan>,
+    }
+    let set: PlanSet = serde_json::from_slice(&plan.stdout).unwrap();
+    let busbar_plan::Resources::Gcp(gcp) = &set.plans[0].resources else { panic!("GCP") };
+    busbar_e2e::gcp::provision(&format!("http://{host}"), project, gcp).unwrap();
+}
+
+/// The Pub/Sub emulator `cargo xtask ci` started (`BUSBAR_PUBSUB_EMULATOR`, `host:port`); set
+/// but empty when gcloud is not installed (the test is skipped, saying so).
+#[allow(clippy::print_stderr, reason = "a skipped check says so")]
+pub fn emulator() -> Option<String> {
+    let host = tool("BUSBAR_PUBSUB_EMULATOR")?;
+    let host = host.to_string_lossy().into_owned();
+    if host.is_empty() {
+        eprintln!("SKIPPED: no Pub/Sub emulator (gcloud is not installed)");
+        return None;
+    }
+    Some(host)
+}
