@@ -39,28 +39,10 @@ use busbar_model::names::dead_letter;
 pub use busbar_runtime::{BrokerError, Clock, DeadLetter, EmbeddedBroker, SubscriptionStats};
 use busbar_runtime::{RuntimeConfig, RuntimeSubscriptionConfig, RuntimeTopic};
 
-use crate::dispatch::{Body, Delivery, Outcome, Served, Table};
-use crate::error::{PublishError, PublishErrorKind};
+use crate::dispatch::Table;
+pub use crate::in_process::StartError;
 use crate::message::Message;
-use crate::subscription::DeliveryInfo;
-use crate::topic::{ErasedTopic, MessageId, Topic};
-use crate::transport::Published;
-
-/// Why the app cannot start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StartError {
-    /// The data directory cannot be opened (in use by another broker, damaged, ...).
-    #[error("cannot open the broker: {0}")]
-    Broker(#[from] BrokerError),
-    /// The binary's subscriptions or topics do not fit together (two subscriptions with one
-    /// name, two declarations of one topic that disagree).
-    #[error("{0}")]
-    Config(String),
-    /// Another app runs in this process.
-    #[error("an embedded busbar app already runs in this process (one at a time: stop it first)")]
-    AlreadyRunning,
-}
+use crate::topic::{ErasedTopic, Topic};
 
 /// How to start an [`App`].
 pub struct Builder {
@@ -102,13 +84,13 @@ impl Builder {
         let config = config(app, &table, &self.topics).map_err(StartError::Config)?;
         let broker =
             EmbeddedBroker::open(&self.dir, config, self.clock).map_err(BrokerError::from)?;
-        if !crate::transport::install_embedded(broker.clone()) {
+        if !crate::transport::install_broker(Arc::new(broker.clone()), None) {
             let _ = broker.close().await;
             return Err(StartError::AlreadyRunning);
         }
         let mut tasks = Vec::new();
         for ((topic, name), served) in &table.by_key {
-            let handler = handler(served.clone());
+            let handler = crate::in_process::handler(served.clone());
             if let Some(task) = broker.subscribe(topic, name, handler) {
                 tasks.push(task);
             }
@@ -163,7 +145,7 @@ impl App {
             let _ = task.await;
         }
         let closed = self.broker.close().await;
-        crate::transport::uninstall_embedded();
+        crate::transport::uninstall_broker();
         Ok(closed?)
     }
 }
@@ -172,30 +154,9 @@ impl Drop for App {
     fn drop(&mut self) {
         if self.running {
             self.broker.shutdown();
-            crate::transport::uninstall_embedded();
+            crate::transport::uninstall_broker();
         }
     }
-}
-
-/// The broker's handler of one subscription.
-fn handler(served: Arc<Served>) -> Arc<dyn busbar_runtime::Handler> {
-    Arc::new(move |d: busbar_runtime::Delivery| -> busbar_runtime::HandlerFuture {
-        let served = served.clone();
-        Box::pin(async move {
-            let info = DeliveryInfo {
-                id: d.message.id,
-                topic: d.topic,
-                subscription: d.subscription,
-                attempt: Some(d.attempt),
-            };
-            let delivery = Delivery { body: Body::Bytes(d.message.data), info };
-            match served.call(delivery).await {
-                Outcome::Success => busbar_runtime::Outcome::Success,
-                Outcome::Retry(why) => busbar_runtime::Outcome::Retry(why),
-                Outcome::Drop(why) => busbar_runtime::Outcome::Drop(why),
-            }
-        })
-    })
 }
 
 /// The broker's topics and subscriptions: each topic as declared (a declaration in this
@@ -242,53 +203,4 @@ fn config(
         }
     }
     Ok(RuntimeConfig::new(app, topics.into_values().collect()))
-}
-
-/// A publish to the embedded broker.
-pub(crate) async fn publish(
-    broker: &EmbeddedBroker,
-    message: Published,
-) -> Result<MessageId, PublishError> {
-    use busbar_runtime::{MAX_ATTRIBUTES, MAX_MESSAGE_BYTES};
-    let topic = message.topic;
-    let attributes: BTreeMap<String, String> =
-        message.attributes.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    if broker.config().topic(topic).is_none() {
-        // No subscription of this binary: nobody receives it (the limits still apply).
-        if message.body.len() > MAX_MESSAGE_BYTES {
-            let text = format!(
-                "the message is {} bytes; the limit is {MAX_MESSAGE_BYTES} (as on SNS and SQS)",
-                message.body.len()
-            );
-            return Err(PublishError::new(PublishErrorKind::TooLarge, topic, text));
-        }
-        if attributes.len() > MAX_ATTRIBUTES {
-            let text = format!(
-                "the message has {} attributes; the limit is {MAX_ATTRIBUTES}",
-                attributes.len()
-            );
-            return Err(PublishError::new(PublishErrorKind::InvalidMessage, topic, text));
-        }
-        return Ok(MessageId::new(uuid::Uuid::new_v4().to_string()));
-    }
-    let publish = busbar_runtime::Publish {
-        data: message.body,
-        content_type: busbar_runtime::JSON.to_string(),
-        attributes,
-        id: None,
-    };
-    match broker.publish(topic, publish).await {
-        Ok(published) => Ok(MessageId::new(published.id)),
-        Err(e) => {
-            use busbar_runtime::PublishError as E;
-            let kind = match &e {
-                E::UnknownTopic(_) => PublishErrorKind::TopicNotFound,
-                E::TooLarge { .. } => PublishErrorKind::TooLarge,
-                E::TooManyAttributes { .. } => PublishErrorKind::InvalidMessage,
-                E::Broker(busbar_runtime::BrokerError::Full(_)) => PublishErrorKind::StorageFull,
-                E::Broker(_) => PublishErrorKind::Other,
-            };
-            Err(PublishError::new(kind, topic, e.to_string()).with_source(e))
-        }
-    }
 }

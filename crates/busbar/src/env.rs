@@ -49,3 +49,14 @@ pub(crate) fn port(name: &'static str) -> Result<Option<u16>, EnvError> {
 pub(crate) fn millis(name: &str) -> Option<u64> {
     var(name).and_then(|raw| raw.trim().parse::<u64>().ok())
 }
+
+/// The backend `BUSBAR_BACKEND` names: `aws` or `gcp`, `None` for the sidecar (unset, or
+/// `sidecar`).
+pub(crate) fn backend() -> Result<Option<&'static str>, EnvError> {
+    match var("BUSBAR_BACKEND").as_deref().map(str::trim) {
+        None | Some("sidecar") => Ok(None),
+        Some("aws") => Ok(Some("aws")),
+        Some("gcp") => Ok(Some("gcp")),
+        Some(other) => Err(EnvError::NotABackend { value: other.to_string() }),
+    }
+}

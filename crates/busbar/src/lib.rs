@@ -80,11 +80,15 @@
 // The macros' code names `::busbar`, which must resolve inside this crate too.
 extern crate self as busbar;
 
+#[cfg(any(feature = "aws", feature = "gcp"))]
+pub mod cloud;
 mod dispatch;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 mod env;
 mod error;
+#[cfg(feature = "in-process")]
+mod in_process;
 mod message;
 mod server;
 mod sidecar;
@@ -167,6 +171,8 @@ pub use busbar_macros::Message;
 pub use busbar_macros::subscribe;
 pub use busbar_model::DeliveryGuarantee;
 pub use error::{Error, PublishError, PublishErrorKind, Result, ValidationFailure};
+#[cfg(feature = "in-process")]
+pub use in_process::StartError;
 pub use message::{AttributeValue, Message};
 pub use server::{ServeError, Server, run, serve};
 pub use sidecar::{EnvError, Sidecar};

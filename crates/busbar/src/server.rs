@@ -43,6 +43,9 @@ pub enum ServeError {
     /// The server stopped with an error.
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The cloud backend `BUSBAR_BACKEND` names cannot start (or stop): the message says why.
+    #[error("{0}")]
+    Backend(String),
 }
 
 /// The server of this binary's subscriptions, and of the app's own routes.
@@ -61,6 +64,8 @@ pub struct Server {
     app_port: Option<u16>,
     routes: Option<Router>,
     service: Option<String>,
+    /// `BUSBAR_BACKEND`'s cloud: the subscriptions are delivered in-process from it.
+    backend: Option<&'static str>,
 }
 
 impl Server {
@@ -70,12 +75,13 @@ impl Server {
         let mut server = Server::new(Sidecar::from_env()?);
         server.app_port = crate::env::port("APP_PORT")?;
         server.service = crate::env::var("BUSBAR_SERVICE");
+        server.backend = crate::env::backend()?;
         Ok(server)
     }
 
     /// A server that publishes to `sidecar`.
     pub fn new(sidecar: Sidecar) -> Server {
-        Server { sidecar, app_port: None, routes: None, service: None }
+        Server { sidecar, app_port: None, routes: None, service: None, backend: None }
     }
 
     /// Serves `routes` too: every request that is not busbar's goes to them.
@@ -111,7 +117,13 @@ impl Server {
         }
         let table = Table::build().map_err(ServeError::Subscriptions)?;
         let state = Arc::new(Served { table, pubsub: self.sidecar.pubsub_name().to_string() });
-        self.sidecar.install();
+        let cloud = match self.backend {
+            Some(backend) => Some(start_cloud(backend).await?),
+            None => {
+                self.sidecar.install();
+                None
+            }
+        };
         let mut router = Router::new()
             .route("/dapr/subscribe", get(subscribe_list))
             .route("/busbar/{topic}/{subscription}", post(deliver))
@@ -120,9 +132,40 @@ impl Server {
         if let Some(routes) = self.routes {
             router = router.fallback_service(routes);
         }
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
-        Ok(())
+        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        if let Some(app) = cloud {
+            stop_cloud(app).await?;
+        }
+        Ok(served?)
     }
+}
+
+/// The in-process app on `backend` (`BUSBAR_BACKEND`), from the environment
+/// ([`crate::cloud::App::from_env`]).
+#[cfg(any(feature = "aws", feature = "gcp"))]
+async fn start_cloud(backend: &str) -> Result<crate::cloud::App, ServeError> {
+    let started = async { crate::cloud::App::from_env()?.start().await };
+    let app = started.await.map_err(|e| ServeError::Backend(e.to_string()))?;
+    crate::env::log(&format!("delivering in-process from {backend}"));
+    Ok(app)
+}
+
+#[cfg(any(feature = "aws", feature = "gcp"))]
+async fn stop_cloud(app: crate::cloud::App) -> Result<(), ServeError> {
+    app.shutdown().await.map_err(|e| ServeError::Backend(e.to_string()))
+}
+
+/// Without a cloud feature, `BUSBAR_BACKEND=aws|gcp` is refused.
+#[cfg(not(any(feature = "aws", feature = "gcp")))]
+async fn start_cloud(backend: &str) -> Result<std::convert::Infallible, ServeError> {
+    Err(ServeError::Backend(format!(
+        "BUSBAR_BACKEND={backend} needs busbar's `{backend}` feature, which this binary is built without"
+    )))
+}
+
+#[cfg(not(any(feature = "aws", feature = "gcp")))]
+async fn stop_cloud(app: std::convert::Infallible) -> Result<(), ServeError> {
+    match app {}
 }
 
 /// Serves this binary's subscriptions on the sidecar of `busbar dev`, configured from the

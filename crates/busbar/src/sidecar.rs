@@ -39,6 +39,12 @@ pub enum EnvError {
         "APP_PORT is not set: it is the port this service serves its subscriptions on (busbar dev sets it for the services it starts)"
     )]
     NoAppPort,
+    /// `BUSBAR_BACKEND` names no backend.
+    #[error("BUSBAR_BACKEND={value:?} is not a backend: `aws`, `gcp` or `sidecar`")]
+    NotABackend {
+        /// Its value.
+        value: String,
+    },
 }
 
 /// How to reach the sidecar: its port on 127.0.0.1, this service's token, the pub/sub

@@ -1,5 +1,5 @@
-//! Where publishes go: the embedded broker when a `busbar::embedded::App` runs in this
-//! process, else the sidecar (the one installed, or the environment's).
+//! Where publishes go: the broker of the in-process app that runs in this process (embedded,
+//! or a cloud backend's), else the sidecar (the one installed, or the environment's).
 
 use std::sync::{Arc, RwLock};
 
@@ -11,9 +11,9 @@ use crate::topic::MessageId;
 pub(crate) struct Published {
     pub(crate) topic: &'static str,
     pub(crate) body: Vec<u8>,
-    /// Read by the embedded broker only: the sidecar reads the attributes from the body.
+    /// Read by an in-process broker only: the sidecar reads the attributes from the body.
     #[cfg_attr(
-        not(feature = "embedded"),
+        not(feature = "in-process"),
         expect(dead_code, reason = "the sidecar reads the attributes from the body")
     )]
     pub(crate) attributes: Vec<(&'static str, String)>,
@@ -22,8 +22,10 @@ pub(crate) struct Published {
 #[derive(Clone)]
 enum Transport {
     Sidecar(Arc<Client>),
-    #[cfg(feature = "embedded")]
-    Embedded(busbar_runtime::EmbeddedBroker),
+    /// An in-process app's broker, and the service whose grants its publishes have (`None`:
+    /// the embedded app, whose broker has only this binary's topics).
+    #[cfg(feature = "in-process")]
+    Broker(Arc<dyn busbar_runtime::Broker>, Option<String>),
 }
 
 static CURRENT: RwLock<Option<Transport>> = RwLock::new(None);
@@ -32,32 +34,36 @@ fn current() -> Option<Transport> {
     CURRENT.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
-/// Publishes go to `sidecar` (unless an embedded app runs).
+/// Publishes go to `sidecar` (unless an in-process app runs).
 pub(crate) fn install_sidecar(sidecar: Sidecar) {
     let mut slot = CURRENT.write().unwrap_or_else(|p| p.into_inner());
-    #[cfg(feature = "embedded")]
-    if matches!(&*slot, Some(Transport::Embedded(_))) {
+    #[cfg(feature = "in-process")]
+    if matches!(&*slot, Some(Transport::Broker(..))) {
         return;
     }
     *slot = Some(Transport::Sidecar(Arc::new(Client::new(sidecar))));
 }
 
-/// Publishes go to `broker` from now on; `false` when another embedded app already runs.
-#[cfg(feature = "embedded")]
-pub(crate) fn install_embedded(broker: busbar_runtime::EmbeddedBroker) -> bool {
+/// Publishes go to `broker`, as `service`, from now on; `false` when another in-process app
+/// already runs.
+#[cfg(feature = "in-process")]
+pub(crate) fn install_broker(
+    broker: Arc<dyn busbar_runtime::Broker>,
+    service: Option<String>,
+) -> bool {
     let mut slot = CURRENT.write().unwrap_or_else(|p| p.into_inner());
-    if matches!(&*slot, Some(Transport::Embedded(_))) {
+    if matches!(&*slot, Some(Transport::Broker(..))) {
         return false;
     }
-    *slot = Some(Transport::Embedded(broker));
+    *slot = Some(Transport::Broker(broker, service));
     true
 }
 
-/// The embedded app stopped: publishes go to the sidecar again.
-#[cfg(feature = "embedded")]
-pub(crate) fn uninstall_embedded() {
+/// The in-process app stopped: publishes go to the sidecar again.
+#[cfg(feature = "in-process")]
+pub(crate) fn uninstall_broker() {
     let mut slot = CURRENT.write().unwrap_or_else(|p| p.into_inner());
-    if matches!(&*slot, Some(Transport::Embedded(_))) {
+    if matches!(&*slot, Some(Transport::Broker(..))) {
         *slot = None;
     }
 }
@@ -79,7 +85,9 @@ pub(crate) async fn publish(message: Published) -> Result<MessageId, PublishErro
     };
     match transport {
         Transport::Sidecar(client) => client.publish(message.topic, message.body).await,
-        #[cfg(feature = "embedded")]
-        Transport::Embedded(broker) => crate::embedded::publish(&broker, message).await,
+        #[cfg(feature = "in-process")]
+        Transport::Broker(broker, service) => {
+            crate::in_process::publish(broker.as_ref(), service.as_deref(), message).await
+        }
     }
 }

@@ -14,13 +14,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use busbar::{DeliveryInfo, PublishErrorKind, Sidecar, Topic};
-use busbar_diagnostics::Span;
-use busbar_model::{
-    Access, AccessKind, AppModel, DeliveryGuarantee, Publisher, RetryPolicy, Service,
-    ServiceOrigin, Subscription, SubscriptionSettings,
-};
+use busbar_model::{AppModel, RetryPolicy, SubscriptionSettings};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+mod support;
 
 /// The process's publishes have one sidecar at a time: tests that install one take turns.
 static ONE_SIDECAR: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -71,72 +69,19 @@ async fn welcome(event: Signup, info: DeliveryInfo) -> busbar::Result<()> {
     }
 }
 
-fn span() -> Span {
-    Span {
-        file: "src/main.rs".into(),
-        line: 1,
-        column: 1,
-        end_line: 1,
-        end_column: 2,
-        start: 0,
-        end: 1,
-    }
-}
-
-fn publisher(service: &str) -> Publisher {
-    let access = Access { kind: AccessKind::Publish, span: span(), imported_at: Vec::new() };
-    Publisher::from_accesses(service.to_string(), vec![access])
-}
-
-fn topic(name: &str, service: &str, subscriptions: Vec<Subscription>) -> busbar_model::Topic {
-    busbar_model::Topic {
-        name: name.to_string(),
-        service: Some(service.to_string()),
-        message_type: "Signup".to_string(),
-        attributes: vec!["source".to_string()],
-        attribute_types: [("source".to_string(), busbar_model::AttributeType::String)].into(),
-        schema: busbar_model::schema::MessageSchema::default(),
-        delivery_guarantee: DeliveryGuarantee::AtLeastOnce,
-        ordering_attribute: None,
-        span: span(),
-        name_span: span(),
-        doc: None,
-        publishers: vec![publisher(service)],
-        subscriptions,
-    }
-}
-
 /// What the analyzer finds in this file. The model's `welcome` has no max_concurrency: the
 /// sidecar may send many deliveries at once, and the SDK's gate alone holds them to 2.
 fn model() -> AppModel {
-    let welcome = Subscription {
-        name: "welcome".to_string(),
-        service: "accounts".to_string(),
-        handler: Some("welcome".to_string()),
-        settings: SubscriptionSettings {
-            retry_policy: RetryPolicy {
-                min_backoff_ms: 1000,
-                max_backoff_ms: 1000,
-                max_retries: 3,
-            },
-            ..SubscriptionSettings::default()
-        },
-        span: span(),
-        name_span: span(),
-        explicit: Vec::new(),
-        setting_spans: BTreeMap::new(),
+    let settings = SubscriptionSettings {
+        retry_policy: RetryPolicy { min_backoff_ms: 1000, max_backoff_ms: 1000, max_retries: 3 },
+        ..SubscriptionSettings::default()
     };
-    let service = |name: &str| Service {
-        name: name.to_string(),
-        root: name.to_string(),
-        origin: ServiceOrigin::Config,
-        span: None,
-    };
+    let welcome = support::subscription("welcome", "accounts", settings);
     let mut model = AppModel {
-        services: vec![service("accounts"), service("auditor")],
+        services: vec![support::service("accounts"), support::service("auditor")],
         topics: vec![
-            topic("signups", "accounts", vec![welcome]),
-            topic("audit-log", "auditor", Vec::new()),
+            support::topic("signups", "Signup", "accounts", vec![welcome]),
+            support::topic("audit-log", "Signup", "auditor", Vec::new()),
         ],
     };
     model.sort();

@@ -163,13 +163,27 @@ impl Received {
         handler: Arc<dyn Handler>,
         batch: Vec<(Message, OwnedSemaphorePermit)>,
     ) {
+        // Each message stays hidden from its receive until it is settled, however long the
+        // ones before it in its group (or a slow delete) take.
+        let deadline = self.sub.settings.ack_deadline();
+        let batch: Vec<_> = batch
+            .into_iter()
+            .map(|(message, slot)| {
+                let beat = message.receipt_handle().map(|receipt| {
+                    let (inner, url) = (self.inner.clone(), self.queue.url.clone());
+                    Heartbeat(tokio::spawn(heartbeat(inner, url, receipt.to_string(), deadline)))
+                });
+                (message, slot, beat)
+            })
+            .collect();
         let mut rest = batch.into_iter();
-        for (message, _slot) in rest.by_ref() {
-            if !self.deliver(handler.clone(), &message).await {
+        for (message, _slot, beat) in rest.by_ref() {
+            if !self.deliver(handler.clone(), &message, beat).await {
                 break;
             }
         }
-        for (message, _slot) in rest {
+        for (message, _slot, beat) in rest {
+            drop(beat);
             if let Some(receipt) = message.receipt_handle() {
                 self.settling(self.visibility(receipt, 0)).await;
             }
@@ -178,7 +192,12 @@ impl Received {
 
     /// Delivers one message and settles it; whether it is done with (acknowledged or
     /// dead-lettered), so the next of its group may follow.
-    async fn deliver(&self, handler: Arc<dyn Handler>, m: &Message) -> bool {
+    async fn deliver(
+        &self,
+        handler: Arc<dyn Handler>,
+        m: &Message,
+        mut beat: Option<Heartbeat>,
+    ) -> bool {
         let Some(receipt) = m.receipt_handle().map(str::to_string) else { return false };
         let attempt = system_attribute(m, &MessageSystemAttributeName::ApproximateReceiveCount)
             .and_then(|n| n.parse::<u32>().ok())
@@ -193,12 +212,6 @@ impl Received {
             }
         };
         let deadline = self.sub.settings.ack_deadline();
-        let heartbeat = tokio::spawn(heartbeat(
-            self.inner.clone(),
-            self.queue.url.clone(),
-            receipt.clone(),
-            deadline,
-        ));
         let stop = self.inner.stop.subscribe();
         let outcome = loop {
             let delivery = Delivery {
@@ -216,13 +229,18 @@ impl Received {
                 outcome => break outcome,
             }
         };
-        heartbeat.abort();
         let done = match &outcome {
             Outcome::Success | Outcome::Drop(_) => true,
             Outcome::Retry(_) => attempt > self.sub.settings.retry_policy.max_retries,
             Outcome::Unreachable(_) => false,
         };
+        // A delete or a move to the dead-letter queue keeps the message hidden until it is
+        // done; a new visibility (the backoff) must not be overwritten by the heartbeat.
+        if !done {
+            beat.take();
+        }
         self.settling(self.settle(&receipt, &message, attempt, outcome)).await;
+        drop(beat);
         done
     }
 
@@ -399,8 +417,17 @@ pub(crate) async fn send(
     request.send().await.map(|_| ()).map_err(|e| failure(format_args!("sending to {url}"), &e))
 }
 
-/// Keeps a message hidden while its handler runs: every half ack deadline, hidden for another
-/// ack deadline. Aborted once the handler answers.
+/// A running [`heartbeat`], stopped when dropped.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Keeps a received message hidden until it is settled: every half ack deadline, hidden for
+/// another ack deadline.
 async fn heartbeat(inner: Arc<Inner>, url: String, receipt: String, deadline: Duration) {
     let period = (deadline / 2).max(Duration::from_millis(500));
     loop {
