@@ -302,8 +302,9 @@ impl Received {
     }
 
     /// Deletes a received message; whether it is gone. While SQS does not answer, it tries
-    /// again (from half a second, doubling, to 5 s) for as long as the message stays hidden
-    /// (the ack deadline), so an endpoint that comes back in time means no redelivery.
+    /// again (from half a second, doubling, to 5 s, the last try at the deadline) for an ack
+    /// deadline, while the heartbeat keeps the message hidden, so an endpoint that comes back
+    /// in time means no redelivery.
     async fn delete(&self, url: &str, receipt: &str) -> bool {
         let until = tokio::time::Instant::now() + self.sub.settings.ack_deadline();
         let mut wait = Duration::from_millis(500);
@@ -327,14 +328,16 @@ impl Received {
                 }
                 Err(e) => {
                     let e = failure(format_args!("deleting a message of {url}"), &e);
-                    if tokio::time::Instant::now() + wait > until {
+                    let now = tokio::time::Instant::now();
+                    if now >= until {
                         log(&format!("{e}: it will be delivered again"));
                         return false;
                     }
                     log(&format!("{e} (trying again)"));
+                    // The last try is at the deadline itself, not a backoff step before it.
+                    tokio::time::sleep(wait.min(until - now)).await;
                 }
             }
-            tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(5));
         }
     }

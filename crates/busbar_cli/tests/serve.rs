@@ -8,71 +8,22 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use busbar_e2e::server::Server;
-
 mod support;
-use support::{agent, free_port, tool, wait_healthy};
-
-/// Where the app's plan was created: a moto server of the test's own, or a project of its own
-/// on the shared Pub/Sub emulator.
-enum Cloud {
-    Aws(Server),
-    Gcp { host: String, project: String },
-}
-
-impl Cloud {
-    fn backend(&self) -> &'static str {
-        match self {
-            Cloud::Aws(_) => "aws",
-            Cloud::Gcp { .. } => "gcp",
-        }
-    }
-
-    /// The environment `busbar serve` finds the cloud in.
-    fn env(&self) -> Vec<(&'static str, String)> {
-        match self {
-            Cloud::Aws(server) => vec![
-                ("AWS_ENDPOINT_URL", server.endpoint.clone()),
-                ("AWS_REGION", "us-east-1".into()),
-                ("AWS_ACCESS_KEY_ID", "serve".into()),
-                ("AWS_SECRET_ACCESS_KEY", "serve".into()),
-            ],
-            Cloud::Gcp { host, project } => vec![
-                ("PUBSUB_EMULATOR_HOST", host.clone()),
-                ("GOOGLE_CLOUD_PROJECT", project.clone()),
-            ],
-        }
-    }
-
-    /// The same environment with the cloud's endpoint at `away` instead.
-    fn env_away(&self, away: u16) -> Vec<(&'static str, String)> {
-        let mut env = self.env();
-        for (k, v) in &mut env {
-            match *k {
-                "AWS_ENDPOINT_URL" => *v = format!("http://127.0.0.1:{away}"),
-                "PUBSUB_EMULATOR_HOST" => *v = format!("127.0.0.1:{away}"),
-                _ => {}
-            }
-        }
-        env
-    }
-}
+use support::{Cloud, agent, free_port, tool, wait_healthy};
 
 /// The orders/billing app under `root/app`, planned for AWS and created on a fresh moto.
 fn on_aws(root: &Path, moto: &Path) -> (PathBuf, Cloud) {
     let app = app(root);
-    let server = Server::moto(moto).unwrap();
-    support::provision_aws(&app, &server.endpoint);
-    (app, Cloud::Aws(server))
+    let cloud = Cloud::aws(&app, moto);
+    (app, cloud)
 }
 
 /// The orders/billing app under `root/app`, planned for GCP and created in a fresh project on
 /// the emulator at `host`.
 fn on_gcp(root: &Path, host: &str) -> (PathBuf, Cloud) {
     let app = app(root);
-    let project = format!("serve-{}", uuid::Uuid::new_v4().simple());
-    support::provision_gcp(&app, host, &project);
-    (app, Cloud::Gcp { host: host.to_string(), project })
+    let cloud = Cloud::gcp(&app, host);
+    (app, cloud)
 }
 
 fn app(root: &Path) -> PathBuf {

@@ -136,3 +136,73 @@ pub fn emulator() -> Option<String> {
     }
     Some(host)
 }
+
+/// Where an app's plan was created, as Terraform would create it: a moto server of the test's
+/// own, or a project of its own on the shared Pub/Sub emulator.
+pub enum Cloud {
+    Aws(busbar_e2e::server::Server),
+    Gcp { host: String, project: String },
+}
+
+impl Cloud {
+    /// `app`'s AWS plan, created on a fresh moto server.
+    pub fn aws(app: &Path, moto: &Path) -> Cloud {
+        let server = busbar_e2e::server::Server::moto(moto).unwrap();
+        provision_aws(app, &server.endpoint);
+        Cloud::Aws(server)
+    }
+
+    /// `app`'s GCP plan, created in a fresh project on the emulator at `host`.
+    pub fn gcp(app: &Path, host: &str) -> Cloud {
+        let project = format!("test-{}", uuid::Uuid::new_v4().simple());
+        provision_gcp(app, host, &project);
+        Cloud::Gcp { host: host.to_string(), project }
+    }
+
+    /// `busbar serve --backend`'s word for it.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Cloud::Aws(_) => "aws",
+            Cloud::Gcp { .. } => "gcp",
+        }
+    }
+
+    /// The environment `busbar serve` and `busbar dlq` find the cloud in.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Cloud::Aws(server) => vec![
+                ("AWS_ENDPOINT_URL", server.endpoint.clone()),
+                ("AWS_REGION", "us-east-1".into()),
+                ("AWS_ACCESS_KEY_ID", "test".into()),
+                ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ],
+            Cloud::Gcp { host, project } => vec![
+                ("PUBSUB_EMULATOR_HOST", host.clone()),
+                ("GOOGLE_CLOUD_PROJECT", project.clone()),
+            ],
+        }
+    }
+
+    /// The same environment with the cloud's endpoint at port `away` of 127.0.0.1 instead.
+    pub fn env_away(&self, away: u16) -> Vec<(&'static str, String)> {
+        let mut env = self.env();
+        for (k, v) in &mut env {
+            match *k {
+                "AWS_ENDPOINT_URL" => *v = format!("http://127.0.0.1:{away}"),
+                "PUBSUB_EMULATOR_HOST" => *v = format!("127.0.0.1:{away}"),
+                _ => {}
+            }
+        }
+        env
+    }
+
+    /// The port of the cloud's endpoint on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        match self {
+            Cloud::Aws(server) => server.port,
+            Cloud::Gcp { host, .. } => {
+                host.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap()
+            }
+        }
+    }
+}
