@@ -124,11 +124,16 @@ impl Server {
                 None
             }
         };
-        let mut router = Router::new()
-            .route("/dapr/subscribe", get(subscribe_list))
-            .route("/busbar/{topic}/{subscription}", post(deliver))
-            .route_layer(DefaultBodyLimit::max(MAX_DELIVERY))
-            .with_state(state);
+        // In-process from a cloud, deliveries come from the broker only: the sidecar's routes
+        // are not served (nobody may post a delivery to the app's port).
+        let mut router = match &cloud {
+            Some(_) => Router::new(),
+            None => Router::new()
+                .route("/dapr/subscribe", get(subscribe_list))
+                .route("/busbar/{topic}/{subscription}", post(deliver))
+                .route_layer(DefaultBodyLimit::max(MAX_DELIVERY))
+                .with_state(state),
+        };
         if let Some(routes) = self.routes {
             router = router.fallback_service(routes);
         }
