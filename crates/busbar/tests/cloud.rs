@@ -155,20 +155,15 @@ async fn delivers_and_enforces(
     assert!(unknown.to_string().contains("no service `nobody`"), "{unknown}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sdk_delivers_and_enforces_its_grants_in_process_on_aws() {
-    let Some(moto) = support::tool("BUSBAR_MOTO") else { return };
-    let _one = ONE_APP.lock().await;
-    let server = Server::moto(std::path::Path::new(&moto)).unwrap();
-    let (config, plan) = planned(busbar_plan::Target::Aws);
-    let busbar_plan::Resources::Aws(aws) = &plan.resources else { panic!("an AWS plan") };
-    busbar_e2e::aws::provision(&server.endpoint, aws).await.unwrap();
-    // The files a deployment has: busbar build's runtime-config.json, and the module's
-    // outputs (here with the names the plan gives; Terraform's have ARNs and URLs).
-    let dir = tempfile::tempdir().unwrap();
-    let config_file = dir.path().join("runtime-config.json");
+/// The files a deployment has: busbar build's runtime-config.json, and the module's outputs
+/// (here with the names the plan gives; Terraform's have ARNs and URLs). Their paths.
+fn deployment(
+    dir: &std::path::Path,
+    config: &busbar_plan::RuntimeConfig,
+    locations: &busbar::cloud::AwsLocations,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let config_file = dir.join("runtime-config.json");
     std::fs::write(&config_file, config.to_json()).unwrap();
-    let locations = aws.locations();
     let subscriptions: Vec<_> = locations
         .queues
         .iter()
@@ -184,8 +179,24 @@ async fn the_sdk_delivers_and_enforces_its_grants_in_process_on_aws() {
             "value": serde_json::json!({ "subscriptions": subscriptions }).to_string()
         },
     });
-    let outputs_file = dir.path().join("outputs.json");
+    let outputs_file = dir.join("outputs.json");
     std::fs::write(&outputs_file, outputs.to_string()).unwrap();
+    (config_file, outputs_file)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_delivers_and_enforces_its_grants_in_process_on_aws() {
+    let Some(moto) = support::tool("BUSBAR_MOTO") else { return };
+    let _one = ONE_APP.lock().await;
+    let server = Server::moto(std::path::Path::new(&moto)).unwrap();
+    let (config, plan) = planned(busbar_plan::Target::Aws);
+    let busbar_plan::Resources::Aws(aws) = &plan.resources else { panic!("an AWS plan") };
+    busbar_e2e::aws::provision(&server.endpoint, aws).await.unwrap();
+    // The files a deployment has: busbar build's runtime-config.json, and the module's
+    // outputs (here with the names the plan gives; Terraform's have ARNs and URLs).
+    let dir = tempfile::tempdir().unwrap();
+    let locations = aws.locations();
+    let (config_file, outputs_file) = deployment(dir.path(), &config, &locations);
     let endpoint = server.endpoint.clone();
     let builder = |service: &str| {
         App::builder(Backend::Aws, service)
@@ -234,4 +245,89 @@ async fn the_sdk_delivers_and_enforces_its_grants_in_process_on_gcp() {
     };
     let dlq = busbar_gcp::GcpBroker::connect(config.clone(), &locations, options).await.unwrap();
     delivers_and_enforces(builder, &dlq, "gcp").await;
+}
+
+/// Not a test of its own: the child process of
+/// `busbar_server_delivers_in_process_when_busbar_backend_says_so` (nothing without its
+/// variable), `busbar::Server` from the environment as a service's `main` runs it.
+#[test]
+fn server_child() {
+    if std::env::var_os("BUSBAR_CLOUD_TEST_CHILD").is_none() {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async { busbar::Server::from_env().unwrap().serve().await.unwrap() });
+}
+
+/// `BUSBAR_BACKEND=aws` is all it takes: the same `Server::from_env().serve()` that runs on the
+/// sidecar of `busbar dev` delivers in-process from SQS (a message the handler drops is in the
+/// dead-letter queue with the handler's reason), and serves none of the sidecar's routes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busbar_server_delivers_in_process_when_busbar_backend_says_so() {
+    let Some(moto) = support::tool("BUSBAR_MOTO") else { return };
+    let server = Server::moto(std::path::Path::new(&moto)).unwrap();
+    let (config, plan) = planned(busbar_plan::Target::Aws);
+    let busbar_plan::Resources::Aws(aws) = &plan.resources else { panic!("an AWS plan") };
+    busbar_e2e::aws::provision(&server.endpoint, aws).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let locations = aws.locations();
+    let (config_file, outputs_file) = deployment(dir.path(), &config, &locations);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log = dir.path().join("child.log");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "server_child", "--nocapture"])
+        .env("BUSBAR_CLOUD_TEST_CHILD", "1")
+        .env("BUSBAR_BACKEND", "aws")
+        .env("BUSBAR_SERVICE", "shop")
+        .env("BUSBAR_RUNTIME_CONFIG", &config_file)
+        .env("BUSBAR_OUTPUTS", &outputs_file)
+        .env("APP_PORT", port.to_string())
+        .env("AWS_ENDPOINT_URL", &server.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "child")
+        .env("AWS_SECRET_ACCESS_KEY", "child")
+        .env_remove("AWS_PROFILE")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut answered = None;
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/dapr/subscribe")).send().await {
+            answered = Some(r.status().as_u16());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let options = |scope| busbar_aws::AwsOptions {
+        scope,
+        endpoint_url: Some(server.endpoint.clone()),
+        region: Some("us-east-1".into()),
+        credentials: Some(("parent".into(), "parent".into())),
+        ..Default::default()
+    };
+    let publisher = busbar_aws::AwsBroker::connect(config.clone(), &locations, options(Scope::All));
+    let publisher = publisher.await.unwrap();
+    let message = busbar_runtime::Publish {
+        data: br#"{"id":"drop-child","source":"web"}"#.to_vec(),
+        attributes: [("source".to_string(), "web".to_string())].into(),
+        ..Default::default()
+    };
+    publisher.publish("orders", message).await.unwrap();
+    let dlq = busbar_aws::AwsBroker::connect(config, &locations, options(Scope::Subscriptions));
+    let dlq = dlq.await.unwrap();
+    let mut dead = Vec::new();
+    for _ in 0..120 {
+        dead = dlq.dead_letters("orders", "bill").await.unwrap();
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(answered, Some(404), "the sidecar's routes are not served in-process\n{text}");
+    assert_eq!(dead.len(), 1, "the child's handler dropped the message\n{text}");
+    assert!(format!("{:?}", dead[0]).contains("a test order"), "{:?}\n{text}", dead[0]);
 }
