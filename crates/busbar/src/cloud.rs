@@ -3,7 +3,7 @@
 //! resources busbar's Terraform module created, with the same enforcement of the service's
 //! own grants.
 //!
-//! [`App::start`] reads the app's contract (`runtime-config.json`, which `busbar build`
+//! [`Builder::start`] reads the app's contract (`runtime-config.json`, which `busbar build`
 //! writes) and where its resources are (the module's `terraform output -json`), checks that
 //! every subscription of this binary belongs to the service, finds the service's topics and
 //! queues (or Pub/Sub subscriptions) before anything is delivered (an error names what is
