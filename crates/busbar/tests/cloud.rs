@@ -184,6 +184,51 @@ fn deployment(
     (config_file, outputs_file)
 }
 
+/// The AWS backend's options on the test's moto server.
+fn moto_options(server: &Server, scope: Scope) -> busbar_aws::AwsOptions {
+    busbar_aws::AwsOptions {
+        scope,
+        endpoint_url: Some(server.endpoint.clone()),
+        region: Some("us-east-1".into()),
+        credentials: Some(("test".into(), "test".into())),
+        ..Default::default()
+    }
+}
+
+/// A contract or outputs file that cannot be read or is not what it should be is refused at
+/// start, naming the file, before any cloud call (no endpoint is needed).
+#[tokio::test]
+async fn unreadable_or_malformed_deployment_files_are_refused_naming_them() {
+    let _one = ONE_APP.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "{ not json").unwrap();
+    let missing = dir.path().join("missing.json");
+    let (config, _) = planned(busbar_plan::Target::Aws);
+    let config_file = dir.path().join("runtime-config.json");
+    std::fs::write(&config_file, config.to_json()).unwrap();
+    let cases = [
+        (garbage.clone(), config_file.clone(), "garbage.json"),
+        (missing.clone(), config_file.clone(), "cannot read"),
+        (config_file.clone(), garbage.clone(), "not JSON"),
+        (config_file.clone(), missing.clone(), "cannot read"),
+    ];
+    for (contract, outputs, says) in cases {
+        let started = App::builder(Backend::Aws, "shop")
+            .runtime_config_file(&contract)
+            .outputs_file(&outputs)
+            .endpoint("http://127.0.0.1:9")
+            .start()
+            .await;
+        let e = started.err().expect("refused");
+        assert!(matches!(e, StartError::Config(_)), "{e}");
+        assert!(e.to_string().contains(says), "{contract:?} {outputs:?}: {e}");
+    }
+    let none = App::builder(Backend::Aws, "shop").runtime_config(config).start().await;
+    let e = none.err().expect("no outputs");
+    assert!(e.to_string().contains("BUSBAR_OUTPUTS"), "{e}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_delivers_and_enforces_its_grants_in_process_on_aws() {
     let Some(moto) = support::tool("BUSBAR_MOTO") else { return };
@@ -206,13 +251,7 @@ async fn the_sdk_delivers_and_enforces_its_grants_in_process_on_aws() {
             .aws_region("us-east-1")
             .aws_credentials("cloud", "cloud")
     };
-    let options = busbar_aws::AwsOptions {
-        scope: Scope::Subscriptions,
-        endpoint_url: Some(server.endpoint.clone()),
-        region: Some("us-east-1".into()),
-        credentials: Some(("cloud".into(), "cloud".into())),
-        ..Default::default()
-    };
+    let options = moto_options(&server, Scope::Subscriptions);
     let dlq = busbar_aws::AwsBroker::connect(config.clone(), &locations, options).await.unwrap();
     delivers_and_enforces(builder, &dlq, "aws").await;
 }
@@ -299,13 +338,7 @@ async fn busbar_server_delivers_in_process_when_busbar_backend_says_so() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let options = |scope| busbar_aws::AwsOptions {
-        scope,
-        endpoint_url: Some(server.endpoint.clone()),
-        region: Some("us-east-1".into()),
-        credentials: Some(("parent".into(), "parent".into())),
-        ..Default::default()
-    };
+    let options = |scope| moto_options(&server, scope);
     let publisher = busbar_aws::AwsBroker::connect(config.clone(), &locations, options(Scope::All));
     let publisher = publisher.await.unwrap();
     let message = busbar_runtime::Publish {

@@ -195,4 +195,19 @@ fn build_outputs_refuses_outputs_that_are_not_the_apps() {
         .code(2);
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
     assert!(stderr.contains("neither `topic_arns` nor `topic_names`"), "{stderr}");
+
+    for (text, says) in [("{ not json", "it is not JSON"), ("\u{0}\u{ff}", "not")] {
+        std::fs::write(&outputs, text).unwrap();
+        let assert = busbar()
+            .current_dir(example())
+            .args(["build", ".", "--out"])
+            .arg(&out)
+            .arg("--outputs")
+            .arg(&outputs)
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!out.exists(), "nothing is written");
+    }
 }

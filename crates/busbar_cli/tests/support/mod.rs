@@ -85,13 +85,12 @@ pub fn admin_bearer(data: &Path) -> String {
     format!("Bearer {}", std::fs::read_to_string(data.join("admin-token")).unwrap().trim())
 }
 
-/// The app's AWS plan (`busbar plan --target aws --format json`) created on `endpoint` (a moto
-/// server) as Terraform would create it.
-pub fn provision_aws(app: &Path, endpoint: &str) {
+/// The app's plan for `target` (`busbar plan --target TARGET --format json`).
+fn plan_of(app: &Path, target: &str) -> busbar_plan::Plan {
     let plan = Command::new(assert_cmd::cargo::cargo_bin("busbar"))
         .arg("plan")
         .arg(app)
-        .args(["--target", "aws", "--format", "json"])
+        .args(["--target", target, "--format", "json"])
         .output()
         .unwrap();
     assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
@@ -100,27 +99,20 @@ pub fn provision_aws(app: &Path, endpoint: &str) {
         plans: Vec<busbar_plan::Plan>,
     }
     let set: PlanSet = serde_json::from_slice(&plan.stdout).unwrap();
-    let busbar_plan::Resources::Aws(aws) = &set.plans[0].resources else { panic!("AWS") };
+    set.plans.into_iter().next().unwrap()
+}
+
+/// The app's AWS plan created on `endpoint` (a moto server) as Terraform would create it.
+pub fn provision_aws(app: &Path, endpoint: &str) {
+    let busbar_plan::Resources::Aws(aws) = &plan_of(app, "aws").resources else { panic!("AWS") };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(busbar_e2e::aws::provision(endpoint, aws)).unwrap();
 }
 
-/// The app's GCP plan (`busbar plan --target gcp --format json`) created on the Pub/Sub
-/// emulator at `host` in `project`, as Terraform would create it.
+/// The app's GCP plan created on the Pub/Sub emulator at `host` in `project`, as Terraform
+/// would create it.
 pub fn provision_gcp(app: &Path, host: &str, project: &str) {
-    let plan = Command::new(assert_cmd::cargo::cargo_bin("busbar"))
-        .arg("plan")
-        .arg(app)
-        .args(["--target", "gcp", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
-    #[derive(serde::Deserialize)]
-    struct PlanSet {
-        plans: Vec<busbar_plan::Plan>,
-    }
-    let set: PlanSet = serde_json::from_slice(&plan.stdout).unwrap();
-    let busbar_plan::Resources::Gcp(gcp) = &set.plans[0].resources else { panic!("GCP") };
+    let busbar_plan::Resources::Gcp(gcp) = &plan_of(app, "gcp").resources else { panic!("GCP") };
     busbar_e2e::gcp::provision(&format!("http://{host}"), project, gcp).unwrap();
 }
 
