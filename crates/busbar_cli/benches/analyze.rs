@@ -18,7 +18,14 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const RUNS: usize = 11;
+/// Rounds of every phase (`BUSBAR_BENCH_RUNS` overrides, for a quick look).
+fn runs() -> usize {
+    std::env::var("BUSBAR_BENCH_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(11)
+}
 
 fn main() {
     // The same allocator settings as the `busbar` binary, for every phase.
@@ -64,8 +71,9 @@ fn main() {
     ];
     // Rounds interleave the phases, so drift in the machine's speed (a busy neighbour, CPU
     // frequency) affects every phase alike; each phase reports its median round.
+    let rounds = runs();
     let mut runs: Vec<Vec<PhaseResult>> = vec![Vec::new(); phases.len()];
-    for _ in 0..RUNS {
+    for _ in 0..rounds {
         for (i, (_, phase)) in phases.iter().enumerate() {
             runs[i].push(run_child(phase, &dir));
         }
@@ -73,7 +81,7 @@ fn main() {
     let mut results = Vec::new();
     for ((label, _), mut phase_runs) in phases.iter().zip(runs) {
         phase_runs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
-        let median = phase_runs[RUNS / 2].clone();
+        let median = phase_runs[rounds / 2].clone();
         let rss = phase_runs.iter().map(|r| r.rss_kb).max().unwrap_or(0);
         results.push((*label, median, rss));
     }
