@@ -185,6 +185,31 @@ fn deployment(
 }
 
 /// The AWS backend's options on the test's moto server.
+/// The example deployed on a fresh moto server, with the files a deployment has: busbar
+/// build's runtime-config.json, and the module's outputs (here with the names the plan gives;
+/// Terraform's have ARNs and URLs).
+struct AwsDeployment {
+    server: Server,
+    config: busbar_plan::RuntimeConfig,
+    locations: busbar::cloud::AwsLocations,
+    dir: tempfile::TempDir,
+    config_file: std::path::PathBuf,
+    outputs_file: std::path::PathBuf,
+}
+
+impl AwsDeployment {
+    async fn provision(moto: &str) -> Self {
+        let server = Server::moto(std::path::Path::new(moto)).unwrap();
+        let (config, plan) = planned(busbar_plan::Target::Aws);
+        let busbar_plan::Resources::Aws(aws) = &plan.resources else { panic!("an AWS plan") };
+        busbar_e2e::aws::provision(&server.endpoint, aws).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let locations = aws.locations();
+        let (config_file, outputs_file) = deployment(dir.path(), &config, &locations);
+        AwsDeployment { server, config, locations, dir, config_file, outputs_file }
+    }
+}
+
 fn moto_options(server: &Server, scope: Scope) -> busbar_aws::AwsOptions {
     busbar_aws::AwsOptions {
         scope,
@@ -233,15 +258,8 @@ async fn unreadable_or_malformed_deployment_files_are_refused_naming_them() {
 async fn the_sdk_delivers_and_enforces_its_grants_in_process_on_aws() {
     let Some(moto) = support::tool("BUSBAR_MOTO") else { return };
     let _one = ONE_APP.lock().await;
-    let server = Server::moto(std::path::Path::new(&moto)).unwrap();
-    let (config, plan) = planned(busbar_plan::Target::Aws);
-    let busbar_plan::Resources::Aws(aws) = &plan.resources else { panic!("an AWS plan") };
-    busbar_e2e::aws::provision(&server.endpoint, aws).await.unwrap();
-    // The files a deployment has: busbar build's runtime-config.json, and the module's
-    // outputs (here with the names the plan gives; Terraform's have ARNs and URLs).
-    let dir = tempfile::tempdir().unwrap();
-    let locations = aws.locations();
-    let (config_file, outputs_file) = deployment(dir.path(), &config, &locations);
+    let AwsDeployment { server, config, locations, dir: _dir, config_file, outputs_file } =
+        AwsDeployment::provision(&moto).await;
     let endpoint = server.endpoint.clone();
     let builder = |service: &str| {
         App::builder(Backend::Aws, service)
@@ -304,13 +322,8 @@ fn server_child() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busbar_server_delivers_in_process_when_busbar_backend_says_so() {
     let Some(moto) = support::tool("BUSBAR_MOTO") else { return };
-    let server = Server::moto(std::path::Path::new(&moto)).unwrap();
-    let (config, plan) = planned(busbar_plan::Target::Aws);
-    let busbar_plan::Resources::Aws(aws) = &plan.resources else { panic!("an AWS plan") };
-    busbar_e2e::aws::provision(&server.endpoint, aws).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let locations = aws.locations();
-    let (config_file, outputs_file) = deployment(dir.path(), &config, &locations);
+    let AwsDeployment { server, config, locations, dir, config_file, outputs_file } =
+        AwsDeployment::provision(&moto).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log = dir.path().join("child.log");
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())

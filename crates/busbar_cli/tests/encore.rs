@@ -168,36 +168,8 @@ fn build_outputs_refuses_outputs_that_are_not_the_apps() {
     // Another app's outputs: one topic the example does not declare, none of its own.
     write(serde_json::json!({ "elsewhere": "arn:aws:sns:eu-west-1:1:elsewhere" }));
     let out = tmp.path().join("out");
-    let assert = busbar()
-        .current_dir(example())
-        .args(["build", ".", "--out"])
-        .arg(&out)
-        .arg("--outputs")
-        .arg(&outputs)
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-    assert!(
-        stderr.contains("--outputs") && stderr.contains("they have no topic `audit-log`"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("terraform apply"), "{stderr}");
-    assert!(!out.exists(), "nothing is written");
-
-    std::fs::write(&outputs, "{\"something\": {}}").unwrap();
-    let assert = busbar()
-        .current_dir(example())
-        .args(["build", ".", "--out"])
-        .arg(&out)
-        .arg("--outputs")
-        .arg(&outputs)
-        .assert()
-        .code(2);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-    assert!(stderr.contains("neither `topic_arns` nor `topic_names`"), "{stderr}");
-
-    for (text, says) in [("{ not json", "it is not JSON"), ("\u{0}\u{ff}", "not")] {
-        std::fs::write(&outputs, text).unwrap();
+    // `busbar build --outputs` refuses the file: exit 2; its stderr.
+    let refused = || {
         let assert = busbar()
             .current_dir(example())
             .args(["build", ".", "--out"])
@@ -206,7 +178,23 @@ fn build_outputs_refuses_outputs_that_are_not_the_apps() {
             .arg(&outputs)
             .assert()
             .code(2);
-        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+    };
+    let stderr = refused();
+    assert!(
+        stderr.contains("--outputs") && stderr.contains("they have no topic `audit-log`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("terraform apply"), "{stderr}");
+    assert!(!out.exists(), "nothing is written");
+
+    std::fs::write(&outputs, "{\"something\": {}}").unwrap();
+    let stderr = refused();
+    assert!(stderr.contains("neither `topic_arns` nor `topic_names`"), "{stderr}");
+
+    for (text, says) in [("{ not json", "it is not JSON"), ("\u{0}\u{ff}", "not")] {
+        std::fs::write(&outputs, text).unwrap();
+        let stderr = refused();
         assert!(stderr.contains(says), "{stderr}");
         assert!(!out.exists(), "nothing is written");
     }
