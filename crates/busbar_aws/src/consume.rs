@@ -113,7 +113,7 @@ pub(crate) async fn run(inner: Arc<Inner>, key: (String, String), handler: Arc<d
     while tasks.join_next().await.is_some() {}
 }
 
-/// Up to `max` messages of the queue at `url`, hidden for the ack deadline.
+/// Up to `max` messages of the queue at `url`, hidden as the heartbeat hides them.
 async fn receive(
     inner: &Inner,
     url: &str,
@@ -128,7 +128,7 @@ async fn receive(
         .queue_url(url)
         .max_number_of_messages(max as i32)
         .wait_time_seconds(inner.poll_wait_seconds)
-        .visibility_timeout(visibility_seconds(sub.settings.ack_deadline()))
+        .visibility_timeout(hidden_seconds(sub.settings.ack_deadline()))
         .set_attribute_names(Some(WANTED.iter().map(|&a| a.into()).collect()))
         .set_message_system_attribute_names(Some(WANTED.iter().map(|&a| a.into()).collect()));
     Ok(request.send().await?.messages.unwrap_or_default())
@@ -302,11 +302,11 @@ impl Received {
     }
 
     /// Deletes a received message; whether it is gone. While SQS does not answer, it tries
-    /// again (from half a second, doubling, to 5 s, the last try at the deadline) for an ack
-    /// deadline, while the heartbeat keeps the message hidden, so an endpoint that comes back
-    /// in time means no redelivery.
+    /// again (from half a second, doubling, to 5 s, the last try at the deadline) for as long
+    /// as the message may still be hidden ([`hidden_for`]: the heartbeat's last extension may
+    /// be that recent), so an endpoint that comes back in time means no redelivery.
     async fn delete(&self, url: &str, receipt: &str) -> bool {
-        let until = tokio::time::Instant::now() + self.sub.settings.ack_deadline();
+        let until = tokio::time::Instant::now() + hidden_for(self.sub.settings.ack_deadline());
         let mut wait = Duration::from_millis(500);
         loop {
             let sent = self
@@ -429,27 +429,49 @@ impl Drop for Heartbeat {
     }
 }
 
-/// Keeps a received message hidden until it is settled: every half ack deadline, hidden for
-/// another ack deadline.
+/// How often the heartbeat extends a received message's visibility: every half ack deadline.
+fn heartbeat_period(deadline: Duration) -> Duration {
+    (deadline / 2).max(Duration::from_millis(500))
+}
+
+/// How long a receive and each heartbeat hide a message: an ack deadline and a heartbeat
+/// period. The visibility set last (at most a period ago while the endpoint answered) then
+/// outlasts an outage shorter than the ack deadline, so such an outage expires nothing.
+fn hidden_for(deadline: Duration) -> Duration {
+    deadline + heartbeat_period(deadline)
+}
+
+/// [`hidden_for`] in whole seconds, as SQS takes it.
+fn hidden_seconds(deadline: Duration) -> i32 {
+    visibility_seconds(hidden_for(deadline)).max(1)
+}
+
+/// Keeps a received message hidden until it is settled ([`hidden_seconds`], every
+/// [`heartbeat_period`]); a failed extension is tried again after half a second, not a whole
+/// period.
 async fn heartbeat(inner: Arc<Inner>, url: String, receipt: String, deadline: Duration) {
-    let period = (deadline / 2).max(Duration::from_millis(500));
+    let period = heartbeat_period(deadline);
+    let hidden = hidden_seconds(deadline);
+    let mut wait = period;
     loop {
-        tokio::time::sleep(period).await;
+        tokio::time::sleep(wait).await;
         let sent = inner
             .clients
             .sqs
             .change_message_visibility()
             .queue_url(&url)
             .receipt_handle(&receipt)
-            .visibility_timeout(visibility_seconds(deadline).max(1))
+            .visibility_timeout(hidden)
             .send()
             .await;
+        wait = period;
         if let Err(e) = sent {
             if stale_receipt(&e) {
                 return;
             }
             log(&failure(format_args!("extending the visibility of a message of {url}"), &e)
                 .to_string());
+            wait = Duration::from_millis(500).min(period);
         }
     }
 }
