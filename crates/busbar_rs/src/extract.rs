@@ -15,13 +15,66 @@ pub(crate) struct Extractor<'f> {
     pub facts: &'f mut RsFile,
     /// Bytes stripped before parsing (a BOM, a shebang line): added to every offset.
     pub base: u32,
+    /// The file's `paths` by text, while it is extracted.
+    path_ids: rustc_hash::FxHashMap<Box<str>, u32>,
+    /// A path's text being made, reused from reference to reference.
+    buf: String,
+    /// Where each line of the parsed code starts, when the code is ASCII: a span's line and
+    /// column are then its byte offset, found without proc-macro2's character-to-byte map.
+    ascii_lines: Option<Vec<u32>>,
 }
 
-impl Extractor<'_> {
+impl<'f> Extractor<'f> {
+    pub fn new(facts: &'f mut RsFile, base: u32) -> Self {
+        let code = facts.source.text().get(base as usize..).unwrap_or("");
+        let ascii_lines = code.is_ascii().then(|| {
+            let ends = code.bytes().enumerate().filter(|&(_, b)| b == b'\n');
+            let starts = ends.map(|(i, _)| u32::try_from(i + 1).unwrap_or(u32::MAX));
+            std::iter::once(0).chain(starts).collect()
+        });
+        Extractor { facts, base, path_ids: Default::default(), buf: String::new(), ascii_lines }
+    }
+
     pub fn raw(&self, span: PmSpan) -> RawSpan {
-        let r = span.byte_range();
         let at = |x: usize| u32::try_from(x).unwrap_or(u32::MAX).saturating_add(self.base);
+        if let Some(lines) = &self.ascii_lines {
+            let byte = |lc: proc_macro2::LineColumn| {
+                let start = lines.get(lc.line.wrapping_sub(1)).copied().unwrap_or(0);
+                start as usize + lc.column
+            };
+            return RawSpan { lo: at(byte(span.start())), hi: at(byte(span.end())) };
+        }
+        let r = span.byte_range();
         RawSpan { lo: at(r.start), hi: at(r.end) }
+    }
+
+    /// Writes a path's text into `buf`: its segments without `r#`, joined by `::` (no
+    /// allocation once `buf` has grown).
+    fn path_text(&mut self, path: &syn::Path) {
+        use std::fmt::Write as _;
+        self.buf.clear();
+        for (i, seg) in path.segments.iter().enumerate() {
+            if i > 0 {
+                self.buf.push_str("::");
+            }
+            let at = self.buf.len();
+            let _ = write!(self.buf, "{}", seg.ident);
+            if self.buf[at..].starts_with("r#") {
+                self.buf.replace_range(at..at + 2, "");
+            }
+        }
+    }
+
+    /// The index of the path in `buf` in the file's `paths`.
+    fn intern(&mut self) -> u32 {
+        if let Some(&id) = self.path_ids.get(self.buf.as_str()) {
+            return id;
+        }
+        let id = u32::try_from(self.facts.paths.len()).unwrap_or(u32::MAX);
+        let text: Box<str> = self.buf.as_str().into();
+        self.facts.paths.push(text.clone());
+        self.path_ids.insert(text, id);
+        id
     }
 
     pub fn sp(&self, span: PmSpan) -> busbar_diagnostics::Span {
@@ -459,21 +512,19 @@ impl Refs<'_, '_> {
     }
 
     fn record(&mut self, path: &syn::Path, kind: RefKind, span: PmSpan) {
-        if path.segments.len() == 1 && path.leading_colon.is_none() {
-            let ident = &path.segments[0].ident;
-            // Primitive types and the prelude name no item of the app (a path to them is no
-            // edge of the code graph): skipped before any string is made.
-            if PRELUDE.iter().any(|p| ident == p) {
+        self.x.path_text(path);
+        if path.segments.len() == 1 {
+            // Primitive types, the prelude and local bindings name no item of the app (a path
+            // to them is no edge of the code graph).
+            let name = self.x.buf.as_str();
+            if (path.leading_colon.is_none() && is_prelude(name)) || self.is_local(name) {
                 return;
             }
         }
-        let segments: Vec<String> = path.segments.iter().map(|s| ident_name(&s.ident)).collect();
-        if segments.len() == 1 && self.is_local(&segments[0]) {
-            return;
-        }
+        let path_id = self.x.intern();
         let r = PathRef {
             module: self.module,
-            path: segments,
+            path: path_id,
             absolute: path.leading_colon.is_some(),
             kind,
             span: self.x.raw(span),
@@ -501,58 +552,61 @@ fn join(a: PmSpan, b: PmSpan) -> PmSpan {
 
 /// Names a one-segment path never resolves to an item of the app: primitive types, `Self`,
 /// `self`, and the standard prelude.
-const PRELUDE: &[&str] = &[
-    "self",
-    "Self",
-    "bool",
-    "char",
-    "str",
-    "u8",
-    "u16",
-    "u32",
-    "u64",
-    "u128",
-    "usize",
-    "i8",
-    "i16",
-    "i32",
-    "i64",
-    "i128",
-    "isize",
-    "f32",
-    "f64",
-    "String",
-    "Vec",
-    "Option",
-    "Some",
-    "None",
-    "Result",
-    "Ok",
-    "Err",
-    "Box",
-    "ToString",
-    "ToOwned",
-    "Clone",
-    "Copy",
-    "Default",
-    "Send",
-    "Sync",
-    "Sized",
-    "Drop",
-    "Fn",
-    "FnMut",
-    "FnOnce",
-    "Iterator",
-    "IntoIterator",
-    "Into",
-    "From",
-    "AsRef",
-    "AsMut",
-    "PartialEq",
-    "Eq",
-    "PartialOrd",
-    "Ord",
-];
+fn is_prelude(name: &str) -> bool {
+    matches!(
+        name,
+        "self"
+            | "Self"
+            | "bool"
+            | "char"
+            | "str"
+            | "u8"
+            | "u16"
+            | "u32"
+            | "u64"
+            | "u128"
+            | "usize"
+            | "i8"
+            | "i16"
+            | "i32"
+            | "i64"
+            | "i128"
+            | "isize"
+            | "f32"
+            | "f64"
+            | "String"
+            | "Vec"
+            | "Option"
+            | "Some"
+            | "None"
+            | "Result"
+            | "Ok"
+            | "Err"
+            | "Box"
+            | "ToString"
+            | "ToOwned"
+            | "Clone"
+            | "Copy"
+            | "Default"
+            | "Send"
+            | "Sync"
+            | "Sized"
+            | "Drop"
+            | "Fn"
+            | "FnMut"
+            | "FnOnce"
+            | "Iterator"
+            | "IntoIterator"
+            | "Into"
+            | "From"
+            | "AsRef"
+            | "AsMut"
+            | "PartialEq"
+            | "Eq"
+            | "PartialOrd"
+            | "Ord"
+    )
+}
 
 fn pat_idents(pat: &syn::Pat, out: &mut Vec<String>) {
     match pat {
@@ -669,7 +723,7 @@ impl<'ast> Visit<'ast> for Refs<'_, '_> {
     fn visit_macro(&mut self, m: &'ast syn::Macro) {
         // A macro's tokens, where they are plain expressions (`tokio::join!(a, b)`,
         // `println!("{}", x)`, `vec![a, b]`). A `macro_rules!` body is patterns, not code.
-        if m.path.is_ident("macro_rules") {
+        if m.path.is_ident("macro_rules") || !may_be_expressions(&m.tokens) {
             return;
         }
         let parser = syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated;
@@ -677,6 +731,68 @@ impl<'ast> Visit<'ast> for Refs<'_, '_> {
             for e in &exprs {
                 self.visit_expr(e);
             }
+        }
+    }
+}
+
+/// Whether a macro's tokens may be a comma-separated list of expressions: not when a `;` or a
+/// `=>` stands outside every bracket (statements, items, `[x; n]`, match-like arms), which syn
+/// would refuse only after building an error message.
+fn may_be_expressions(tokens: &proc_macro2::TokenStream) -> bool {
+    let mut after_eq = false;
+    for t in tokens.clone() {
+        let proc_macro2::TokenTree::Punct(p) = t else {
+            after_eq = false;
+            continue;
+        };
+        match p.as_char() {
+            ';' => return false,
+            '>' if after_eq => return false,
+            _ => {}
+        }
+        after_eq = p.as_char() == '=' && p.spacing() == proc_macro2::Spacing::Joint;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use busbar_diagnostics::{FilePath, SourceFile};
+
+    use super::Extractor;
+    use crate::facts::{RawSpan, RsFile};
+
+    /// Every token's offsets found through lines and columns (ASCII code) are proc-macro2's
+    /// own byte range, after a preamble too.
+    #[test]
+    fn ascii_offsets_are_byte_ranges() {
+        let code = "fn main() {\r\n    let x = a::b(1, \"s\");\n\tmacro_rules! m { () => {} }\n}\n";
+        for base in ["", "#!/usr/bin/env run\n"] {
+            let text = format!("{base}{code}");
+            let mut facts = RsFile::new(SourceFile::new(FilePath::from("a.rs"), text));
+            let base = u32::try_from(base.len()).unwrap();
+            let tokens: proc_macro2::TokenStream = code.parse().unwrap();
+            let x = Extractor::new(&mut facts, base);
+            assert!(x.ascii_lines.is_some());
+            let mut seen = 0;
+            let mut stack: Vec<proc_macro2::TokenStream> = vec![tokens];
+            while let Some(ts) = stack.pop() {
+                for t in ts {
+                    let span = t.span();
+                    let r = span.byte_range();
+                    let want = RawSpan {
+                        lo: u32::try_from(r.start).unwrap() + base,
+                        hi: u32::try_from(r.end).unwrap() + base,
+                    };
+                    assert_eq!(x.raw(span), want, "{t}");
+                    seen += 1;
+                    if let proc_macro2::TokenTree::Group(g) = t {
+                        stack.push(g.stream());
+                    }
+                }
+            }
+            assert!(seen > 20, "{seen} tokens");
+            proc_macro2::extra::invalidate_current_thread_spans();
         }
     }
 }

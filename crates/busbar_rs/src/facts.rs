@@ -27,6 +27,10 @@ pub(crate) struct RsFile {
     pub subscriptions: Vec<SubscriptionDecl>,
     /// References to paths from code, each owned by a module-level item.
     pub refs: Vec<PathRef>,
+    /// The paths references name, each once per file (`PathRef::path`): segments joined by
+    /// `::`. Code names the same few paths again and again, so a reference is a number, not a
+    /// vector of strings.
+    pub paths: Vec<Box<str>>,
     /// The names of the module-level items that own references (`PathRef::owner`).
     pub owners: Vec<String>,
     /// The file could not be parsed (already reported): its modules are empty.
@@ -213,7 +217,8 @@ pub(crate) enum RefKind {
 #[derive(Debug, Clone)]
 pub(crate) struct PathRef {
     pub module: usize,
-    pub path: Vec<String>,
+    /// Index into the file's `paths`.
+    pub path: u32,
     pub absolute: bool,
     pub kind: RefKind,
     pub span: RawSpan,
@@ -238,6 +243,11 @@ impl RsFile {
         u32::try_from(self.owners.len() - 1).unwrap_or(u32::MAX)
     }
 
+    /// The segments of a reference's path.
+    pub fn segments_of(&self, re: &PathRef) -> impl Iterator<Item = &str> {
+        self.paths.get(re.path as usize).map_or("", |p| &**p).split("::")
+    }
+
     /// The owner of a reference.
     pub fn owner_of(&self, re: &PathRef) -> &str {
         self.owners.get(re.owner as usize).map_or("", String::as_str)
@@ -253,6 +263,7 @@ impl RsFile {
             topics: Vec::new(),
             subscriptions: Vec::new(),
             refs: Vec::new(),
+            paths: Vec::new(),
             owners: Vec::new(),
             broken: false,
         }

@@ -177,11 +177,14 @@ impl Link<'_, '_> {
     fn references(&mut self) {
         let mut escapes: HashSet<(usize, RawSpan)> = HashSet::default();
         for (f, file) in self.r.files.iter().enumerate() {
+            let mut path: Vec<&str> = Vec::new();
             for re in &file.refs {
                 let Some(&node) = self.node_of.get(&(f, re.module)) else { continue };
-                let (res, used) = self.r.resolve(node, &re.path, re.absolute);
+                path.clear();
+                path.extend(file.segments_of(re));
+                let (res, used) = self.r.resolve(node, &path, re.absolute);
                 match res {
-                    Res::Value(n, _, ValueItem::Topic(t)) if used == re.path.len() => {
+                    Res::Value(n, _, ValueItem::Topic(t)) if used == path.len() => {
                         let Some((name, declared)) =
                             self.topics.get(&(self.r.nodes[n].file, t)).cloned()
                         else {
@@ -211,7 +214,7 @@ impl Link<'_, '_> {
                         });
                     }
                     Res::Value(n, item, _) | Res::Type(n, item) => {
-                        let via = self.via(node, re, self.r.nodes[n].file != f);
+                        let via = self.via(node, path[0], re, self.r.nodes[n].file != f);
                         let target = self.graph_node(n, &item);
                         let runner = self.graph_node(node, file.owner_of(re));
                         if target != runner {
@@ -228,10 +231,9 @@ impl Link<'_, '_> {
 
     /// The `use` a reference goes through, or the path itself when it names another file's
     /// item directly.
-    fn via(&self, node: NodeId, re: &PathRef, other_file: bool) -> Option<ByteRange> {
+    fn via(&self, node: NodeId, first: &str, re: &PathRef, other_file: bool) -> Option<ByteRange> {
         let n = &self.r.nodes[node];
         let m = &self.r.files[n.file].modules[n.local];
-        let first = re.path.first()?;
         let own = m.values.contains_key(first)
             || m.types.contains_key(first)
             || n.children.contains_key(first);

@@ -142,11 +142,11 @@ fn parse_and_extract(facts: &mut RsFile) {
     let base = u32::try_from(base).unwrap_or(0);
     match syn::parse_str::<syn::File>(code) {
         Ok(file) => {
-            let mut x = Extractor { facts: &mut *facts, base };
+            let mut x = Extractor::new(&mut *facts, base);
             x.items(0, &file.items);
         }
         Err(e) => {
-            let span = Extractor { facts: &mut *facts, base }.sp(e.span());
+            let span = Extractor::new(&mut *facts, base).sp(e.span());
             facts.broken = true;
             facts.diagnostics.push(diag::syntax_error(span, &e.to_string()));
         }

@@ -61,15 +61,15 @@ impl<'a> Resolver<'a> {
 
     /// Resolves `path` used in module `node`; also returns how many segments it consumed (a
     /// path into a type's associated items stops at the type).
-    pub fn resolve(&self, node: NodeId, path: &[String], absolute: bool) -> (Res, usize) {
+    pub fn resolve<S: AsRef<str>>(&self, node: NodeId, path: &[S], absolute: bool) -> (Res, usize) {
         self.resolve_depth(node, path, absolute, true, 0)
     }
 
     /// `values`: the last segment looks for a value first (else a module: a glob's path).
-    fn resolve_depth(
+    fn resolve_depth<S: AsRef<str>>(
         &self,
         node: NodeId,
-        path: &[String],
+        path: &[S],
         absolute: bool,
         values: bool,
         depth: usize,
@@ -79,9 +79,9 @@ impl<'a> Resolver<'a> {
         }
         let krate = self.nodes[node].krate;
         let (mut res, mut used) = if absolute {
-            (self.extern_crate(krate, &path[0]), 1)
+            (self.extern_crate(krate, path[0].as_ref()), 1)
         } else {
-            match path[0].as_str() {
+            match path[0].as_ref() {
                 "crate" => (Res::Module(self.crates[krate].root), 1),
                 "self" => (Res::Module(node), 1),
                 "super" => (self.nodes[node].parent.map_or(Res::None, Res::Module), 1),
@@ -90,15 +90,15 @@ impl<'a> Resolver<'a> {
             }
         };
         while used < path.len() {
-            let seg = &path[used];
+            let seg = path[used].as_ref();
             res = match res {
-                Res::Module(m) => match seg.as_str() {
+                Res::Module(m) => match seg {
                     "super" => self.nodes[m].parent.map_or(Res::None, Res::Module),
                     "self" => Res::Module(m),
                     _ => self.lookup_local(m, seg, values && used + 1 == path.len(), depth),
                 },
                 Res::Extern(c, mut rest) => {
-                    rest.push(seg.clone());
+                    rest.push(seg.to_string());
                     Res::Extern(c, rest)
                 }
                 other => return (other, used),
