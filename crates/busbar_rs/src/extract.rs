@@ -19,31 +19,39 @@ pub(crate) struct Extractor<'f> {
     path_ids: rustc_hash::FxHashMap<Box<str>, u32>,
     /// A path's text being made, reused from reference to reference.
     buf: String,
-    /// Where each line of the parsed code starts, when the code is ASCII: a span's line and
-    /// column are then its byte offset, found without proc-macro2's character-to-byte map.
-    ascii_lines: Option<Vec<u32>>,
+    /// The parsed code is ASCII: a span's line and column are then its byte offset (through
+    /// the file's line starts), found without proc-macro2's character-to-byte map.
+    ascii: bool,
+    /// The index in the file's line starts of the line the parsed code begins on.
+    first_line: usize,
 }
 
 impl<'f> Extractor<'f> {
     pub fn new(facts: &'f mut RsFile, base: u32) -> Self {
-        let code = facts.source.text().get(base as usize..).unwrap_or("");
-        let ascii_lines = code.is_ascii().then(|| {
-            let ends = code.bytes().enumerate().filter(|&(_, b)| b == b'\n');
-            let starts = ends.map(|(i, _)| u32::try_from(i + 1).unwrap_or(u32::MAX));
-            std::iter::once(0).chain(starts).collect()
-        });
-        Extractor { facts, base, path_ids: Default::default(), buf: String::new(), ascii_lines }
+        let text = facts.source.text();
+        let ascii = text.get(base as usize..).is_some_and(str::is_ascii);
+        let first_line = if ascii {
+            facts.source.line_starts().partition_point(|&s| s <= base).saturating_sub(1)
+        } else {
+            0
+        };
+        let (path_ids, buf) = (Default::default(), String::new());
+        Extractor { facts, base, path_ids, buf, ascii, first_line }
     }
 
     pub fn raw(&self, span: PmSpan) -> RawSpan {
-        let at = |x: usize| u32::try_from(x).unwrap_or(u32::MAX).saturating_add(self.base);
-        if let Some(lines) = &self.ascii_lines {
+        if self.ascii {
+            let starts = self.facts.source.line_starts();
             let byte = |lc: proc_macro2::LineColumn| {
-                let start = lines.get(lc.line.wrapping_sub(1)).copied().unwrap_or(0);
-                start as usize + lc.column
+                let start = match lc.line {
+                    0 | 1 => self.base,
+                    n => starts.get(self.first_line + n - 1).copied().unwrap_or(self.base),
+                };
+                start.saturating_add(u32::try_from(lc.column).unwrap_or(u32::MAX))
             };
-            return RawSpan { lo: at(byte(span.start())), hi: at(byte(span.end())) };
+            return RawSpan { lo: byte(span.start()), hi: byte(span.end()) };
         }
+        let at = |x: usize| u32::try_from(x).unwrap_or(u32::MAX).saturating_add(self.base);
         let r = span.byte_range();
         RawSpan { lo: at(r.start), hi: at(r.end) }
     }
@@ -767,13 +775,15 @@ mod tests {
     #[test]
     fn ascii_offsets_are_byte_ranges() {
         let code = "fn main() {\r\n    let x = a::b(1, \"s\");\n\tmacro_rules! m { () => {} }\n}\n";
-        for base in ["", "#!/usr/bin/env run\n"] {
+        // The preambles `parse::preamble` strips: a byte-order mark, a `#!` line without its
+        // newline (and one with it).
+        for base in ["", "\u{feff}", "#!/usr/bin/env run", "#!/usr/bin/env run\n"] {
             let text = format!("{base}{code}");
             let mut facts = RsFile::new(SourceFile::new(FilePath::from("a.rs"), text));
             let base = u32::try_from(base.len()).unwrap();
             let tokens: proc_macro2::TokenStream = code.parse().unwrap();
             let x = Extractor::new(&mut facts, base);
-            assert!(x.ascii_lines.is_some());
+            assert!(x.ascii);
             let mut seen = 0;
             let mut stack: Vec<proc_macro2::TokenStream> = vec![tokens];
             while let Some(ts) = stack.pop() {
