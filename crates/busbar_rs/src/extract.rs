@@ -109,7 +109,7 @@ impl<'f> Extractor<'f> {
         match item {
             syn::Item::Mod(m) => self.module(module, m),
             syn::Item::Use(u) => {
-                let span = self.raw(u.span());
+                let span = self.raw(use_span(u));
                 let absolute = u.leading_colon.is_some();
                 flatten_use(&u.tree, Vec::new(), &mut |path, alias| {
                     let binding = UseBinding { path, absolute, span };
@@ -127,7 +127,7 @@ impl<'f> Extractor<'f> {
                 let binding = UseBinding {
                     path: vec![ident_name(&e.ident)],
                     absolute: true,
-                    span: self.raw(e.span()),
+                    span: self.raw(extern_crate_span(e)),
                 };
                 self.facts.modules[module].uses.insert(name, binding);
             }
@@ -222,7 +222,7 @@ impl<'f> Extractor<'f> {
             }
             None => {
                 let paths = path_attrs(&m.attrs);
-                let span = self.raw(m.span());
+                let span = self.raw(mod_decl_span(m));
                 self.facts.modules[parent].file_mods.push(ModDecl { name, paths, span });
             }
         }
@@ -542,9 +542,37 @@ impl Refs<'_, '_> {
     }
 }
 
+// The spans of the items every file has many of, as syn's `Spanned::span` gives them (from the
+// first attribute to the `;`), without printing the item to a token stream and back: that cost
+// showed in profiles on the registry corpus. `tests::item_spans_are_syns` holds them equal.
+
+fn use_span(u: &syn::ItemUse) -> PmSpan {
+    join(item_start(&u.attrs, &u.vis, u.use_token.span), u.semi_token.span)
+}
+
+fn extern_crate_span(e: &syn::ItemExternCrate) -> PmSpan {
+    join(item_start(&e.attrs, &e.vis, e.extern_token.span), e.semi_token.span)
+}
+
+fn mod_decl_span(m: &syn::ItemMod) -> PmSpan {
+    let keyword = m.unsafety.map_or(m.mod_token.span, |u| u.span);
+    let end = m.semi.map_or_else(|| m.ident.span(), |s| s.span);
+    join(item_start(&m.attrs, &m.vis, keyword), end)
+}
+
+/// Where an item's tokens start: its first attribute, else its visibility, else `keyword`.
+fn item_start(attrs: &[syn::Attribute], vis: &syn::Visibility, keyword: PmSpan) -> PmSpan {
+    match (attrs.first(), vis) {
+        (Some(a), _) => a.pound_token.span,
+        (None, syn::Visibility::Public(p)) => p.span,
+        (None, syn::Visibility::Restricted(r)) => r.pub_token.span,
+        (None, syn::Visibility::Inherited) => keyword,
+    }
+}
+
 /// The span of a path from its first to its last segment's name, without making a token
 /// stream of it (syn's `Spanned::span` does, at a cost in every visited expression).
-fn path_span(path: &syn::Path) -> PmSpan {
+pub(crate) fn path_span(path: &syn::Path) -> PmSpan {
     let first = match (&path.leading_colon, path.segments.first()) {
         (Some(colon), _) => colon.spans[0],
         (None, Some(seg)) => seg.ident.span(),
@@ -804,5 +832,56 @@ mod tests {
             assert!(seen > 20, "{seen} tokens");
             proc_macro2::extra::invalidate_current_thread_spans();
         }
+    }
+
+    /// The spans made without a token stream are syn's own, for every form they cover.
+    #[test]
+    fn item_spans_are_syns() {
+        use syn::spanned::Spanned;
+        let code = r#"
+            use a::b;
+            pub use ::c::{d, e as f, g::*};
+            /// docs
+            #[cfg(x)]
+            pub(crate) use h::i;
+            extern crate j;
+            #[macro_use] pub extern crate k as l;
+            mod m;
+            #[path = "n.rs"] pub(super) mod n;
+            unsafe mod o;
+            struct P { a: u8, b: ::std::vec::Vec<Option<String>>, c: std::collections::HashMap<K, V,>, d: F<'a>, e: crate::q::R, f: Box<dyn Fn(u8) -> u8> }
+        "#;
+        let file = syn::parse_file(code).unwrap();
+        let range = |s: proc_macro2::Span| s.byte_range();
+        let mut checked = 0;
+        for item in &file.items {
+            let (ours, theirs) = match item {
+                syn::Item::Use(u) => (super::use_span(u), u.span()),
+                syn::Item::ExternCrate(e) => (super::extern_crate_span(e), e.span()),
+                syn::Item::Mod(m) => (super::mod_decl_span(m), m.span()),
+                syn::Item::Struct(s) => {
+                    let mut types: Vec<&syn::Type> = s.fields.iter().map(|f| &f.ty).collect();
+                    while let Some(ty) = types.pop() {
+                        let syn::Type::Path(p) = ty else { continue };
+                        let ours = crate::types::type_path_span(p);
+                        assert_eq!(range(ours), range(p.span()), "{}", quote::quote!(#p));
+                        checked += 1;
+                        if let Some(syn::PathArguments::AngleBracketed(a)) =
+                            p.path.segments.last().map(|s| &s.arguments)
+                        {
+                            types.extend(a.args.iter().filter_map(|g| match g {
+                                syn::GenericArgument::Type(t) => Some(t),
+                                _ => None,
+                            }));
+                        }
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            assert_eq!(range(ours), range(theirs), "{}", quote::quote!(#item));
+            checked += 1;
+        }
+        assert_eq!(checked, 18);
     }
 }

@@ -22,7 +22,7 @@ pub(crate) fn rs_type(x: &Extractor<'_>, ty: &syn::Type) -> RsType {
                     .collect(),
                 _ => Vec::new(),
             };
-            RsType::Path { segments, args, span: x.raw(p.span()) }
+            RsType::Path { segments, args, span: x.raw(type_path_span(p)) }
         }
         syn::Type::Reference(r) => rs_type(x, &r.elem),
         syn::Type::Paren(p) => rs_type(x, &p.elem),
@@ -38,6 +38,18 @@ pub(crate) fn rs_type(x: &Extractor<'_>, ty: &syn::Type) -> RsType {
         }
         _ => RsType::Unsupported { what: "a type busbar does not read", span: x.raw(ty.span()) },
     }
+}
+
+/// A type path's span as syn's `Spanned::span` gives it (through the closing `>` of its last
+/// segment's arguments), without printing the type to a token stream.
+pub(crate) fn type_path_span(p: &syn::TypePath) -> proc_macro2::Span {
+    let path = crate::extract::path_span(&p.path);
+    let end = match p.path.segments.last().map(|s| &s.arguments) {
+        Some(syn::PathArguments::AngleBracketed(a)) => a.gt_token.span,
+        Some(syn::PathArguments::Parenthesized(_)) => return p.span(),
+        _ => return path,
+    };
+    path.join(end).unwrap_or(path)
 }
 
 /// The `#[serde(...)]` entries of some attributes: `(key, string value)`; a flag has none.
@@ -122,7 +134,7 @@ fn body(x: &Extractor<'_>, fields: &syn::Fields) -> TypeBody {
                     ty: rs_type(x, &f.ty),
                     serde: field_attrs(&f.attrs),
                     attribute: is_attribute(&f.attrs),
-                    span: x.raw(f.ident.as_ref().map_or(f.span(), |i| i.span())),
+                    span: x.raw(f.ident.as_ref().map_or_else(|| f.span(), |i| i.span())),
                     doc: doc_attrs(x, &f.attrs),
                 })
                 .collect(),
