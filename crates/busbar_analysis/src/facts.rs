@@ -54,6 +54,9 @@ pub struct File {
     /// The file makes its directory an implicit service when no service holds it (it
     /// subscribes, or serves an API endpoint).
     pub implies_service: bool,
+    /// Parsed and read for facts; `false` when the frontend's pre-filter found it cannot hold
+    /// one (see [`crate::Options::parse_all`]).
+    pub parsed: bool,
 }
 
 /// A service declared by a file or a manifest: it owns the directory `dir` and everything

@@ -55,6 +55,8 @@ pub struct Input<'a> {
     pub threads: usize,
     /// See [`Options::checker`].
     pub checker: Option<&'a Path>,
+    /// See [`Options::parse_all`].
+    pub parse_all: bool,
 }
 
 /// How to run an analysis.
@@ -67,12 +69,19 @@ pub struct Options {
     /// `busbar_ts::CHECK_SUBCOMMAND`), so that such a file is a diagnostic rather than a stack
     /// overflow. Without it such files are analyzed unchecked.
     pub checker: Option<PathBuf>,
+    /// Parse every discovered file, without the frontends' pre-filters (which skip the files
+    /// that cannot hold a fact). The output is the same either way, except for diagnostics
+    /// only a parse finds (syntax errors) in files the pre-filter skips; the equivalence test
+    /// and `--parse-all` use it.
+    pub parse_all: bool,
 }
 
 /// Counts and phase times, for `--progress` and benchmarks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub files: usize,
+    /// Of [`Stats::files`], those parsed (the rest a pre-filter skipped).
+    pub parsed: usize,
     pub bytes: usize,
     /// Wall time of each phase, in order.
     pub phases: Vec<(&'static str, Duration)>,
@@ -132,10 +141,17 @@ pub fn analyze(
     let checker = options.checker.as_deref();
     match pool {
         Ok(pool) => pool.install(|| {
-            analyze_in_pool(&root, config, pool.current_num_threads(), checker, frontends)
+            analyze_in_pool(
+                &root,
+                config,
+                pool.current_num_threads(),
+                checker,
+                options.parse_all,
+                frontends,
+            )
         }),
         // Threads could not be started: analyze on this thread.
-        Err(_) => analyze_in_pool(&root, config, 1, checker, frontends),
+        Err(_) => analyze_in_pool(&root, config, 1, checker, options.parse_all, frontends),
     }
 }
 
@@ -195,6 +211,7 @@ fn analyze_in_pool(
     config: &Config,
     threads: usize,
     checker: Option<&Path>,
+    parse_all: bool,
     frontends: &[Frontend],
 ) -> Analysis {
     let mut phases = Vec::new();
@@ -203,7 +220,7 @@ fn analyze_in_pool(
     phases.push(("discover", started.elapsed()));
     let mut merged = Merged::default();
     for (frontend, found) in frontends.iter().zip(&discovered.found) {
-        let input = Input { root, config, found, threads, checker };
+        let input = Input { root, config, found, threads, checker, parse_all };
         let mut facts = (frontend.analyze)(&input);
         phases.append(&mut facts.phases);
         merged.add(facts);
@@ -225,6 +242,7 @@ fn analyze_in_pool(
     let mut stats = Stats::default();
     for file in merged.files {
         stats.files += 1;
+        stats.parsed += usize::from(file.parsed);
         stats.bytes += file.bytes;
         diagnostics.extend(file.diagnostics);
         if !file.suppressions.is_empty() {

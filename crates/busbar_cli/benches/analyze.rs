@@ -197,7 +197,7 @@ fn peak_rss_kb() -> u64 {
 
 /// The Rust files `busbar analyze` reads in `dir`: those its module trees reach.
 fn rust_files(dir: &Path) -> Vec<(String, PathBuf)> {
-    let options = busbar_analysis::Options { threads: 1, checker: None };
+    let options = busbar_analysis::Options { threads: 1, checker: None, parse_all: false };
     let config = busbar_config::Config::default();
     let analysis = busbar_analysis::analyze(dir, &config, &options, &[busbar_rs::FRONTEND]);
     let mut files: Vec<(String, PathBuf)> = analysis

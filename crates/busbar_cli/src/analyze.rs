@@ -26,7 +26,14 @@ pub(crate) fn run(
     if args.progress {
         let _ = writeln!(err, "busbar: analyzing {}", display_dir(&args.app.dir));
     }
-    let mut loaded = match pipeline::load(&args.app.dir, cwd, "analyze", args.app.threads, host) {
+    let mut loaded = match pipeline::load(
+        &args.app.dir,
+        cwd,
+        "analyze",
+        args.app.threads,
+        args.app.parse_all,
+        host,
+    ) {
         Ok(loaded) => loaded,
         Err(d) => {
             return environment_error(
@@ -48,8 +55,9 @@ pub(crate) fn run(
         }
         let _ = writeln!(
             err,
-            "busbar: analyzed {} files ({} KiB) in {} ms",
+            "busbar: analyzed {} files ({} parsed, {} KiB) in {} ms",
             analysis.stats.files,
+            analysis.stats.parsed,
             analysis.stats.bytes / 1024,
             started.elapsed().as_millis()
         );

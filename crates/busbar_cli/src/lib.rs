@@ -147,6 +147,10 @@ struct AppArgs {
     /// Worker threads (default: RAYON_NUM_THREADS, else one per core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Parse every file, not only those that can declare, publish or subscribe (the output
+    /// is the same, but for syntax errors in files that cannot hold a fact).
+    #[arg(long)]
+    parse_all: bool,
     /// Colour diagnostics.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,

@@ -34,6 +34,7 @@ pub(crate) fn load(
     cwd: &Path,
     command: &str,
     threads: Option<usize>,
+    parse_all: bool,
     host: &Host,
 ) -> Result<Loaded, Box<Diagnostic>> {
     let shown_root = display_dir(dir);
@@ -53,8 +54,11 @@ pub(crate) fn load(
                 .with_help("make busbar.toml readable, or remove it"),
         )
     })?;
-    let options =
-        busbar_analysis::Options { threads: threads.unwrap_or(0), checker: host.exe.clone() };
+    let options = busbar_analysis::Options {
+        threads: threads.unwrap_or(0),
+        checker: host.exe.clone(),
+        parse_all,
+    };
     let mut analysis = busbar_analysis::analyze(&abs, &config, &options, crate::FRONTENDS);
     let graph = PermissionGraph::build(&analysis.model);
     let mut diagnostics = config_diagnostics;
@@ -71,7 +75,7 @@ pub(crate) fn load_or_report(
     host: &Host,
     err: &mut dyn Write,
 ) -> Result<Loaded, u8> {
-    load(&app.dir, cwd, command, app.threads, host).map_err(|d| {
+    load(&app.dir, cwd, command, app.threads, app.parse_all, host).map_err(|d| {
         let options = HumanOptions { color: use_color(app.color, host) };
         let _ = err.write_all(render_human_one(&d, &SourceDb::new(), options).as_bytes());
         EXIT_USAGE

@@ -151,7 +151,7 @@ fn errors_exit_one() {
 fn a_panic_while_analyzing_a_file_is_a_diagnostic_not_a_crash_or_a_hang() {
     let tmp = tempfile::tempdir().unwrap();
     write(tmp.path(), "svc/good.ts", TOPIC);
-    write(tmp.path(), "svc/cursed.ts", "export const x = 1;\n");
+    write(tmp.path(), "svc/cursed.ts", "import \"./good\";\nexport const x = 1;\n");
     let out = busbar()
         .current_dir(tmp.path())
         .env("BUSBAR_TEST_PANIC_ON", "svc/cursed.ts")
@@ -203,7 +203,8 @@ fn invalid_utf8_is_an_error_and_the_rest_is_analyzed() {
 fn syntax_error_is_an_error_and_the_rest_is_analyzed() {
     let tmp = tempfile::tempdir().unwrap();
     write(tmp.path(), "svc/good.ts", TOPIC);
-    write(tmp.path(), "svc/bad.ts", "export const = ;\n");
+    // On an import chain to a topic: a file that cannot hold a fact is not parsed.
+    write(tmp.path(), "svc/bad.ts", "import \"./good\";\nexport const = ;\n");
     let out = run(tmp.path(), &["analyze", "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let doc = json(&out);
@@ -270,7 +271,8 @@ fn files_nested_too_deeply_are_errors_not_crashes() {
         ("svc/chain.ts", format!("export const c = a{};\n", ".b".repeat(4_000_000))),
     ];
     for (rel, text) in &deep {
-        write(tmp.path(), rel, text);
+        // Each imports the topic's file, so the pre-filter keeps it for the parser.
+        write(tmp.path(), rel, format!("{text}import \"./good\";\n"));
     }
     // Deep, but within bounds: analyzed, the publish at the bottom is found.
     let callbacks = format!(
@@ -508,7 +510,12 @@ fn build_writes_every_output_and_nothing_on_errors() {
     }
 
     let bad = tempfile::tempdir().unwrap();
-    write(bad.path(), "svc/a.ts", "export const = ;\n");
+    // A broken file that names the pubsub module (one that cannot hold a fact is not parsed).
+    write(
+        bad.path(),
+        "svc/a.ts",
+        "import { Topic } from \"encore.dev/pubsub\";\nexport const = ;\n",
+    );
     let failed = run(bad.path(), &["build", ".", "--out", "out"]);
     assert_eq!(failed.status.code(), Some(1));
     assert!(!bad.path().join("out").exists(), "nothing is written when the app has errors");

@@ -117,6 +117,7 @@ fn analyze(input: &Input<'_>) -> Facts {
             diagnostics: file.diagnostics,
             suppressions: file.suppressions,
             implies_service: false,
+            parsed: true,
             source: file.source,
         });
     }
@@ -363,6 +364,7 @@ fn claims(input: &Input<'_>, packages: &[Package], facts: &mut Facts) {
             diagnostics: Vec::new(),
             suppressions: Vec::new(),
             implies_service: false,
+            parsed: true,
             source: package.manifest.clone(),
         });
     }

@@ -19,7 +19,7 @@ fn run(root: &Path) -> Analysis {
     analyze(
         root,
         &busbar_config::Config::default(),
-        &Options { threads: 2, checker: None },
+        &Options { threads: 2, checker: None, parse_all: false },
         &frontends,
     )
 }

@@ -52,7 +52,7 @@ fn analyzed() -> busbar_model::runtime::RuntimeConfig {
     let analysis = busbar_analysis::analyze(
         dir,
         &busbar_config::Config::default(),
-        &busbar_analysis::Options { threads: 1, checker: None },
+        &busbar_analysis::Options { threads: 1, checker: None, parse_all: false },
         &[busbar_ts::FRONTEND],
     );
     assert!(analysis.diagnostics.iter().all(|d| !d.is_error()), "{:?}", analysis.diagnostics);

@@ -164,7 +164,7 @@ mod tests {
         )
         .unwrap();
         let config = busbar_config::Config::default();
-        let options = busbar_analysis::Options { threads: 1, checker: None };
+        let options = busbar_analysis::Options { threads: 1, checker: None, parse_all: false };
         let frontends = [busbar_ts::FRONTEND];
         let model = busbar_analysis::analyze(tmp.path(), &config, &options, &frontends).model;
         let graph = busbar_graph::PermissionGraph::build(&model);

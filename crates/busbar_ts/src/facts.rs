@@ -61,6 +61,8 @@ pub(crate) struct FileFacts {
     pub source: SourceFile,
     /// The file's size in bytes, as read.
     pub bytes: usize,
+    /// The pre-filter skipped it: it holds no facts (`crate::prefilter`).
+    pub skipped: bool,
 }
 
 /// A module specifier as written in an `import` or `export ... from`.
@@ -343,6 +345,7 @@ impl FileFacts {
             local_refs: Vec::new(),
             suppressions: Vec::new(),
             bytes: source.text().len(),
+            skipped: false,
             source,
         }
     }

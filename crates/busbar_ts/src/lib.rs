@@ -11,6 +11,7 @@ mod extract;
 mod facts;
 mod link;
 mod parse;
+mod prefilter;
 mod resolve;
 mod schema;
 mod stack;
@@ -77,17 +78,30 @@ fn analyze(input: &Input<'_>) -> Facts {
         service_dirs.collect::<Vec<_>>(),
         input.config,
     );
+    let resolver =
+        || Resolver::new(root.to_path_buf(), paths.iter().cloned(), &input.found.manifests);
+    let skipped = if input.parse_all {
+        None
+    } else {
+        let files: Vec<(FilePath, PathBuf)> =
+            discovered.iter().map(|f| (f.rel.clone(), f.abs.clone())).collect();
+        prefilter::plan(&files, resolver())
+    };
+    let mut skipped = skipped.unwrap_or_default();
+    laps.lap("pre-filter");
     let mut files: Vec<FileFacts> = discovered
         .par_iter()
         .zip(in_service.par_iter())
         .map(|(f, &in_service)| {
+            if let Some(s) = skipped.get(&f.rel) {
+                return parse::skipped_file(f.rel.clone(), &f.abs, s);
+            }
             let ctx = FileContext { declares_service: is_service_file(&f.rel), in_service };
             parse::analyze_file(f.rel.clone(), &f.abs, ctx, checker)
         })
         .collect();
     laps.lap("read, parse, extract");
-    let mut resolver =
-        Resolver::new(root.to_path_buf(), paths.iter().cloned(), &input.found.manifests);
+    let mut resolver = resolver();
     let mut targets: Vec<Vec<Target>> = resolve_all(&resolver, &files, &paths);
 
     // Files outside the root, reached through tsconfig `paths` or `../` imports.
@@ -112,8 +126,9 @@ fn analyze(input: &Input<'_>) -> Facts {
             new.iter().map(|p| (p.clone(), resolver.abs(p))).collect();
         let parsed: Vec<FileFacts> = abs
             .par_iter()
-            .map(|(rel, abs)| {
-                parse::analyze_file(rel.clone(), abs, FileContext::default(), checker)
+            .map(|(rel, abs)| match skipped.get(rel) {
+                Some(s) => parse::skipped_file(rel.clone(), abs, s),
+                None => parse::analyze_file(rel.clone(), abs, FileContext::default(), checker),
             })
             .collect();
         for p in new {
@@ -125,6 +140,7 @@ fn analyze(input: &Input<'_>) -> Facts {
         files.extend(parsed);
         targets.extend(resolve_all(&resolver, &files[start..], &paths[start..]));
     }
+    skipped.clear();
     laps.lap("resolve imports");
 
     let linked = build::link(&files, &paths, &targets, &in_service);
@@ -151,6 +167,7 @@ fn analyze(input: &Input<'_>) -> Facts {
         }
         facts.files.push(File {
             implies_service: !file.subscriptions.is_empty() || file.endpoint.is_some(),
+            parsed: !file.skipped,
             language: Language::TypeScript,
             bytes: file.bytes,
             diagnostics: file.diagnostics,

@@ -75,6 +75,20 @@ pub(crate) fn analyze_file(
     facts
 }
 
+/// The facts of a file the pre-filter skips: none, but its size and suppressions. Its text is
+/// read again only if something points into it (a suppression comment).
+pub(crate) fn skipped_file(
+    rel: FilePath,
+    abs: &Path,
+    skipped: &crate::prefilter::Skipped,
+) -> FileFacts {
+    let mut facts = FileFacts::new(SourceFile::on_disk(rel, abs.to_path_buf()));
+    facts.bytes = skipped.bytes;
+    facts.skipped = true;
+    facts.suppressions = skipped.suppressions.clone();
+    facts
+}
+
 /// Whether the model or a diagnostic will probably point into this file: it declares
 /// something, publishes, subscribes, or already has a finding. Other files (most of an app)
 /// only matter if one of their uses turns out to be a topic escaping, or they sit on the import

@@ -53,7 +53,7 @@ pub fn analyzed() -> busbar_model::runtime::RuntimeConfig {
 /// error.
 pub fn analyze_dir(dir: &Path) -> busbar_model::runtime::RuntimeConfig {
     let config = busbar_config::Config::default();
-    let options = busbar_analysis::Options { threads: 1, checker: None };
+    let options = busbar_analysis::Options { threads: 1, checker: None, parse_all: false };
     let analysis = busbar_analysis::analyze(dir, &config, &options, &[busbar_ts::FRONTEND]);
     assert!(analysis.diagnostics.iter().all(|d| !d.is_error()), "{:?}", analysis.diagnostics);
     let graph = busbar_graph::PermissionGraph::build(&analysis.model);

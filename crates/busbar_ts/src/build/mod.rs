@@ -58,7 +58,14 @@ pub(crate) fn link(
         })
         .collect();
     let mut graph = graph::Graph::new(files, targets, &index, in_service, &resolved);
-    uses(&linker, &topic_names, &resolved, &mut graph, in_service, &mut out);
+    let reaches = reaches_topic(files, targets, &index);
+    let ctx = UseContext {
+        topic_names: &topic_names,
+        resolved: &resolved,
+        in_service,
+        reaches: &reaches,
+    };
+    uses(&linker, &ctx, &mut graph, &mut out);
     out.code = graph.graph;
     out
 }
@@ -152,14 +159,52 @@ fn subscriptions(linker: &Linker<'_>, topic_names: &TopicNames, out: &mut Linked
 }
 
 /// Publishes, refs and escapes.
+/// Which files a topic can be reached from: those that declare one, and those that import
+/// (or re-export from) such a file, transitively. A name missing from any other module cannot
+/// be a topic, and is left to the TypeScript compiler to report; this is also exactly what
+/// the pre-filter keeps of the files that import (`crate::prefilter`).
+fn reaches_topic(
+    files: &[FileFacts],
+    targets: &[Vec<Target>],
+    index: &HashMap<FilePath, usize>,
+) -> Vec<bool> {
+    let mut importers: Vec<Vec<usize>> = vec![Vec::new(); files.len()];
+    for (f, file_targets) in targets.iter().enumerate() {
+        for t in file_targets {
+            if let Target::File(p) = t
+                && let Some(&t) = index.get(p)
+            {
+                importers[t].push(f);
+            }
+        }
+    }
+    let mut reaches: Vec<bool> = files.iter().map(|f| !f.topics.is_empty()).collect();
+    let mut stack: Vec<usize> = (0..files.len()).filter(|&f| reaches[f]).collect();
+    while let Some(f) = stack.pop() {
+        for &i in &importers[f] {
+            if !std::mem::replace(&mut reaches[i], true) {
+                stack.push(i);
+            }
+        }
+    }
+    reaches
+}
+
+/// What [`uses`] reads besides the linker.
+struct UseContext<'c> {
+    topic_names: &'c TopicNames,
+    resolved: &'c [Vec<(Value, usize)>],
+    in_service: &'c [bool],
+    reaches: &'c [bool],
+}
+
 fn uses<'a>(
     linker: &Linker<'a>,
-    topic_names: &TopicNames,
-    resolved: &[Vec<(Value, usize)>],
+    ctx: &UseContext<'_>,
     graph: &mut graph::Graph<'a>,
-    in_service: &[bool],
     out: &mut Linked,
 ) {
+    let UseContext { topic_names, resolved, in_service, reaches } = *ctx;
     let files = linker.files;
     let mut diagnostics = Vec::new();
     let mut reported_escapes: HashSet<(usize, RawSpan)> = HashSet::default();
@@ -232,7 +277,7 @@ fn uses<'a>(
                         &reason,
                     ));
                 }
-                Value::Missing { file: target, name } => {
+                Value::Missing { file: target, name } if reaches[target] => {
                     // TypeScript refuses an import of a name the module does not export; a
                     // publish through it must not vanish from the graph unreported.
                     let import = facts.imports.iter().find(|i| i.local == use_.name);
