@@ -2,10 +2,14 @@
 //!
 //! [`write_generated_app`] writes a larger app as real TypeScript, for tests that need scale
 //! (the diagram layout at 50 services and 80 topics); [`write_orders_billing_app`] the
-//! smallest app with a publish and a subscription, for tests of the audit and the runtime.
+//! smallest app with a publish and a subscription, for tests of the audit and the runtime;
+//! [`corpus`] the analyzer benchmark's monorepo (`cargo xtask bench analyze`), which the
+//! pre-filter's equivalence test also reads at a smaller shape.
 
 use std::fmt::Write as _;
 use std::path::Path;
+
+pub mod corpus;
 
 /// Writes a two-service app under `root`: `orders` declares `order-placed` (exported as
 /// `placed` from `orders/topics.ts`) and publishes it; `billing` subscribes to it as `charge`.

@@ -1,7 +1,7 @@
 //! The pre-filter changes nothing (ARCHITECTURE.md, "The pre-filter"): `busbar analyze
 //! --format json` prints the same bytes and exits the same with and without `--parse-all`, on
-//! every fixture, the example app and generated apps, and on apps whose imports and re-exports
-//! are mutated at random. The one documented difference: a syntax error (BB0002) in a file the
+//! every fixture, the example app, generated apps and the benchmark's monorepo, and on apps
+//! whose imports and re-exports are mutated at random. The one documented difference: a syntax error (BB0002) in a file the
 //! pre-filter skips is reported only by `--parse-all`; where that happens the outputs must be
 //! the same once those diagnostics are taken out, and such a file must hold no other finding.
 
@@ -142,6 +142,20 @@ fn the_example_and_generated_apps_are_the_same_with_and_without_the_prefilter() 
         let tmp = tempfile::tempdir().unwrap();
         busbar_testdata::write_generated_app(tmp.path(), services, topics, seed).unwrap();
         assert_eq!(same_either_way(tmp.path()), Ok(0), "{services} services, seed {seed}");
+    }
+}
+
+/// The analyzer benchmark's monorepo (`cargo xtask bench analyze`), at a smaller shape: barrels,
+/// tsconfig `paths`, a workspace package and ordinary code around the services.
+#[test]
+fn the_benchmark_corpus_is_the_same_with_and_without_the_prefilter() {
+    use busbar_testdata::corpus::{Shape, write};
+    for seed in [1, 2] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("corpus");
+        let shape = Shape { services: 24, seed, ..Shape::default() };
+        write(&dir, &shape).unwrap();
+        assert_eq!(same_either_way(&dir), Ok(0));
     }
 }
 

@@ -6,8 +6,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::corpus::{self, Shape};
 use crate::{cache_dir, workspace_root};
+use busbar_testdata::corpus::{self, Shape};
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {

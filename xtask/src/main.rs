@@ -18,7 +18,6 @@
 mod bench;
 mod browser;
 mod ci;
-mod corpus;
 mod e2e;
 mod sarif;
 
@@ -32,14 +31,17 @@ fn main() -> ExitCode {
         Some("e2e") => e2e::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("gen-corpus") => match args.get(1) {
-            Some(dir) => {
-                corpus::write(&PathBuf::from(dir), &corpus::Shape::default()).map(|stats| {
-                    println!(
-                        "wrote {} files, {} lines, {} bytes to {dir}",
-                        stats.files, stats.lines, stats.bytes
-                    );
-                })
-            }
+            Some(dir) => busbar_testdata::corpus::write(
+                &PathBuf::from(dir),
+                &busbar_testdata::corpus::Shape::default(),
+            )
+            .map_err(anyhow::Error::from)
+            .map(|stats| {
+                println!(
+                    "wrote {} files, {} lines, {} bytes to {dir}",
+                    stats.files, stats.lines, stats.bytes
+                );
+            }),
             None => Err(anyhow::anyhow!("usage: cargo xtask gen-corpus DIR")),
         },
         Some("gen-app") => gen_app(&args[1..]),

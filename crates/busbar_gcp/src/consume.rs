@@ -152,12 +152,14 @@ impl Received {
     /// Delivers one message and settles it; whether it is done with (acknowledged or
     /// dead-lettered), so the next of its key may follow.
     async fn deliver(&self, handler: Arc<dyn Handler>, m: &ReceivedMessage) -> bool {
+        let lease = Lease::from_pull(self.at.ack_deadline_seconds);
+        let lease = &lease;
         if let Some(to) = m.message.attributes.get(RELEASED_TO)
             && *to != self.at.settings.name
         {
             // Released for another subscription of the topic.
             self.settling(async {
-                self.ack(m).await;
+                self.ack(m, lease).await;
             })
             .await;
             return true;
@@ -170,7 +172,7 @@ impl Received {
             Ok((message, _)) => message,
             Err(why) => {
                 // Not ours: it goes to the dead-letter topic as it is, with nothing delivered.
-                self.settling(self.move_foreign(m, &why)).await;
+                self.settling(self.move_foreign(m, &why, lease)).await;
                 return true;
             }
         };
@@ -180,13 +182,14 @@ impl Received {
             && !busbar_model::filter_accepts(filter, &message.attributes)
         {
             self.settling(async {
-                self.ack(m).await;
+                self.ack(m, lease).await;
             })
             .await;
             return true;
         }
         let deadline = self.at.settings.settings.ack_deadline();
-        let heartbeat = tokio::spawn(heartbeat(m.clone(), self.at.ack_deadline_seconds));
+        let heartbeat =
+            tokio::spawn(heartbeat(m.clone(), self.at.ack_deadline_seconds, lease.clone()));
         let stop = self.inner.stop.subscribe();
         let outcome = loop {
             let delivery = Delivery {
@@ -210,7 +213,7 @@ impl Received {
             Outcome::Retry(_) => attempt > self.at.settings.settings.retry_policy.max_retries,
             Outcome::Unreachable(_) => false,
         };
-        self.settling(self.settle(m, &message, attempt, outcome)).await;
+        self.settling(self.settle(m, &message, attempt, outcome, lease)).await;
         done
     }
 
@@ -228,6 +231,7 @@ impl Received {
         message: &StoredMessage,
         attempt: u32,
         outcome: Outcome,
+        lease: &Lease,
     ) {
         use busbar_runtime::delivery::{dropped, expired, out_of_retries};
         let settings = &self.at.settings.settings;
@@ -242,17 +246,17 @@ impl Received {
         };
         match outcome {
             Outcome::Success => {
-                if self.ack(m).await {
+                if self.ack(m, lease).await {
                     count(|c| &c.acknowledged);
                 }
             }
-            Outcome::Drop(why) => self.dead_letter(m, message, attempt, dropped(&why)).await,
+            Outcome::Drop(why) => self.dead_letter(m, message, attempt, dropped(&why), lease).await,
             Outcome::Retry(why) if attempt > max_retries => {
                 let reason = out_of_retries(attempt, max_retries, &why);
-                self.dead_letter(m, message, attempt, reason).await;
+                self.dead_letter(m, message, attempt, reason, lease).await;
             }
             Outcome::Retry(why) if is_expired => {
-                self.dead_letter(m, message, attempt, expired(&why)).await;
+                self.dead_letter(m, message, attempt, expired(&why), lease).await;
             }
             Outcome::Retry(_) => {
                 let backoff = deadline_seconds(settings.retry_policy.backoff(attempt));
@@ -266,11 +270,10 @@ impl Received {
 
     /// Acknowledges a pulled message; whether it is gone. While Pub/Sub does not answer, it
     /// tries again (from half a second, doubling, to 5 s) for as long as the message stays
-    /// leased (the ack deadline), so an endpoint that comes back in time means no redelivery.
-    /// On an exactly-once subscription the answer is Pub/Sub's confirmation.
-    async fn ack(&self, m: &ReceivedMessage) -> bool {
-        let lease = Duration::from_secs(self.at.ack_deadline_seconds.max(0) as u64);
-        let until = tokio::time::Instant::now() + lease;
+    /// leased, the last time just before the lease ends, so an endpoint that comes back in
+    /// time means no redelivery. On an exactly-once subscription the answer is Pub/Sub's
+    /// confirmation.
+    async fn ack(&self, m: &ReceivedMessage, lease: &Lease) -> bool {
         let mut wait = Duration::from_millis(500);
         loop {
             match m.ack().await.map_err(Failure::from) {
@@ -285,14 +288,15 @@ impl Received {
                 Err(e) => {
                     let e =
                         failure(format_args!("acknowledging a message of {}", self.at.name), &e);
-                    if tokio::time::Instant::now() + wait > until {
+                    let left = lease.end().saturating_duration_since(tokio::time::Instant::now());
+                    if left.is_zero() {
                         log(&format!("{e}: it will be delivered again"));
                         return false;
                     }
                     log(&format!("{e} (trying again)"));
+                    tokio::time::sleep(wait.min(left)).await;
                 }
             }
-            tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(5));
         }
     }
@@ -314,12 +318,13 @@ impl Received {
         message: &StoredMessage,
         attempts: u32,
         reason: String,
+        lease: &Lease,
     ) {
         let mark = DeadMark { reason, attempts, dead_ms: now_ms() };
         let dead = pubsub_message(message, Some(mark), None);
         match publish(&self.at.dead_publisher, dead).await {
             Ok(()) => {
-                if self.ack(m).await
+                if self.ack(m, lease).await
                     && let Some(c) = self.counters()
                 {
                     c.dead_lettered.fetch_add(1, Ordering::Relaxed);
@@ -333,7 +338,7 @@ impl Received {
         }
     }
 
-    async fn move_foreign(&self, m: &ReceivedMessage, why: &str) {
+    async fn move_foreign(&self, m: &ReceivedMessage, why: &str, lease: &Lease) {
         log(&format!("a message of {} is moved to its dead-letter topic: {why}", self.at.name));
         let mut foreign = m.message.clone();
         foreign.message_id = String::new();
@@ -341,7 +346,7 @@ impl Received {
         foreign.ordering_key = String::new();
         match publish(&self.at.dead_publisher, foreign).await {
             Ok(()) => {
-                self.ack(m).await;
+                self.ack(m, lease).await;
             }
             Err(e) => {
                 let what = format!("moving a message to {}", self.at.dead_letter_topic);
@@ -351,17 +356,54 @@ impl Received {
     }
 }
 
-/// Keeps a message leased while its handler runs: every half ack deadline, leased for another
-/// ack deadline. Aborted once the handler answers.
-async fn heartbeat(m: ReceivedMessage, deadline_seconds: i32) {
+/// Until when a pulled message stays leased to this consumer, as far as it knows: from the
+/// pull, the subscription's ack deadline (counted from when delivery starts, a little after
+/// Pub/Sub started it, so less a margin); each extension of the heartbeat pushes it on.
+#[derive(Clone)]
+pub(crate) struct Lease(Arc<std::sync::Mutex<tokio::time::Instant>>);
+
+/// What [`Lease`] keeps back from a deadline: the time a request takes to arrive.
+const LEASE_MARGIN: Duration = Duration::from_millis(250);
+
+impl Lease {
+    fn from_pull(deadline_seconds: i32) -> Lease {
+        Lease(Arc::new(std::sync::Mutex::new(Self::after(deadline_seconds))))
+    }
+
+    fn after(seconds: i32) -> tokio::time::Instant {
+        let lease = Duration::from_secs(seconds.max(0) as u64).saturating_sub(LEASE_MARGIN);
+        tokio::time::Instant::now() + lease
+    }
+
+    fn end(&self) -> tokio::time::Instant {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn extended(&self, seconds: i32) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Self::after(seconds);
+    }
+}
+
+/// Keeps a message leased while its handler runs: every half ack deadline, leased for the ack
+/// deadline and half again, so one failed extension (Pub/Sub away for a moment) does not let
+/// the lease lapse; a failed extension is tried again after half a second, not half a
+/// deadline. Aborted once the handler answers.
+async fn heartbeat(m: ReceivedMessage, deadline_seconds: i32, lease: Lease) {
     let period = Duration::from_secs(deadline_seconds.max(1) as u64) / 2;
+    let seconds = (deadline_seconds + (deadline_seconds.max(1) + 1) / 2).min(MAX_DEADLINE_SECONDS);
+    let mut next = period;
     loop {
-        tokio::time::sleep(period).await;
-        if let Err(e) = m.modify_ack_deadline(deadline_seconds).await.map_err(Failure::from) {
-            if e.stale_ack() {
-                return;
+        tokio::time::sleep(next).await;
+        match m.modify_ack_deadline(seconds).await.map_err(Failure::from) {
+            Ok(()) => {
+                lease.extended(seconds);
+                next = period;
             }
-            log(&failure("extending the ack deadline of a message", &e).to_string());
+            Err(e) if e.stale_ack() => return,
+            Err(e) => {
+                log(&failure("extending the ack deadline of a message", &e).to_string());
+                next = Duration::from_millis(500).min(period);
+            }
         }
     }
 }

@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use std::io::Result;
 
 /// How big to make it.
 #[derive(Clone, Debug)]
-pub(crate) struct Shape {
+pub struct Shape {
     pub services: usize,
     /// Ordinary-code modules per service.
     pub lib_modules: usize,
@@ -37,7 +37,7 @@ impl Shape {
 }
 
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Stats {
+pub struct Stats {
     pub files: usize,
     pub lines: usize,
     pub bytes: usize,
@@ -52,9 +52,13 @@ impl Writer<'_> {
     fn file(&mut self, rel: &str, text: &str) -> Result<()> {
         let path = self.root.join(rel);
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            fs::create_dir_all(parent).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("creating {}: {e}", parent.display()))
+            })?;
         }
-        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        fs::write(&path, text).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("writing {}: {e}", path.display()))
+        })?;
         self.stats.files += 1;
         self.stats.lines += text.lines().count();
         self.stats.bytes += text.len();
@@ -115,9 +119,11 @@ fn topics_of(i: usize, rng: &mut fastrand::Rng) -> Vec<(String, String, String)>
         .collect()
 }
 
-pub(crate) fn write(root: &Path, shape: &Shape) -> Result<Stats> {
+pub fn write(root: &Path, shape: &Shape) -> Result<Stats> {
     if root.exists() {
-        fs::remove_dir_all(root).with_context(|| format!("clearing {}", root.display()))?;
+        fs::remove_dir_all(root).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("clearing {}: {e}", root.display()))
+        })?;
     }
     let mut w = Writer { root, stats: Stats::default() };
     let mut rng = fastrand::Rng::with_seed(shape.seed);
