@@ -13,12 +13,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("analyze") | None => analyze(args.get(1..).unwrap_or_default()),
         Some("analyze-rust") => analyze_rust(args.get(1..).unwrap_or_default()),
+        Some("analyze-npm") => analyze_npm(args.get(1..).unwrap_or_default()),
         Some("runtime") => runtime(args.get(1..).unwrap_or_default()),
         Some("app") => app(),
         Some("aws") => aws(args.get(1..).unwrap_or_default()),
         Some(other) => {
             bail!(
-                "unknown benchmark `{other}`; available: analyze, analyze-rust, runtime, aws, app"
+                "unknown benchmark `{other}`; available: analyze, analyze-rust, analyze-npm, runtime, aws, app"
             )
         }
     }
@@ -135,6 +136,121 @@ fn analyze_rust(extra: &[String]) -> Result<()> {
     let mut args = vec!["--rust".to_string()];
     args.extend(extra.iter().cloned());
     analyzer_bench(&dir, &args)
+}
+
+/// The packages of `cargo xtask bench analyze-npm`, pinned: libraries that publish their
+/// TypeScript sources (`src/`), so the corpus is real code written by hand.
+const NPM_CORPUS: &[&str] = &[
+    "@effect/ai@0.37.0",
+    "@effect/cli@0.77.2",
+    "@effect/cluster@0.60.2",
+    "@effect/experimental@0.61.1",
+    "@effect/opentelemetry@4.0.1",
+    "@effect/platform@0.97.2",
+    "@effect/platform-node@4.0.6",
+    "@effect/printer@0.51.0",
+    "@effect/rpc@0.76.2",
+    "@effect/sql@0.52.1",
+    "@effect/sql-pg@4.1.5",
+    "@effect/typeclass@0.41.0",
+    "@effect/workflow@0.19.1",
+    "@reduxjs/toolkit@2.16.0",
+    "@sinclair/typebox@0.34.52",
+    "@tanstack/form-core@1.33.5",
+    "@tanstack/query-core@5.59.0",
+    "@tanstack/router-core@1.171.39",
+    "@tanstack/store@0.11.3",
+    "@tanstack/table-core@9.3.1",
+    "@tanstack/virtual-core@3.19.13",
+    "@trpc/client@11.25.2",
+    "@trpc/server@11.25.2",
+    "@urql/core@6.0.3",
+    "effect@3.22.5",
+    "elysia@1.4.30",
+    "fp-ts@2.16.9",
+    "graphql-ws@6.4.2",
+    "hono@4.13.23",
+    "io-ts@2.2.22",
+    "kysely@0.28.20",
+    "mobx@7.1.3",
+    "mobx-state-tree@9.0.0",
+    "monocle-ts@2.3.13",
+    "redux@5.0.1",
+    "rxjs@7.8.1",
+    "ts-pattern@5.9.2",
+    "valibot@1.5.0",
+    "wonka@6.3.6",
+    "xstate@5.33.3",
+    "zod@3.23.8",
+];
+
+/// `cargo xtask bench analyze-npm`: the analyzer benchmark on real TypeScript, the sources
+/// the [`NPM_CORPUS`] packages publish, installed with npm into the cache once and copied out
+/// of `node_modules` (which discovery never walks) with their `package.json` files, so bare
+/// imports between them resolve as workspace packages. None uses a pubsub framework: this
+/// measures what the pre-filter saves on code that cannot hold a fact, and `--parse-all` what
+/// the whole frontend costs on it.
+fn analyze_npm(extra: &[String]) -> Result<()> {
+    let base = cache_dir().join("ts-corpus");
+    let tree = base.join("tree");
+    let marker = base.join(".corpus-key");
+    let key = NPM_CORPUS.join(" ");
+    if std::fs::read_to_string(&marker).unwrap_or_default() != key {
+        std::fs::create_dir_all(&base)?;
+        std::fs::write(
+            base.join("package.json"),
+            "{ \"name\": \"ts-corpus\", \"private\": true }\n",
+        )?;
+        let mut npm = Command::new("npm");
+        npm.current_dir(&base)
+            .args(["install", "--no-audit", "--no-fund", "--ignore-scripts", "--legacy-peer-deps"])
+            .args(NPM_CORPUS);
+        crate::ci::step("npm install (the TypeScript corpus)", npm)?;
+        if tree.exists() {
+            std::fs::remove_dir_all(&tree)?;
+        }
+        let files = copy_sources(&base.join("node_modules"), &tree)?;
+        eprintln!("copied {files} TypeScript files to {}", tree.display());
+        std::fs::write(&marker, &key)?;
+    }
+    analyzer_bench(&tree, extra)
+}
+
+/// Copies the TypeScript sources (not declaration files) and `package.json` files under
+/// `from` to `to`, a `node_modules` directory becoming `nm`; how many sources.
+fn copy_sources(from: &std::path::Path, to: &std::path::Path) -> Result<usize> {
+    let mut count = 0;
+    let mut stack = vec![from.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let declaration = [".d.ts", ".d.mts", ".d.cts"].iter().any(|e| name.ends_with(e));
+            let source = [".ts", ".tsx", ".mts", ".cts"].iter().any(|e| name.ends_with(e));
+            if !kind.is_file() || !(name == "package.json" || source && !declaration) {
+                continue;
+            }
+            let rel = path.strip_prefix(from)?;
+            let renamed: std::path::PathBuf = rel
+                .components()
+                .map(|c| match c.as_os_str().to_str() {
+                    Some("node_modules") => std::ffi::OsStr::new("nm"),
+                    _ => c.as_os_str(),
+                })
+                .collect();
+            let dest = to.join(renamed);
+            std::fs::create_dir_all(dest.parent().context("a file has a parent")?)?;
+            std::fs::copy(&path, &dest)?;
+            count += usize::from(source);
+        }
+    }
+    Ok(count)
 }
 
 /// `cargo xtask bench app`: a whole app on `@busbar/pubsub` under `busbar dev` (release):

@@ -80,14 +80,13 @@ fn analyze(input: &Input<'_>) -> Facts {
     );
     let resolver =
         || Resolver::new(root.to_path_buf(), paths.iter().cloned(), &input.found.manifests);
-    let skipped = if input.parse_all {
-        None
+    let mut skipped = if input.parse_all {
+        HashMap::default()
     } else {
         let files: Vec<(FilePath, PathBuf)> =
             discovered.iter().map(|f| (f.rel.clone(), f.abs.clone())).collect();
         prefilter::plan(&files, resolver())
     };
-    let mut skipped = skipped.unwrap_or_default();
     laps.lap("pre-filter");
     let mut files: Vec<FileFacts> = discovered
         .par_iter()
@@ -104,45 +103,73 @@ fn analyze(input: &Input<'_>) -> Facts {
     let mut resolver = resolver();
     let mut targets: Vec<Vec<Target>> = resolve_all(&resolver, &files, &paths);
 
-    // Files outside the root, reached through tsconfig `paths` or `../` imports.
     let mut index: HashMap<FilePath, usize> =
         paths.iter().enumerate().map(|(i, p)| (p.clone(), i)).collect();
     loop {
-        let mut new: Vec<FilePath> = targets
-            .iter()
-            .flatten()
-            .filter_map(|t| match t {
-                Target::File(p) if !index.contains_key(p) => Some(p.clone()),
-                _ => None,
-            })
-            .collect();
-        if new.is_empty() {
+        // Files outside the root, reached through tsconfig `paths` or `../` imports.
+        loop {
+            let mut new: Vec<FilePath> = targets
+                .iter()
+                .flatten()
+                .filter_map(|t| match t {
+                    Target::File(p) if !index.contains_key(p) => Some(p.clone()),
+                    _ => None,
+                })
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            new.sort();
+            new.dedup();
+            let start = files.len();
+            let abs: Vec<(FilePath, PathBuf)> =
+                new.iter().map(|p| (p.clone(), resolver.abs(p))).collect();
+            let parsed: Vec<FileFacts> = abs
+                .par_iter()
+                .map(|(rel, abs)| match skipped.get(rel) {
+                    Some(s) => parse::skipped_file(rel.clone(), abs, s),
+                    None => parse::analyze_file(rel.clone(), abs, FileContext::default(), checker),
+                })
+                .collect();
+            for p in new {
+                index.insert(p.clone(), paths.len());
+                resolver.add_known(p.clone());
+                paths.push(p);
+                in_service.push(false);
+            }
+            files.extend(parsed);
+            targets.extend(resolve_all(&resolver, &files[start..], &paths[start..]));
+        }
+        let unread =
+            if skipped.is_empty() { Vec::new() } else { build::unread(&files, &paths, &targets) };
+        if unread.is_empty() {
             break;
         }
-        new.sort();
-        new.dedup();
-        let start = files.len();
-        let abs: Vec<(FilePath, PathBuf)> =
-            new.iter().map(|p| (p.clone(), resolver.abs(p))).collect();
-        let parsed: Vec<FileFacts> = abs
+        // The link would read files the pre-filter skipped: parse them, and ask again.
+        let reparsed: Vec<(usize, FileFacts)> = unread
             .par_iter()
-            .map(|(rel, abs)| match skipped.get(rel) {
-                Some(s) => parse::skipped_file(rel.clone(), abs, s),
-                None => parse::analyze_file(rel.clone(), abs, FileContext::default(), checker),
+            .map(|&i| {
+                let inside = i < discovered.len();
+                let abs = if inside { discovered[i].abs.clone() } else { resolver.abs(&paths[i]) };
+                let ctx = FileContext {
+                    declares_service: inside && is_service_file(&paths[i]),
+                    in_service: in_service[i],
+                };
+                (i, parse::analyze_file(paths[i].clone(), &abs, ctx, checker))
             })
             .collect();
-        for p in new {
-            index.insert(p.clone(), paths.len());
-            resolver.add_known(p.clone());
-            paths.push(p);
-            in_service.push(false);
+        for (i, facts) in reparsed {
+            skipped.remove(&paths[i]);
+            targets[i] = facts
+                .module_refs
+                .iter()
+                .map(|m| resolver.resolve(&paths[i], &m.specifier))
+                .collect();
+            files[i] = facts;
         }
-        files.extend(parsed);
-        targets.extend(resolve_all(&resolver, &files[start..], &paths[start..]));
     }
     skipped.clear();
     laps.lap("resolve imports");
-
     let linked = build::link(&files, &paths, &targets, &in_service);
     laps.lap("link");
     let mut facts = Facts {

@@ -67,6 +67,9 @@ pub(crate) struct Linker<'a> {
     memo: RefCell<HashMap<(usize, Atom), Value>>,
     /// Types found exported by a file under a name (a diamond of barrels is searched once).
     type_memo: RefCell<HashMap<(usize, Atom), Found<'a>>>,
+    /// Files the pre-filter skipped that a lookup read (their facts are empty, so the answer
+    /// may be wrong): parsed in another round before the link counts (`crate::prefilter`).
+    pub unread: RefCell<Vec<usize>>,
 }
 
 const MAX_DEPTH: usize = 64;
@@ -88,7 +91,17 @@ impl<'a> Linker<'a> {
             index,
             memo: RefCell::new(HashMap::default()),
             type_memo: RefCell::new(HashMap::default()),
+            unread: RefCell::new(Vec::new()),
         }
+    }
+
+    /// A file's facts for a lookup, noting a file the pre-filter skipped.
+    fn facts(&self, file: usize) -> &'a FileFacts {
+        let facts = &self.files[file];
+        if facts.skipped {
+            self.unread.borrow_mut().push(file);
+        }
+        facts
     }
 
     /// The file a module ref of a file leads to.
@@ -116,7 +129,7 @@ impl<'a> Linker<'a> {
     }
 
     fn local_depth(&self, file: usize, name: &Atom, depth: usize) -> Value {
-        match self.files[file].locals.get(name) {
+        match self.facts(file).locals.get(name) {
             Some(Local::Topic(topic)) => Value::Topic { file, topic: *topic },
             Some(Local::Import(i)) => {
                 let import = &self.files[file].imports[*i];
@@ -159,7 +172,7 @@ impl<'a> Linker<'a> {
     }
 
     fn export_uncached(&self, file: usize, name: &Atom, depth: usize) -> Value {
-        let facts = &self.files[file];
+        let facts = self.facts(file);
         if let Some(export) = facts.exports.iter().find(|e| &e.name == name) {
             return match &export.target {
                 ExportTarget::Local(local) => self.local_depth(file, local, depth + 1),
@@ -214,7 +227,7 @@ impl<'a> Linker<'a> {
             return None;
         }
         seen.push(file);
-        let facts = &self.files[file];
+        let facts = self.facts(file);
         let mut names: Vec<&Atom> = facts.exports.iter().map(|e| &e.name).collect();
         names.sort_unstable();
         for name in names {
@@ -252,7 +265,7 @@ impl<'a> Linker<'a> {
         if depth > MAX_DEPTH {
             return Err(TypeMiss::Missing("the type is re-exported in a cycle".into()));
         }
-        let facts: &'a FileFacts = &self.files[file];
+        let facts: &'a FileFacts = self.facts(file);
         let Some(first) = path.first() else {
             return Err(TypeMiss::Missing("empty type name".into()));
         };
@@ -318,7 +331,7 @@ impl<'a> Linker<'a> {
         if depth > MAX_DEPTH {
             return Err(TypeMiss::Missing("the type is re-exported in a cycle".into()));
         }
-        let facts: &'a FileFacts = &self.files[file];
+        let facts: &'a FileFacts = self.facts(file);
         if let Some(export) = facts.exports.iter().find(|e| &e.name == name) {
             return match &export.target {
                 ExportTarget::Local(local) => {

@@ -9,12 +9,15 @@
 //! - seeds: `encore.service.ts` files, files that name a framework module (the only way a
 //!   file can declare a topic, a subscription, a service or an endpoint), and files that may
 //!   call `.publish`/`.ref` (their diagnostics about unresolved imports depend on them);
-//! - files that import a framework-naming file, transitively (a topic can reach them);
-//! - everything the seeds import, transitively (message types and the chains a publish
-//!   follows are read there).
+//! - files that import a framework-naming file, transitively (a topic can reach them).
 //!
-//! A specifier with a backslash (an escape the scanner does not decode) makes the file opaque,
-//! and an opaque file turns the pre-filter off for the run: every file is parsed.
+//! What else the link needs (a message type in a library, the import chain of a publish, a
+//! barrel's `export *` of a skipped file) it finds itself: every lookup that reads a skipped
+//! file is noted (`link::Linker::unread`), those files are parsed, and the link runs again,
+//! until it reads none (`crate::analyze`).
+//!
+//! A specifier's escapes (`\x2e`, `\u{2f}`, a line continuation) are decoded as the parser
+//! decodes them, so an escaped specifier is no blind spot.
 
 use std::path::{Path, PathBuf};
 
@@ -32,8 +35,6 @@ pub(crate) struct Scan {
     pub specifiers: Vec<String>,
     /// A member named `publish` or `ref` (or one written with an escape) follows a `.`.
     pub calls: bool,
-    /// A possible specifier holds an escape: what it names is not known without a parse.
-    pub opaque: bool,
 }
 
 pub(crate) fn scan(text: &str) -> Scan {
@@ -45,12 +46,10 @@ pub(crate) fn scan(text: &str) -> Scan {
             if call && bytes.get(i) == Some(&b'(') {
                 i = skip_space(bytes, i + 1);
             }
-            match string_at(bytes, i) {
-                Some(Ok(s)) if !out.specifiers.iter().any(|x| x == s) => {
-                    out.specifiers.push(s.to_string());
-                }
-                Some(Err(())) => out.opaque = true,
-                _ => {}
+            if let Some(s) = string_at(text, i)
+                && !out.specifiers.contains(&s)
+            {
+                out.specifiers.push(s);
             }
         }
     }
@@ -77,23 +76,67 @@ fn skip_space(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The content of a string literal starting at `i`: `None` if none starts there (or it ends
-/// at a line break, which no specifier does), `Err` if it holds an escape.
-fn string_at(bytes: &[u8], i: usize) -> Option<Result<&str, ()>> {
-    let quote = *bytes.get(i)?;
+/// The value of a string literal starting at byte `i`, escapes decoded; `None` if none starts
+/// there, or it is not a valid literal (it ends at a line break, or has a malformed escape:
+/// the parser refuses both, so no import can be written that way).
+fn string_at(text: &str, i: usize) -> Option<String> {
+    let quote = *text.as_bytes().get(i)?;
     if quote != b'"' && quote != b'\'' {
         return None;
     }
-    let rest = &bytes[i + 1..];
-    let end = memchr::memchr3(quote, b'\n', b'\\', rest)?;
-    match rest[end] {
-        b'\\' => Some(Err(())),
-        b'\n' => None,
-        _ => {
-            let s = std::str::from_utf8(&rest[..end]).ok()?;
-            if s.contains('\r') { None } else { Some(Ok(s)) }
+    let rest = text.get(i + 1..)?;
+    let end = memchr::memchr3(quote, b'\n', b'\\', rest.as_bytes())?;
+    if rest.as_bytes()[end] == quote && !rest[..end].contains('\r') {
+        // No escape: the common case, without decoding.
+        return Some(rest[..end].to_string());
+    }
+    let mut out = String::new();
+    let mut chars = rest.chars();
+    loop {
+        match chars.next()? {
+            c if c as u32 == u32::from(quote) => return Some(out),
+            '\n' | '\r' => return None,
+            '\\' => escape(&mut chars, &mut out)?,
+            c => out.push(c),
         }
     }
+}
+
+/// Decodes one escape after its backslash into `out` (ECMAScript's string escapes; a line
+/// continuation is nothing). `None` if malformed.
+fn escape(chars: &mut std::str::Chars<'_>, out: &mut String) -> Option<()> {
+    let hex = |chars: &mut std::str::Chars<'_>, n: usize| -> Option<u32> {
+        let digits: String = chars.take(n).collect();
+        if digits.len() != n { None } else { u32::from_str_radix(&digits, 16).ok() }
+    };
+    let c = match chars.next()? {
+        'n' => '\n',
+        'r' => '\r',
+        't' => '\t',
+        'b' => '\u{8}',
+        'f' => '\u{c}',
+        'v' => '\u{b}',
+        '0' if !chars.clone().next().is_some_and(|c| c.is_ascii_digit()) => '\0',
+        '1'..='9' => return None,
+        'x' => char::from_u32(hex(chars, 2)?)?,
+        'u' if chars.clone().next() == Some('{') => {
+            chars.next();
+            let digits: String = chars.by_ref().take_while(|&c| c != '}').collect();
+            char::from_u32(u32::from_str_radix(&digits, 16).ok()?).unwrap_or('\u{fffd}')
+        }
+        // A lone surrogate has no UTF-8 form: swc's value shows it as U+FFFD.
+        'u' => char::from_u32(hex(chars, 4)?).unwrap_or('\u{fffd}'),
+        '\r' => {
+            if chars.clone().next() == Some('\n') {
+                chars.next();
+            }
+            return Some(());
+        }
+        '\n' | '\u{2028}' | '\u{2029}' => return Some(()),
+        other => other,
+    };
+    out.push(c);
+    Some(())
 }
 
 /// Whether the member after the `.` at `dot` may be `publish` or `ref`.
@@ -107,9 +150,8 @@ fn member_may_be_call(bytes: &[u8], dot: usize) -> bool {
     name == b"publish" || name == b"ref" || name.contains(&b'\\')
 }
 
-/// The files to parse, by index into `scans`: seeds, the files that import a
-/// framework-naming file (transitively), and everything the seeds import (transitively).
-/// `edges[f]` are the files `f`'s specifiers resolve to.
+/// The files to parse first: seeds, and the files that import a framework-naming file
+/// (transitively). `edges[f]` are the files `f`'s specifiers resolve to.
 pub(crate) fn relevant(seeds: &[Seed], edges: &[Vec<usize>]) -> Vec<bool> {
     let n = edges.len();
     let mut importers: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -133,19 +175,8 @@ pub(crate) fn relevant(seeds: &[Seed], edges: &[Vec<usize>]) -> Vec<bool> {
             }
         }
     }
-    // Forward from every seed.
-    let mut stack: Vec<usize> = (0..n).filter(|&f| seeds[f].any()).collect();
-    let mut seen = vec![false; n];
-    for &f in &stack {
-        seen[f] = true;
-    }
-    while let Some(f) = stack.pop() {
-        keep[f] = true;
-        for &t in &edges[f] {
-            if !std::mem::replace(&mut seen[t], true) {
-                stack.push(t);
-            }
-        }
+    for (f, seed) in seeds.iter().enumerate() {
+        keep[f] |= seed.any();
     }
     keep
 }
@@ -190,14 +221,13 @@ fn read_and_scan(rel: &FilePath, abs: &Path) -> Node {
     Node { rel: rel.clone(), scan }
 }
 
-/// The files the pre-filter skips (by path, with what they still contribute), or `None` when
-/// it cannot decide for this app (an opaque file) and every file is parsed.
+/// The files the pre-filter skips, by path, with what they still contribute.
 ///
 /// `resolver` is a throwaway: the files outside the root the scan reaches are added to it.
 pub(crate) fn plan(
     files: &[(FilePath, PathBuf)],
     mut resolver: Resolver,
-) -> Option<HashMap<FilePath, Skipped>> {
+) -> HashMap<FilePath, Skipped> {
     let mut nodes: Vec<Node> = files.par_iter().map(|(rel, abs)| read_and_scan(rel, abs)).collect();
     let mut index: HashMap<FilePath, usize> =
         nodes.iter().enumerate().map(|(i, n)| (n.rel.clone(), i)).collect();
@@ -246,9 +276,6 @@ pub(crate) fn plan(
             framework.push(names);
         }
     }
-    if nodes.iter().any(|n| n.scan.as_ref().is_some_and(|(s, _)| s.opaque)) {
-        return None;
-    }
     let seeds: Vec<Seed> = nodes
         .iter()
         .zip(&framework)
@@ -258,13 +285,12 @@ pub(crate) fn plan(
         })
         .collect();
     let keep = relevant(&seeds, &edges);
-    let skipped = nodes
+    nodes
         .into_iter()
         .zip(keep)
         .filter(|(_, keep)| !keep)
         .filter_map(|(n, _)| n.scan.map(|(_, skipped)| (n.rel, skipped)))
-        .collect();
-    Some(skipped)
+        .collect()
 }
 
 #[cfg(test)]
@@ -297,7 +323,52 @@ mod tests {
                 "./req"
             ]
         );
-        assert!(!s.calls && !s.opaque);
+        assert!(!s.calls);
+    }
+
+    /// The specifiers the parser reads (`module_refs`) are among the scan's, for escaped
+    /// specifiers and for every TypeScript file of the example app and the fixtures.
+    #[test]
+    fn the_scan_finds_every_specifier_the_parser_reads() {
+        let escaped = "import a from \"./\\u0061\";\nimport b from './\\x62';\nexport * from \"./c\\\nd\";\nimport e from './it\\'s';\nimport f from \"./\\u{66}\";\nimport g from \"./\\g\";\n";
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut texts = vec![escaped.to_string()];
+        for dir in ["examples/shop", "testdata"] {
+            for entry in ignore::WalkBuilder::new(root.join(dir)).build().flatten() {
+                let name = entry.file_name().to_string_lossy();
+                if name.ends_with(".ts") {
+                    texts.push(std::fs::read_to_string(entry.path()).unwrap());
+                } else if name.ends_with(".txtar") {
+                    // Every `-- x.ts --` section.
+                    let text = std::fs::read_to_string(entry.path()).unwrap();
+                    for part in text.split("\n-- ").skip(1) {
+                        if let Some((head, body)) = part.split_once(" --\n")
+                            && head.ends_with(".ts")
+                        {
+                            texts.push(body.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(texts.len() > 150, "{} files", texts.len());
+        let mut specifiers = 0;
+        for text in &texts {
+            // On a stack the file is known to fit (some fixtures nest deeply on purpose).
+            let bytes = text.clone().into_bytes();
+            let facts = crate::parse::analyze_bytes("a.ts".into(), bytes, Default::default(), None);
+            let scanned = scan(text).specifiers;
+            for m in &facts.module_refs {
+                assert!(
+                    scanned.contains(&m.specifier),
+                    "{:?} not in {scanned:?}\n{text}",
+                    m.specifier
+                );
+                specifiers += 1;
+            }
+        }
+        assert!(specifiers > 300, "{specifiers} specifiers");
+        assert_eq!(scan(escaped).specifiers, ["./a", "./b", "./cd", "./it's", "./f", "./g"]);
     }
 
     #[test]
@@ -307,7 +378,6 @@ mod tests {
         assert!(scan("orders?.publish(x)").calls);
         assert!(scan("orders.p\\u0075blish(x)").calls);
         assert!(!scan("orders.publishNow(x); const ref = 1; <div ref={r} />").calls);
-        assert!(scan(r#"import a from "./\u0061""#).opaque);
-        assert!(!scan("import a from \"./a\nb\"").opaque);
+        assert!(scan("import a from \"./a\nb\"").specifiers.is_empty());
     }
 }

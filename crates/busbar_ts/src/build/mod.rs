@@ -33,6 +33,34 @@ pub(crate) struct Linked {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// The files the pre-filter skipped that the link must read to be right, sorted: those a
+/// message type's lookup, a subscription's topic or the import chain of a `.publish`/`.ref`
+/// reads (every other lookup that reaches a skipped file cannot end at a topic, see
+/// [`reaches_topic`]). They are parsed, and asked again, until there are none.
+pub(crate) fn unread(
+    files: &[FileFacts],
+    paths: &[FilePath],
+    targets: &[Vec<Target>],
+) -> Vec<usize> {
+    let index: HashMap<FilePath, usize> =
+        paths.iter().enumerate().map(|(i, p)| (p.clone(), i)).collect();
+    let linker = Linker::new(files, targets, &index);
+    let mut scratch = Linked::default();
+    let topic_names = topics(&linker, &mut scratch);
+    subscriptions(&linker, &topic_names, &mut scratch);
+    for (f, facts) in files.iter().enumerate() {
+        for u in &facts.uses {
+            if matches!(u.kind, UseKind::Publish | UseKind::Ref(_)) {
+                linker.follow(linker.local(f, &u.name), &u.path);
+            }
+        }
+    }
+    let mut unread = linker.unread.take();
+    unread.sort_unstable();
+    unread.dedup();
+    unread
+}
+
 /// The names of the topics declared with a literal name, by (file, topic index).
 type TopicNames = HashMap<(usize, usize), String>;
 
@@ -159,10 +187,11 @@ fn subscriptions(linker: &Linker<'_>, topic_names: &TopicNames, out: &mut Linked
 }
 
 /// Publishes, refs and escapes.
-/// Which files a topic can be reached from: those that declare one, and those that import
-/// (or re-export from) such a file, transitively. A name missing from any other module cannot
-/// be a topic, and is left to the TypeScript compiler to report; this is also exactly what
-/// the pre-filter keeps of the files that import (`crate::prefilter`).
+/// Which modules are known to miss a name they do not export: those a topic can be reached
+/// from (they declare one, or import or re-export from such a file, transitively: exactly
+/// what the pre-filter keeps of the files that import, `crate::prefilter`) whose `export *`
+/// lead only to such modules too. A name missing from any other module cannot be a topic, and
+/// is left to the TypeScript compiler to report.
 fn reaches_topic(
     files: &[FileFacts],
     targets: &[Vec<Target>],
@@ -187,7 +216,30 @@ fn reaches_topic(
             }
         }
     }
-    reaches
+    // A module whose `export *` reaches a module no topic can be reached from is not known to
+    // miss a name: that module may export it (and the pre-filter does not read it).
+    let star_targets = |f: usize| -> Vec<usize> {
+        files[f]
+            .star_exports
+            .iter()
+            .filter_map(|&m| match &targets[f][m] {
+                Target::File(p) => index.get(p).copied(),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut open: Vec<bool> = (0..files.len()).map(|f| !reaches[f]).collect();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for f in 0..files.len() {
+            if !open[f] && star_targets(f).iter().any(|&t| open[t]) {
+                open[f] = true;
+                changed = true;
+            }
+        }
+    }
+    open.iter().map(|&o| !o).collect()
 }
 
 /// What [`uses`] reads besides the linker.
