@@ -235,7 +235,7 @@ fn mutate(root: &Path, rng: &mut fastrand::Rng, k: usize) {
     let to_g = specifier(&f, &g);
     let names = ["topic00", "topic01", "topic02", "helper0", "helper1", "Event", "Shape1", "nope"];
     let name = names[rng.usize(0..names.len())];
-    let new = match rng.usize(0..10) {
+    let new = match rng.usize(0..11) {
         // Drop an import or re-export.
         0 => {
             let lines: Vec<&str> = text.lines().collect();
@@ -283,6 +283,20 @@ fn mutate(root: &Path, rng: &mut fastrand::Rng, k: usize) {
         8 => format!(
             "import {{ gone{k} }} from \"./missing{k}.js\";\nexport async function gone() {{ await gone{k}.publish({{}}); }}\n{text}"
         ),
+        // A topics file that also re-exports a library module, and a file that imports a name
+        // through it: found in the library (skipped at first), or missing.
+        10 => {
+            let topics = files.iter().find(|p| p.ends_with("topics.ts")).cloned();
+            let Some(topics) = topics else { return };
+            let lib = format!("lib/h{}.ts", rng.usize(0..6));
+            let barrel = std::fs::read_to_string(root.join(&topics)).unwrap();
+            let star = format!("export * from \"{}\";\n{barrel}", specifier(&topics, &lib));
+            std::fs::write(root.join(&topics), star).unwrap();
+            format!(
+                "import {{ {name} as star{k} }} from \"{}\";\nexport const viaStar{k} = () => star{k};\n{text}",
+                specifier(&f, &topics)
+            )
+        }
         // A topic whose message type comes from the library.
         _ => {
             let types = format!("lib/h{}.ts", rng.usize(0..4));
