@@ -11,10 +11,11 @@
 //!   call `.publish`/`.ref` (their diagnostics about unresolved imports depend on them);
 //! - files that import a framework-naming file, transitively (a topic can reach them).
 //!
-//! What else the link needs (a message type in a library, the import chain of a publish, a
-//! barrel's `export *` of a skipped file) it finds itself: every lookup that reads a skipped
-//! file is noted (`link::Linker::unread`), those files are parsed, and the link runs again,
-//! until it reads none (`crate::analyze`).
+//! What else the link needs (a message type in a library, a subscription's topic, the import
+//! chain of a publish) it finds itself: those lookups note every skipped file they read
+//! (`link::Linker::unread`, `build::unread`), the files are parsed, and the lookups are asked
+//! again until they read none; then the link runs once (`crate::analyze`). Any other lookup
+//! into a skipped file cannot end at a topic (`build::reaches_topic`).
 //!
 //! A specifier's escapes (`\x2e`, `\u{2f}`, a line continuation) are decoded as the parser
 //! decodes them, so an escaped specifier is no blind spot.
