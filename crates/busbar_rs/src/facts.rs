@@ -35,6 +35,8 @@ pub(crate) struct RsFile {
     pub owners: Vec<String>,
     /// The file could not be parsed (already reported): its modules are empty.
     pub broken: bool,
+    /// The pre-filter skipped it: only its module's node stands in the tree (`prefilter`).
+    pub skipped: bool,
 }
 
 /// A module of a file.
@@ -254,8 +256,14 @@ impl RsFile {
     }
 
     pub fn new(source: SourceFile) -> Self {
+        let bytes = source.text().len();
+        RsFile::with_size(source, bytes)
+    }
+
+    /// A file of `bytes` bytes whose text is not read now (`source` may be on disk).
+    pub fn with_size(source: SourceFile, bytes: usize) -> Self {
         RsFile {
-            bytes: source.text().len(),
+            bytes,
             source,
             diagnostics: Vec::new(),
             suppressions: Vec::new(),
@@ -266,6 +274,7 @@ impl RsFile {
             paths: Vec::new(),
             owners: Vec::new(),
             broken: false,
+            skipped: false,
         }
     }
 }

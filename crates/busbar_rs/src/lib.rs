@@ -5,7 +5,8 @@
 //! library packages are shared code. From each crate root (`src/lib.rs`, `src/main.rs`,
 //! `src/bin/*`, `[lib]`/`[[bin]]` paths) the module tree is followed as rustc does (`mod x;`,
 //! `#[path]`, inline modules), so `tests/`, `benches/`, `examples/` and `target/` are never
-//! read, and `#[cfg(test)]` items are skipped. Files are parsed in parallel, one tree level at
+//! read, and `#[cfg(test)]` items are skipped. Files the pre-filter keeps (`prefilter`: the
+//! others are placeholders until a round needs them) are parsed in parallel, one tree level at
 //! a time; names are resolved across crates through the Cargo dependency graph (manifests are
 //! read with `toml`, cargo is never run). syn and proc-macro2 types never leave this crate.
 
@@ -15,6 +16,7 @@ mod extract;
 mod facts;
 mod link;
 mod parse;
+mod prefilter;
 mod resolve;
 mod schema;
 mod settings;
@@ -57,6 +59,7 @@ fn skip_dir(path: &Path) -> bool {
 }
 
 /// A module file to read for a crate.
+#[derive(Clone)]
 struct Pending {
     krate: usize,
     parent: Option<NodeId>,
@@ -71,8 +74,11 @@ struct Pending {
 /// The most nested file modules followed (a `#[path]` loop ends here).
 const MAX_MODULE_DEPTH: usize = 64;
 
+#[derive(Default)]
 struct Walk {
     files: Vec<RsFile>,
+    /// Each file's path relative to the root.
+    rels: Vec<String>,
     index: HashMap<String, usize>,
     nodes: Vec<ModNode>,
     /// For each file, whether its `mod` declarations own its directory.
@@ -89,19 +95,40 @@ fn analyze(input: &Input<'_>) -> Facts {
         return facts;
     }
     let (roots, crate_package) = crate_roots(&packages);
-    let mut walk = Walk {
-        files: Vec::new(),
-        index: HashMap::default(),
-        nodes: Vec::new(),
-        owns_dir: Vec::new(),
-        diagnostics: Vec::new(),
+    let mut load = Load {
+        parse_all: input.parse_all,
+        triggers: prefilter::Words::new(trigger_words(&packages)),
+        force: HashSet::default(),
     };
-    let crate_roots = walk.run(input.root, roots);
-    laps.lap("rust: read, parse, extract");
-    let crates = externs(&packages, &crate_package, &crate_roots);
-    let resolver = Resolver::new(&walk.files, &walk.nodes, &crates);
-    let linked = link::link(&resolver);
-    laps.lap("rust: resolve and link");
+    let mut store = HashMap::default();
+    let mut searched = HashSet::default();
+    // The names of the code graph's backward closure the last link was given.
+    let mut names: HashSet<String> = HashSet::default();
+    // Rounds: walk the module trees (parsing what the pre-filter keeps) and link; then parse
+    // the skipped files the link's lookups read and those that name an item of the backward
+    // closure from the link's publishes and topics, and link again, until a round adds no
+    // file and no name (one round with --parse-all).
+    let (mut walk, linked) = loop {
+        let mut walk = Walk::default();
+        let crate_roots = walk.run(input.root, roots.clone(), &load, &mut store);
+        laps.lap("rust: read, parse, extract");
+        let crates = externs(&packages, &crate_package, &crate_roots);
+        let resolver = Resolver::new(&walk.files, &walk.nodes, &crates);
+        let linked = link::link(&resolver, (!load.parse_all).then_some(&names));
+        let unread = resolver.unread();
+        laps.lap("rust: resolve and link");
+        if load.parse_all {
+            break (walk, linked);
+        }
+        let grown = prefilter::interesting(&walk.files, &linked.seeds);
+        let named = walk.name_closure(input.root, &grown, &mut searched, &mut load.force);
+        if unread.is_empty() && !named && grown == names {
+            break (walk, linked);
+        }
+        load.force.extend(unread.into_iter().map(|f| walk.rel_of(f)));
+        names = grown;
+        store = walk.into_store();
+    };
 
     facts.diagnostics.append(&mut walk.diagnostics);
     facts.diagnostics.extend(linked.diagnostics);
@@ -117,7 +144,7 @@ fn analyze(input: &Input<'_>) -> Facts {
             diagnostics: file.diagnostics,
             suppressions: file.suppressions,
             implies_service: false,
-            parsed: true,
+            parsed: !file.skipped,
             source: file.source,
         });
     }
@@ -192,8 +219,14 @@ fn externs(packages: &[Package], crate_package: &[usize], roots: &[Option<NodeId
         .map(|(krate, &p)| {
             let package = &packages[p];
             let mut externs: HashMap<String, Option<NodeId>> = HashMap::default();
+            let mut renamed: HashMap<String, String> = HashMap::default();
             for (code_name, dep) in &package.deps {
-                externs.insert(code_name.clone(), lib_root.get(dep.as_str()).copied().flatten());
+                let root = lib_root.get(dep.as_str()).copied().flatten();
+                externs.insert(code_name.clone(), root);
+                let crate_name = dep.replace('-', "_");
+                if root.is_none() && crate_name != *code_name {
+                    renamed.insert(code_name.clone(), crate_name);
+                }
             }
             // A binary names its own package's library.
             if let Some((_, lib_name)) = &package.lib
@@ -202,14 +235,91 @@ fn externs(packages: &[Package], crate_package: &[usize], roots: &[Option<NodeId
             {
                 externs.insert(lib_name.clone(), Some(root));
             }
-            Crate { root: roots[krate].unwrap_or(0), externs }
+            Crate { root: roots[krate].unwrap_or(0), externs, renamed }
         })
         .collect()
 }
 
+/// What the walk gives syn's full parse (see `prefilter`).
+struct Load {
+    parse_all: bool,
+    /// `None` only if the automaton could not be built: then every file is parsed.
+    triggers: Option<prefilter::Words>,
+    /// Files a round found it must parse.
+    force: HashSet<String>,
+}
+
+impl Load {
+    fn parse(&self, rel: &str, bytes: &[u8]) -> bool {
+        self.parse_all
+            || self.force.contains(rel)
+            || prefilter::declares_file_mod(bytes)
+            || self.triggers.as_ref().is_none_or(|w| w.any_in(bytes))
+    }
+}
+
+/// The trigger words: the pre-filter's, `busbar`, and the names manifests give busbar's crate.
+fn trigger_words(packages: &[Package]) -> Vec<String> {
+    let mut words: Vec<String> = prefilter::TRIGGERS.iter().map(|w| w.to_string()).collect();
+    words.push("busbar".to_string());
+    for package in packages {
+        for (code_name, dep) in &package.deps {
+            if dep == "busbar" && !words.contains(code_name) {
+                words.push(code_name.clone());
+            }
+        }
+    }
+    words
+}
+
 impl Walk {
+    /// The relative path of file `f`.
+    fn rel_of(&self, f: usize) -> String {
+        self.rels[f].clone()
+    }
+
+    /// The files by relative path, for the next round.
+    fn into_store(self) -> HashMap<String, RsFile> {
+        self.rels.into_iter().zip(self.files).collect()
+    }
+
+    /// Marks for parsing the skipped files that name an interesting item not looked for yet
+    /// (`prefilter::interesting`); whether there were any.
+    fn name_closure(
+        &self,
+        root: &Path,
+        names: &HashSet<String>,
+        searched: &mut HashSet<String>,
+        force: &mut HashSet<String>,
+    ) -> bool {
+        let mut new: Vec<&String> = names.iter().filter(|n| !searched.contains(*n)).collect();
+        if new.is_empty() {
+            return false;
+        }
+        new.sort();
+        let Some(words) = prefilter::Words::new(&new) else { return false };
+        searched.extend(new.into_iter().cloned());
+        let named: Vec<String> = (0..self.files.len())
+            .into_par_iter()
+            .filter(|&f| {
+                self.files[f].skipped
+                    && std::fs::read(root.join(&self.rels[f])).is_ok_and(|b| words.any_in(&b))
+            })
+            .map(|f| self.rels[f].clone())
+            .collect();
+        let any = !named.is_empty();
+        force.extend(named);
+        any
+    }
+
     /// Follows the module trees from the crate roots; the root module of each crate.
-    fn run(&mut self, root: &Path, roots: Vec<Pending>) -> Vec<Option<NodeId>> {
+    fn run(
+        &mut self,
+        root: &Path,
+        roots: Vec<Pending>,
+        load: &Load,
+        store: &mut HashMap<String, RsFile>,
+    ) -> Vec<Option<NodeId>> {
         let mut crate_roots = vec![None; roots.len()];
         let mut seen: HashSet<(usize, String)> = HashSet::default();
         let mut pending = roots;
@@ -222,12 +332,27 @@ impl Walk {
                 .collect();
             new.sort();
             new.dedup();
-            let parsed: Vec<RsFile> = new
-                .par_iter()
-                .map(|rel| parse::analyze_file(FilePath::from(rel.clone()), &root.join(rel)))
+            // A file of an earlier round is kept, unless it was skipped and must be parsed now.
+            let jobs: Vec<(&String, Option<RsFile>)> = new
+                .iter()
+                .map(|rel| {
+                    let kept =
+                        store.remove(rel).filter(|f| !(f.skipped && load.force.contains(rel)));
+                    (rel, kept)
+                })
+                .collect();
+            let parsed: Vec<RsFile> = jobs
+                .into_par_iter()
+                .map(|(rel, kept)| {
+                    kept.unwrap_or_else(|| {
+                        let path = FilePath::from(rel.clone());
+                        parse::analyze_file(path, &root.join(rel), |b| load.parse(rel, b))
+                    })
+                })
                 .collect();
             for (rel, file) in new.into_iter().zip(parsed) {
-                self.index.insert(rel, self.files.len());
+                self.index.insert(rel.clone(), self.files.len());
+                self.rels.push(rel.clone());
                 self.files.push(file);
                 self.owns_dir.push(false);
             }

@@ -25,10 +25,14 @@ pub(crate) struct Linked {
     pub accesses: Vec<AccessFact>,
     pub code: CodeGraph,
     pub diagnostics: Vec<Diagnostic>,
+    /// The pre-filter's seeds (`prefilter::interesting`): the names of the topic statics and
+    /// of the items whose code publishes or refs a topic.
+    pub seeds: Vec<String>,
 }
 
 struct Link<'r, 'a> {
     r: &'r Resolver<'a>,
+    interesting: Option<&'r HashSet<String>>,
     /// The first module node of each (file, module of the file).
     node_of: HashMap<(usize, usize), NodeId>,
     /// Topics by (file, topic index): name and where it is declared.
@@ -41,13 +45,17 @@ fn range(r: RawSpan) -> ByteRange {
     ByteRange { lo: r.lo, hi: r.hi }
 }
 
-pub(crate) fn link(r: &Resolver<'_>) -> Linked {
+/// `interesting`: with the pre-filter, the names of `prefilter::interesting`; a reference that
+/// names none of them is resolved without noting the skipped files it reads (whatever they
+/// hold, its answer changes nothing: it is no topic and no runner of a publish).
+pub(crate) fn link(r: &Resolver<'_>, interesting: Option<&HashSet<String>>) -> Linked {
     let mut node_of = HashMap::default();
     for (id, n) in r.nodes.iter().enumerate() {
         node_of.entry((n.file, n.local)).or_insert(id);
     }
     let mut l = Link {
         r,
+        interesting,
         node_of,
         topics: HashMap::default(),
         graph_ids: HashMap::default(),
@@ -56,6 +64,7 @@ pub(crate) fn link(r: &Resolver<'_>) -> Linked {
     l.declarations();
     l.subscriptions();
     l.references();
+    r.noting(true);
     l.out
 }
 
@@ -77,6 +86,11 @@ impl Link<'_, '_> {
                 }
                 let Some((name, name_span)) = &decl.name else { continue };
                 self.topics.insert((f, t), (name.clone(), name_span.clone()));
+                let values = &file.modules[decl.module].values;
+                let is_this = |v: &ValueItem| matches!(v, ValueItem::Topic(i) if *i == t);
+                if let Some((item, _)) = values.iter().find(|(_, v)| is_this(v)) {
+                    self.out.seeds.push(item.clone());
+                }
                 if decl.handle {
                     self.out.topic_refs.push(TopicRefFact {
                         file: f,
@@ -182,6 +196,9 @@ impl Link<'_, '_> {
                 let Some(&node) = self.node_of.get(&(f, re.module)) else { continue };
                 path.clear();
                 path.extend(file.segments_of(re));
+                if let Some(names) = self.interesting {
+                    self.r.noting(path.iter().any(|s| names.contains(*s)));
+                }
                 let (res, used) = self.r.resolve(node, &path, re.absolute);
                 match res {
                     Res::Value(n, _, ValueItem::Topic(t)) if used == path.len() => {
@@ -204,6 +221,7 @@ impl Link<'_, '_> {
                                 continue;
                             }
                         };
+                        self.out.seeds.push(file.owner_of(re).to_string());
                         let owner = self.graph_node(node, file.owner_of(re));
                         self.out.accesses.push(AccessFact {
                             file: f,

@@ -16,7 +16,11 @@ use crate::facts::RsFile;
 /// limits for real code are far below this.
 pub(crate) const MAX_NESTING: usize = 2000;
 
-pub(crate) fn analyze_file(rel: FilePath, abs: &Path) -> RsFile {
+/// Reads a file and gives it the full parse, unless `parse` (the pre-filter's decision on its
+/// bytes) says no: then it is a placeholder of one empty module that keeps only its size (a
+/// file that cannot be read, is no UTF-8 or too large is always analyzed: those are findings
+/// without a parse).
+pub(crate) fn analyze_file(rel: FilePath, abs: &Path, parse: impl FnOnce(&[u8]) -> bool) -> RsFile {
     let bytes = match std::fs::read(abs) {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -28,6 +32,13 @@ pub(crate) fn analyze_file(rel: FilePath, abs: &Path) -> RsFile {
             return facts;
         }
     };
+    if bytes.len() < u32::MAX as usize - 2 && std::str::from_utf8(&bytes).is_ok() && !parse(&bytes)
+    {
+        let mut skipped =
+            RsFile::with_size(SourceFile::on_disk(rel, abs.to_path_buf()), bytes.len());
+        skipped.skipped = true;
+        return skipped;
+    }
     let mut facts = analyze_bytes(rel, bytes);
     if !likely_pointed_into(&facts) {
         // Keep the memory of a large workspace bounded: the text is read again only if a

@@ -3,11 +3,11 @@
 //! other crates of the workspace through the Cargo dependency graph. Visibility is not checked
 //! (rustc does); a path that leads outside the workspace is [`Res::Extern`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::facts::{RsFile, TypeItem, ValueItem};
+use crate::facts::{ModFacts, RsFile, TypeItem, ValueItem};
 
 pub(crate) type NodeId = usize;
 
@@ -28,6 +28,9 @@ pub(crate) struct Crate {
     pub root: NodeId,
     /// Crate names in code (dependencies, and a binary's own library) to their root module.
     pub externs: HashMap<String, Option<NodeId>>,
+    /// The crate name of each dependency outside the workspace whose code name differs
+    /// (`bb = { package = "busbar" }`): a path through it is `Res::Extern` of the crate.
+    pub renamed: HashMap<String, String>,
 }
 
 /// What a path denotes.
@@ -42,11 +45,22 @@ pub(crate) enum Res {
     None,
 }
 
+/// A lookup's answer by (module, name, prefers a value), with the skipped files it read.
+type Memo = HashMap<(NodeId, String, bool), (Res, Box<[usize]>)>;
+
 pub(crate) struct Resolver<'a> {
     pub files: &'a [RsFile],
     pub nodes: &'a [ModNode],
     pub crates: &'a [Crate],
-    memo: RefCell<HashMap<(NodeId, String, bool), Res>>,
+    /// Each lookup's answer, with the skipped files it read (directly or through other
+    /// lookups), so that a later question answered from here notes them too.
+    memo: RefCell<Memo>,
+    /// The skipped files read since the current question began.
+    reads: RefCell<Vec<usize>>,
+    /// Whether the current question's answer can change the output (see [`Resolver::noting`]).
+    noting: Cell<bool>,
+    /// The skipped files a noted question read (see [`Resolver::unread`]).
+    unread: RefCell<Vec<usize>>,
 }
 
 const MAX_DEPTH: usize = 32;
@@ -56,13 +70,58 @@ const BUILTIN_CRATES: &[&str] = &["std", "core", "alloc", "proc_macro"];
 
 impl<'a> Resolver<'a> {
     pub fn new(files: &'a [RsFile], nodes: &'a [ModNode], crates: &'a [Crate]) -> Self {
-        Resolver { files, nodes, crates, memo: RefCell::new(HashMap::default()) }
+        Resolver {
+            files,
+            nodes,
+            crates,
+            memo: RefCell::new(HashMap::default()),
+            reads: RefCell::new(Vec::new()),
+            noting: Cell::new(true),
+            unread: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Whether the skipped files the next questions read are noted in [`Resolver::unread`]
+    /// (on by default): the link turns it off for a reference whose answer cannot change the
+    /// output whatever a skipped file holds (`prefilter::interesting`).
+    pub fn noting(&self, on: bool) {
+        self.noting.set(on);
+    }
+
+    /// Runs one question, noting the skipped files it read if noting is on.
+    fn question<T>(&self, ask: impl FnOnce() -> T) -> T {
+        let before = self.reads.borrow().len();
+        let answer = ask();
+        let mut reads = self.reads.borrow_mut();
+        if self.noting.get() {
+            self.unread.borrow_mut().extend_from_slice(&reads[before..]);
+        }
+        reads.truncate(before);
+        answer
+    }
+
+    /// The files the pre-filter skipped that a lookup looked into, in order, without repeats:
+    /// what they hold could change an answer, so the caller parses them and links again.
+    pub fn unread(&self) -> Vec<usize> {
+        let mut files = self.unread.borrow().clone();
+        files.sort_unstable();
+        files.dedup();
+        files
+    }
+
+    /// The module facts of `node`, noting a read of a skipped file.
+    fn module_of(&self, node: NodeId) -> &'a ModFacts {
+        let n = &self.nodes[node];
+        if self.files[n.file].skipped {
+            self.reads.borrow_mut().push(n.file);
+        }
+        &self.files[n.file].modules[n.local]
     }
 
     /// Resolves `path` used in module `node`; also returns how many segments it consumed (a
     /// path into a type's associated items stops at the type).
     pub fn resolve<S: AsRef<str>>(&self, node: NodeId, path: &[S], absolute: bool) -> (Res, usize) {
-        self.resolve_depth(node, path, absolute, true, 0)
+        self.question(|| self.resolve_depth(node, path, absolute, true, 0))
     }
 
     /// `values`: the last segment looks for a value first (else a module: a glob's path).
@@ -123,22 +182,30 @@ impl<'a> Resolver<'a> {
     fn extern_crate(&self, krate: usize, name: &str) -> Res {
         match self.crates[krate].externs.get(name) {
             Some(Some(root)) => Res::Module(*root),
-            Some(None) => Res::Extern(name.to_string(), Vec::new()),
+            Some(None) => {
+                let renamed = self.crates[krate].renamed.get(name);
+                Res::Extern(renamed.map_or(name, String::as_str).to_string(), Vec::new())
+            }
             None if BUILTIN_CRATES.contains(&name) => Res::Extern(name.to_string(), Vec::new()),
             None => Res::None,
         }
     }
 
     /// A name declared or imported in a module (no crates): `last` prefers values.
-    pub fn lookup_local(&self, node: NodeId, name: &str, last: bool, depth: usize) -> Res {
+    fn lookup_local(&self, node: NodeId, name: &str, last: bool, depth: usize) -> Res {
         let key = (node, name.to_string(), last);
-        if let Some(r) = self.memo.borrow().get(&key) {
+        if let Some((r, read)) = self.memo.borrow().get(&key) {
+            self.reads.borrow_mut().extend_from_slice(read);
             return r.clone();
         }
         // A cycle of `use`s resolves to nothing while it is being resolved.
-        self.memo.borrow_mut().insert(key.clone(), Res::None);
+        self.memo.borrow_mut().insert(key.clone(), (Res::None, Box::default()));
+        let before = self.reads.borrow().len();
         let res = self.lookup_uncached(node, name, last, depth);
-        self.memo.borrow_mut().insert(key, res.clone());
+        let mut read = self.reads.borrow()[before..].to_vec();
+        read.sort_unstable();
+        read.dedup();
+        self.memo.borrow_mut().insert(key, (res.clone(), read.into_boxed_slice()));
         res
     }
 
@@ -147,7 +214,7 @@ impl<'a> Resolver<'a> {
             return Res::None;
         }
         let n = &self.nodes[node];
-        let m = &self.files[n.file].modules[n.local];
+        let m = self.module_of(node);
         let value = m.values.get(name).map(|v| Res::Value(node, name.to_string(), *v));
         let module = n.children.get(name).map(|c| Res::Module(*c));
         let ty = m.types.get(name).map(|_| Res::Type(node, name.to_string()));
@@ -170,8 +237,7 @@ impl<'a> Resolver<'a> {
 
     /// A name a module's `use`s and globs bring in.
     fn imported(&self, node: NodeId, name: &str, last: bool, depth: usize) -> Res {
-        let n = &self.nodes[node];
-        let m = &self.files[n.file].modules[n.local];
+        let m = self.module_of(node);
         if let Some(binding) = m.uses.get(name) {
             let (res, used) =
                 self.resolve_depth(node, &binding.path, binding.absolute, last, depth + 1);
@@ -201,7 +267,6 @@ impl<'a> Resolver<'a> {
 
     /// The type item a resolution names.
     pub fn type_item(&self, node: NodeId, name: &str) -> Option<&'a TypeItem> {
-        let n = &self.nodes[node];
-        self.files[n.file].modules[n.local].types.get(name)
+        self.question(|| self.module_of(node).types.get(name))
     }
 }
