@@ -15,7 +15,10 @@ mod harness;
 use harness::{Outcome, materialize, no_model, run, run_dir, snapshot, tool};
 
 fn audit_testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("audit")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("audit")
 }
 
 fn args(extra: &[String], more: &[&str]) -> Vec<String> {

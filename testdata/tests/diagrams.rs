@@ -14,11 +14,17 @@ mod svg_check;
 use harness::{Outcome, materialize, no_model, run, run_dir, snapshot, tool};
 
 fn diagram_testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("diagram")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("diagram")
 }
 
 fn example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../examples/shop")
 }
 
 /// `busbar diagram` on an app: the Mermaid and DOT text (the same with 1 and 3 threads), and
@@ -87,8 +93,13 @@ fn example_app_diagrams() {
 #[test]
 fn svg_geometry_of_every_ok_fixture() {
     let mut checked = 0;
-    for entry in
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("analyze/ok")).unwrap()
+    for entry in std::fs::read_dir(
+        std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+        )
+        .join("analyze/ok"),
+    )
+    .unwrap()
     {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "txtar") {
@@ -241,7 +252,10 @@ fn html_page_works_in_chromium() {
     let generated = tmp.path().join("generated");
     busbar_testdata::write_generated_app(&generated, 50, 80, 2).unwrap();
     let example = example();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/check-diagram.mjs");
+    let script = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("browser/check-diagram.mjs");
     let cases = [
         (example, 14, "order-placed", "orders", "orders/"),
         (generated, 130, "topic-07", "svc-03", "svc-03/"),

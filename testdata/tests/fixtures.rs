@@ -21,11 +21,17 @@ mod hcl_check;
 use harness::{materialize, no_model, run, run_dir, snapshot, tool};
 
 fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("analyze")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("analyze")
 }
 
 fn plan_testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("plan")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("plan")
 }
 
 /// Compares two JSON values field by field: the same keys, the same array lengths, equal
@@ -240,7 +246,10 @@ fn no_wildcard_grants(plan: &Value) -> Result<(), String> {
 /// The example app's plans, for every target, snapshotted; and no wildcard in them.
 #[test]
 fn example_app_plans() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let example = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../examples/shop");
     let args: Vec<String> = ["plan", ".", "--color", "never"].map(String::from).to_vec();
     let first = run(&example, &args);
     let again = run(&example, &args);
@@ -396,7 +405,10 @@ fn generated_terraform_passes_terraform_fmt_and_checkov() {
         return;
     };
     let all = tempfile::tempdir().unwrap();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let example = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../examples/shop");
     let example_out = all.path().join("example");
     render(&example, &[], &example_out).unwrap();
     let mut fixtures = 0;

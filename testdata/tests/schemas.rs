@@ -16,7 +16,10 @@ mod harness;
 use harness::{materialize, run, run_dir, snapshot};
 
 fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("schema")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("schema")
 }
 
 /// Checks each `TOPIC JSON` line of `lines` against the schemas: accepted when `want`.
@@ -101,7 +104,10 @@ fn doubling_type_arguments_stop_with_a_note() {
 /// `--topic` prints one topic's schema; an unknown name is a usage error listing the topics.
 #[test]
 fn one_topic_and_an_unknown_topic() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+    let example = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../examples/shop");
     let args = |topic: &str| -> Vec<String> {
         ["schema", ".", "--topic", topic].iter().map(|s| s.to_string()).collect()
     };

@@ -5,7 +5,12 @@
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .parent()
+    .unwrap()
+    .to_path_buf()
 }
 
 fn files_under(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
@@ -82,6 +87,23 @@ fn source_files_stay_small() {
     for file in files {
         let lines = std::fs::read_to_string(&file).unwrap().lines().count();
         assert!(lines <= 1000, "{} has {lines} lines; split it", file.display());
+    }
+}
+
+/// Tests and tools find the repository through `CARGO_MANIFEST_DIR` at run time (cargo sets
+/// it), never with `env!`: cargo's fingerprints hold paths relative to the workspace, so a
+/// binary built in another checkout sharing the target directory can be reused, and an `env!`
+/// path baked into it points at that checkout (once gone, the tests read nothing there).
+#[test]
+fn no_compile_time_manifest_dir() {
+    let mut files = Vec::new();
+    for dir in ["crates", "xtask", "testdata/tests", "examples/shop/fraud"] {
+        files_under(&repo().join(dir), "rs", &mut files);
+    }
+    let needle = concat!("env!(\"CARGO_", "MANIFEST_DIR\")");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.contains(needle), "{} uses {needle}", file.display());
     }
 }
 

@@ -74,10 +74,12 @@ fn gen_app(args: &[String]) -> anyhow::Result<()> {
 
 /// The workspace root.
 pub(crate) fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask is inside the workspace")
-        .to_path_buf()
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .parent()
+    .expect("xtask is inside the workspace")
+    .to_path_buf()
 }
 
 /// Where caches live: `$BUSBAR_CACHE` or `$HOME/.cache/busbar`, never inside the clone.

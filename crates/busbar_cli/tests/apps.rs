@@ -296,7 +296,10 @@ fn the_example_app_runs_and_survives_a_killed_service() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("shop");
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");
+    let example = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../examples/shop");
     copy_example(&example, &dir);
     link_modules(&dir, &sdk, &modules);
     use_built_fraud(&dir, &fraud);

@@ -18,7 +18,12 @@ fn busbar() -> Command {
 }
 
 fn example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop").canonicalize().unwrap()
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../examples/shop")
+    .canonicalize()
+    .unwrap()
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {

@@ -4,14 +4,17 @@
 //! and publishes with billing's token to a topic billing's code never publishes: the SDK's
 //! answer carries status 403.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 mod support;
 use support::{free_port, spawn_dev, tool};
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dapr/check-sdk.mjs")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../testdata/dapr/check-sdk.mjs")
 }
 
 /// `busbar dev` starts first (as a developer would start it), the app after: busbar reads the

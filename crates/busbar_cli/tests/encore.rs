@@ -22,7 +22,10 @@ fn busbar() -> Command {
 }
 
 fn example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../examples/shop")
 }
 
 /// The generated module's variables and outputs with each `aws_*`/`google_*` attribute replaced

@@ -11,7 +11,12 @@ fn busbar() -> Command {
 }
 
 fn example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop").canonicalize().unwrap()
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../examples/shop")
+    .canonicalize()
+    .unwrap()
 }
 
 /// Runs busbar, killed after 20 s (a run blocked on a FIFO would never end).

@@ -66,7 +66,10 @@ fn spawn_serve(
 }
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dapr/check-sdk.mjs")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../testdata/dapr/check-sdk.mjs")
 }
 
 #[test]

@@ -44,8 +44,12 @@ async fn main() -> Result<()> {
         }
     }
     let Some(endpoint) = endpoint else { usage() };
-    let app =
-        app.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop"));
+    let app = app.unwrap_or_else(|| {
+        std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+        )
+        .join("../../examples/shop")
+    });
     let (model, plan) = plan(&app, target)?;
     match plan.resources {
         busbar_plan::Resources::Aws(aws) => aws::run(&endpoint, &model, &aws).await,
