@@ -1,6 +1,10 @@
-//! `cargo xtask bench analyze`: generates the synthetic monorepo (cached under
+//! `cargo xtask bench`: every benchmark in one run (the analyzer on the generated monorepo, on
+//! the npm corpus and on the Rust registry corpus, then the runtime: the embedded broker,
+//! Redis Streams and the sidecar), then every ratio and round table of the run again, together.
+//! `cargo xtask bench analyze` generates the synthetic monorepo (cached under
 //! `$HOME/.cache/busbar/bench`, regenerated when the generator changes) and runs the analyzer
-//! benchmark (`crates/busbar_cli/benches/analyze.rs`, release profile) on it.
+//! benchmark (`crates/busbar_cli/benches/analyze.rs`, release profile) on it alone; the other
+//! names run one benchmark each.
 
 use std::process::Command;
 
@@ -10,26 +14,89 @@ use crate::{cache_dir, workspace_root};
 use busbar_testdata::corpus::{self, Shape};
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
+    let mut out = Vec::new();
+    let extra = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {
-        Some("analyze") | None => analyze(args.get(1..).unwrap_or_default()),
-        Some("analyze-rust") => analyze_rust(args.get(1..).unwrap_or_default()),
-        Some("analyze-npm") => analyze_npm(args.get(1..).unwrap_or_default()),
-        Some("runtime") => runtime(args.get(1..).unwrap_or_default()),
+        Some("all") | None => all(),
+        Some("analyze") => analyze(extra, &mut out),
+        Some("analyze-rust") => analyze_rust(extra, &mut out),
+        Some("analyze-npm") => analyze_npm(extra, &mut out),
+        Some("runtime") => runtime(extra, &mut out),
         Some("app") => app(),
         Some("aws") => aws(args.get(1..).unwrap_or_default()),
         Some(other) => {
             bail!(
-                "unknown benchmark `{other}`; available: analyze, analyze-rust, analyze-npm, runtime, aws, app"
+                "unknown benchmark `{other}`; available: all (the default), analyze, analyze-rust, analyze-npm, runtime, aws, app"
             )
         }
     }
+}
+
+/// Every benchmark, one after the other, then their tables again under one heading.
+fn all() -> Result<()> {
+    let mut out = Vec::new();
+    analyze(&[], &mut out)?;
+    analyze_npm(&[], &mut out)?;
+    analyze_rust(&[], &mut out)?;
+    runtime(&[], &mut out)?;
+    println!("\n==== every ratio of this run ====");
+    for line in tables(&out) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// The tables of a benchmark's output: each block that starts at a `ratio (per round)` or
+/// `rounds (` header and ends at an empty line, under the last `corpus:` line before it.
+fn tables(lines: &[String]) -> Vec<String> {
+    let mut kept = Vec::new();
+    let mut corpus: Option<&String> = None;
+    let mut inside = false;
+    for line in lines {
+        if line.starts_with("corpus:") {
+            corpus = Some(line);
+        }
+        if line.starts_with("ratio (per round)") || line.starts_with("rounds (") {
+            kept.push(String::new());
+            if line.starts_with("ratio") {
+                kept.extend(corpus.take().cloned());
+            }
+            inside = true;
+        } else if line.trim().is_empty() {
+            inside = false;
+        }
+        if inside {
+            kept.push(line.clone());
+        }
+    }
+    kept
+}
+
+/// Runs a benchmark, its output shown as it comes and kept in `out`.
+fn tee(mut cmd: Command, what: &str, out: &mut Vec<String>) -> Result<()> {
+    use std::io::BufRead;
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().with_context(|| format!("cannot run {what}"))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        out.push(line);
+    }
+    // A table never runs on into the next benchmark's output.
+    out.push(String::new());
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("the {what} benchmark failed ({status})");
+    }
+    Ok(())
 }
 
 /// The runtime benchmarks: in-process publish → deliver throughput and latency of the embedded
 /// broker with Redis Streams as the reference (`crates/busbar_runtime/benches/runtime.rs`), then
 /// the same through the sidecar over HTTP (`crates/busbar_sidecar/benches/sidecar.rs`).
 /// `extra`: the message count.
-fn runtime(extra: &[String]) -> Result<()> {
+fn runtime(extra: &[String], out: &mut Vec<String>) -> Result<()> {
     // The reference: Debian's redis-server, installed when missing.
     let redis = std::path::Path::new("/usr/bin/redis-server");
     if !redis.exists() {
@@ -47,10 +114,7 @@ fn runtime(extra: &[String]) -> Result<()> {
         let mut cmd = crate::ci::cargo();
         cmd.env("BUSBAR_REDIS_SERVER", redis);
         cmd.args(["bench", "--quiet", "-p", package, "--bench", bench, "--"]).args(args);
-        let status = cmd.status().context("cannot run cargo bench")?;
-        if !status.success() {
-            bail!("the {bench} benchmark failed ({status})");
-        }
+        tee(cmd, bench, out)?;
     }
     Ok(())
 }
@@ -71,7 +135,7 @@ fn aws(extra: &[String]) -> Result<()> {
 }
 
 /// `extra` is passed to the benchmark: `--instructions` adds instruction counts (callgrind).
-fn analyze(extra: &[String]) -> Result<()> {
+fn analyze(extra: &[String], out: &mut Vec<String>) -> Result<()> {
     let shape = Shape::default();
     let dir = cache_dir().join("bench").join("corpus");
     let marker = dir.join(".corpus-key");
@@ -87,11 +151,11 @@ fn analyze(extra: &[String]) -> Result<()> {
             stats.bytes as f64 / 1e6
         );
     }
-    analyzer_bench(&dir, extra)
+    analyzer_bench(&dir, extra, out)
 }
 
 /// Runs the analyzer benchmark (`crates/busbar_cli/benches/analyze.rs`) on `dir`.
-fn analyzer_bench(dir: &std::path::Path, extra: &[String]) -> Result<()> {
+fn analyzer_bench(dir: &std::path::Path, extra: &[String], out: &mut Vec<String>) -> Result<()> {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(workspace_root()).args([
         "bench",
@@ -106,17 +170,13 @@ fn analyzer_bench(dir: &std::path::Path, extra: &[String]) -> Result<()> {
     if std::env::var_os("CARGO_TARGET_DIR").is_none() {
         cmd.env("CARGO_TARGET_DIR", cache_dir().join("target"));
     }
-    let status = cmd.status().context("cannot run cargo bench")?;
-    if !status.success() {
-        bail!("the benchmark failed ({status})");
-    }
-    Ok(())
+    tee(cmd, "analyzer", out)
 }
 
 /// `cargo xtask bench analyze-rust`: the analyzer benchmark on real Rust crates, the sources
 /// cargo has downloaded for this workspace (`$CARGO_HOME/registry/src/*`), against syn's
 /// parse-only time on the same files.
-fn analyze_rust(extra: &[String]) -> Result<()> {
+fn analyze_rust(extra: &[String], out: &mut Vec<String>) -> Result<()> {
     let home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")))
@@ -135,7 +195,7 @@ fn analyze_rust(extra: &[String]) -> Result<()> {
         .with_context(|| format!("no crate sources in {}", src.display()))?;
     let mut args = vec!["--rust".to_string()];
     args.extend(extra.iter().cloned());
-    analyzer_bench(&dir, &args)
+    analyzer_bench(&dir, &args, out)
 }
 
 /// The packages of `cargo xtask bench analyze-npm`, pinned: libraries that publish their
@@ -190,7 +250,7 @@ const NPM_CORPUS: &[&str] = &[
 /// imports between them resolve as workspace packages. None uses a pubsub framework: this
 /// measures what the pre-filter saves on code that cannot hold a fact, and `--parse-all` what
 /// the whole frontend costs on it.
-fn analyze_npm(extra: &[String]) -> Result<()> {
+fn analyze_npm(extra: &[String], out: &mut Vec<String>) -> Result<()> {
     let base = cache_dir().join("ts-corpus");
     let tree = base.join("tree");
     let marker = base.join(".corpus-key");
@@ -213,7 +273,7 @@ fn analyze_npm(extra: &[String]) -> Result<()> {
         eprintln!("copied {files} TypeScript files to {}", tree.display());
         std::fs::write(&marker, &key)?;
     }
-    analyzer_bench(&tree, extra)
+    analyzer_bench(&tree, extra, out)
 }
 
 /// Copies the TypeScript sources (not declaration files) and `package.json` files under

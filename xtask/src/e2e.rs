@@ -81,7 +81,7 @@ pub(crate) fn run() -> Result<()> {
     let endpoint = format!("http://127.0.0.1:{port}");
     eprintln!("xtask: moto server at {endpoint}");
     let mut e2e = Command::new(&e2e_bin);
-    e2e.args(["aws", "--endpoint", &endpoint]);
+    e2e.args(["aws", "--endpoint", &endpoint]).arg(example_app());
     let aws = step("busbar-e2e aws (moto)", e2e);
     drop(server);
     aws?;
@@ -124,8 +124,14 @@ pub(crate) fn emulator() -> Result<Option<(Server, String)>> {
 fn gcp(e2e_bin: &std::path::Path) -> Result<()> {
     let Some((server, host)) = emulator()? else { return Ok(()) };
     let mut e2e = Command::new(e2e_bin);
-    e2e.args(["gcp", "--endpoint", &format!("http://{host}")]);
+    e2e.args(["gcp", "--endpoint", &format!("http://{host}")]).arg(example_app());
     let result = step("busbar-e2e gcp (Pub/Sub emulator)", e2e);
     drop(server);
     result
+}
+
+/// The example app, named to `busbar-e2e` (which, run outside cargo, has no manifest directory
+/// of its own: the one in its environment would be xtask's).
+fn example_app() -> std::path::PathBuf {
+    crate::workspace_root().join("examples").join("shop")
 }

@@ -2,7 +2,8 @@
 //!
 //! - `ci`: everything CI runs (format, lints, all tests, `e2e`), installing what they need.
 //! - `e2e`: plans the example app for AWS and runs it against a moto server it starts.
-//! - `bench analyze`: the analyzer benchmark on a generated monorepo (see `bench.rs`).
+//! - `bench`: every benchmark in one run, then all their ratios together; `bench analyze`,
+//!   `analyze-npm`, `analyze-rust`, `runtime`, `aws`, `app`: one of them (see `bench.rs`).
 //! - `gen-corpus DIR`: writes the benchmark's synthetic monorepo to DIR.
 //! - `gen-app DIR [SERVICES TOPICS SEED]`: writes the generated pub/sub app the diagram tests
 //!   use (default 50 services, 80 topics, seed 1).

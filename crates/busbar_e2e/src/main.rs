@@ -1,4 +1,4 @@
-//! `busbar-e2e aws|gcp --endpoint URL [APP_DIR]`: plans an app and creates its resources on a
+//! `busbar-e2e aws|gcp --endpoint URL APP_DIR`: plans an app and creates its resources on a
 //! real endpoint, from the same plan data the Terraform templates render, then sends messages
 //! through them: `aws` against the moto server (`aws.rs`), `gcp` against the Pub/Sub emulator
 //! (`gcp.rs`). `cargo xtask e2e` starts and stops both servers.
@@ -21,7 +21,7 @@ use busbar_model::AppModel;
 use busbar_plan::{Plan, Settings, Target};
 
 fn usage() -> ! {
-    eprintln!("usage: busbar-e2e aws|gcp --endpoint URL [APP_DIR]");
+    eprintln!("usage: busbar-e2e aws|gcp --endpoint URL APP_DIR (the example app: examples/shop)");
     std::process::exit(2);
 }
 
@@ -43,13 +43,7 @@ async fn main() -> Result<()> {
             _ => usage(),
         }
     }
-    let Some(endpoint) = endpoint else { usage() };
-    let app = app.unwrap_or_else(|| {
-        std::path::PathBuf::from(
-            std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
-        )
-        .join("../../examples/shop")
-    });
+    let (Some(endpoint), Some(app)) = (endpoint, app) else { usage() };
     let (model, plan) = plan(&app, target)?;
     match plan.resources {
         busbar_plan::Resources::Aws(aws) => aws::run(&endpoint, &model, &aws).await,

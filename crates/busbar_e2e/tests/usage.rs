@@ -10,7 +10,8 @@ fn e2e() -> Command {
 
 #[test]
 fn bad_arguments_are_a_usage_error() {
-    for args in [&[][..], &["azure"][..], &["aws"][..], &["gcp", "--bogus"][..]] {
+    let no_app = ["aws", "--endpoint", "http://127.0.0.1:1"];
+    for args in [&[][..], &["azure"][..], &["aws"][..], &["gcp", "--bogus"][..], &no_app[..]] {
         let out = e2e().args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("usage: busbar-e2e"), "{args:?}");
@@ -21,7 +22,11 @@ fn bad_arguments_are_a_usage_error() {
 fn an_unreachable_emulator_is_an_error() {
     // A port nothing listens on: bind one, then let it go.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let out =
-        e2e().args(["gcp", "--endpoint", &format!("http://127.0.0.1:{port}")]).output().unwrap();
+    let example = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../../examples/shop");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let out = e2e().args(["gcp", "--endpoint", &endpoint]).arg(example).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
 }

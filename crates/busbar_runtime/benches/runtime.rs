@@ -5,7 +5,9 @@
 //! durable (fsync'd) before it returns and every acknowledgement durable too. Prints the
 //! throughput (messages delivered to both subscriptions per second of wall time) and the
 //! publish→deliver latency percentiles; then the same workload on Redis Streams as the reference
-//! (`BUSBAR_REDIS_SERVER`). Arguments: `[MESSAGES]` (default 40,000).
+//! (`BUSBAR_REDIS_SERVER`). Arguments: `[MESSAGES]` (default 40,000). The three variants
+//! alternate for `BUSBAR_BENCH_RUNS` rounds (default 3), then a table gives each one's
+//! min/median/max (`rounds.rs`).
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on the terminal")]
 
@@ -19,25 +21,33 @@ use busbar_runtime::{
 
 const PUBLISHERS: usize = 16;
 
+#[path = "support/rounds.rs"]
+mod rounds;
+use rounds::Sample;
+
 fn main() {
     let total: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(40_000);
     // Tokio's default (a worker per core), then one worker: on a small machine the store's
     // thread (SQLite and its fsync) then has a core of its own, and the tasks that publish and
     // deliver wake each other without crossing threads.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for workers in [cores, 1] {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(run(total, workers));
+    let mut samples = Vec::new();
+    for _ in 0..rounds::rounds() {
+        for workers in [cores, 1] {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .enable_all()
+                .build()
+                .unwrap();
+            samples.push(runtime.block_on(run(total, workers)));
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        samples.extend(runtime.block_on(redis_reference::run(total)));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    runtime.block_on(redis_reference::run(total));
+    rounds::print_table(&samples);
 }
 
-async fn run(total: usize, workers: usize) {
+async fn run(total: usize, workers: usize) -> Sample {
     let dir = tempfile::tempdir().unwrap();
     let subscription = |name: &str| RuntimeSubscriptionConfig::new(name, Default::default());
     let config = RuntimeConfig::new(
@@ -83,10 +93,12 @@ async fn run(total: usize, workers: usize) {
     let mut lat = latencies.lock().unwrap().clone();
     lat.sort_unstable();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    println!(
-        "embedded broker, in process ({workers} tokio worker{}): {total} messages of 1 KiB, 2 subscriptions, {PUBLISHERS} publishers",
-        if workers == 1 { "" } else { "s" }
-    );
+    let variant = if workers == 1 {
+        "embedded broker, 1 tokio worker".to_string()
+    } else {
+        format!("embedded broker, default runtime ({workers} workers)")
+    };
+    println!("{variant}: {total} messages of 1 KiB, 2 subscriptions, {PUBLISHERS} publishers");
     println!(
         "  publish:   {:>8.0} msgs/s (all publishes durable in {:.2} s)",
         total as f64 / published.as_secs_f64(),
@@ -104,6 +116,13 @@ async fn run(total: usize, workers: usize) {
         pct(0.5).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3
     );
+    Sample {
+        variant,
+        delivered: total as f64 / elapsed.as_secs_f64(),
+        published: total as f64 / published.as_secs_f64(),
+        p50_ms: rounds::percentile_ms(&lat, 0.5),
+        p99_ms: rounds::percentile_ms(&lat, 0.99),
+    }
 }
 
 /// The same workload on Redis Streams, as the reference a user might pick instead:
@@ -118,6 +137,7 @@ mod redis_reference {
     use redis::streams::{StreamReadOptions, StreamReadReply};
 
     use super::PUBLISHERS;
+    use super::rounds::{self, Sample};
 
     struct Server(Child);
 
@@ -128,12 +148,12 @@ mod redis_reference {
         }
     }
 
-    pub async fn run(total: usize) {
+    pub async fn run(total: usize) -> Option<Sample> {
         let Some(server_bin) = std::env::var_os("BUSBAR_REDIS_SERVER") else {
             println!(
                 "redis reference: skipped (BUSBAR_REDIS_SERVER is not set; `cargo xtask bench runtime` sets it)"
             );
-            return;
+            return None;
         };
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -226,5 +246,12 @@ mod redis_reference {
             pct(0.5).as_secs_f64() * 1e3,
             pct(0.99).as_secs_f64() * 1e3
         );
+        Some(Sample {
+            variant: "redis streams (appendfsync always)".into(),
+            delivered: total as f64 / elapsed.as_secs_f64(),
+            published: total as f64 / published.as_secs_f64(),
+            p50_ms: rounds::percentile_ms(&lat, 0.5),
+            p99_ms: rounds::percentile_ms(&lat, 0.99),
+        })
     }
 }

@@ -20,6 +20,10 @@ use serde_json::Value;
 
 const PUBLISHERS: usize = 16;
 
+#[path = "../../busbar_runtime/benches/support/rounds.rs"]
+mod rounds;
+use rounds::Sample;
+
 fn write(dir: &Path, rel: &str, text: &str) {
     let path = dir.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -79,10 +83,14 @@ async fn deliver(State(seen): State<Arc<Seen>>, body: axum::body::Bytes) -> &'st
 
 fn main() {
     let total: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
-    // Validation at publish on (the default) and off, one after the other in one run.
-    run(total, true);
-    run(total, false);
+    // Validation at publish on (the default) and off, alternating, for the rounds.
+    let mut samples = Vec::new();
+    for _ in 0..rounds::rounds() {
+        samples.push(run(total, true));
+        samples.push(run(total, false));
+    }
     validation_alone();
+    rounds::print_table(&samples);
 }
 
 /// The cost of validating one 1 KiB message against the topic's schema, by itself: the
@@ -107,7 +115,7 @@ fn validation_alone() {
     );
 }
 
-fn run(total: usize, validate: bool) {
+fn run(total: usize, validate: bool) -> Sample {
     let config = analyzed();
     let data = tempfile::tempdir().unwrap();
     let clients = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -206,4 +214,11 @@ fn run(total: usize, validate: bool) {
         pct(0.99).as_secs_f64() * 1e3
     );
     sidecar_rt.block_on(sidecar.shutdown());
+    Sample {
+        variant: format!("sidecar over HTTP, validation {}", if validate { "on" } else { "off" }),
+        delivered: total as f64 / elapsed.as_secs_f64(),
+        published: total as f64 / published.as_secs_f64(),
+        p50_ms: rounds::percentile_ms(&lat, 0.5),
+        p99_ms: rounds::percentile_ms(&lat, 0.99),
+    }
 }
