@@ -6,9 +6,9 @@
 //! `src/bin/*`, `[lib]`/`[[bin]]` paths) the module tree is followed as rustc does (`mod x;`,
 //! `#[path]`, inline modules), so `tests/`, `benches/`, `examples/` and `target/` are never
 //! read, and `#[cfg(test)]` items are skipped. Files the pre-filter keeps (`prefilter`: the
-//! others are placeholders until a round needs them) are parsed in parallel, one tree level at
-//! a time; names are resolved across crates through the Cargo dependency graph (manifests are
-//! read with `toml`, cargo is never run). syn and proc-macro2 types never leave this crate.
+//! others are placeholders until a round needs them) are parsed in parallel (`walk`); names
+//! are resolved across crates through the Cargo dependency graph (manifests are read with
+//! `toml`, cargo is never run). syn and proc-macro2 types never leave this crate.
 
 mod cargo;
 mod diagnostics;
@@ -21,20 +21,19 @@ mod resolve;
 mod schema;
 mod settings;
 mod types;
+mod walk;
 
 use std::path::Path;
 
-use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use busbar_analysis::paths::{dir_of, join};
 use busbar_analysis::{Facts, File, Frontend, Input, Language, Laps, ServiceClaim};
-use busbar_diagnostics::{Diagnostic, FilePath};
+use busbar_diagnostics::FilePath;
 use busbar_model::ServiceOrigin;
 
 use crate::cargo::Package;
-use crate::facts::RsFile;
-use crate::resolve::{Crate, ModNode, NodeId, Resolver};
+use crate::resolve::{Crate, NodeId, Resolver};
+use crate::walk::{Load, Pending, Walk};
 
 pub use crate::parse::parse_only;
 
@@ -58,34 +57,6 @@ fn skip_dir(path: &Path) -> bool {
         && path.parent().is_some_and(|p| p.join("Cargo.toml").is_file())
 }
 
-/// A module file to read for a crate.
-#[derive(Clone)]
-struct Pending {
-    krate: usize,
-    parent: Option<NodeId>,
-    name: String,
-    rel: String,
-    /// Its `mod x;` declarations live in its own directory (a crate root, a `mod.rs`, a
-    /// `#[path]` file).
-    owns_dir: bool,
-    depth: usize,
-}
-
-/// The most nested file modules followed (a `#[path]` loop ends here).
-const MAX_MODULE_DEPTH: usize = 64;
-
-#[derive(Default)]
-struct Walk {
-    files: Vec<RsFile>,
-    /// Each file's path relative to the root.
-    rels: Vec<String>,
-    index: HashMap<String, usize>,
-    nodes: Vec<ModNode>,
-    /// For each file, whether its `mod` declarations own its directory.
-    owns_dir: Vec<bool>,
-    diagnostics: Vec<Diagnostic>,
-}
-
 fn analyze(input: &Input<'_>) -> Facts {
     let mut laps = Laps::start();
     let mut facts = Facts::default();
@@ -97,7 +68,7 @@ fn analyze(input: &Input<'_>) -> Facts {
     let (roots, crate_package) = crate_roots(&packages);
     let mut load = Load {
         parse_all: input.parse_all,
-        triggers: prefilter::Words::new(trigger_words(&packages)),
+        triggers: prefilter::Words::new(walk::trigger_words(&packages)),
         force: HashSet::default(),
     };
     let mut store = HashMap::default();
@@ -110,6 +81,7 @@ fn analyze(input: &Input<'_>) -> Facts {
     // file and no name (one round with --parse-all).
     let (mut walk, linked) = loop {
         let mut walk = Walk::default();
+        walk::prefetch(input.root, &roots, &load, &mut store);
         let crate_roots = walk.run(input.root, roots.clone(), &load, &mut store);
         laps.lap("rust: read, parse, extract");
         let crates = externs(&packages, &crate_package, &crate_roots);
@@ -238,225 +210,6 @@ fn externs(packages: &[Package], crate_package: &[usize], roots: &[Option<NodeId
             Crate { root: roots[krate].unwrap_or(0), externs, renamed }
         })
         .collect()
-}
-
-/// What the walk gives syn's full parse (see `prefilter`).
-struct Load {
-    parse_all: bool,
-    /// `None` only if the automaton could not be built: then every file is parsed.
-    triggers: Option<prefilter::Words>,
-    /// Files a round found it must parse.
-    force: HashSet<String>,
-}
-
-impl Load {
-    fn parse(&self, rel: &str, bytes: &[u8]) -> bool {
-        self.parse_all
-            || self.force.contains(rel)
-            || prefilter::declares_file_mod(bytes)
-            || self.triggers.as_ref().is_none_or(|w| w.any_in(bytes))
-    }
-}
-
-/// The trigger words: the pre-filter's, `busbar`, and the names manifests give busbar's crate.
-fn trigger_words(packages: &[Package]) -> Vec<String> {
-    let mut words: Vec<String> = prefilter::TRIGGERS.iter().map(|w| w.to_string()).collect();
-    words.push("busbar".to_string());
-    for package in packages {
-        for (code_name, dep) in &package.deps {
-            if dep == "busbar" && !words.contains(code_name) {
-                words.push(code_name.clone());
-            }
-        }
-    }
-    words
-}
-
-impl Walk {
-    /// The relative path of file `f`.
-    fn rel_of(&self, f: usize) -> String {
-        self.rels[f].clone()
-    }
-
-    /// The files by relative path, for the next round.
-    fn into_store(self) -> HashMap<String, RsFile> {
-        self.rels.into_iter().zip(self.files).collect()
-    }
-
-    /// Marks for parsing the skipped files that name an interesting item not looked for yet
-    /// (`prefilter::interesting`); whether there were any.
-    fn name_closure(
-        &self,
-        root: &Path,
-        names: &HashSet<String>,
-        searched: &mut HashSet<String>,
-        force: &mut HashSet<String>,
-    ) -> bool {
-        let mut new: Vec<&String> = names.iter().filter(|n| !searched.contains(*n)).collect();
-        if new.is_empty() {
-            return false;
-        }
-        new.sort();
-        let Some(words) = prefilter::Words::new(&new) else { return false };
-        searched.extend(new.into_iter().cloned());
-        let named: Vec<String> = (0..self.files.len())
-            .into_par_iter()
-            .filter(|&f| {
-                self.files[f].skipped
-                    && std::fs::read(root.join(&self.rels[f])).is_ok_and(|b| words.any_in(&b))
-            })
-            .map(|f| self.rels[f].clone())
-            .collect();
-        let any = !named.is_empty();
-        force.extend(named);
-        any
-    }
-
-    /// Follows the module trees from the crate roots; the root module of each crate.
-    fn run(
-        &mut self,
-        root: &Path,
-        roots: Vec<Pending>,
-        load: &Load,
-        store: &mut HashMap<String, RsFile>,
-    ) -> Vec<Option<NodeId>> {
-        let mut crate_roots = vec![None; roots.len()];
-        let mut seen: HashSet<(usize, String)> = HashSet::default();
-        let mut pending = roots;
-        while !pending.is_empty() {
-            pending.retain(|p| seen.insert((p.krate, p.rel.clone())));
-            let mut new: Vec<String> = pending
-                .iter()
-                .map(|p| p.rel.clone())
-                .filter(|r| !self.index.contains_key(r))
-                .collect();
-            new.sort();
-            new.dedup();
-            // A file of an earlier round is kept, unless it was skipped and must be parsed now.
-            let jobs: Vec<(&String, Option<RsFile>)> = new
-                .iter()
-                .map(|rel| {
-                    let kept =
-                        store.remove(rel).filter(|f| !(f.skipped && load.force.contains(rel)));
-                    (rel, kept)
-                })
-                .collect();
-            let parsed: Vec<RsFile> = jobs
-                .into_par_iter()
-                .map(|(rel, kept)| {
-                    kept.unwrap_or_else(|| {
-                        let path = FilePath::from(rel.clone());
-                        parse::analyze_file(path, &root.join(rel), |b| load.parse(rel, b))
-                    })
-                })
-                .collect();
-            for (rel, file) in new.into_iter().zip(parsed) {
-                self.index.insert(rel.clone(), self.files.len());
-                self.rels.push(rel.clone());
-                self.files.push(file);
-                self.owns_dir.push(false);
-            }
-            let mut next = Vec::new();
-            for p in pending {
-                let Some(&f) = self.index.get(&p.rel) else { continue };
-                self.owns_dir[f] |= p.owns_dir;
-                let top = self.add_modules(&p, f);
-                if p.parent.is_none() {
-                    crate_roots[p.krate] = Some(top);
-                }
-                if p.depth < MAX_MODULE_DEPTH {
-                    self.children(root, &p, f, top, &mut next);
-                }
-            }
-            pending = next;
-        }
-        crate_roots
-    }
-
-    /// The nodes of a file's modules (its own, then inline ones); the file's own node.
-    fn add_modules(&mut self, p: &Pending, f: usize) -> NodeId {
-        let top = self.nodes.len();
-        let count = self.files[f].modules.len();
-        for local in 0..count {
-            let (parent, name) = match self.files[f].modules[local].parent {
-                None => (p.parent, p.name.clone()),
-                Some(up) => (Some(top + up), self.files[f].modules[local].name.clone()),
-            };
-            let id = self.nodes.len();
-            self.nodes.push(ModNode {
-                krate: p.krate,
-                file: f,
-                local,
-                parent,
-                children: HashMap::default(),
-            });
-            if let Some(parent) = parent
-                && !name.is_empty()
-            {
-                self.nodes[parent].children.entry(name).or_insert(id);
-            }
-        }
-        top
-    }
-
-    /// Queues the files of the `mod x;` declarations of a file's modules.
-    fn children(
-        &mut self,
-        root: &Path,
-        p: &Pending,
-        f: usize,
-        top: NodeId,
-        next: &mut Vec<Pending>,
-    ) {
-        let rel = p.rel.clone();
-        let base = cargo::children_dir(&rel, p.owns_dir);
-        for local in 0..self.files[f].modules.len() {
-            // The inline modules enclosing this one, outermost first.
-            let mut inline = Vec::new();
-            let mut at = local;
-            while let Some(up) = self.files[f].modules[at].parent {
-                inline.push(self.files[f].modules[at].name.clone());
-                at = up;
-            }
-            inline.reverse();
-            let dir = inline.iter().fold(base.clone(), |d, n| join(&d, n));
-            let path_dir = inline.iter().fold(dir_of(&rel).to_string(), |d, n| join(&d, n));
-            for decl in self.files[f].modules[local].file_mods.clone() {
-                let mut candidates: Vec<(String, bool)> =
-                    decl.paths.iter().map(|path| (join(&path_dir, path), true)).collect();
-                if decl.paths.is_empty() {
-                    candidates.push((join(&dir, &format!("{}.rs", decl.name)), false));
-                    candidates.push((join(&dir, &format!("{}/mod.rs", decl.name)), true));
-                }
-                let found = candidates.iter().find(|(c, _)| root.join(c).is_file());
-                match found {
-                    Some((child, owns_dir)) => next.push(Pending {
-                        krate: p.krate,
-                        parent: Some(top + local),
-                        name: decl.name.clone(),
-                        rel: child.clone(),
-                        owns_dir: *owns_dir,
-                        depth: p.depth + 1,
-                    }),
-                    None => {
-                        let file = &self.files[f];
-                        let shown = candidates
-                            .iter()
-                            .map(|(c, _)| format!("`{c}`"))
-                            .collect::<Vec<_>>()
-                            .join(" or ");
-                        let why = format!("no file {shown}");
-                        let d = diagnostics::unresolved_path(
-                            &format!("mod {}", decl.name),
-                            file.span_of(decl.span),
-                            &why,
-                        );
-                        self.diagnostics.push(d);
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Services: binary packages that depend on busbar, unless a busbar.toml mapping claims them.
