@@ -228,7 +228,8 @@ fn write_library(root: &Path, n: usize) {
     }
 }
 
-fn ts_files(root: &Path) -> Vec<String> {
+/// The files under `root` whose name ends with `suffix`, as sorted `/`-separated paths.
+fn files_ending(root: &Path, suffix: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
@@ -236,13 +237,17 @@ fn ts_files(root: &Path) -> Vec<String> {
             let p = e.path();
             if p.is_dir() {
                 dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "ts") {
+            } else if p.to_string_lossy().ends_with(suffix) {
                 out.push(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
             }
         }
     }
     out.sort();
     out
+}
+
+fn ts_files(root: &Path) -> Vec<String> {
+    files_ending(root, ".ts")
 }
 
 /// One random change to the app's imports and re-exports.

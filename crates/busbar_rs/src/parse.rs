@@ -32,7 +32,7 @@ pub(crate) fn analyze_file(rel: FilePath, abs: &Path, parse: impl FnOnce(&[u8]) 
             return facts;
         }
     };
-    if bytes.len() < u32::MAX as usize - 2 && std::str::from_utf8(&bytes).is_ok() && !parse(&bytes)
+    if bytes.len() < u32::MAX as usize - 2 && !parse(&bytes) && std::str::from_utf8(&bytes).is_ok()
     {
         let mut skipped =
             RsFile::with_size(SourceFile::on_disk(rel, abs.to_path_buf()), bytes.len());

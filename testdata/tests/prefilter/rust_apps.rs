@@ -198,28 +198,10 @@ fn mutate(root: &Path, which: usize) {
 }
 
 fn listing(root: &Path) -> String {
-    let mut files: Vec<_> = walk(root);
-    files.sort();
-    files
+    super::files_ending(root, "")
         .iter()
         .map(|f| format!("-- {f} --\n{}", std::fs::read_to_string(root.join(f)).unwrap()))
         .collect()
-}
-
-fn walk(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
-    out
 }
 
 #[test]

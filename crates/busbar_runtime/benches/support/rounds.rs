@@ -11,9 +11,6 @@ pub struct Sample {
     pub variant: String,
     /// Messages delivered per second to each subscription (consumer group).
     pub delivered: f64,
-    /// Publishes per second, each durable before it returned.
-    pub published: f64,
-    pub p50_ms: f64,
     pub p99_ms: f64,
 }
 
