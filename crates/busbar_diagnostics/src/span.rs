@@ -88,6 +88,12 @@ impl SourceFile {
         &self.inner.path
     }
 
+    /// Whether the text is in memory: always for [`SourceFile::new`], for a file
+    /// [`SourceFile::on_disk`] once something has needed it.
+    pub fn is_loaded(&self) -> bool {
+        self.inner.text.get().is_some()
+    }
+
     pub fn text(&self) -> &str {
         self.inner.text.get_or_init(|| match &self.inner.on_disk {
             Some(abs) => std::fs::read(abs)

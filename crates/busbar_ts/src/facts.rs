@@ -327,7 +327,15 @@ impl FileFacts {
         self.source.span(raw.lo, raw.hi)
     }
 
+    /// The facts of a file whose text is in memory (its size is the text's).
     pub fn new(source: SourceFile) -> Self {
+        let bytes = source.text().len();
+        Self::sized(source, bytes)
+    }
+
+    /// The facts of a file of `bytes` bytes, its text untouched: a file the pre-filter skipped
+    /// stays on disk.
+    pub fn sized(source: SourceFile, bytes: usize) -> Self {
         FileFacts {
             diagnostics: Vec::new(),
             module_refs: Vec::new(),
@@ -344,7 +352,7 @@ impl FileFacts {
             owners: Vec::new(),
             local_refs: Vec::new(),
             suppressions: Vec::new(),
-            bytes: source.text().len(),
+            bytes,
             skipped: false,
             source,
         }

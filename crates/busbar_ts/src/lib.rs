@@ -226,6 +226,42 @@ pub fn parse_only(abs: &Path, rel: &str) -> usize {
 mod tests {
     use super::is_source_name;
 
+    /// A file the pre-filter skips is not read again: its text stays on disk (a large app's
+    /// memory is that of the files that can hold a fact).
+    #[test]
+    fn skipped_files_are_not_read_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let put = |rel: &str, text: &str| {
+            let path = tmp.path().join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        put("package.json", r#"{ "name": "app", "dependencies": { "encore.dev": "1" } }"#);
+        put(
+            "orders/encore.service.ts",
+            "import { Service } from \"encore.dev/service\";\nexport default new Service(\"orders\");\n",
+        );
+        put(
+            "orders/topics.ts",
+            "import { Topic } from \"encore.dev/pubsub\";\nexport const placed = new Topic<{ id: string }>(\"placed\", { deliveryGuarantee: \"at-least-once\" });\n",
+        );
+        for i in 0..20 {
+            put(&format!("orders/util{i}.ts"), &format!("export const n{i} = {i};\n"));
+        }
+        let analysis = busbar_analysis::analyze(
+            tmp.path(),
+            &busbar_config::Config::default(),
+            &busbar_analysis::Options { threads: 1, checker: None, parse_all: false },
+            &[super::FRONTEND],
+        );
+        let stats = &analysis.stats;
+        assert_eq!(stats.files - stats.parsed, 20, "{stats:?}");
+        let loaded: Vec<_> =
+            analysis.sources.files().filter(|f| f.is_loaded()).map(|f| f.path().clone()).collect();
+        assert!(loaded.len() <= stats.parsed, "{loaded:?}");
+        assert!(loaded.iter().all(|p| !p.contains("util")), "{loaded:?}");
+    }
+
     #[test]
     fn source_names() {
         for yes in ["a.ts", "a.tsx", "a.mts", "a.cts", "encore.service.ts", "dots.in.name.ts"] {

@@ -82,8 +82,7 @@ pub(crate) fn skipped_file(
     abs: &Path,
     skipped: &crate::prefilter::Skipped,
 ) -> FileFacts {
-    let mut facts = FileFacts::new(SourceFile::on_disk(rel, abs.to_path_buf()));
-    facts.bytes = skipped.bytes;
+    let mut facts = FileFacts::sized(SourceFile::on_disk(rel, abs.to_path_buf()), skipped.bytes);
     facts.skipped = true;
     facts.suppressions = skipped.suppressions.clone();
     facts

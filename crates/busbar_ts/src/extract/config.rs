@@ -657,7 +657,7 @@ impl Extractor {
     /// A filter value as a string: strings as they are, numbers and booleans in JSON form.
     fn filter_literal(&self, e: &ast::Expr) -> Option<String> {
         match self.constant(e)? {
-            super::consts::Const::String(s) => Some(s),
+            super::consts::Const::String(s) => Some(s.to_string()),
             super::consts::Const::Number(n) if n.is_finite() => Some(super::types::number_text(n)),
             super::consts::Const::Number(_) => None,
             super::consts::Const::Bool(b) => Some(b.to_string()),

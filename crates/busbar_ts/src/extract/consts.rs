@@ -9,11 +9,12 @@ use swc_ecma_ast as ast;
 
 use super::{Extractor, unwrap};
 
-/// The value of a constant expression.
+/// The value of a constant expression. A string is an atom: a literal's value is shared with
+/// the syntax tree, not copied (a file can hold a string constant of megabytes).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Const {
     Number(f64),
-    String(String),
+    String(swc_atoms::Atom),
     Bool(bool),
 }
 
@@ -33,7 +34,7 @@ impl Extractor {
         match unwrap(e) {
             ast::Expr::Lit(ast::Lit::Num(n)) => Some(Const::Number(n.value)),
             ast::Expr::Lit(ast::Lit::Str(s)) => {
-                Some(Const::String(s.value.to_string_lossy().into_owned()))
+                Some(Const::String(s.value.to_atom_lossy().into_owned()))
             }
             ast::Expr::Lit(ast::Lit::Bool(b)) => Some(Const::Bool(b.value)),
             ast::Expr::Ident(id) => self.consts.get(&id.sym).cloned(),
@@ -46,7 +47,7 @@ impl Extractor {
                         out.push_str(&text_of(&self.constant_at(e, depth + 1)?));
                     }
                 }
-                Some(Const::String(out))
+                Some(Const::String(out.into()))
             }
             ast::Expr::Unary(u) => match (u.op, self.constant_at(&u.arg, depth + 1)?) {
                 (ast::UnaryOp::Minus, Const::Number(n)) => Some(Const::Number(-n)),
@@ -68,7 +69,7 @@ fn binary(op: ast::BinaryOp, left: Const, right: Const) -> Option<Const> {
     match (op, left, right) {
         (B::Add, Const::Number(a), Const::Number(b)) => Some(Const::Number(a + b)),
         (B::Add, a @ Const::String(_), b) | (B::Add, a, b @ Const::String(_)) => {
-            Some(Const::String(format!("{}{}", text_of(&a), text_of(&b))))
+            Some(Const::String(format!("{}{}", text_of(&a), text_of(&b)).into()))
         }
         (B::Sub, Const::Number(a), Const::Number(b)) => Some(Const::Number(a - b)),
         (B::Mul, Const::Number(a), Const::Number(b)) => Some(Const::Number(a * b)),
@@ -83,7 +84,7 @@ fn binary(op: ast::BinaryOp, left: Const, right: Const) -> Option<Const> {
 fn text_of(c: &Const) -> String {
     match c {
         Const::Number(n) => super::types::number_text(*n),
-        Const::String(s) => s.clone(),
+        Const::String(s) => s.to_string(),
         Const::Bool(b) => b.to_string(),
     }
 }
