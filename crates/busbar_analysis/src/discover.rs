@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use busbar_diagnostics::{Diagnostic, FilePath};
+use rayon::prelude::*;
 
 use crate::Frontend;
 use crate::diagnostics as diag;
@@ -52,6 +53,7 @@ pub fn relative(root: &Path, path: &Path) -> Option<String> {
         rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
     Some(parts.join("/"))
 }
+#[derive(Default)]
 struct Walked {
     /// (frontend, file)
     files: Vec<(usize, SourcePath)>,
@@ -64,12 +66,6 @@ struct Walked {
 pub(crate) fn discover(root: &Path, threads: usize, frontends: &[Frontend]) -> Discovered {
     let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let frontends: Arc<Vec<Frontend>> = Arc::new(frontends.to_vec());
-    let found = Arc::new(Mutex::new(Walked {
-        files: Vec::new(),
-        manifests: Vec::new(),
-        diagnostics: Vec::new(),
-        saw_symlink: false,
-    }));
 
     let outside = Arc::new(Mutex::new(Vec::<String>::new()));
     // The walk opens the ignore files of the root, its parents and every directory: one that
@@ -167,69 +163,13 @@ pub(crate) fn discover(root: &Path, threads: usize, frontends: &[Frontend]) -> D
         });
     }
 
-    builder.build_parallel().run(|| {
-        let found = Arc::clone(&found);
-        let root = root.to_path_buf();
-        let frontends = Arc::clone(&frontends);
-        Box::new(move |result| {
-            let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
-            match result {
-                Ok(entry) => {
-                    if entry.path_is_symlink() {
-                        found.saw_symlink = true;
-                    }
-                    let name = entry.file_name().to_string_lossy();
-                    let manifest_of =
-                        frontends.iter().position(|f| f.manifest.is_some_and(|(m, _)| m == name));
-                    let is_file = entry.file_type().is_some_and(|t| t.is_file());
-                    if !is_file {
-                        let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-                        if let Some(f) = manifest_of
-                            && !is_dir
-                        {
-                            // A FIFO or a device: never opened.
-                            let shown = relative(&root, entry.path())
-                                .unwrap_or_else(|| entry.path().display().to_string());
-                            found.diagnostics.push(diag::config_file_skipped(
-                                &shown,
-                                "it is not a regular file (busbar reads only regular files)",
-                                frontends[f].manifest.map_or("", |(_, lost)| lost),
-                            ));
-                        }
-                        return ignore::WalkState::Continue;
-                    }
-                    if let Some(f) = manifest_of {
-                        let dir = parent_rel(&root, entry.path());
-                        found.manifests.push((f, dir, entry.path().to_path_buf()));
-                    } else if let Some(f) = frontends.iter().position(|f| (f.is_source)(&name))
-                        && let Some(rel) = relative(&root, entry.path())
-                    {
-                        let path = SourcePath { rel: rel.into(), abs: entry.path().to_path_buf() };
-                        found.files.push((f, path));
-                    }
-                }
-                Err(error) => {
-                    if let Some(d) = walk_error(&root, &error, None) {
-                        found.diagnostics.push(d);
-                    }
-                }
-            }
-            ignore::WalkState::Continue
-        })
+    let shared = Mutex::new(Walked::default());
+    builder.build_parallel().visit(&mut Collectors {
+        shared: &shared,
+        root,
+        frontends: &frontends,
     });
-
-    let found = match Arc::try_unwrap(found) {
-        Ok(m) => m.into_inner().unwrap_or_else(|e| e.into_inner()),
-        Err(arc) => {
-            let mut guard = arc.lock().unwrap_or_else(|e| e.into_inner());
-            Walked {
-                files: std::mem::take(&mut guard.files),
-                manifests: std::mem::take(&mut guard.manifests),
-                diagnostics: std::mem::take(&mut guard.diagnostics),
-                saw_symlink: guard.saw_symlink,
-            }
-        }
-    };
+    let found = shared.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut files = found.files;
     files.sort_by(|a, b| a.1.rel.cmp(&b.1.rel));
     if found.saw_symlink {
@@ -245,11 +185,19 @@ pub(crate) fn discover(root: &Path, threads: usize, frontends: &[Frontend]) -> D
         out[f].files.push(file);
     }
     let mut diagnostics = found.diagnostics;
-    for (f, dir, path) in found.manifests {
-        let read = busbar_config::files::read_regular(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| String::from_utf8(b).map_err(|_| "it is not UTF-8".to_string()));
-        match read {
+    // Read on the pool's threads: an app with its dependencies' sources has hundreds.
+    let read: Vec<_> = found
+        .manifests
+        .into_par_iter()
+        .map(|(f, dir, path)| {
+            let text = busbar_config::files::read_regular(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| String::from_utf8(b).map_err(|_| "it is not UTF-8".to_string()));
+            (f, dir, path, text)
+        })
+        .collect();
+    for (f, dir, path, text) in read {
+        match text {
             Ok(text) => out[f].manifests.push((dir, text)),
             Err(why) => {
                 let shown = relative(root, &path).unwrap_or_else(|| path.display().to_string());
@@ -270,6 +218,91 @@ pub(crate) fn discover(root: &Path, threads: usize, frontends: &[Frontend]) -> D
     outside.dedup();
     diagnostics.extend(outside.iter().map(|p| diag::symlink_outside_root(p)));
     Discovered { found: out, diagnostics }
+}
+
+/// Makes each walker thread a [`Collector`].
+struct Collectors<'s> {
+    shared: &'s Mutex<Walked>,
+    root: &'s Path,
+    frontends: &'s [Frontend],
+}
+
+impl<'s> ignore::ParallelVisitorBuilder<'s> for Collectors<'s> {
+    fn build(&mut self) -> Box<dyn ignore::ParallelVisitor + 's> {
+        Box::new(Collector {
+            shared: self.shared,
+            root: self.root,
+            frontends: self.frontends,
+            found: Walked::default(),
+        })
+    }
+}
+
+/// What one walker thread finds, kept to itself (no lock per entry) and added to the shared
+/// list when the thread's walk ends; the list is sorted afterwards.
+struct Collector<'s> {
+    shared: &'s Mutex<Walked>,
+    root: &'s Path,
+    frontends: &'s [Frontend],
+    found: Walked,
+}
+
+impl Drop for Collector<'_> {
+    fn drop(&mut self) {
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        shared.files.append(&mut self.found.files);
+        shared.manifests.append(&mut self.found.manifests);
+        shared.diagnostics.append(&mut self.found.diagnostics);
+        shared.saw_symlink |= self.found.saw_symlink;
+    }
+}
+
+impl ignore::ParallelVisitor for Collector<'_> {
+    fn visit(&mut self, result: Result<ignore::DirEntry, ignore::Error>) -> ignore::WalkState {
+        let (found, root, frontends) = (&mut self.found, self.root, self.frontends);
+        match result {
+            Ok(entry) => {
+                if entry.path_is_symlink() {
+                    found.saw_symlink = true;
+                }
+                let name = entry.file_name().to_string_lossy();
+                let manifest_of =
+                    frontends.iter().position(|f| f.manifest.is_some_and(|(m, _)| m == name));
+                let is_file = entry.file_type().is_some_and(|t| t.is_file());
+                if !is_file {
+                    let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+                    if let Some(f) = manifest_of
+                        && !is_dir
+                    {
+                        // A FIFO or a device: never opened.
+                        let shown = relative(&root, entry.path())
+                            .unwrap_or_else(|| entry.path().display().to_string());
+                        found.diagnostics.push(diag::config_file_skipped(
+                            &shown,
+                            "it is not a regular file (busbar reads only regular files)",
+                            frontends[f].manifest.map_or("", |(_, lost)| lost),
+                        ));
+                    }
+                    return ignore::WalkState::Continue;
+                }
+                if let Some(f) = manifest_of {
+                    let dir = parent_rel(&root, entry.path());
+                    found.manifests.push((f, dir, entry.path().to_path_buf()));
+                } else if let Some(f) = frontends.iter().position(|f| (f.is_source)(&name))
+                    && let Some(rel) = relative(&root, entry.path())
+                {
+                    let path = SourcePath { rel: rel.into(), abs: entry.path().to_path_buf() };
+                    found.files.push((f, path));
+                }
+            }
+            Err(error) => {
+                if let Some(d) = walk_error(&root, &error, None) {
+                    found.diagnostics.push(d);
+                }
+            }
+        }
+        ignore::WalkState::Continue
+    }
 }
 
 /// The ignore files the walk reads in each directory.

@@ -21,6 +21,11 @@ use busbar_runtime::{
 
 const PUBLISHERS: usize = 16;
 
+/// The allocator of the `busbar` binary, which hosts the broker (`busbar dev`) and the sidecar
+/// (`busbar serve`): measured as users run it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "support/rounds.rs"]
 mod rounds;
 use rounds::Sample;

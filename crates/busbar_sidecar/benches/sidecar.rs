@@ -24,6 +24,11 @@ const PUBLISHERS: usize = 16;
 mod rounds;
 use rounds::Sample;
 
+/// The allocator of the `busbar` binary, which hosts the broker (`busbar dev`) and the sidecar
+/// (`busbar serve`): measured as users run it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn write(dir: &Path, rel: &str, text: &str) {
     let path = dir.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
