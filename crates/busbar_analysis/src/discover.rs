@@ -275,7 +275,7 @@ impl ignore::ParallelVisitor for Collector<'_> {
                         && !is_dir
                     {
                         // A FIFO or a device: never opened.
-                        let shown = relative(&root, entry.path())
+                        let shown = relative(root, entry.path())
                             .unwrap_or_else(|| entry.path().display().to_string());
                         found.diagnostics.push(diag::config_file_skipped(
                             &shown,
@@ -286,17 +286,17 @@ impl ignore::ParallelVisitor for Collector<'_> {
                     return ignore::WalkState::Continue;
                 }
                 if let Some(f) = manifest_of {
-                    let dir = parent_rel(&root, entry.path());
+                    let dir = parent_rel(root, entry.path());
                     found.manifests.push((f, dir, entry.path().to_path_buf()));
                 } else if let Some(f) = frontends.iter().position(|f| (f.is_source)(&name))
-                    && let Some(rel) = relative(&root, entry.path())
+                    && let Some(rel) = relative(root, entry.path())
                 {
                     let path = SourcePath { rel: rel.into(), abs: entry.path().to_path_buf() };
                     found.files.push((f, path));
                 }
             }
             Err(error) => {
-                if let Some(d) = walk_error(&root, &error, None) {
+                if let Some(d) = walk_error(root, &error, None) {
                     found.diagnostics.push(d);
                 }
             }
