@@ -53,6 +53,8 @@ pub fn relative(root: &Path, path: &Path) -> Option<String> {
         rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
     Some(parts.join("/"))
 }
+
+/// What the walk found, before it is sorted and split by frontend.
 #[derive(Default)]
 struct Walked {
     /// (frontend, file)

@@ -200,7 +200,8 @@ impl Link<'_, '_> {
     fn resolve_references(&self) -> Vec<Vec<Answer>> {
         let (files, nodes, crates) = (self.r.files, self.r.nodes, self.r.crates);
         let (node_of, interesting) = (&self.node_of, self.interesting);
-        // One run per file on one thread (the memo shared by all), a few per thread otherwise.
+        // On one thread, one run of every file (one memo for all); a few runs per thread
+        // otherwise.
         let threads = rayon::current_num_threads();
         let run = if threads > 1 { files.len().div_ceil(threads * 4) } else { files.len() };
         let run = run.max(1);
