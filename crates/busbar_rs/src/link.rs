@@ -16,7 +16,6 @@ use crate::diagnostics as diag;
 use crate::facts::{PathRef, RawSpan, RefKind, ValueItem};
 use crate::resolve::{NodeId, Res, Resolver};
 use crate::schema;
-use rayon::prelude::*;
 
 #[derive(Debug, Default)]
 pub(crate) struct Linked {
@@ -68,10 +67,6 @@ pub(crate) fn link(r: &Resolver<'_>, interesting: Option<&HashSet<String>>) -> L
     r.noting(true);
     l.out
 }
-
-/// A reference's resolution and how many of its segments it used; `None` for a reference
-/// outside the module trees.
-type Answer = Option<(Res, usize)>;
 
 impl Link<'_, '_> {
     fn is_busbar(&self, node: NodeId, path: &[String]) -> bool {
@@ -193,64 +188,18 @@ impl Link<'_, '_> {
         id
     }
 
-    /// Every path reference of every file, resolved: on the pool's threads, each run of files
-    /// with a resolver of its own (an answer does not depend on what a resolver remembers;
-    /// the skipped files each one read are noted in `self.r`), in the order of the files and
-    /// their references.
-    fn resolve_references(&self) -> Vec<Vec<Answer>> {
-        let (files, nodes, crates) = (self.r.files, self.r.nodes, self.r.crates);
-        let (node_of, interesting) = (&self.node_of, self.interesting);
-        // On one thread, one run of every file (one memo for all); a few runs per thread
-        // otherwise.
-        let threads = rayon::current_num_threads();
-        let run = if threads > 1 { files.len().div_ceil(threads * 4) } else { files.len() };
-        let run = run.max(1);
-        let runs: Vec<(Vec<Vec<Answer>>, Vec<usize>)> = files
-            .par_chunks(run)
-            .enumerate()
-            .map(|(i, chunk)| {
-                let r = Resolver::new(files, nodes, crates);
-                let mut path: Vec<&str> = Vec::new();
-                let answers = chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(k, file)| {
-                        let f = i * run + k;
-                        file.refs
-                            .iter()
-                            .map(|re| {
-                                let &node = node_of.get(&(f, re.module))?;
-                                path.clear();
-                                path.extend(file.segments_of(re));
-                                if let Some(names) = interesting {
-                                    r.noting(path.iter().any(|s| names.contains(*s)));
-                                }
-                                Some(r.resolve(node, &path, re.absolute))
-                            })
-                            .collect()
-                    })
-                    .collect();
-                (answers, r.unread())
-            })
-            .collect();
-        let mut answers = Vec::with_capacity(files.len());
-        for (chunk, unread) in runs {
-            answers.extend(chunk);
-            self.r.note_unread(&unread);
-        }
-        answers
-    }
-
     fn references(&mut self) {
         let mut escapes: HashSet<(usize, RawSpan)> = HashSet::default();
-        let answers = self.resolve_references();
-        for ((f, file), answers) in self.r.files.iter().enumerate().zip(answers) {
+        for (f, file) in self.r.files.iter().enumerate() {
             let mut path: Vec<&str> = Vec::new();
-            for (re, answer) in file.refs.iter().zip(answers) {
-                let Some((res, used)) = answer else { continue };
+            for re in &file.refs {
                 let Some(&node) = self.node_of.get(&(f, re.module)) else { continue };
                 path.clear();
                 path.extend(file.segments_of(re));
+                if let Some(names) = self.interesting {
+                    self.r.noting(path.iter().any(|s| names.contains(*s)));
+                }
+                let (res, used) = self.r.resolve(node, &path, re.absolute);
                 match res {
                     Res::Value(n, _, ValueItem::Topic(t)) if used == path.len() => {
                         let Some((name, declared)) =

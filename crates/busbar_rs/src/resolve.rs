@@ -109,12 +109,6 @@ impl<'a> Resolver<'a> {
         files
     }
 
-    /// Notes skipped files another resolver read in noted questions (one that answered some of
-    /// this link's questions on another thread).
-    pub fn note_unread(&self, files: &[usize]) {
-        self.unread.borrow_mut().extend_from_slice(files);
-    }
-
     /// The module facts of `node`, noting a read of a skipped file.
     fn module_of(&self, node: NodeId) -> &'a ModFacts {
         let n = &self.nodes[node];
