@@ -222,7 +222,9 @@ pub(crate) fn discover(root: &Path, threads: usize, frontends: &[Frontend]) -> D
     Discovered { found: out, diagnostics }
 }
 
-/// Makes each walker thread a [`Collector`].
+/// What every walker thread shares: where its finds go, and how it judges an entry. Also
+/// the builder that makes each walker thread a [`Collector`].
+#[derive(Clone, Copy)]
 struct Collectors<'s> {
     shared: &'s Mutex<Walked>,
     root: &'s Path,
@@ -231,27 +233,20 @@ struct Collectors<'s> {
 
 impl<'s> ignore::ParallelVisitorBuilder<'s> for Collectors<'s> {
     fn build(&mut self) -> Box<dyn ignore::ParallelVisitor + 's> {
-        Box::new(Collector {
-            shared: self.shared,
-            root: self.root,
-            frontends: self.frontends,
-            found: Walked::default(),
-        })
+        Box::new(Collector { walk: *self, found: Walked::default() })
     }
 }
 
 /// What one walker thread finds, kept to itself (no lock per entry) and added to the shared
 /// list when the thread's walk ends; the list is sorted afterwards.
 struct Collector<'s> {
-    shared: &'s Mutex<Walked>,
-    root: &'s Path,
-    frontends: &'s [Frontend],
+    walk: Collectors<'s>,
     found: Walked,
 }
 
 impl Drop for Collector<'_> {
     fn drop(&mut self) {
-        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut shared = self.walk.shared.lock().unwrap_or_else(|e| e.into_inner());
         shared.files.append(&mut self.found.files);
         shared.manifests.append(&mut self.found.manifests);
         shared.diagnostics.append(&mut self.found.diagnostics);
@@ -261,7 +256,7 @@ impl Drop for Collector<'_> {
 
 impl ignore::ParallelVisitor for Collector<'_> {
     fn visit(&mut self, result: Result<ignore::DirEntry, ignore::Error>) -> ignore::WalkState {
-        let (found, root, frontends) = (&mut self.found, self.root, self.frontends);
+        let (found, root, frontends) = (&mut self.found, self.walk.root, self.walk.frontends);
         match result {
             Ok(entry) => {
                 if entry.path_is_symlink() {

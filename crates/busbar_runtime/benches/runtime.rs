@@ -22,7 +22,8 @@ use busbar_runtime::{
 const PUBLISHERS: usize = 16;
 
 /// The allocator of the `busbar` binary, which hosts the broker (`busbar dev`) and the sidecar
-/// (`busbar serve`): measured as users run it.
+/// (`busbar serve`), with its default options (the binary's `tune_allocator` settings, which
+/// live in `busbar_cli`, are not applied here).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

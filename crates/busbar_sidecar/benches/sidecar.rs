@@ -25,7 +25,8 @@ mod rounds;
 use rounds::Sample;
 
 /// The allocator of the `busbar` binary, which hosts the broker (`busbar dev`) and the sidecar
-/// (`busbar serve`): measured as users run it.
+/// (`busbar serve`), with its default options (the binary's `tune_allocator` settings, which
+/// live in `busbar_cli`, are not applied here).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
