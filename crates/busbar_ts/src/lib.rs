@@ -105,7 +105,9 @@ fn analyze(input: &Input<'_>) -> Facts {
 
     let mut index: HashMap<FilePath, usize> =
         paths.iter().enumerate().map(|(i, p)| (p.clone(), i)).collect();
-    loop {
+    // Whether the link has been asked (a file it needs read since is counted as linking).
+    let mut linking = false;
+    let linked = loop {
         // Files outside the root, reached through tsconfig `paths` or `../` imports.
         loop {
             let mut new: Vec<FilePath> = targets
@@ -140,11 +142,14 @@ fn analyze(input: &Input<'_>) -> Facts {
             files.extend(parsed);
             targets.extend(resolve_all(&resolver, &files[start..], &paths[start..]));
         }
-        let unread =
-            if skipped.is_empty() { Vec::new() } else { build::unread(&files, &paths, &targets) };
-        if unread.is_empty() {
-            break;
+        if !linking {
+            laps.lap("resolve imports");
+            linking = true;
         }
+        let unread = match build::link(&files, &paths, &targets, &in_service) {
+            Ok(linked) => break linked,
+            Err(unread) => unread,
+        };
         // The link would read files the pre-filter skipped: parse them, and ask again.
         let reparsed: Vec<(usize, FileFacts)> = unread
             .par_iter()
@@ -167,10 +172,8 @@ fn analyze(input: &Input<'_>) -> Facts {
                 .collect();
             files[i] = facts;
         }
-    }
+    };
     skipped.clear();
-    laps.lap("resolve imports");
-    let linked = build::link(&files, &paths, &targets, &in_service);
     laps.lap("link");
     let mut facts = Facts {
         topics: linked.topics,

@@ -72,6 +72,12 @@ pub(crate) struct Linker<'a> {
     pub unread: RefCell<Vec<usize>>,
 }
 
+/// What a [`Linker`] remembers of its lookups.
+pub(crate) struct Memos<'a> {
+    values: HashMap<(usize, Atom), Value>,
+    types: HashMap<(usize, Atom), Found<'a>>,
+}
+
 const MAX_DEPTH: usize = 64;
 
 /// The export name of a module's default export.
@@ -93,6 +99,19 @@ impl<'a> Linker<'a> {
             type_memo: RefCell::new(HashMap::default()),
             unread: RefCell::new(Vec::new()),
         }
+    }
+
+    /// What the lookups so far remember (for [`Linker::restore`]).
+    pub fn checkpoint(&self) -> Memos<'a> {
+        Memos { values: self.memo.borrow().clone(), types: self.type_memo.borrow().clone() }
+    }
+
+    /// Forgets every lookup made since `memos` was taken: the linker answers from then on
+    /// exactly as one that never made them (a lookup in progress in a cycle, or at the depth
+    /// bound, answers by what is remembered, so the order of lookups can matter).
+    pub fn restore(&self, memos: Memos<'a>) {
+        *self.memo.borrow_mut() = memos.values;
+        *self.type_memo.borrow_mut() = memos.types;
     }
 
     /// A file's facts for a lookup, noting a file the pre-filter skipped.

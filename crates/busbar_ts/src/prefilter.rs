@@ -13,7 +13,7 @@
 //!
 //! What else the link needs (a message type in a library, a subscription's topic, the import
 //! chain of a publish) it finds itself: those lookups note every skipped file they read
-//! (`link::Linker::unread`, `build::unread`), the files are parsed, and the lookups are asked
+//! (`link::Linker::unread`, `build::link`), the files are parsed, and the lookups are asked
 //! again until they read none; then the link runs once (`crate::analyze`). Any other lookup
 //! into a skipped file cannot end at a topic (`build::reaches_topic`).
 //!

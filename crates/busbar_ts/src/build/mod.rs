@@ -33,49 +33,42 @@ pub(crate) struct Linked {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// The files the pre-filter skipped that the link must read to be right, sorted: those a
-/// message type's lookup, a subscription's topic or the import chain of a `.publish`/`.ref`
-/// reads (every other lookup that reaches a skipped file cannot end at a topic, see
-/// [`reaches_topic`]). They are parsed, and asked again, until there are none.
-pub(crate) fn unread(
-    files: &[FileFacts],
-    paths: &[FilePath],
-    targets: &[Vec<Target>],
-) -> Vec<usize> {
-    let index: HashMap<FilePath, usize> =
-        paths.iter().enumerate().map(|(i, p)| (p.clone(), i)).collect();
-    let linker = Linker::new(files, targets, &index);
-    let mut scratch = Linked::default();
-    let topic_names = topics(&linker, &mut scratch);
-    subscriptions(&linker, &topic_names, &mut scratch);
-    for (f, facts) in files.iter().enumerate() {
-        for u in &facts.uses {
-            if matches!(u.kind, UseKind::Publish | UseKind::Ref(_)) {
-                linker.follow(linker.local(f, &u.name), &u.path);
-            }
-        }
-    }
-    let mut unread = linker.unread.take();
-    unread.sort_unstable();
-    unread.dedup();
-    unread
-}
-
-/// The names of the topics declared with a literal name, by (file, topic index).
-type TopicNames = HashMap<(usize, usize), String>;
-
+/// Links every file, or says which files the pre-filter skipped that the link must read to
+/// be right (sorted): those a message type's lookup, a subscription's topic or the import chain
+/// of a `.publish`/`.ref` reads (every other lookup that reaches a skipped file cannot end at a
+/// topic, see [`reaches_topic`]). They are parsed, and the link is asked again, until there are
+/// none. The topics and subscriptions found while asking are the link's own (the lookups of
+/// the import chains are forgotten, so the link's lookups run in the order a link of fully
+/// parsed files runs them).
 pub(crate) fn link(
     files: &[FileFacts],
     paths: &[FilePath],
     targets: &[Vec<Target>],
     in_service: &[bool],
-) -> Linked {
+) -> Result<Linked, Vec<usize>> {
     let index: HashMap<FilePath, usize> =
         paths.iter().enumerate().map(|(i, p)| (p.clone(), i)).collect();
     let linker = Linker::new(files, targets, &index);
     let mut out = Linked::default();
     let topic_names = topics(&linker, &mut out);
     subscriptions(&linker, &topic_names, &mut out);
+    if files.iter().any(|f| f.skipped) {
+        let memos = linker.checkpoint();
+        for (f, facts) in files.iter().enumerate() {
+            for u in &facts.uses {
+                if matches!(u.kind, UseKind::Publish | UseKind::Ref(_)) {
+                    linker.follow(linker.local(f, &u.name), &u.path);
+                }
+            }
+        }
+        let mut unread = linker.unread.take();
+        if !unread.is_empty() {
+            unread.sort_unstable();
+            unread.dedup();
+            return Err(unread);
+        }
+        linker.restore(memos);
+    }
     // Every use is resolved once; the resolutions also say who references which declaration,
     // for the code graph.
     let resolved: Vec<Vec<(Value, usize)>> = files
@@ -95,8 +88,11 @@ pub(crate) fn link(
     };
     uses(&linker, &ctx, &mut graph, &mut out);
     out.code = graph.graph;
-    out
+    Ok(out)
 }
+
+/// The names of the topics declared with a literal name, by (file, topic index).
+type TopicNames = HashMap<(usize, usize), String>;
 
 /// Topics with a literal name, their message types lowered.
 fn topics(linker: &Linker<'_>, out: &mut Linked) -> TopicNames {
