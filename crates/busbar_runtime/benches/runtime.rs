@@ -6,8 +6,9 @@
 //! throughput (messages delivered to both subscriptions per second of wall time) and the
 //! publish→deliver latency percentiles; then the same workload on Redis Streams as the reference
 //! (`BUSBAR_REDIS_SERVER`). Arguments: `[MESSAGES]` (default 40,000). The three variants
-//! alternate for `BUSBAR_BENCH_RUNS` rounds (default 3), then a table gives each one's
-//! min/median/max (`rounds.rs`).
+//! alternate for `BUSBAR_BENCH_RUNS` rounds (default 3), with the disk's own bound measured in
+//! each round (`rounds::disk_bound`), then a table gives each one's min/median/max
+//! (`rounds.rs`).
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on the terminal")]
 
@@ -49,6 +50,7 @@ fn main() {
         }
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         samples.extend(runtime.block_on(redis_reference::run(total)));
+        samples.push(rounds::disk_bound(PUBLISHERS));
     }
     rounds::print_table(&samples);
 }

@@ -94,6 +94,7 @@ fn main() {
     for _ in 0..rounds::rounds() {
         samples.push(run(total, true));
         samples.push(run(total, false));
+        samples.push(rounds::disk_bound(PUBLISHERS));
     }
     validation_alone();
     rounds::print_table(&samples);

@@ -14,6 +14,42 @@ pub struct Sample {
     pub p99_ms: f64,
 }
 
+/// The row of [`disk_bound`].
+pub const DISK_BOUND: &str = "disk bound: publishers / append+fsync (p99)";
+
+/// What this disk allows, measured in the round like the variants: the time of one 4 KiB
+/// append and `fsync` in a fresh file of the temporary directory (where the benchmarks keep
+/// their data), 200 times. No durable broker can answer a publish sooner, so `publishers`
+/// clients that each wait for their publish get at most `publishers / median` messages per
+/// second, if every fsync covered all of them and nothing else took time. The row's latency
+/// column is the p99 of one append and fsync.
+pub fn disk_bound(publishers: usize) -> Sample {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = std::fs::File::create(dir.path().join("appends")).unwrap();
+    let page = vec![b'x'; 4096];
+    let mut took: Vec<std::time::Duration> = (0..200)
+        .map(|_| {
+            let began = std::time::Instant::now();
+            file.write_all(&page).unwrap();
+            file.sync_all().unwrap();
+            began.elapsed()
+        })
+        .collect();
+    took.sort_unstable();
+    let median = took[took.len() / 2].as_secs_f64();
+    println!(
+        "disk: one 4 KiB append + fsync takes {:.0} us (median of 200), so {publishers} publishers waiting on one fsync each get at most {:.0} msgs/s",
+        median * 1e6,
+        publishers as f64 / median
+    );
+    Sample {
+        variant: DISK_BOUND.to_string(),
+        delivered: publishers as f64 / median,
+        p99_ms: percentile_ms(&took, 0.99),
+    }
+}
+
 pub fn rounds() -> usize {
     std::env::var("BUSBAR_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1)
 }
