@@ -87,13 +87,54 @@ async fn deliver(State(seen): State<Arc<Seen>>, body: axum::body::Bytes) -> &'st
     r#"{"status":"SUCCESS"}"#
 }
 
+/// A bulk delivery (Dapr's `bulkSubscribe`): every entry's latency recorded, every entry
+/// answered SUCCESS.
+async fn deliver_bulk(State(seen): State<Arc<Seen>>, body: axum::body::Bytes) -> String {
+    let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let now = seen.start.elapsed().as_nanos() as u64;
+    let mut statuses = Vec::new();
+    for entry in request["entries"].as_array().into_iter().flatten() {
+        if let Some(sent) = entry.pointer("/event/data/t").and_then(Value::as_u64) {
+            seen.latencies.lock().unwrap().push(Duration::from_nanos(now.saturating_sub(sent)));
+            seen.delivered.add_permits(1);
+        }
+        statuses.push(serde_json::json!({ "entryId": entry["entryId"], "status": "SUCCESS" }));
+    }
+    serde_json::json!({ "statuses": statuses }).to_string()
+}
+
+/// The `bulkSubscribe` settings of the bulk variant.
+const BULK_MESSAGES: u32 = 100;
+const BULK_AWAIT_MS: u32 = 5;
+
+/// What a round runs: the sidecar with validation at publish on or off, deliveries one per
+/// request or in bulk.
+#[derive(Clone, Copy)]
+struct Variant {
+    validate: bool,
+    bulk: bool,
+}
+
+impl Variant {
+    fn name(self) -> String {
+        let validation = if self.validate { "on" } else { "off" };
+        if self.bulk {
+            format!("sidecar, bulk subscribe ({BULK_MESSAGES} / {BULK_AWAIT_MS} ms)")
+        } else {
+            format!("sidecar over HTTP, validation {validation}")
+        }
+    }
+}
+
 fn main() {
     let total: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
-    // Validation at publish on (the default) and off, alternating, for the rounds.
+    // Validation at publish on (the default) and off, then deliveries in bulk (validation
+    // on), alternating, for the rounds.
     let mut samples = Vec::new();
     for _ in 0..rounds::rounds() {
-        samples.push(run(total, true));
-        samples.push(run(total, false));
+        samples.push(run(total, Variant { validate: true, bulk: false }));
+        samples.push(run(total, Variant { validate: false, bulk: false }));
+        samples.push(run(total, Variant { validate: true, bulk: true }));
         samples.push(rounds::disk_bound(PUBLISHERS));
     }
     validation_alone();
@@ -122,7 +163,8 @@ fn validation_alone() {
     );
 }
 
-fn run(total: usize, validate: bool) -> Sample {
+fn run(total: usize, variant: Variant) -> Sample {
+    let validate = variant.validate;
     let config = analyzed();
     let data = tempfile::tempdir().unwrap();
     let clients = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -133,9 +175,28 @@ fn run(total: usize, validate: bool) -> Sample {
     });
     // The subscriber service.
     let app_port = clients.block_on(async {
-        let app = axum::Router::new()
+        let mut app = axum::Router::new()
             .route("/busbar/bench/{sub}", post(deliver))
-            .with_state(seen.clone());
+            .route("/bulk/{sub}", post(deliver_bulk));
+        if variant.bulk {
+            let entries: Vec<Value> = ["a", "b"]
+                .iter()
+                .map(|sub| {
+                    serde_json::json!({
+                        "pubsubname": "pubsub", "topic": "bench", "route": format!("/bulk/{sub}"),
+                        "metadata": { "subscription": sub },
+                        "bulkSubscribe": {
+                            "enabled": true,
+                            "maxMessagesCount": BULK_MESSAGES,
+                            "maxAwaitDurationMs": BULK_AWAIT_MS,
+                        },
+                    })
+                })
+                .collect();
+            let subscribe = move || async move { axum::Json(entries) };
+            app = app.route("/dapr/subscribe", axum::routing::get(subscribe));
+        }
+        let app = app.with_state(seen.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -201,8 +262,8 @@ fn run(total: usize, validate: bool) -> Sample {
     lat.sort_unstable();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     println!(
-        "sidecar over HTTP, validation {}: {total} messages of 1 KiB, 2 subscriptions (delivered over HTTP), {PUBLISHERS} publishers",
-        if validate { "on" } else { "off" }
+        "{}: {total} messages of 1 KiB, 2 subscriptions (delivered over HTTP), {PUBLISHERS} publishers",
+        variant.name()
     );
     println!(
         "  publish:   {:>8.0} msgs/s (all publishes durable in {:.2} s)",
@@ -222,7 +283,7 @@ fn run(total: usize, validate: bool) -> Sample {
     );
     sidecar_rt.block_on(sidecar.shutdown());
     Sample {
-        variant: format!("sidecar over HTTP, validation {}", if validate { "on" } else { "off" }),
+        variant: variant.name(),
         delivered: total as f64 / elapsed.as_secs_f64(),
         p99_ms: rounds::percentile_ms(&lat, 0.99),
     }

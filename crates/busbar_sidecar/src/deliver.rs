@@ -7,7 +7,7 @@ use axum::http::header;
 use busbar_runtime::{Delivery, Handler, HandlerFuture, Outcome};
 use serde_json::Value;
 
-use crate::{cloudevent, routes};
+use crate::{bulk, cloudevent, routes};
 
 /// The most of a subscriber's answer that is read: `{"status": "RETRY"}` is all it needs to
 /// say, and an answer without end must not fill the sidecar's memory.
@@ -40,6 +40,8 @@ pub(crate) struct HttpHandler {
     pub topic: String,
     pub subscription: String,
     pub pubsub: String,
+    /// For a route with `bulkSubscribe` enabled.
+    pub batcher: Arc<bulk::Batcher>,
 }
 
 impl Handler for HttpHandler {
@@ -47,6 +49,7 @@ impl Handler for HttpHandler {
         let body = cloudevent::envelope(&delivery, &self.pubsub);
         let (client, routes) = (self.client.clone(), self.routes.clone());
         let (topic, subscription) = (self.topic.clone(), self.subscription.clone());
+        let batcher = self.batcher.clone();
         Box::pin(async move {
             let body = match body {
                 Ok(body) => body,
@@ -57,8 +60,11 @@ impl Handler for HttpHandler {
                 Err(routes::NoEndpoint::Unreachable(e)) => return Outcome::Unreachable(e),
                 Err(routes::NoEndpoint::Refused(e)) => return Outcome::Retry(e),
             };
+            if let Some(bulk) = endpoint.bulk {
+                return batcher.deliver(endpoint.url, bulk, body).await;
+            }
             let request = client
-                .post(endpoint)
+                .post(endpoint.url)
                 .header(header::CONTENT_TYPE, "application/cloudevents+json")
                 .body(body);
             let response = match request.send().await {

@@ -36,6 +36,7 @@
 )]
 
 pub mod admin;
+mod bulk;
 mod cloudevent;
 mod deliver;
 pub mod identity;

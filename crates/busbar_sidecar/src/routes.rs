@@ -18,7 +18,35 @@ use tokio::sync::OnceCell;
 const MAX_SUBSCRIBE_ANSWER: usize = 1 << 20;
 
 /// Routes by (topic, subscription).
-type Routes = BTreeMap<(String, String), String>;
+type Routes = BTreeMap<(String, String), Route>;
+
+/// Where a subscription's deliveries go, as its `/dapr/subscribe` entry says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Route {
+    pub path: String,
+    /// `bulkSubscribe` enabled: deliveries go in batches (`crate::bulk`).
+    pub bulk: Option<Bulk>,
+}
+
+/// A subscription's `bulkSubscribe` settings, with Dapr's defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Bulk {
+    /// `maxMessagesCount`: the most messages in one request (default 100).
+    pub max_messages: usize,
+    /// `maxAwaitDurationMs`: how long the first message of a batch waits for others (default
+    /// 1,000 ms).
+    pub max_await: Duration,
+}
+
+/// The most messages busbar puts in one bulk request, whatever `maxMessagesCount` says.
+pub(crate) const MAX_BULK_MESSAGES: usize = 1_000;
+
+/// Where to POST a delivery now.
+#[derive(Clone, Debug)]
+pub(crate) struct Endpoint {
+    pub url: String,
+    pub bulk: Option<Bulk>,
+}
 
 /// What reading a service's routes found.
 pub(crate) enum Read {
@@ -103,14 +131,14 @@ impl ServiceRoutes {
         }
     }
 
-    /// The URL to POST a delivery of `topic`'s `subscription` to, reading the routes first if
+    /// Where to POST a delivery of `topic`'s `subscription`, reading the routes first if
     /// they are not known yet. `Err` says why the delivery cannot go now.
     pub async fn endpoint(
         &self,
         client: &reqwest::Client,
         topic: &str,
         subscription: &str,
-    ) -> Result<String, NoEndpoint> {
+    ) -> Result<Endpoint, NoEndpoint> {
         let known = self.known();
         match self.read_into(&known, client).await {
             Read::Known => {}
@@ -126,9 +154,12 @@ impl ServiceRoutes {
             .get()
             .and_then(|k| k.as_ref().ok())
             .and_then(|routes| routes.get(&(topic.to_string(), subscription.to_string())).cloned())
-            .unwrap_or_else(|| format!("/busbar/{topic}/{subscription}"));
-        let slash = if route.starts_with('/') { "" } else { "/" };
-        Ok(format!("{}{slash}{route}", self.url))
+            .unwrap_or_else(|| Route {
+                path: format!("/busbar/{topic}/{subscription}"),
+                bulk: None,
+            });
+        let slash = if route.path.starts_with('/') { "" } else { "/" };
+        Ok(Endpoint { url: format!("{}{slash}{}", self.url, route.path), bulk: route.bulk })
     }
 
     async fn fetch(&self, client: &reqwest::Client) -> Result<Routes, Fetch> {
@@ -161,7 +192,7 @@ impl ServiceRoutes {
     }
 
     /// One `/dapr/subscribe` entry: the subscription it routes, and its route.
-    fn entry(&self, entry: &Value) -> Result<((String, String), String), String> {
+    fn entry(&self, entry: &Value) -> Result<((String, String), Route), String> {
         let service = &self.service;
         let pubsub = &self.pubsub;
         let topic = entry.get("topic").and_then(Value::as_str).unwrap_or_default();
@@ -214,13 +245,46 @@ impl ServiceRoutes {
                 "service `{service}`: the /dapr/subscribe entry for `{topic}` has no route"
             ));
         }
-        Ok(((topic.to_string(), sub), route))
+        let bulk = bulk(entry.get("bulkSubscribe")).map_err(|e| {
+            format!("service `{service}`: the /dapr/subscribe entry for `{topic}`: {e}")
+        })?;
+        Ok(((topic.to_string(), sub), Route { path: route, bulk }))
     }
 }
 
 enum Fetch {
     Refused(String),
     Unreachable(String),
+}
+
+/// An entry's `bulkSubscribe`: `None` when absent or not enabled.
+fn bulk(value: Option<&Value>) -> Result<Option<Bulk>, String> {
+    let Some(value) = value.filter(|v| !v.is_null()) else { return Ok(None) };
+    let Some(object) = value.as_object() else {
+        return Err("`bulkSubscribe` is not an object".to_string());
+    };
+    match object.get("enabled") {
+        Some(Value::Bool(true)) => {}
+        None | Some(Value::Bool(false)) => return Ok(None),
+        Some(other) => {
+            return Err(format!("`bulkSubscribe.enabled` is {other}, not true or false"));
+        }
+    }
+    let number = |key: &str, default: u64, min: u64| -> Result<u64, String> {
+        match object.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => match v.as_u64() {
+                Some(n) if n >= min => Ok(n),
+                _ => Err(format!("`bulkSubscribe.{key}` is {v}: a whole number of at least {min}")),
+            },
+        }
+    };
+    let max_messages = number("maxMessagesCount", 100, 1)?;
+    let max_await = number("maxAwaitDurationMs", 1_000, 0)?;
+    Ok(Some(Bulk {
+        max_messages: usize::try_from(max_messages).unwrap_or(usize::MAX).min(MAX_BULK_MESSAGES),
+        max_await: Duration::from_millis(max_await.min(60_000)),
+    }))
 }
 
 /// A metadata value as the Dapr JavaScript SDK sends it: JSON-encoded (`"\"charge\""`), or
@@ -241,6 +305,40 @@ fn without_url(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bulk_subscribe_is_read_with_daprs_defaults_and_checked() {
+        let read = |v: Value| bulk(Some(&v));
+        assert_eq!(read(serde_json::json!(null)), Ok(None));
+        assert_eq!(read(serde_json::json!({ "enabled": false, "maxMessagesCount": 5 })), Ok(None));
+        let defaults = Bulk { max_messages: 100, max_await: Duration::from_secs(1) };
+        assert_eq!(read(serde_json::json!({ "enabled": true })), Ok(Some(defaults)));
+        let given =
+            serde_json::json!({ "enabled": true, "maxMessagesCount": 7, "maxAwaitDurationMs": 0 });
+        assert_eq!(read(given), Ok(Some(Bulk { max_messages: 7, max_await: Duration::ZERO })));
+        let capped = serde_json::json!({ "enabled": true, "maxMessagesCount": 1_000_000, "maxAwaitDurationMs": 1e12 as u64 });
+        let want = Bulk { max_messages: MAX_BULK_MESSAGES, max_await: Duration::from_secs(60) };
+        assert_eq!(read(capped), Ok(Some(want)));
+        for (bad, says) in [
+            (serde_json::json!({ "enabled": "yes" }), "`bulkSubscribe.enabled` is \"yes\""),
+            (
+                serde_json::json!({ "enabled": true, "maxMessagesCount": 0 }),
+                "maxMessagesCount` is 0",
+            ),
+            (
+                serde_json::json!({ "enabled": true, "maxAwaitDurationMs": -1 }),
+                "maxAwaitDurationMs` is -1",
+            ),
+            (
+                serde_json::json!({ "enabled": true, "maxMessagesCount": 2.5 }),
+                "maxMessagesCount` is 2.5",
+            ),
+            (serde_json::json!(true), "`bulkSubscribe` is not an object"),
+        ] {
+            let e = read(bad).unwrap_err();
+            assert!(e.contains(says), "{e}");
+        }
+    }
 
     #[test]
     fn metadata_values_are_read_plain_or_json_encoded() {

@@ -24,8 +24,8 @@ use serde_json::json;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::{
-    AppState, Listeners, Options, PortOf, StartError, deliver, identity, router, routes, server,
-    sidecar_file, validation,
+    AppState, Listeners, Options, PortOf, StartError, bulk, deliver, identity, router, routes,
+    server, sidecar_file, validation,
 };
 
 /// The state requests read, and the gate a reload closes.
@@ -449,12 +449,21 @@ async fn deliver_all(
             }
         }
         for (topic, sub) in subscriptions {
+            let settings = config.subscription(&topic, &sub).map(|s| &s.settings);
+            let batcher = bulk::Batcher::new(
+                client.clone(),
+                &topic,
+                &dev.pubsub,
+                settings.map_or(1, |s| s.concurrency_limit()),
+                settings.map_or(Duration::from_secs(30), |s| s.ack_deadline()),
+            );
             let handler = deliver::HttpHandler {
                 client: client.clone(),
                 routes: routes.clone(),
                 topic: topic.clone(),
                 subscription: sub.clone(),
                 pubsub: dev.pubsub.clone(),
+                batcher: Arc::new(batcher),
             };
             let task = broker
                 .subscribe(&topic, &sub, Arc::new(handler))

@@ -414,3 +414,98 @@ async fn the_cloudevent_id_metadata_sets_the_message_id() {
     assert_eq!(r.headers()["busbar-message-id"], "client-7");
     h.sidecar.shutdown().await;
 }
+
+/// Dapr's `bulkSubscribe`: deliveries go in batches of at most `maxMessagesCount`, each message
+/// settled by its own entry's status (RETRY again, DROP a dead letter, an entry the answer
+/// leaves out again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_subscribe_delivers_batches_and_settles_each_entry() {
+    type Requests = Arc<std::sync::Mutex<Vec<Value>>>;
+    let requests: Requests = Arc::default();
+    let handler = |State(r): State<Requests>, Json(request): Json<Value>| async move {
+        let mut r = r.lock().unwrap();
+        let seen_before = |id: &str| {
+            r.iter()
+                .flat_map(|q| q["entries"].as_array().unwrap().clone())
+                .any(|e| e["event"]["data"]["id"] == id)
+        };
+        let mut statuses = Vec::new();
+        for entry in request["entries"].as_array().unwrap() {
+            let id = entry["event"]["data"]["id"].as_str().unwrap_or_default().to_string();
+            let status = match id.as_str() {
+                "retry-once" if !seen_before(&id) => "RETRY",
+                "left-out" if !seen_before(&id) => continue,
+                "drop" => "DROP",
+                _ => "SUCCESS",
+            };
+            statuses.push(json!({ "entryId": entry["entryId"], "status": status }));
+        }
+        r.push(request);
+        Json(json!({ "statuses": statuses }))
+    };
+    let entries = json!([{
+        "pubsubname": "pubsub", "topic": "order-placed", "route": "/bulk",
+        "bulkSubscribe": { "enabled": true, "maxMessagesCount": 5, "maxAwaitDurationMs": 300 }
+    }]);
+    let app = Router::new()
+        .route("/bulk", post(handler))
+        .route("/dapr/subscribe", get(move || async move { Json(entries) }))
+        .with_state(requests.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let h = Arc::new(start(Some(url)).await.unwrap());
+
+    let mut ids: Vec<String> = (0..9).map(|i| format!("plain-{i}")).collect();
+    ids.extend(["retry-once", "left-out", "drop"].map(String::from));
+    let publishes: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (h, body) = (h.clone(), format!(r#"{{"id":"{id}"}}"#));
+            tokio::spawn(async move {
+                h.publish("/v1.0/publish/pubsub/order-placed", &[ORDERS], &body).await.status()
+            })
+        })
+        .collect();
+    for p in publishes {
+        assert_eq!(p.await.unwrap(), 204);
+    }
+    let delivered = |id: &str| {
+        requests
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|q| q["entries"].as_array().unwrap().clone())
+            .filter(|e| e["event"]["data"]["id"] == id)
+            .count()
+    };
+    until(|| ids.iter().all(|id| delivered(id) >= 1)).await;
+    until(|| delivered("retry-once") == 2 && delivered("left-out") == 2).await;
+    until_stored(&h, 1).await;
+    let dead = h.sidecar.broker().dead_letters("order-placed", "charge").await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].reason.contains("DROP"), "{}", dead[0].reason);
+    for id in ids.iter().filter(|id| id.starts_with("plain")) {
+        assert_eq!(delivered(id), 1, "{id}");
+    }
+    let requests = requests.lock().unwrap().clone();
+    assert!(requests.iter().all(|q| q["entries"].as_array().unwrap().len() <= 5));
+    assert!(requests.len() < 12, "{} requests for 12 messages: not batched", requests.len());
+    for q in &requests {
+        assert_eq!(q["topic"], "order-placed");
+        assert_eq!(q["pubsubname"], "pubsub");
+        let entries = q["entries"].as_array().unwrap();
+        let entry_ids: std::collections::BTreeSet<&str> =
+            entries.iter().map(|e| e["entryId"].as_str().unwrap()).collect();
+        assert_eq!(entry_ids.len(), entries.len(), "entry ids repeat: {q}");
+        for e in entries {
+            assert_eq!(e["contentType"], "application/cloudevents+json");
+            assert_eq!(e["event"]["specversion"], "1.0");
+            assert_eq!(e["event"]["topic"], "order-placed");
+        }
+    }
+    match Arc::try_unwrap(h) {
+        Ok(h) => h.sidecar.shutdown().await,
+        Err(_) => panic!("the harness is still shared"),
+    }
+}

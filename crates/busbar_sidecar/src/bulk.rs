@@ -1,0 +1,299 @@
+//! Bulk delivery, for a subscription whose `/dapr/subscribe` entry enables Dapr's
+//! `bulkSubscribe`: its deliveries wait for one another, up to `maxMessagesCount` messages or
+//! `maxAwaitDurationMs` after the first, and go to its route in one request
+//! (`{"entries": [{"entryId", "event", "contentType", "metadata"}], ...}`); the answer
+//! (`{"statuses": [{"entryId", "status"}]}`) settles each message by its own status.
+//!
+//! The broker still sees one delivery per message (each handler call waits for its entry's
+//! status), so acknowledgements, retries, dead letters, ordering and `maxConcurrency` are the
+//! same as for single deliveries. A batch also goes as soon as it cannot grow: when it holds as
+//! many deliveries as the subscription's concurrency limit (`maxConcurrency`, else busbar's
+//! default) lets wait at once, less those already sent and not answered. Several batches may be
+//! in flight at once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::http::header;
+use busbar_runtime::Outcome;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::deliver::{MAX_ANSWER, read_bounded};
+use crate::routes::Bulk;
+
+/// The bulk deliveries of one subscription.
+pub(crate) struct Batcher {
+    client: reqwest::Client,
+    topic: String,
+    pubsub: String,
+    /// The subscription's concurrency limit (`maxConcurrency`, else busbar's default): at most
+    /// this many deliveries are ever waiting.
+    concurrency: usize,
+    /// How long one request may take: the subscription's ack deadline (each message's own
+    /// deadline is the broker's).
+    deadline: Duration,
+    /// The task that gathers batches, started by the first bulk delivery.
+    tx: std::sync::OnceLock<mpsc::UnboundedSender<Pending>>,
+}
+
+/// One delivery waiting for its batch.
+struct Pending {
+    url: String,
+    bulk: Bulk,
+    /// The CloudEvent (`crate::cloudevent::envelope`).
+    event: Vec<u8>,
+    reply: oneshot::Sender<Outcome>,
+}
+
+impl Batcher {
+    pub fn new(
+        client: reqwest::Client,
+        topic: &str,
+        pubsub: &str,
+        concurrency: usize,
+        deadline: Duration,
+    ) -> Self {
+        Batcher {
+            client,
+            topic: topic.to_string(),
+            pubsub: pubsub.to_string(),
+            concurrency,
+            deadline,
+            tx: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Delivers `event` in the next batch for `url`; what became of it.
+    pub async fn deliver(&self, url: String, bulk: Bulk, event: Vec<u8>) -> Outcome {
+        let tx = self.tx.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let gather = Gather {
+                client: self.client.clone(),
+                topic: self.topic.clone(),
+                pubsub: self.pubsub.clone(),
+                concurrency: self.concurrency,
+                deadline: self.deadline,
+                in_flight: Arc::default(),
+            };
+            tokio::spawn(gather.run(rx));
+            tx
+        });
+        let (reply, answer) = oneshot::channel();
+        if tx.send(Pending { url, bulk, event, reply }).is_err() {
+            return Outcome::Retry("the bulk delivery of this subscription has stopped".into());
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Outcome::Retry("its bulk request ended without an answer".into()))
+    }
+}
+
+/// The task that gathers a subscription's deliveries into batches.
+struct Gather {
+    client: reqwest::Client,
+    topic: String,
+    pubsub: String,
+    concurrency: usize,
+    deadline: Duration,
+    /// Deliveries sent in a batch and not answered yet.
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Gather {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Pending>) {
+        let this = Arc::new(self);
+        let mut carried: Option<Pending> = None;
+        loop {
+            let first = match carried.take() {
+                Some(p) => p,
+                None => match rx.recv().await {
+                    Some(p) => p,
+                    None => return,
+                },
+            };
+            let (url, bulk) = (first.url.clone(), first.bulk);
+            let until = tokio::time::Instant::now() + bulk.max_await;
+            let mut batch = vec![first];
+            while batch.len() < this.room(bulk) {
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Ok(Some(p)) if p.url == url && p.bulk == bulk => batch.push(p),
+                    // The routes were read again and changed: this batch goes as it is.
+                    Ok(Some(p)) => {
+                        carried = Some(p);
+                        break;
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            this.in_flight.fetch_add(batch.len(), Ordering::SeqCst);
+            let sender = this.clone();
+            tokio::spawn(async move {
+                let n = batch.len();
+                sender.send(&url, batch).await;
+                sender.in_flight.fetch_sub(n, Ordering::SeqCst);
+            });
+        }
+    }
+
+    /// How many deliveries the batch being gathered can hold.
+    fn room(&self, bulk: Bulk) -> usize {
+        let waiting_at_most =
+            self.concurrency.saturating_sub(self.in_flight.load(Ordering::SeqCst));
+        bulk.max_messages.min(waiting_at_most).max(1)
+    }
+
+    /// POSTs one batch and answers each of its deliveries.
+    async fn send(&self, url: &str, batch: Vec<Pending>) {
+        let (events, replies): (Vec<Vec<u8>>, Vec<oneshot::Sender<Outcome>>) =
+            batch.into_iter().map(|p| (p.event, p.reply)).unzip();
+        let outcomes = self.request(url, &events).await;
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            let _ = reply.send(outcome);
+        }
+    }
+
+    /// The outcome of each event, in order.
+    async fn request(&self, url: &str, events: &[Vec<u8>]) -> Vec<Outcome> {
+        let all = |outcome: Outcome| vec![outcome; events.len()];
+        let body = match body(events, &self.topic, &self.pubsub) {
+            Ok(body) => body,
+            Err(e) => return all(Outcome::Retry(e)),
+        };
+        let request = self
+            .client
+            .post(url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .timeout(self.deadline)
+            .body(body);
+        let response = match request.send().await {
+            Ok(r) => r,
+            // Not connected: nothing was delivered, so no attempt is spent.
+            Err(e) if e.is_connect() => {
+                return all(Outcome::Unreachable(format!("cannot reach the service: {e}")));
+            }
+            Err(e) => return all(Outcome::Retry(format!("cannot reach the service: {e}"))),
+        };
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return all(Outcome::Drop("the service answered 404 to the bulk request".into()));
+        }
+        if !status.is_success() {
+            return all(Outcome::Retry(format!(
+                "the service answered {status} to the bulk request"
+            )));
+        }
+        // Room for a status per entry besides the usual answer.
+        let limit = MAX_ANSWER + 128 * events.len();
+        let text = match read_bounded(response, limit).await {
+            Ok(text) => text,
+            Err(e) => {
+                return all(Outcome::Retry(format!("the service answered {status}, but {e}")));
+            }
+        };
+        let answer: Answer = match serde_json::from_slice(&text) {
+            Ok(a) => a,
+            Err(e) => {
+                return all(Outcome::Retry(format!(
+                    "the service's answer to the bulk request is not {{\"statuses\": [{{\"entryId\", \"status\"}}]}} ({e})"
+                )));
+            }
+        };
+        let said: BTreeMap<String, String> = answer
+            .statuses
+            .into_iter()
+            .map(|s| (s.entry_id, s.status.to_ascii_uppercase()))
+            .collect();
+        (0..events.len())
+            .map(|i| match said.get(&i.to_string()).map(String::as_str) {
+                Some("SUCCESS") => Outcome::Success,
+                Some("DROP") => Outcome::Drop("the service answered DROP".into()),
+                Some(other) => Outcome::Retry(format!("the service answered {other}")),
+                None => Outcome::Retry(format!(
+                    "the service's answer to the bulk request has no status for entry {i}"
+                )),
+            })
+            .collect()
+    }
+}
+
+#[derive(Serialize)]
+struct Request<'a> {
+    entries: Vec<Entry<'a>>,
+    id: String,
+    metadata: BTreeMap<String, String>,
+    pubsubname: &'a str,
+    topic: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry<'a> {
+    entry_id: String,
+    event: &'a RawValue,
+    content_type: &'static str,
+    metadata: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    #[serde(default)]
+    statuses: Vec<Status>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Status {
+    entry_id: String,
+    status: String,
+}
+
+/// The bulk request of `events`: entry `i` has the id `"i"`.
+fn body(events: &[Vec<u8>], topic: &str, pubsub: &str) -> Result<Vec<u8>, String> {
+    let mut entries = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
+        let event = serde_json::from_slice::<&RawValue>(event)
+            .map_err(|e| format!("the CloudEvent is not JSON: {e}"))?;
+        entries.push(Entry {
+            entry_id: i.to_string(),
+            event,
+            content_type: "application/cloudevents+json",
+            metadata: BTreeMap::new(),
+        });
+    }
+    let request = Request {
+        entries,
+        id: uuid::Uuid::new_v4().to_string(),
+        metadata: BTreeMap::new(),
+        pubsubname: pubsub,
+        topic,
+        kind: "com.dapr.event.sent",
+    };
+    serde_json::to_vec(&request).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_carries_each_cloudevent_as_an_entry() {
+        let events = vec![br#"{"id":"a","data":{"n":1}}"#.to_vec(), br#"{"id":"b"}"#.to_vec()];
+        let text = body(&events, "orders", "pubsub").unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(v["topic"], "orders");
+        assert_eq!(v["pubsubname"], "pubsub");
+        assert_eq!(v["type"], "com.dapr.event.sent");
+        assert_eq!(v["entries"][0]["entryId"], "0");
+        assert_eq!(v["entries"][0]["event"]["data"]["n"], 1);
+        assert_eq!(v["entries"][1]["entryId"], "1");
+        assert_eq!(v["entries"][1]["contentType"], "application/cloudevents+json");
+        assert_eq!(v["entries"].as_array().unwrap().len(), 2);
+        assert!(body(&[b"not json".to_vec()], "t", "p").is_err());
+    }
+}
