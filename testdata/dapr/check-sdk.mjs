@@ -49,12 +49,11 @@
 // CloudEvent and the `GET /dapr/subscribe` requests.
 
 import diagnostics from "node:diagnostics_channel";
-import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual, parseArgs } from "node:util";
-import { pathToFileURL } from "node:url";
+import { loadSdk, sdkLogger } from "./sdk.mjs";
 
 // ---------------------------------------------------------------------------------------------
 // Arguments, failure reporting and the hard timeout.
@@ -124,38 +123,11 @@ process.on("unhandledRejection", (e) => fail(`while ${stage}: ${e?.stack ?? e}`)
 // ---------------------------------------------------------------------------------------------
 // The SDK, from the directory the caller installed it in.
 
-function sdkDirectory(dir) {
-  for (const candidate of [dir, path.join(dir, "@dapr", "dapr"), path.join(dir, "node_modules", "@dapr", "dapr")]) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(candidate, "package.json"), "utf8"));
-      if (pkg.name === "@dapr/dapr") return { dir: candidate, pkg };
-    } catch {
-      // Not this one.
-    }
-  }
-  fail(`no @dapr/dapr package in ${dir} (pass its directory, or a node_modules holding it)`);
-}
-
-const sdkPackage = sdkDirectory(path.resolve(args.dapr));
-const sdkModule = await import(
-  pathToFileURL(path.join(sdkPackage.dir, sdkPackage.pkg.main ?? "index.js")).href
-);
-// The package is CommonJS: its exports are the default export of the ES module namespace.
-const sdk = sdkModule.default ?? sdkModule;
+const { sdk, pkg: sdkPackage } = await loadSdk(path.resolve(args.dapr), fail);
 const { DaprClient, DaprServer, CommunicationProtocolEnum, DaprPubSubStatusEnum, LogLevel } = sdk;
 
-// The SDK logs to stdout at Info by default; stdout carries this script's JSON line, so its
-// warnings and errors go to stderr (the expected 403 shows there as "publish failed").
-const logger = {
-  level: LogLevel.Warn,
-  service: {
-    error: (message, ...rest) => process.stderr.write(`[dapr-sdk] error ${message} ${rest.join(" ")}\n`),
-    warn: (message, ...rest) => process.stderr.write(`[dapr-sdk] warn ${message} ${rest.join(" ")}\n`),
-    info: () => {},
-    verbose: () => {},
-    debug: () => {},
-  },
-};
+// The expected 403 shows on stderr as "publish failed".
+const logger = sdkLogger(LogLevel);
 
 // ---------------------------------------------------------------------------------------------
 // What the SDK asks of the sidecar: every request to the sidecar port, with its answer.
@@ -386,7 +358,7 @@ if (failures.length > 0) {
 process.stdout.write(
   JSON.stringify({
     ok: true,
-    sdk: sdkPackage.pkg.version,
+    sdk: sdkPackage.version,
     published: { topic, messageId },
     delivered: {
       route: envelope.path,

@@ -83,3 +83,63 @@ fn the_dapr_javascript_sdk_publishes_receives_and_is_refused_403_and_400() {
     );
     eprintln!("{result}");
 }
+
+/// Bulk pub/sub with the SDK: `pubsub.publishBulk` stores every message, `pubsub.subscribeBulk`
+/// (Dapr's `bulkSubscribe`) gets them in batches, and an entry answered RETRY comes again
+/// (`testdata/dapr/check-sdk-bulk.mjs`).
+#[test]
+#[allow(clippy::print_stderr, reason = "the test shows what the SDK saw")]
+fn the_dapr_javascript_sdk_publishes_and_subscribes_in_bulk() {
+    let (Some(node), Some(sdk)) = (tool("BUSBAR_NODE"), tool("BUSBAR_DAPR_SDK")) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    busbar_testdata::write_orders_billing_app(&app).unwrap();
+    // A retry after a second, not the default backoff.
+    std::fs::write(
+        app.join("billing/charge.ts"),
+        "import { Subscription } from \"encore.dev/pubsub\";\nimport { placed } from \"../orders/topics\";\nnew Subscription(placed, \"charge\", { handler: async () => {}, retryPolicy: { minBackoff: \"1s\", maxBackoff: \"1s\" } });\n",
+    )
+    .unwrap();
+    let (sidecar_port, app_port) = (free_port(), free_port());
+    std::fs::write(
+        app.join("busbar.toml"),
+        format!(
+            "[dev.services.orders]\ntoken = \"orders-token\"\n[dev.services.billing]\ntoken = \"billing-token\"\nurl = \"http://127.0.0.1:{app_port}\"\n"
+        ),
+    )
+    .unwrap();
+    let log = tmp.path().join("dev.log");
+    let mut dev = spawn_dev(&app, sidecar_port, Some(&tmp.path().join("data")), &[], Some(&log));
+    let up = support::wait_healthy(sidecar_port);
+    let check = up.then(|| {
+        Command::new(&node)
+            .arg(script().with_file_name("check-sdk-bulk.mjs"))
+            .arg("--dapr")
+            .arg(&sdk)
+            .args(["--sidecar-port", &sidecar_port.to_string()])
+            .args(["--app-port", &app_port.to_string()])
+            .args(["--topic", "order-placed", "--publisher-token", "orders-token"])
+            .args(["--messages", "12", "--max-messages", "5"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    });
+    let _ = dev.kill();
+    let _ = dev.wait();
+    let dev_log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(up, "busbar dev did not start:\n{dev_log}");
+    let check = check.unwrap();
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "check-sdk-bulk.mjs failed\n--- its stderr\n{stderr}\n--- busbar dev\n{dev_log}"
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+    let sizes: Vec<u64> =
+        result["requestSizes"].as_array().unwrap().iter().filter_map(|n| n.as_u64()).collect();
+    assert!(sizes.iter().all(|&n| n <= 5) && sizes.iter().any(|&n| n > 1), "{result}");
+    eprintln!("{result}");
+}

@@ -20,6 +20,8 @@
 //!   acknowledges; `"RETRY"` or any other status retries; `"DROP"` and 404 dead-letter. An entry
 //!   of `/dapr/subscribe` that the graph has no subscription for is refused at start. A service
 //!   that cannot be reached spends no attempt (tried again every second).
+//! - Bulk delivery (Dapr's `bulkSubscribe` in a `/dapr/subscribe` entry): batches of a
+//!   subscription's deliveries in one request, each settled by its entry's status (`bulk`).
 //! - Reload ([`Running::reload`]): a new graph replaces the running one without a restart
 //!   (`running.rs` says how requests wait and why nothing accepted is lost).
 

@@ -164,11 +164,12 @@ pub(crate) fn data_of<'a>(data: &'a [u8], content_type: &str) -> Data<'a> {
     Data::Binary(data)
 }
 
-/// A bulk publish entry, as the Dapr API has it.
+/// A bulk publish entry, as the Dapr API has it. Dapr reads the field names as Go's JSON
+/// decoder does, whatever their case: the official JavaScript SDK sends `entryID`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct BulkEntry<'a> {
-    #[serde(default)]
+    #[serde(default, alias = "entryID")]
     pub entry_id: String,
     #[serde(borrow)]
     pub event: Option<&'a serde_json::value::RawValue>,
