@@ -17,15 +17,21 @@ fn script() -> PathBuf {
     .join("../../testdata/dapr/check-sdk.mjs")
 }
 
-/// `busbar dev` starts first (as a developer would start it), the app after: busbar reads the
-/// app's `/dapr/subscribe` when its first delivery is due.
-#[test]
-#[allow(clippy::print_stderr, reason = "the test shows what the SDK saw")]
-fn the_dapr_javascript_sdk_publishes_receives_and_is_refused_403_and_400() {
-    let (Some(node), Some(sdk)) = (tool("BUSBAR_NODE"), tool("BUSBAR_DAPR_SDK")) else { return };
+/// Runs `testdata/dapr/{script}` with the SDK against `busbar dev` on the orders/billing app
+/// (billing's charge.ts replaced by `charge` when given, tokens `orders-token` and
+/// `billing-token`, billing at the script's `--app-port`): the JSON line it printed. `busbar dev`
+/// starts first (as a developer would start it), the app after: busbar reads the app's
+/// `/dapr/subscribe` when its first delivery is due. `None` when the SDK is not installed.
+fn run_check(script_name: &str, charge: Option<&str>, args: &[&str]) -> Option<serde_json::Value> {
+    let (Some(node), Some(sdk)) = (tool("BUSBAR_NODE"), tool("BUSBAR_DAPR_SDK")) else {
+        return None;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("app");
     busbar_testdata::write_orders_billing_app(&app).unwrap();
+    if let Some(charge) = charge {
+        std::fs::write(app.join("billing/charge.ts"), charge).unwrap();
+    }
     let (sidecar_port, app_port) = (free_port(), free_port());
     std::fs::write(
         app.join("busbar.toml"),
@@ -40,17 +46,13 @@ fn the_dapr_javascript_sdk_publishes_receives_and_is_refused_403_and_400() {
     let up = support::wait_healthy(sidecar_port);
     let check = up.then(|| {
         Command::new(&node)
-            .arg(script())
+            .arg(script().with_file_name(script_name))
             .arg("--dapr")
             .arg(&sdk)
             .args(["--sidecar-port", &sidecar_port.to_string()])
             .args(["--app-port", &app_port.to_string()])
-            .args(["--topic", "order-placed"])
-            .args(["--publisher-token", "orders-token"])
-            .args(["--denied-token", "billing-token"])
-            // The message type is `{ id: string }`: the first is published, the second refused.
-            .args(["--data", r#"{"id":"sdk-1"}"#])
-            .args(["--invalid-data", r#"{"id":7}"#])
+            .args(["--topic", "order-placed", "--publisher-token", "orders-token"])
+            .args(args)
             .stdin(Stdio::null())
             .output()
             .unwrap()
@@ -60,15 +62,28 @@ fn the_dapr_javascript_sdk_publishes_receives_and_is_refused_403_and_400() {
     let dev_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(up, "busbar dev did not start:\n{dev_log}");
     let check = check.unwrap();
-    let stdout = String::from_utf8_lossy(&check.stdout);
-    let stderr = String::from_utf8_lossy(&check.stderr);
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
     assert!(
         check.status.success(),
-        "check-sdk.mjs failed\n--- its stderr\n{stderr}\n--- busbar dev\n{dev_log}"
+        "{script_name} failed\n--- its stderr\n{stderr}\n--- busbar dev\n{dev_log}"
     );
     let result: serde_json::Value =
         serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
     assert_eq!(result["ok"], true, "{result}");
+    Some(result)
+}
+
+#[test]
+#[allow(clippy::print_stderr, reason = "the test shows what the SDK saw")]
+fn the_dapr_javascript_sdk_publishes_receives_and_is_refused_403_and_400() {
+    // The message type is `{ id: string }`: the first is published, the second refused.
+    let args = [
+        ["--denied-token", "billing-token"],
+        ["--data", r#"{"id":"sdk-1"}"#],
+        ["--invalid-data", r#"{"id":7}"#],
+    ];
+    let Some(result) = run_check("check-sdk.mjs", None, args.as_flattened()) else { return };
     assert_eq!(result["denied"]["status"], 403, "{result}");
     assert_eq!(result["denied"]["errorCode"], "ERR_PERMISSION_DENIED", "{result}");
     assert_eq!(result["invalid"]["status"], 400, "{result}");
@@ -90,54 +105,10 @@ fn the_dapr_javascript_sdk_publishes_receives_and_is_refused_403_and_400() {
 #[test]
 #[allow(clippy::print_stderr, reason = "the test shows what the SDK saw")]
 fn the_dapr_javascript_sdk_publishes_and_subscribes_in_bulk() {
-    let (Some(node), Some(sdk)) = (tool("BUSBAR_NODE"), tool("BUSBAR_DAPR_SDK")) else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let app = tmp.path().join("app");
-    busbar_testdata::write_orders_billing_app(&app).unwrap();
     // A retry after a second, not the default backoff.
-    std::fs::write(
-        app.join("billing/charge.ts"),
-        "import { Subscription } from \"encore.dev/pubsub\";\nimport { placed } from \"../orders/topics\";\nnew Subscription(placed, \"charge\", { handler: async () => {}, retryPolicy: { minBackoff: \"1s\", maxBackoff: \"1s\" } });\n",
-    )
-    .unwrap();
-    let (sidecar_port, app_port) = (free_port(), free_port());
-    std::fs::write(
-        app.join("busbar.toml"),
-        format!(
-            "[dev.services.orders]\ntoken = \"orders-token\"\n[dev.services.billing]\ntoken = \"billing-token\"\nurl = \"http://127.0.0.1:{app_port}\"\n"
-        ),
-    )
-    .unwrap();
-    let log = tmp.path().join("dev.log");
-    let mut dev = spawn_dev(&app, sidecar_port, Some(&tmp.path().join("data")), &[], Some(&log));
-    let up = support::wait_healthy(sidecar_port);
-    let check = up.then(|| {
-        Command::new(&node)
-            .arg(script().with_file_name("check-sdk-bulk.mjs"))
-            .arg("--dapr")
-            .arg(&sdk)
-            .args(["--sidecar-port", &sidecar_port.to_string()])
-            .args(["--app-port", &app_port.to_string()])
-            .args(["--topic", "order-placed", "--publisher-token", "orders-token"])
-            .args(["--messages", "12", "--max-messages", "5"])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    });
-    let _ = dev.kill();
-    let _ = dev.wait();
-    let dev_log = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(up, "busbar dev did not start:\n{dev_log}");
-    let check = check.unwrap();
-    let (stdout, stderr) =
-        (String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
-    assert!(
-        check.status.success(),
-        "check-sdk-bulk.mjs failed\n--- its stderr\n{stderr}\n--- busbar dev\n{dev_log}"
-    );
-    let result: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
-    assert_eq!(result["ok"], true, "{result}");
+    let charge = "import { Subscription } from \"encore.dev/pubsub\";\nimport { placed } from \"../orders/topics\";\nnew Subscription(placed, \"charge\", { handler: async () => {}, retryPolicy: { minBackoff: \"1s\", maxBackoff: \"1s\" } });\n";
+    let args = ["--messages", "12", "--max-messages", "5"];
+    let Some(result) = run_check("check-sdk-bulk.mjs", Some(charge), &args) else { return };
     let sizes: Vec<u64> =
         result["requestSizes"].as_array().unwrap().iter().filter_map(|n| n.as_u64()).collect();
     assert!(sizes.iter().all(|&n| n <= 5) && sizes.iter().any(|&n| n > 1), "{result}");
