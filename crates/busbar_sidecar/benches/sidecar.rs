@@ -4,8 +4,11 @@
 //! `/v1.0/publish/pubsub/bench` as service `orders` (keep-alive connections); the sidecar
 //! delivers each message as a CloudEvent to the subscriber service's two default routes, which
 //! answer `{"status": "SUCCESS"}`. The sidecar runs on a tokio runtime of its own, like a
-//! separate process; publishers and subscriber share another. Arguments: `[MESSAGES]` (default
-//! 20,000).
+//! separate process; publishers and subscriber share another. Variants, alternating in each
+//! round: validation at publish on and off; deliveries in bulk (the subscriber's
+//! `/dapr/subscribe` enables `bulkSubscribe`, 100 messages / 5 ms); and both publishes and
+//! deliveries in bulk (each publisher POSTs 16 messages per bulk publish, waiting for each).
+//! Arguments: `[MESSAGES]` (default 20,000).
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on the terminal")]
 
@@ -113,12 +116,16 @@ const BULK_AWAIT_MS: u32 = 5;
 struct Variant {
     validate: bool,
     bulk: bool,
+    /// Messages per bulk publish request (0: one publish request per message).
+    publish_batch: usize,
 }
 
 impl Variant {
     fn name(self) -> String {
         let validation = if self.validate { "on" } else { "off" };
-        if self.bulk {
+        if self.publish_batch > 0 {
+            format!("sidecar, bulk publish ({}) and subscribe", self.publish_batch)
+        } else if self.bulk {
             format!("sidecar, bulk subscribe ({BULK_MESSAGES} / {BULK_AWAIT_MS} ms)")
         } else {
             format!("sidecar over HTTP, validation {validation}")
@@ -128,13 +135,15 @@ impl Variant {
 
 fn main() {
     let total: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
-    // Validation at publish on (the default) and off, then deliveries in bulk (validation
-    // on), alternating, for the rounds.
+    // Validation at publish on (the default) and off, then deliveries in bulk, then publishes
+    // and deliveries in bulk (validation on), alternating, for the rounds.
     let mut samples = Vec::new();
     for _ in 0..rounds::rounds() {
-        samples.push(run(total, Variant { validate: true, bulk: false }));
-        samples.push(run(total, Variant { validate: false, bulk: false }));
-        samples.push(run(total, Variant { validate: true, bulk: true }));
+        let one = Variant { validate: true, bulk: false, publish_batch: 0 };
+        samples.push(run(total, one));
+        samples.push(run(total, Variant { validate: false, ..one }));
+        samples.push(run(total, Variant { bulk: true, ..one }));
+        samples.push(run(total, Variant { bulk: true, publish_batch: 16, ..one }));
         samples.push(rounds::disk_bound(PUBLISHERS));
     }
     validation_alone();
@@ -225,6 +234,7 @@ fn run(total: usize, variant: Variant) -> Sample {
         busbar_sidecar::start(config, options, listeners).await.unwrap()
     });
     let url = format!("http://{}/v1.0/publish/pubsub/bench", sidecar.addr);
+    let bulk_url = format!("http://{}/v1.0-alpha1/publish/bulk/pubsub/bench", sidecar.addr);
     let token = sidecar.endpoints.iter().find(|e| e.service == "orders").unwrap().token.clone();
 
     let start = seen.start;
@@ -232,13 +242,28 @@ fn run(total: usize, variant: Variant) -> Sample {
         let began = start.elapsed();
         let mut publishers = Vec::new();
         for p in 0..PUBLISHERS {
-            let (url, token) = (url.clone(), token.clone());
+            let (url, bulk_url, token) = (url.clone(), bulk_url.clone(), token.clone());
+            let batch = variant.publish_batch;
             publishers.push(tokio::spawn(async move {
                 let client = reqwest::Client::new();
-                for _ in (p..total).step_by(PUBLISHERS) {
+                let mine: Vec<usize> = (p..total).step_by(PUBLISHERS).collect();
+                for chunk in mine.chunks(batch.max(1)) {
                     let t = start.elapsed().as_nanos() as u64;
                     // 1 KiB of JSON.
                     let body = format!(r#"{{"t":{t:>20},"pad":"{}"}}"#, "x".repeat(990));
+                    let (url, body) = if batch == 0 {
+                        (url.clone(), body)
+                    } else {
+                        let entries: Vec<String> = chunk
+                            .iter()
+                            .map(|i| {
+                                format!(
+                                    r#"{{"entryId":"{i}","event":{body},"contentType":"application/json"}}"#
+                                )
+                            })
+                            .collect();
+                        (bulk_url.clone(), format!("[{}]", entries.join(",")))
+                    };
                     let r = client
                         .post(&url)
                         .header("dapr-api-token", &token)
