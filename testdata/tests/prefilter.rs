@@ -375,3 +375,124 @@ fn mutated_imports_and_reexports_never_change_the_output() {
         "{skipping} cases skipped {skipped_files} files"
     );
 }
+
+/// Barrels that re-export each other at random (`export *` cycles included), under names that
+/// shuffle the order the link reads them in: a service publishes `placed` exactly when the
+/// barrel it imports from reaches the declaring file through `export *` (as TypeScript
+/// resolves it), with and without the pre-filter.
+#[test]
+fn barrels_in_export_star_cycles_link_as_typescript_resolves_them() {
+    let mut rng = fastrand::Rng::with_seed(2026);
+    let (mut cyclic, mut unreachable) = (0, 0);
+    for case in 0..40 {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let put = |rel: &str, text: &str| {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        put(
+            "events/topics.ts",
+            "import { Topic } from \"encore.dev/pubsub\";\nexport const placed = new Topic<{ id: string }>(\"placed\", { deliveryGuarantee: \"at-least-once\" });\n",
+        );
+        // Barrel i is file `events/b{name[i]}.ts`: the names shuffle the reading order.
+        let n = 2 + rng.usize(0..5);
+        let mut names: Vec<usize> = (0..n).collect();
+        rng.shuffle(&mut names);
+        let mut stars: Vec<Vec<usize>> = Vec::new();
+        let mut to_topics: Vec<bool> = Vec::new();
+        for i in 0..n {
+            // `n` stands for topics.ts, in the shuffled order of the lines.
+            let mut targets: Vec<usize> = (0..=n)
+                .filter(|&t| t != i && rng.usize(0..10) < if t == n { 3 } else { 4 })
+                .collect();
+            rng.shuffle(&mut targets);
+            let text: String = targets
+                .iter()
+                .map(|&t| match t {
+                    t if t == n => "export * from \"./topics\";\n".to_string(),
+                    t => format!("export * from \"./b{}\";\n", names[t]),
+                })
+                .collect();
+            put(
+                &format!("events/b{}.ts", names[i]),
+                &format!("{text}export const tag{i} = {i};\n"),
+            );
+            to_topics.push(targets.contains(&n));
+            stars.push(targets.into_iter().filter(|&t| t != n).collect());
+        }
+        // Which barrels reach topics.ts through `export *`.
+        let reaches: Vec<bool> = (0..n)
+            .map(|start| {
+                let (mut seen, mut stack) = (vec![false; n], vec![start]);
+                while let Some(b) = stack.pop() {
+                    if std::mem::replace(&mut seen[b], true) {
+                        continue;
+                    }
+                    if to_topics[b] {
+                        return true;
+                    }
+                    stack.extend(&stars[b]);
+                }
+                false
+            })
+            .collect();
+        let has_cycle = (0..n).any(|i| stars[i].iter().any(|&j| stars[j].contains(&i)));
+        cyclic += usize::from(has_cycle);
+        // Services s0.. each publish through a random barrel; one subscribes straight from
+        // topics.ts (so the topic always has a subscriber).
+        let mut expected = std::collections::BTreeSet::new();
+        let services = 1 + rng.usize(0..4);
+        for s in 0..services {
+            let barrel = rng.usize(0..n);
+            let dir = format!("s{}", rng.usize(0..100) * 10 + s);
+            put(
+                &format!("{dir}/encore.service.ts"),
+                &format!(
+                    "import {{ Service }} from \"encore.dev/service\";\nexport default new Service(\"{dir}\");\n"
+                ),
+            );
+            put(
+                &format!("{dir}/publish.ts"),
+                &format!(
+                    "import {{ placed }} from \"../events/b{}\";\nexport const go = () => placed.publish({{ id: \"1\" }});\n",
+                    names[barrel]
+                ),
+            );
+            if reaches[barrel] {
+                expected.insert(dir.clone());
+            } else {
+                unreachable += 1;
+            }
+        }
+        put(
+            "sub/encore.service.ts",
+            "import { Service } from \"encore.dev/service\";\nexport default new Service(\"sub\");\n",
+        );
+        put(
+            "sub/charge.ts",
+            "import { Subscription } from \"encore.dev/pubsub\";\nimport { placed } from \"../events/topics\";\nnew Subscription(placed, \"charge\", { handler: async () => {} });\n",
+        );
+        let (_, filtered) = analyze(root, false);
+        let (_, all) = analyze(root, true);
+        assert_eq!(filtered, all, "case {case}: the pre-filter changed the output");
+        let json: Value = serde_json::from_str(&filtered).unwrap();
+        let publishers: std::collections::BTreeSet<String> = json["topics"][0]["publishers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["service"].as_str().unwrap().to_string())
+            .collect();
+        let files: String = ts_files(root)
+            .iter()
+            .map(|f| format!("-- {f} --\n{}", std::fs::read_to_string(root.join(f)).unwrap()))
+            .collect();
+        assert_eq!(publishers, expected, "case {case}:\n{files}\n{}", json["diagnostics"]);
+    }
+    // Not vacuous: cycles and barrels that reach no topic both come up.
+    assert!(
+        cyclic >= 10 && unreachable >= 5,
+        "{cyclic} cases with a cycle, {unreachable} unreachable publishes"
+    );
+}
