@@ -376,15 +376,184 @@ fn mutated_imports_and_reexports_never_change_the_output() {
     );
 }
 
-/// Barrels that re-export each other at random (`export *` cycles included), under names that
-/// shuffle the order the link reads them in: a service publishes `placed` exactly when the
-/// barrel it imports from reaches the declaring file through `export *` (as TypeScript
-/// resolves it), with and without the pre-filter.
+/// A random graph of modules re-exporting each other (cycles included) and the module that
+/// declares the topic, with services that each import the topic through one of them.
+struct Reexports {
+    /// Module i's re-exports, in the order written: `n` (the module count) is the topic's.
+    targets: Vec<Vec<usize>>,
+    /// Module i is written under the name `names[i]`: the names shuffle the reading order.
+    names: Vec<usize>,
+    /// (service directory, the module it imports the topic from).
+    services: Vec<(String, usize)>,
+    /// Where the subscribing service imports the topic from: a module that reaches it (its
+    /// lookup, first, runs into the cycles), else the declaring module itself.
+    subscribe_from: Option<usize>,
+}
+
+impl Reexports {
+    fn random(rng: &mut fastrand::Rng) -> Self {
+        let n = 2 + rng.usize(0..5);
+        let mut names: Vec<usize> = (0..n).collect();
+        rng.shuffle(&mut names);
+        let targets = (0..n)
+            .map(|i| {
+                let chance = |t: usize| if t == n { 3 } else { 4 };
+                let mut t: Vec<usize> =
+                    (0..=n).filter(|&t| t != i && rng.usize(0..10) < chance(t)).collect();
+                rng.shuffle(&mut t);
+                t
+            })
+            .collect();
+        let services = (0..1 + rng.usize(0..4))
+            .map(|s| (format!("s{}", rng.usize(0..100) * 10 + s), rng.usize(0..n)))
+            .collect();
+        let mut graph = Reexports { targets, names, services, subscribe_from: None };
+        let reaching: Vec<usize> = (0..n).filter(|&m| graph.reaches(m)).collect();
+        graph.subscribe_from =
+            (!reaching.is_empty()).then(|| reaching[rng.usize(0..reaching.len())]);
+        graph
+    }
+
+    /// Whether module `start` reaches the topic's module through re-exports.
+    fn reaches(&self, start: usize) -> bool {
+        let n = self.names.len();
+        let (mut seen, mut stack) = (vec![false; n], vec![start]);
+        while let Some(m) = stack.pop() {
+            if std::mem::replace(&mut seen[m], true) {
+                continue;
+            }
+            if self.targets[m].contains(&n) {
+                return true;
+            }
+            stack.extend(self.targets[m].iter().filter(|&&t| t != n));
+        }
+        false
+    }
+
+    /// The module name the subscription imports the topic from.
+    fn subscribed_module(&self) -> String {
+        self.subscribe_from.map_or("topics".to_string(), |m| format!("b{}", self.names[m]))
+    }
+
+    fn has_cycle(&self) -> bool {
+        let t = &self.targets;
+        (0..t.len()).any(|i| t[i].iter().any(|&j| t.get(j).is_some_and(|back| back.contains(&i))))
+    }
+
+    /// The services that publish the topic, as the language resolves the re-exports.
+    fn publishers(&self) -> std::collections::BTreeSet<String> {
+        self.services.iter().filter(|(_, m)| self.reaches(*m)).map(|(s, _)| s.clone()).collect()
+    }
+
+    /// The app in TypeScript: `events/b{name}.ts` barrels of `export * from`.
+    fn write_typescript(&self, put: &dyn Fn(&str, &str)) {
+        let n = self.names.len();
+        put(
+            "events/topics.ts",
+            "import { Topic } from \"encore.dev/pubsub\";\nexport const placed = new Topic<{ id: string }>(\"placed\", { deliveryGuarantee: \"at-least-once\" });\n",
+        );
+        for (i, targets) in self.targets.iter().enumerate() {
+            let mut text: String = targets
+                .iter()
+                .map(|&t| match t {
+                    t if t == n => "export * from \"./topics\";\n".to_string(),
+                    t => format!("export * from \"./b{}\";\n", self.names[t]),
+                })
+                .collect();
+            text.push_str(&format!("export const tag{i} = {i};\n"));
+            put(&format!("events/b{}.ts", self.names[i]), &text);
+        }
+        let service = |s: &str| {
+            format!(
+                "import {{ Service }} from \"encore.dev/service\";\nexport default new Service(\"{s}\");\n"
+            )
+        };
+        for (dir, m) in &self.services {
+            put(&format!("{dir}/encore.service.ts"), &service(dir));
+            put(
+                &format!("{dir}/publish.ts"),
+                &format!(
+                    "import {{ placed }} from \"../events/b{}\";\nexport const go = () => placed.publish({{ id: \"1\" }});\n",
+                    self.names[*m]
+                ),
+            );
+        }
+        put("sub/encore.service.ts", &service("sub"));
+        put(
+            "sub/charge.ts",
+            &format!(
+                "import {{ Subscription }} from \"encore.dev/pubsub\";\nimport {{ placed }} from \"../events/{}\";\nnew Subscription(placed, \"charge\", {{ handler: async () => {{}} }});\n",
+                self.subscribed_module()
+            ),
+        );
+    }
+
+    /// The app in Rust: modules `events::b{name}` of `pub use crate::...::*;`, a crate per
+    /// service.
+    fn write_rust(&self, put: &dyn Fn(&str, &str)) {
+        let n = self.names.len();
+        let mut members: Vec<String> = vec!["\"events\"".into(), "\"sub\"".into()];
+        members.extend(self.services.iter().map(|(dir, _)| format!("\"{dir}\"")));
+        put("Cargo.toml", &format!("[workspace]\nmembers = [{}]\n", members.join(", ")));
+        let package = |name: &str, events: bool| {
+            let dep = if events { "events = { path = \"../events\" }\n" } else { "" };
+            format!(
+                "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[dependencies]\nbusbar = {{ path = \"../sdk\" }}\nserde = {{ version = \"1\", features = [\"derive\"] }}\n{dep}"
+            )
+        };
+        put("events/Cargo.toml", &package("events", false));
+        let mut lib = "pub mod topics;\n".to_string();
+        for (i, targets) in self.targets.iter().enumerate() {
+            lib.push_str(&format!("pub mod b{};\n", self.names[i]));
+            let mut text: String = targets
+                .iter()
+                .map(|&t| match t {
+                    t if t == n => "pub use crate::topics::*;\n".to_string(),
+                    t => format!("pub use crate::b{}::*;\n", self.names[t]),
+                })
+                .collect();
+            text.push_str(&format!("pub const TAG{i}: u32 = {i};\n"));
+            put(&format!("events/src/b{}.rs", self.names[i]), &text);
+        }
+        put("events/src/lib.rs", &lib);
+        put(
+            "events/src/topics.rs",
+            "use busbar::Topic;\n\n#[derive(serde::Serialize, serde::Deserialize, busbar::Message)]\npub struct Placed {\n    pub id: String,\n}\n\npub static PLACED: Topic<Placed> = Topic::new(\"placed\");\n",
+        );
+        for (dir, m) in &self.services {
+            put(&format!("{dir}/Cargo.toml"), &package(dir, true));
+            put(
+                &format!("{dir}/src/main.rs"),
+                &format!(
+                    "use events::b{}::PLACED;\n\nasync fn go() {{ let _ = PLACED.publish(&todo!()).await; }}\n\nfn main() {{ busbar::run() }}\n",
+                    self.names[*m]
+                ),
+            );
+        }
+        put("sub/Cargo.toml", &package("sub", true));
+        put(
+            "sub/src/main.rs",
+            &format!(
+                "use events::{}::PLACED;\nuse events::topics::Placed;\n\n#[busbar::subscribe(topic = PLACED, name = \"charge\")]\nasync fn charge(p: Placed) -> busbar::Result<()> {{ Ok(()) }}\n\nfn main() {{ busbar::run() }}\n",
+                self.subscribed_module()
+            ),
+        );
+    }
+}
+
+/// Modules that re-export each other at random (`export *` between TypeScript barrels, glob
+/// `use`s between Rust modules; cycles included), under names that shuffle the order the link
+/// reads them in: a service publishes exactly when the module it imports the topic from reaches
+/// the declaring one through re-exports (as the language resolves it), with and without the
+/// pre-filter.
 #[test]
-fn barrels_in_export_star_cycles_link_as_typescript_resolves_them() {
+fn reexport_cycles_link_as_the_language_resolves_them() {
     let mut rng = fastrand::Rng::with_seed(2026);
     let (mut cyclic, mut unreachable) = (0, 0);
-    for case in 0..40 {
+    for case in 0..60 {
+        let graph = Reexports::random(&mut rng);
+        cyclic += usize::from(graph.has_cycle());
+        unreachable += graph.services.len() - graph.publishers().len();
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
         let put = |rel: &str, text: &str| {
@@ -392,88 +561,12 @@ fn barrels_in_export_star_cycles_link_as_typescript_resolves_them() {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
         };
-        put(
-            "events/topics.ts",
-            "import { Topic } from \"encore.dev/pubsub\";\nexport const placed = new Topic<{ id: string }>(\"placed\", { deliveryGuarantee: \"at-least-once\" });\n",
-        );
-        // Barrel i is file `events/b{name[i]}.ts`: the names shuffle the reading order.
-        let n = 2 + rng.usize(0..5);
-        let mut names: Vec<usize> = (0..n).collect();
-        rng.shuffle(&mut names);
-        let mut stars: Vec<Vec<usize>> = Vec::new();
-        let mut to_topics: Vec<bool> = Vec::new();
-        for i in 0..n {
-            // `n` stands for topics.ts, in the shuffled order of the lines.
-            let mut targets: Vec<usize> = (0..=n)
-                .filter(|&t| t != i && rng.usize(0..10) < if t == n { 3 } else { 4 })
-                .collect();
-            rng.shuffle(&mut targets);
-            let text: String = targets
-                .iter()
-                .map(|&t| match t {
-                    t if t == n => "export * from \"./topics\";\n".to_string(),
-                    t => format!("export * from \"./b{}\";\n", names[t]),
-                })
-                .collect();
-            put(
-                &format!("events/b{}.ts", names[i]),
-                &format!("{text}export const tag{i} = {i};\n"),
-            );
-            to_topics.push(targets.contains(&n));
-            stars.push(targets.into_iter().filter(|&t| t != n).collect());
+        let rust = case % 2 == 1;
+        if rust {
+            graph.write_rust(&put);
+        } else {
+            graph.write_typescript(&put);
         }
-        // Which barrels reach topics.ts through `export *`.
-        let reaches: Vec<bool> = (0..n)
-            .map(|start| {
-                let (mut seen, mut stack) = (vec![false; n], vec![start]);
-                while let Some(b) = stack.pop() {
-                    if std::mem::replace(&mut seen[b], true) {
-                        continue;
-                    }
-                    if to_topics[b] {
-                        return true;
-                    }
-                    stack.extend(&stars[b]);
-                }
-                false
-            })
-            .collect();
-        let has_cycle = (0..n).any(|i| stars[i].iter().any(|&j| stars[j].contains(&i)));
-        cyclic += usize::from(has_cycle);
-        // Services s0.. each publish through a random barrel; one subscribes straight from
-        // topics.ts (so the topic always has a subscriber).
-        let mut expected = std::collections::BTreeSet::new();
-        let services = 1 + rng.usize(0..4);
-        for s in 0..services {
-            let barrel = rng.usize(0..n);
-            let dir = format!("s{}", rng.usize(0..100) * 10 + s);
-            put(
-                &format!("{dir}/encore.service.ts"),
-                &format!(
-                    "import {{ Service }} from \"encore.dev/service\";\nexport default new Service(\"{dir}\");\n"
-                ),
-            );
-            put(
-                &format!("{dir}/publish.ts"),
-                &format!(
-                    "import {{ placed }} from \"../events/b{}\";\nexport const go = () => placed.publish({{ id: \"1\" }});\n",
-                    names[barrel]
-                ),
-            );
-            if reaches[barrel] {
-                expected.insert(dir.clone());
-            } else {
-                unreachable += 1;
-            }
-        }
-        put(
-            "sub/encore.service.ts",
-            "import { Service } from \"encore.dev/service\";\nexport default new Service(\"sub\");\n",
-        );
-        put(
-            "sub/charge.ts",
-            "import { Subscription } from \"encore.dev/pubsub\";\nimport { placed } from \"../events/topics\";\nnew Subscription(placed, \"charge\", { handler: async () => {} });\n",
-        );
         let (_, filtered) = analyze(root, false);
         let (_, all) = analyze(root, true);
         assert_eq!(filtered, all, "case {case}: the pre-filter changed the output");
@@ -484,15 +577,39 @@ fn barrels_in_export_star_cycles_link_as_typescript_resolves_them() {
             .iter()
             .map(|p| p["service"].as_str().unwrap().to_string())
             .collect();
-        let files: String = ts_files(root)
-            .iter()
-            .map(|f| format!("-- {f} --\n{}", std::fs::read_to_string(root.join(f)).unwrap()))
-            .collect();
-        assert_eq!(publishers, expected, "case {case}:\n{files}\n{}", json["diagnostics"]);
+        if publishers != graph.publishers() {
+            let mut files = Vec::new();
+            for entry in walk(root) {
+                let rel = entry.strip_prefix(root).unwrap().display().to_string();
+                files.push(format!("-- {rel} --\n{}", std::fs::read_to_string(&entry).unwrap()));
+            }
+            files.sort();
+            panic!(
+                "case {case} ({}): publishers {publishers:?}, expected {:?}\n{}\n{}",
+                if rust { "Rust" } else { "TypeScript" },
+                graph.publishers(),
+                files.join(""),
+                json["diagnostics"]
+            );
+        }
     }
-    // Not vacuous: cycles and barrels that reach no topic both come up.
+    // Not vacuous: cycles and modules that reach no topic both come up.
     assert!(
-        cyclic >= 10 && unreachable >= 5,
+        cyclic >= 15 && unreachable >= 8,
         "{cyclic} cases with a cycle, {unreachable} unreachable publishes"
     );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

@@ -7,6 +7,7 @@
 //! diagnostic, and the rest of the app is still analyzed. No parser type reaches this crate.
 
 mod build;
+pub mod cycles;
 pub mod diagnostics;
 mod discover;
 mod facts;

@@ -5,6 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 
+use busbar_analysis::cycles::{Begin, CycleMemo};
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::facts::{ModFacts, RsFile, TypeItem, ValueItem};
@@ -46,7 +47,7 @@ pub(crate) enum Res {
 }
 
 /// A lookup's answer by (module, name, prefers a value), with the skipped files it read.
-type Memo = HashMap<(NodeId, String, bool), (Res, Box<[usize]>)>;
+type Memo = CycleMemo<(NodeId, String, bool), (Res, Box<[usize]>)>;
 
 pub(crate) struct Resolver<'a> {
     pub files: &'a [RsFile],
@@ -74,7 +75,7 @@ impl<'a> Resolver<'a> {
             files,
             nodes,
             crates,
-            memo: RefCell::new(HashMap::default()),
+            memo: RefCell::default(),
             reads: RefCell::new(Vec::new()),
             noting: Cell::new(true),
             unread: RefCell::new(Vec::new()),
@@ -194,18 +195,23 @@ impl<'a> Resolver<'a> {
     /// A name declared or imported in a module (no crates): `last` prefers values.
     fn lookup_local(&self, node: NodeId, name: &str, last: bool, depth: usize) -> Res {
         let key = (node, name.to_string(), last);
-        if let Some((r, read)) = self.memo.borrow().get(&key) {
-            self.reads.borrow_mut().extend_from_slice(read);
-            return r.clone();
-        }
-        // A cycle of `use`s resolves to nothing while it is being resolved.
-        self.memo.borrow_mut().insert(key.clone(), (Res::None, Box::default()));
+        let begun = self.memo.borrow_mut().begin(&key);
+        let started = match begun {
+            Begin::Known((r, read)) => {
+                self.reads.borrow_mut().extend_from_slice(&read);
+                return r;
+            }
+            // A cycle of `use`s (globs re-exporting each other): through it, nothing the lookup
+            // in progress does not find itself (`busbar_analysis::cycles`).
+            Begin::Cycle => return Res::None,
+            Begin::Start(started) => started,
+        };
         let before = self.reads.borrow().len();
         let res = self.lookup_uncached(node, name, last, depth);
         let mut read = self.reads.borrow()[before..].to_vec();
         read.sort_unstable();
         read.dedup();
-        self.memo.borrow_mut().insert(key, (res.clone(), read.into_boxed_slice()));
+        self.memo.borrow_mut().end(key, started, (res.clone(), read.into_boxed_slice()));
         res
     }
 

@@ -1,6 +1,7 @@
 //! Bulk delivery, for a subscription whose `/dapr/subscribe` entry enables Dapr's
 //! `bulkSubscribe`: its deliveries wait for one another, up to `maxMessagesCount` messages or
-//! `maxAwaitDurationMs` after the first, and go to its route in one request
+//! `maxAwaitDurationMs` after the first (at most half the subscription's ack deadline, which
+//! each delivery is bound by), and go to its route in one request
 //! (`{"entries": [{"entryId", "event", "contentType", "metadata"}], ...}`); the answer
 //! (`{"statuses": [{"entryId", "status"}]}`) settles each message by its own status.
 //!
@@ -116,7 +117,8 @@ impl Gather {
                 },
             };
             let (url, bulk) = (first.url.clone(), first.bulk);
-            let until = tokio::time::Instant::now() + bulk.max_await;
+            // Half the ack deadline at most: a message must not time out waiting for its batch.
+            let until = tokio::time::Instant::now() + bulk.max_await.min(this.deadline / 2);
             let mut batch = vec![first];
             while batch.len() < this.room(bulk) {
                 match tokio::time::timeout_at(until, rx.recv()).await {

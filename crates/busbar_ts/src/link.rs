@@ -7,6 +7,8 @@ use std::cell::RefCell;
 
 use swc_atoms::Atom;
 
+use busbar_analysis::cycles::{Begin, CycleMemo};
+
 use crate::facts::{ExportTarget, FileFacts, ImportKind, Local, TypeDef};
 use crate::resolve::Target;
 
@@ -64,63 +66,13 @@ pub(crate) struct Linker<'a> {
     pub files: &'a [FileFacts],
     pub targets: &'a [Vec<Target>],
     pub index: &'a HashMap<busbar_diagnostics::FilePath, usize>,
-    /// Complete answers of [`Linker::export`].
-    memo: RefCell<HashMap<(usize, Atom), Value>>,
-    /// The lookups of [`Linker::export`] in progress, and the answers that depend on them.
-    cycles: RefCell<Cycles>,
+    /// The answers of [`Linker::export`] (`export *` cycles: `busbar_analysis::cycles`).
+    memo: RefCell<CycleMemo<(usize, Atom), Value>>,
     /// Types found exported by a file under a name (a diamond of barrels is searched once).
     type_memo: RefCell<HashMap<(usize, Atom), Found<'a>>>,
     /// Files the pre-filter skipped that a lookup read (their facts are empty, so the answer
     /// may be wrong): parsed in another round before the link counts (`crate::prefilter`).
     pub unread: RefCell<Vec<usize>>,
-}
-
-/// The export lookups in progress (outermost first), for `export *` cycles: a lookup that runs
-/// into one of them reads it as missing (a cycle adds no name), so its own answer is
-/// provisional until that lookup ends. Without this, the answer remembered for a barrel in a
-/// cycle depended on which barrel was asked first.
-#[derive(Default)]
-struct Cycles {
-    /// Each lookup in progress, by its position in `lowest`.
-    open: HashMap<(usize, Atom), usize>,
-    /// For each lookup in progress: the outermost enclosing lookup in progress it ran into.
-    lowest: Vec<usize>,
-    /// Answers that read a lookup in progress as missing, with the position of the outermost
-    /// such lookup: dropped when it ends.
-    provisional: HashMap<(usize, Atom), (Value, usize)>,
-}
-
-impl Cycles {
-    fn open(&mut self, key: (usize, Atom)) -> usize {
-        let at = self.lowest.len();
-        self.open.insert(key, at);
-        self.lowest.push(usize::MAX);
-        at
-    }
-
-    /// The innermost lookup in progress ran into the one at `at`.
-    fn ran_into(&mut self, at: usize) {
-        if let Some(lowest) = self.lowest.last_mut() {
-            *lowest = (*lowest).min(at);
-        }
-    }
-
-    /// Ends the lookup at `at`: `None` when its answer is complete, else the position of the
-    /// enclosing lookup it depends on (which hears of it).
-    fn close(&mut self, key: &(usize, Atom), at: usize) -> Option<usize> {
-        self.open.remove(key);
-        let lowest = self.lowest.pop().unwrap_or(usize::MAX);
-        // Answers that depended on this lookup are asked again from now on.
-        if !self.provisional.is_empty() {
-            self.provisional.retain(|_, (_, on)| *on < at);
-        }
-        if lowest < at {
-            self.ran_into(lowest);
-            Some(lowest)
-        } else {
-            None
-        }
-    }
 }
 
 /// What a [`Linker`] remembers of its lookups.
@@ -146,8 +98,7 @@ impl<'a> Linker<'a> {
             files,
             targets,
             index,
-            memo: RefCell::new(HashMap::default()),
-            cycles: RefCell::default(),
+            memo: RefCell::default(),
             type_memo: RefCell::new(HashMap::default()),
             unread: RefCell::new(Vec::new()),
         }
@@ -155,8 +106,9 @@ impl<'a> Linker<'a> {
 
     /// What the lookups so far remember (for [`Linker::restore`]); none is in progress.
     pub fn checkpoint(&self) -> Memos<'a> {
-        debug_assert!(self.cycles.borrow().lowest.is_empty());
-        Memos { values: self.memo.borrow().clone(), types: self.type_memo.borrow().clone() }
+        let memo = self.memo.borrow();
+        debug_assert!(memo.idle());
+        Memos { values: memo.completed().clone(), types: self.type_memo.borrow().clone() }
     }
 
     /// Forgets every lookup made since `memos` was taken: the linker answers from then on
@@ -164,7 +116,7 @@ impl<'a> Linker<'a> {
     /// cut where the lookup that starts it makes it, so the order of lookups can still matter
     /// there).
     pub fn restore(&self, memos: Memos<'a>) {
-        *self.memo.borrow_mut() = memos.values;
+        self.memo.borrow_mut().restore(memos.values);
         *self.type_memo.borrow_mut() = memos.types;
     }
 
@@ -234,35 +186,16 @@ impl<'a> Linker<'a> {
             return Value::Other;
         }
         let key = (file, name.clone());
-        if let Some(v) = self.memo.borrow().get(&key) {
-            return v.clone();
-        }
-        let provisional = self.cycles.borrow().provisional.get(&key).cloned();
-        if let Some((v, on)) = provisional {
-            // Asking it depends on what it depended on.
-            self.cycles.borrow_mut().ran_into(on);
-            return v;
-        }
-        // An `export *` cycle back to a lookup in progress: through it, nothing the lookup in
-        // progress does not find itself. Every lookup since that one depends on it.
-        let in_progress = self.cycles.borrow().open.get(&key).copied();
-        if let Some(at) = in_progress {
-            self.cycles.borrow_mut().ran_into(at);
-            return Value::Missing { file, name: name.to_string() };
-        }
-        let at = self.cycles.borrow_mut().open(key.clone());
+        let begun = self.memo.borrow_mut().begin(&key);
+        let started = match begun {
+            Begin::Known(v) => return v,
+            // A cycle back to a lookup in progress: through it, nothing that lookup does not
+            // find itself.
+            Begin::Cycle => return Value::Missing { file, name: name.to_string() },
+            Begin::Start(started) => started,
+        };
         let value = self.export_uncached(file, name, depth);
-        let closed = self.cycles.borrow_mut().close(&key, at);
-        match closed {
-            // Complete: its answer is the same whatever was asked before.
-            None => drop(self.memo.borrow_mut().insert(key, value.clone())),
-            // It read an enclosing lookup still in progress as missing: its answer holds until
-            // that one ends, then it is asked again.
-            Some(on) => {
-                let mut cycles = self.cycles.borrow_mut();
-                cycles.provisional.insert(key, (value.clone(), on));
-            }
-        }
+        self.memo.borrow_mut().end(key, started, value.clone());
         value
     }
 
