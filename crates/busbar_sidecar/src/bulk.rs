@@ -132,12 +132,7 @@ impl Gather {
                 }
             }
             this.in_flight.fetch_add(batch.len(), Ordering::SeqCst);
-            let sender = this.clone();
-            tokio::spawn(async move {
-                let n = batch.len();
-                sender.send(&url, batch).await;
-                sender.in_flight.fetch_sub(n, Ordering::SeqCst);
-            });
+            tokio::spawn(this.clone().send(url, batch));
         }
     }
 
@@ -149,10 +144,12 @@ impl Gather {
     }
 
     /// POSTs one batch and answers each of its deliveries.
-    async fn send(&self, url: &str, batch: Vec<Pending>) {
+    async fn send(self: Arc<Self>, url: String, batch: Vec<Pending>) {
         let (events, replies): (Vec<Vec<u8>>, Vec<oneshot::Sender<Outcome>>) =
             batch.into_iter().map(|p| (p.event, p.reply)).unzip();
-        let outcomes = self.request(url, &events).await;
+        let outcomes = self.request(&url, &events).await;
+        // Before the answers: the slots they free may be filled by the next batch at once.
+        self.in_flight.fetch_sub(replies.len(), Ordering::SeqCst);
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let _ = reply.send(outcome);
         }
@@ -282,6 +279,60 @@ fn body(events: &[Vec<u8>], topic: &str, pubsub: &str) -> Result<Vec<u8>, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An app that answers SUCCESS for every entry and counts the requests.
+    async fn app() -> (String, Arc<AtomicUsize>) {
+        let requests = Arc::new(AtomicUsize::new(0));
+        let seen = requests.clone();
+        let handler = move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let statuses: Vec<serde_json::Value> = body["entries"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| serde_json::json!({ "entryId": e["entryId"], "status": "SUCCESS" }))
+                    .collect();
+                axum::Json(serde_json::json!({ "statuses": statuses }))
+            }
+        };
+        let app = axum::Router::new().route("/bulk", axum::routing::post(handler));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/bulk", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, requests)
+    }
+
+    /// With as many deliveries waiting as the concurrency limit allows, no more can come: the
+    /// batch goes at once, not after `maxAwaitDurationMs`.
+    #[tokio::test]
+    async fn a_batch_that_cannot_grow_goes_at_once() {
+        let (url, requests) = app().await;
+        let deadline = Duration::from_secs(60);
+        let batcher = Arc::new(Batcher::new(reqwest::Client::new(), "t", "pubsub", 3, deadline));
+        let bulk = Bulk { max_messages: 100, max_await: Duration::from_secs(20) };
+        let began = std::time::Instant::now();
+        let calls: Vec<_> = (0..3)
+            .map(|i| {
+                let (batcher, url) = (batcher.clone(), url.clone());
+                let event = format!(r#"{{"id":"{i}"}}"#).into_bytes();
+                tokio::spawn(async move { batcher.deliver(url, bulk, event).await })
+            })
+            .collect();
+        for call in calls {
+            assert_eq!(call.await.unwrap(), Outcome::Success);
+        }
+        assert!(began.elapsed() < Duration::from_secs(5), "waited {:?}", began.elapsed());
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "one request for the three");
+        // Below the limit, a batch waits for more until its time is up (half the deadline at
+        // most): one delivery alone, with a limit of 3 and 300 ms to wait.
+        let bulk = Bulk { max_messages: 100, max_await: Duration::from_millis(300) };
+        let began = std::time::Instant::now();
+        let alone = batcher.deliver(url, bulk, br#"{"id":"alone"}"#.to_vec()).await;
+        assert_eq!(alone, Outcome::Success);
+        assert!(began.elapsed() >= Duration::from_millis(300), "{:?}", began.elapsed());
+    }
 
     #[test]
     fn the_request_carries_each_cloudevent_as_an_entry() {
