@@ -55,7 +55,11 @@ const progress = (message) => {
 setTimeout(() => fail(`timed out after ${args.timeout} s while ${stage} (${state()})`), Number(args.timeout) * 1000).unref();
 // What the handler got so far (for a timeout's message).
 function state() {
-  return `the handler saw ${seen.size} of ${total} messages, ${seen.get(retried) ?? 0} deliveries of the retried one; bulk requests of ${JSON.stringify(requestSizes)}; other POSTs ${JSON.stringify(otherPosts)}`;
+  try {
+    return `the handler saw ${seen.size} of ${total} messages, ${seen.get(retried) ?? 0} deliveries of the retried one; bulk requests of ${JSON.stringify(requestSizes)}; other POSTs ${JSON.stringify(otherPosts)}`;
+  } catch {
+    return "before the subscriber existed"; // The SDK was still loading.
+  }
 }
 process.on("uncaughtException", (e) => fail(`while ${stage}: ${e?.stack ?? e}`));
 process.on("unhandledRejection", (e) => fail(`while ${stage}: ${e?.stack ?? e}`));
