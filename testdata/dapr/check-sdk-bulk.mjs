@@ -14,11 +14,10 @@
 // The topic's message type must accept `{ id: string }` (the messages are `{ id: "bulk-<run>-<i>" }`).
 
 import diagnostics from "node:diagnostics_channel";
-import net from "node:net";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import { loadSdk, sdkLogger } from "./sdk.mjs";
+import { loadSdk, sdkLogger, waitForPort } from "./sdk.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -106,17 +105,7 @@ await server.pubsub.subscribeBulk(
 );
 progress(`starting the DaprServer on ${HOST}:${args["app-port"]}`);
 const started = server.start();
-for (;;) {
-  const open = await new Promise((resolve) => {
-    const socket = net.connect({ host: HOST, port: Number(args["app-port"]) }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.on("error", () => resolve(false));
-  });
-  if (open) break;
-  await new Promise((r) => setTimeout(r, 20));
-}
+await waitForPort(Number(args["app-port"]));
 process.stderr.write(`check-sdk-bulk: listening on ${HOST}:${args["app-port"]}\n`);
 progress("waiting for the sidecar");
 await started;

@@ -49,11 +49,10 @@
 // CloudEvent and the `GET /dapr/subscribe` requests.
 
 import diagnostics from "node:diagnostics_channel";
-import net from "node:net";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual, parseArgs } from "node:util";
-import { loadSdk, sdkLogger } from "./sdk.mjs";
+import { loadSdk, sdkLogger, waitForPort } from "./sdk.mjs";
 
 // ---------------------------------------------------------------------------------------------
 // Arguments, failure reporting and the hard timeout.
@@ -205,21 +204,6 @@ await waitForPort(Number(args["app-port"]));
 process.stderr.write(`check-sdk: listening on ${HOST}:${args["app-port"]}\n`);
 progress(`waiting for the sidecar on port ${args["subscriber-sidecar-port"]} (the SDK polls GET /v1.0/metadata for about 30 s)`);
 await serverStarted;
-
-/** Resolves once something accepts TCP connections on 127.0.0.1:port. */
-async function waitForPort(port) {
-  for (;;) {
-    const open = await new Promise((resolve) => {
-      const socket = net.connect({ host: HOST, port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // 1. An allowed publish.

@@ -1,7 +1,9 @@
 // What the SDK checks share: loading @dapr/dapr from the directory the caller installed it in,
-// and a logger that keeps the SDK's output off stdout (which carries a check's JSON line).
+// a logger that keeps the SDK's output off stdout (which carries a check's JSON line), and
+// waiting for a port.
 
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -34,4 +36,19 @@ export function sdkLogger(LogLevel) {
       debug: () => {},
     },
   };
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:port. */
+export async function waitForPort(port) {
+  for (;;) {
+    const open = await new Promise((resolve) => {
+      const socket = net.connect({ host: "127.0.0.1", port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

@@ -430,6 +430,15 @@ impl Reexports {
         false
     }
 
+    /// A module's re-export lines, `line` given each target's module name (`topics`, `b{name}`).
+    fn reexports(&self, targets: &[usize], line: impl Fn(&str) -> String) -> String {
+        let n = self.names.len();
+        targets
+            .iter()
+            .map(|&t| if t == n { line("topics") } else { line(&format!("b{}", self.names[t])) })
+            .collect()
+    }
+
     /// The module name the subscription imports the topic from.
     fn subscribed_module(&self) -> String {
         self.subscribe_from.map_or("topics".to_string(), |m| format!("b{}", self.names[m]))
@@ -447,19 +456,12 @@ impl Reexports {
 
     /// The app in TypeScript: `events/b{name}.ts` barrels of `export * from`.
     fn write_typescript(&self, put: &dyn Fn(&str, &str)) {
-        let n = self.names.len();
         put(
             "events/topics.ts",
             "import { Topic } from \"encore.dev/pubsub\";\nexport const placed = new Topic<{ id: string }>(\"placed\", { deliveryGuarantee: \"at-least-once\" });\n",
         );
         for (i, targets) in self.targets.iter().enumerate() {
-            let mut text: String = targets
-                .iter()
-                .map(|&t| match t {
-                    t if t == n => "export * from \"./topics\";\n".to_string(),
-                    t => format!("export * from \"./b{}\";\n", self.names[t]),
-                })
-                .collect();
+            let mut text = self.reexports(targets, |m| format!("export * from \"./{m}\";\n"));
             text.push_str(&format!("export const tag{i} = {i};\n"));
             put(&format!("events/b{}.ts", self.names[i]), &text);
         }
@@ -491,7 +493,6 @@ impl Reexports {
     /// The app in Rust: modules `events::b{name}` of `pub use crate::...::*;`, a crate per
     /// service.
     fn write_rust(&self, put: &dyn Fn(&str, &str)) {
-        let n = self.names.len();
         let mut members: Vec<String> = vec!["\"events\"".into(), "\"sub\"".into()];
         members.extend(self.services.iter().map(|(dir, _)| format!("\"{dir}\"")));
         put("Cargo.toml", &format!("[workspace]\nmembers = [{}]\n", members.join(", ")));
@@ -505,13 +506,7 @@ impl Reexports {
         let mut lib = "pub mod topics;\n".to_string();
         for (i, targets) in self.targets.iter().enumerate() {
             lib.push_str(&format!("pub mod b{};\n", self.names[i]));
-            let mut text: String = targets
-                .iter()
-                .map(|&t| match t {
-                    t if t == n => "pub use crate::topics::*;\n".to_string(),
-                    t => format!("pub use crate::b{}::*;\n", self.names[t]),
-                })
-                .collect();
+            let mut text = self.reexports(targets, |m| format!("pub use crate::{m}::*;\n"));
             text.push_str(&format!("pub const TAG{i}: u32 = {i};\n"));
             put(&format!("events/src/b{}.rs", self.names[i]), &text);
         }

@@ -19,8 +19,7 @@ use std::time::Duration;
 
 use axum::http::header;
 use busbar_runtime::Outcome;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::deliver::{MAX_ANSWER, read_bounded};
@@ -158,10 +157,7 @@ impl Gather {
     /// The outcome of each event, in order.
     async fn request(&self, url: &str, events: &[Vec<u8>]) -> Vec<Outcome> {
         let all = |outcome: Outcome| vec![outcome; events.len()];
-        let body = match body(events, &self.topic, &self.pubsub) {
-            Ok(body) => body,
-            Err(e) => return all(Outcome::Retry(e)),
-        };
+        let body = body(events, &self.topic, &self.pubsub);
         let request = self
             .client
             .post(url)
@@ -219,26 +215,6 @@ impl Gather {
     }
 }
 
-#[derive(Serialize)]
-struct Request<'a> {
-    entries: Vec<Entry<'a>>,
-    id: String,
-    metadata: BTreeMap<String, String>,
-    pubsubname: &'a str,
-    topic: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Entry<'a> {
-    entry_id: String,
-    event: &'a RawValue,
-    content_type: &'static str,
-    metadata: BTreeMap<String, String>,
-}
-
 #[derive(Deserialize)]
 struct Answer {
     #[serde(default)]
@@ -252,28 +228,32 @@ struct Status {
     status: String,
 }
 
-/// The bulk request of `events`: entry `i` has the id `"i"`.
-fn body(events: &[Vec<u8>], topic: &str, pubsub: &str) -> Result<Vec<u8>, String> {
-    let mut entries = Vec::with_capacity(events.len());
+/// The bulk request of `events` (each a CloudEvent, JSON as `cloudevent::envelope` wrote it,
+/// copied in as it is): entry `i` has the id `"i"`.
+fn body(events: &[Vec<u8>], topic: &str, pubsub: &str) -> Vec<u8> {
+    let size: usize = events.iter().map(|e| e.len() + 96).sum();
+    let mut out = Vec::with_capacity(size + 160);
+    out.extend_from_slice(b"{\"entries\":[");
     for (i, event) in events.iter().enumerate() {
-        let event = serde_json::from_slice::<&RawValue>(event)
-            .map_err(|e| format!("the CloudEvent is not JSON: {e}"))?;
-        entries.push(Entry {
-            entry_id: i.to_string(),
-            event,
-            content_type: "application/cloudevents+json",
-            metadata: BTreeMap::new(),
-        });
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(format!("{{\"entryId\":\"{i}\",\"event\":").as_bytes());
+        out.extend_from_slice(event);
+        out.extend_from_slice(
+            b",\"contentType\":\"application/cloudevents+json\",\"metadata\":{}}",
+        );
     }
-    let request = Request {
-        entries,
-        id: uuid::Uuid::new_v4().to_string(),
-        metadata: BTreeMap::new(),
-        pubsubname: pubsub,
-        topic,
-        kind: "com.dapr.event.sent",
-    };
-    serde_json::to_vec(&request).map_err(|e| e.to_string())
+    // Strings serialize into JSON without fail.
+    let string = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let tail = format!(
+        "],\"id\":{},\"metadata\":{{}},\"pubsubname\":{},\"topic\":{},\"type\":\"com.dapr.event.sent\"}}",
+        string(&uuid::Uuid::new_v4().to_string()),
+        string(pubsub),
+        string(topic)
+    );
+    out.extend_from_slice(tail.as_bytes());
+    out
 }
 
 #[cfg(test)]
@@ -302,6 +282,79 @@ mod tests {
         let url = format!("http://{}/bulk", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         (url, requests)
+    }
+
+    /// An app whose answer to every bulk request is broken the way its path says.
+    async fn hostile() -> String {
+        use axum::http::StatusCode;
+        use axum::routing::post;
+        let huge = "x".repeat(MAX_ANSWER + 4096);
+        let app = axum::Router::new()
+            .route("/garbage", post(|| async { "not json {" }))
+            .route("/wrong-shape", post(|| async { r#"{"statuses": "SUCCESS"}"# }))
+            .route("/unknown-ids", post(|| async { r#"{"statuses": [{"entryId": "99", "status": "SUCCESS"}]}"# }))
+            .route("/odd-status", post(|| async { r#"{"statuses": [{"entryId": "0", "status": "MAYBE"}, {"entryId": "1", "status": "drop"}]}"# }))
+            .route("/error", post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
+            .route("/gone", post(|| async { (StatusCode::NOT_FOUND, "") }))
+            .route("/huge", post(move || async move { huge }))
+            .route(
+                "/slow",
+                post(|| async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    "{}"
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    /// Every broken answer settles every entry (retried, or dropped for a 404 and DROP) with
+    /// the reason; none is taken for success, none hangs past the request's deadline.
+    #[tokio::test]
+    async fn broken_answers_settle_every_entry_with_a_reason() {
+        let base = hostile().await;
+        let batcher =
+            Batcher::new(reqwest::Client::new(), "t", "pubsub", 2, Duration::from_secs(2));
+        let bulk = Bulk { max_messages: 2, max_await: Duration::from_millis(50) };
+        let two = |path: &str| {
+            let url = format!("{base}/{path}");
+            let batcher = &batcher;
+            async move {
+                let (a, b) = tokio::join!(
+                    batcher.deliver(url.clone(), bulk, br#"{"id":"0"}"#.to_vec()),
+                    batcher.deliver(url, bulk, br#"{"id":"1"}"#.to_vec()),
+                );
+                [a, b]
+            }
+        };
+        let retried =
+            |o: &Outcome, says: &str| matches!(o, Outcome::Retry(why) if why.contains(says));
+        for (path, says) in [
+            ("garbage", "is not {\"statuses\""),
+            ("wrong-shape", "is not {\"statuses\""),
+            ("unknown-ids", "has no status for entry"),
+            ("error", "answered 500"),
+            ("huge", "over"),
+            ("slow", "cannot reach the service"),
+        ] {
+            let began = std::time::Instant::now();
+            let outcomes = two(path).await;
+            assert!(outcomes.iter().all(|o| retried(o, says)), "{path}: {outcomes:?}");
+            assert!(began.elapsed() < Duration::from_secs(10), "{path} took {:?}", began.elapsed());
+        }
+        let gone = two("gone").await;
+        assert!(
+            gone.iter().all(|o| matches!(o, Outcome::Drop(why) if why.contains("404"))),
+            "{gone:?}"
+        );
+        let [odd, dropped] = two("odd-status").await;
+        assert!(retried(&odd, "answered MAYBE"), "{odd:?}");
+        assert!(matches!(dropped, Outcome::Drop(_)), "{dropped:?}");
+        let unreachable =
+            batcher.deliver("http://127.0.0.1:9/bulk".into(), bulk, b"{}".to_vec()).await;
+        assert!(matches!(unreachable, Outcome::Unreachable(_)), "{unreachable:?}");
     }
 
     /// With as many deliveries waiting as the concurrency limit allows, no more can come: the
@@ -337,16 +390,50 @@ mod tests {
     #[test]
     fn the_request_carries_each_cloudevent_as_an_entry() {
         let events = vec![br#"{"id":"a","data":{"n":1}}"#.to_vec(), br#"{"id":"b"}"#.to_vec()];
-        let text = body(&events, "orders", "pubsub").unwrap();
+        let text = body(&events, "orders", "pub\"sub");
         let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
         assert_eq!(v["topic"], "orders");
-        assert_eq!(v["pubsubname"], "pubsub");
+        assert_eq!(v["pubsubname"], "pub\"sub");
         assert_eq!(v["type"], "com.dapr.event.sent");
         assert_eq!(v["entries"][0]["entryId"], "0");
         assert_eq!(v["entries"][0]["event"]["data"]["n"], 1);
         assert_eq!(v["entries"][1]["entryId"], "1");
         assert_eq!(v["entries"][1]["contentType"], "application/cloudevents+json");
         assert_eq!(v["entries"].as_array().unwrap().len(), 2);
-        assert!(body(&[b"not json".to_vec()], "t", "p").is_err());
+        assert_eq!(v["metadata"], serde_json::json!({}));
+        assert!(v["id"].as_str().is_some_and(|id| !id.is_empty()));
+    }
+
+    /// The events copied in are the sidecar's own CloudEvents, JSON whatever the message's body
+    /// (JSON, text, bytes that are no text): the request is JSON too.
+    #[test]
+    fn every_kind_of_body_makes_a_json_request() {
+        let delivery = |data: &[u8], content_type: &str| busbar_runtime::Delivery {
+            topic: "orders".into(),
+            subscription: "charge".into(),
+            attempt: 1,
+            message: busbar_runtime::StoredMessage {
+                id: "m\"1".into(),
+                topic: "orders".into(),
+                data: data.to_vec(),
+                content_type: content_type.into(),
+                attributes: [("k\"".to_string(), "v\n".to_string())].into(),
+                published_at_ms: 0,
+            },
+        };
+        let events: Vec<Vec<u8>> = [
+            delivery(br#"{"n":1}"#, "application/json"),
+            delivery(b"plain \"text\"", "text/plain"),
+            delivery(&[0xff, 0x00, 0xfe], "application/octet-stream"),
+        ]
+        .iter()
+        .map(|d| crate::cloudevent::envelope(d, "pubsub").unwrap())
+        .collect();
+        let v: serde_json::Value =
+            serde_json::from_slice(&body(&events, "orders", "pubsub")).unwrap();
+        assert_eq!(v["entries"][0]["event"]["data"]["n"], 1);
+        assert_eq!(v["entries"][1]["event"]["data"], "plain \"text\"");
+        assert!(v["entries"][2]["event"]["data_base64"].is_string(), "{v}");
+        assert!(v["entries"].as_array().unwrap().iter().all(|e| e["event"]["id"] == "m\"1"));
     }
 }
